@@ -1,0 +1,16 @@
+"""DDon-DDon Stock: offline-first store inventory."""
+
+from ensemble.apps.stock.cli import cli
+from ensemble.apps.stock.endpoints import routers
+from ensemble.kernel.modules import AppModule
+
+app = AppModule(
+    name="stock",
+    title="DDon-DDon Stock",
+    description=(
+        "Offline-first store inventory: stores, categories, products, an append-only stock "
+        "log with current stock kept in step, and batch sync for devices that were offline."
+    ),
+    routers=routers,
+    cli=cli,
+)

@@ -1,0 +1,330 @@
+"""Stock HTTP routes: parse, authorize, call the service, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
+
+from ensemble.apps.stock import service, sync
+from ensemble.apps.stock.auth import (
+    REALM,
+    AdminUser,
+    CurrentUser,
+    StoreAdmin,
+    StoreMember,
+    authorize_store,
+    stock_claims,
+)
+from ensemble.apps.stock.domain import ChangePosition
+from ensemble.apps.stock.models import TransactionType
+from ensemble.apps.stock.repository import ProductFilter, TransactionFilter
+from ensemble.apps.stock.schemas import (
+    CategoryCreate,
+    CategoryPublic,
+    CategoryUpdate,
+    ChangesResponse,
+    ProductCreate,
+    ProductPublic,
+    ProductUpdate,
+    StockPublic,
+    StoreCreate,
+    StorePublic,
+    StoreUpdate,
+    SyncRequest,
+    SyncResponse,
+    TransactionCreate,
+    TransactionPublic,
+    TransactionRecorded,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+    product_public,
+    stock_public,
+)
+from ensemble.kernel.db import SessionDep
+from ensemble.kernel.identity.router import auth_router
+from ensemble.kernel.pagination import Page, PageDep, build_page
+
+PREFIX = "/api/v1"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text}
+    for code, text in {
+        401: "Missing, expired or foreign token",
+        403: "Role or store not allowed",
+        404: "Not found",
+        422: "Invalid input",
+    }.items()
+}
+
+users = APIRouter(prefix=f"{PREFIX}/users", tags=["users"], responses=_ERRORS)
+me = APIRouter(prefix=f"{PREFIX}/auth", tags=["auth"], responses=_ERRORS)
+stores = APIRouter(prefix=f"{PREFIX}/stores", tags=["stores"], responses=_ERRORS)
+catalog = APIRouter(prefix=f"{PREFIX}/stores/{{store_id}}", tags=["catalog"], responses=_ERRORS)
+inventory = APIRouter(
+    prefix=f"{PREFIX}/stores/{{store_id}}/inventory", tags=["inventory"], responses=_ERRORS
+)
+sync_router = APIRouter(prefix=f"{PREFIX}/sync", tags=["sync"], responses=_ERRORS)
+
+
+def _user(view: service.UserView) -> UserPublic:
+    return UserPublic(
+        id=view.user.id,
+        email=view.account.email,
+        name=view.user.name,
+        role=view.user.role,
+        is_active=view.user.is_active,
+        store_ids=view.store_ids,
+        created_at=view.user.created_at,
+        updated_at=view.user.updated_at,
+    )
+
+
+def _product(view: service.ProductView) -> ProductPublic:
+    return product_public(view.product, view.stock)
+
+
+def _stock(view: service.StockView) -> StockPublic:
+    return stock_public(view.stock, view.safety_stock)
+
+
+# Auth and users
+
+
+@me.get("/me")
+async def read_me(principal: CurrentUser, session: SessionDep) -> UserPublic:
+    """The signed-in user with role and stores."""
+    return _user(await service.get_user(session, principal.account_id))
+
+
+@users.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "Email taken"}})
+async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> UserPublic:
+    return _user(await service.create_user(session, body))
+
+
+@users.get("")
+async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> Page[UserPublic]:
+    views = await service.list_users(session, page.after_id(), page.limit)
+    return build_page(views, page.limit, lambda v: (str(v.user.id),), _user)
+
+
+@users.get("/{user_id}")
+async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> UserPublic:
+    return _user(await service.get_user(session, user_id))
+
+
+@users.patch("/{user_id}")
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
+) -> UserPublic:
+    """Change role, stores, name, password or active flag; disabling revokes all sessions."""
+    return _user(await service.update_user(session, user_id, body))
+
+
+# Stores
+
+
+@stores.post("", status_code=status.HTTP_201_CREATED)
+async def create_store(body: StoreCreate, _: AdminUser, session: SessionDep) -> StorePublic:
+    return StorePublic.model_validate(await service.create_store(session, body))
+
+
+@stores.get("")
+async def list_stores(principal: CurrentUser, session: SessionDep, page: PageDep) -> Page[StorePublic]:
+    """Every store for an admin; a worker's assigned stores."""
+    rows = await service.list_stores(session, principal, page.after_id(), page.limit)
+    return build_page(rows, page.limit, lambda s: (str(s.id),), StorePublic.model_validate)
+
+
+@stores.get("/{store_id}")
+async def read_store(access: StoreMember) -> StorePublic:
+    return StorePublic.model_validate(access.store)
+
+
+@stores.patch("/{store_id}")
+async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDep) -> StorePublic:
+    return StorePublic.model_validate(await service.update_store(session, access.store, body))
+
+
+# Categories
+
+
+@catalog.get("/categories")
+async def list_categories(access: StoreMember, session: SessionDep, page: PageDep) -> Page[CategoryPublic]:
+    rows = await service.list_categories(session, access, page.after_id(), page.limit)
+    return build_page(rows, page.limit, lambda c: (str(c.id),), CategoryPublic.model_validate)
+
+
+@catalog.post("/categories", status_code=status.HTTP_201_CREATED)
+async def create_category(body: CategoryCreate, access: StoreAdmin, session: SessionDep) -> CategoryPublic:
+    return CategoryPublic.model_validate(await service.create_category(session, access, body))
+
+
+@catalog.patch("/categories/{category_id}")
+async def update_category(
+    category_id: uuid.UUID, body: CategoryUpdate, access: StoreAdmin, session: SessionDep
+) -> CategoryPublic:
+    category = await service.update_category(session, access, category_id, body)
+    return CategoryPublic.model_validate(category)
+
+
+@catalog.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_category(category_id: uuid.UUID, access: StoreAdmin, session: SessionDep) -> Response:
+    await service.delete_category(session, access, category_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Products
+
+
+@catalog.get("/products")
+async def list_products(
+    access: StoreMember,
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=200, description="Name or barcode prefix")] = None,
+    category_id: uuid.UUID | None = None,
+    low_stock: bool | None = None,
+) -> Page[ProductPublic]:
+    filters = ProductFilter(query=q, category_id=category_id, low_stock=low_stock)
+    views = await service.list_products(session, access, filters, page.after_id(), page.limit)
+    return build_page(views, page.limit, lambda v: (str(v.product.id),), _product)
+
+
+@catalog.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": ProductPublic, "description": "Same id re-sent"}, 409: {"description": "Barcode or id taken"}},
+)
+async def create_product(
+    body: ProductCreate, access: StoreMember, session: SessionDep, response: Response
+) -> ProductPublic:
+    view, created = await service.create_product(session, access, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return _product(view)
+
+
+@catalog.get("/products/barcode/{barcode}")
+async def read_product_by_barcode(barcode: str, access: StoreMember, session: SessionDep) -> ProductPublic:
+    return _product(await service.get_product_by_barcode(session, access, barcode))
+
+
+@catalog.get("/products/{product_id}")
+async def read_product(product_id: uuid.UUID, access: StoreMember, session: SessionDep) -> ProductPublic:
+    return _product(await service.get_product(session, access, product_id))
+
+
+@catalog.patch("/products/{product_id}", responses={409: {"description": "Barcode taken"}})
+async def update_product(
+    product_id: uuid.UUID, body: ProductUpdate, access: StoreMember, session: SessionDep
+) -> ProductPublic:
+    return _product(await service.update_product(session, access, product_id, body))
+
+
+@catalog.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_product(product_id: uuid.UUID, access: StoreAdmin, session: SessionDep) -> Response:
+    """Soft delete: the product disappears from lists; its history stays."""
+    await service.delete_product(session, access, product_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Inventory
+
+
+@inventory.post(
+    "/transactions",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": TransactionRecorded, "description": "Same id re-sent: nothing applied"},
+        409: {"description": "insufficient_stock or id_conflict"},
+    },
+)
+async def record_transaction(
+    body: TransactionCreate, access: StoreMember, session: SessionDep, response: Response
+) -> TransactionRecorded:
+    recorded = await service.record_transaction(session, access, body)
+    if not recorded.created:
+        response.status_code = status.HTTP_200_OK
+    return TransactionRecorded(
+        transaction=TransactionPublic.model_validate(recorded.transaction),
+        stock=_stock(recorded.stock),
+    )
+
+
+@inventory.get("/transactions")
+async def list_transactions(
+    access: StoreMember,
+    session: SessionDep,
+    page: PageDep,
+    product_id: uuid.UUID | None = None,
+    type: TransactionType | None = None,  # noqa: A002 - the spec's parameter name
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> Page[TransactionPublic]:
+    """The append-only log, newest first."""
+    filters = TransactionFilter(product_id=product_id, type=type, since=since, until=until)
+    rows = await service.list_transactions(session, access, filters, page.key(datetime.fromisoformat, uuid.UUID), page.limit)
+    return build_page(
+        rows, page.limit, lambda t: (t.occurred_at.isoformat(), str(t.id)), TransactionPublic.model_validate
+    )
+
+
+@inventory.get("/stock")
+async def list_stock(
+    access: StoreMember, session: SessionDep, page: PageDep, low_only: bool = False
+) -> Page[StockPublic]:
+    views = await service.list_stock(session, access, low_only, page.after_id(), page.limit)
+    return build_page(views, page.limit, lambda v: (str(v.stock.product_id),), _stock)
+
+
+@inventory.get("/stock/{product_id}")
+async def read_stock(product_id: uuid.UUID, access: StoreMember, session: SessionDep) -> StockPublic:
+    return _stock(await service.get_stock(session, access, product_id))
+
+
+# Sync
+
+
+@sync_router.post("")
+async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -> SyncResponse:
+    """Apply a batch of offline records; every record gets a verdict. Safe to re-send."""
+    access = await authorize_store(session, principal, body.store_id)
+    results = await sync.apply_batch(session, access, body)
+    return SyncResponse(results=results, cursor=await sync.batch_cursor(session))
+
+
+@sync_router.get("/changes")
+async def pull(
+    store_id: uuid.UUID,
+    principal: CurrentUser,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> ChangesResponse:
+    """Everything changed in the store after `cursor`; never skips a late-committing change."""
+    access = await authorize_store(session, principal, store_id)
+    changes = await sync.changes_since(session, access.store_id, ChangePosition.decode(cursor), limit)
+    return ChangesResponse(
+        store_id=store_id,
+        categories=[CategoryPublic.model_validate(c) for c in changes.categories],
+        products=[product_public(p, stock) for p, stock in changes.products],
+        transactions=[TransactionPublic.model_validate(t) for t in changes.transactions],
+        stock=[stock_public(s, safety) for s, safety in changes.stock],
+        cursor=changes.cursor.encode(),
+        has_more=changes.has_more,
+    )
+
+
+routers = [
+    auth_router(REALM, stock_claims, prefix=f"{PREFIX}/auth"),
+    me,
+    users,
+    stores,
+    catalog,
+    inventory,
+    sync_router,
+]

@@ -1,0 +1,361 @@
+"""Stock queries. No business rules here: filters, keyset pages and atomic statements."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.stock.domain import ChangePosition
+from ensemble.apps.stock.models import (
+    ChangeTracked,
+    Category,
+    CurrentStock,
+    InventoryTransaction,
+    Product,
+    Store,
+    TransactionType,
+    User,
+    UserStore,
+)
+from ensemble.kernel.identity.models import Account
+
+ProductRow = Row[tuple[Product, int]]
+
+
+def _product_with_stock() -> Any:
+    return select(Product, func.coalesce(CurrentStock.quantity, 0).label("stock")).outerjoin(
+        CurrentStock, CurrentStock.product_id == Product.id
+    )
+
+
+# Users
+
+
+async def user_store_ids(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    stmt = select(UserStore.user_id, UserStore.store_id).where(UserStore.user_id.in_(user_ids))
+    stores: dict[uuid.UUID, list[uuid.UUID]] = {user_id: [] for user_id in user_ids}
+    for user_id, store_id in (await session.execute(stmt)).all():
+        stores[user_id].append(store_id)
+    return stores
+
+
+async def user_with_account(
+    session: AsyncSession, user_id: uuid.UUID
+) -> tuple[User, Account] | None:
+    stmt = select(User, Account).join(Account, Account.id == User.id).where(User.id == user_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def users_page(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> Sequence[Row[tuple[User, Account]]]:
+    stmt = select(User, Account).join(Account, Account.id == User.id).order_by(User.id)
+    if after is not None:
+        stmt = stmt.where(User.id > after)
+    return (await session.execute(stmt.limit(limit + 1))).all()
+
+
+async def replace_user_stores(
+    session: AsyncSession, user_id: uuid.UUID, store_ids: set[uuid.UUID]
+) -> None:
+    await session.execute(UserStore.__table__.delete().where(UserStore.user_id == user_id))
+    if store_ids:
+        await session.execute(
+            insert(UserStore), [{"user_id": user_id, "store_id": s} for s in sorted(store_ids)]
+        )
+
+
+async def existing_store_ids(session: AsyncSession, store_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    stmt = select(Store.id).where(Store.id.in_(store_ids))
+    return set((await session.execute(stmt)).scalars())
+
+
+# Stores
+
+
+async def stores_page(
+    session: AsyncSession, only: set[uuid.UUID] | None, after: uuid.UUID | None, limit: int
+) -> Sequence[Store]:
+    stmt = select(Store).order_by(Store.id).limit(limit + 1)
+    if only is not None:
+        stmt = stmt.where(Store.id.in_(only))
+    if after is not None:
+        stmt = stmt.where(Store.id > after)
+    return (await session.execute(stmt)).scalars().all()
+
+
+# Categories
+
+
+async def categories_page(
+    session: AsyncSession, store_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> Sequence[Category]:
+    stmt = (
+        select(Category)
+        .where(Category.store_id == store_id, Category.deleted_at.is_(None))
+        .order_by(Category.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(Category.id > after)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def live_category(
+    session: AsyncSession, store_id: uuid.UUID, category_id: uuid.UUID
+) -> Category | None:
+    stmt = select(Category).where(
+        Category.id == category_id, Category.store_id == store_id, Category.deleted_at.is_(None)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# Products
+
+
+async def product_in_store(
+    session: AsyncSession, store_id: uuid.UUID, product_id: uuid.UUID, *, for_update: bool = False
+) -> ProductRow | None:
+    stmt = _product_with_stock().where(
+        Product.id == product_id, Product.store_id == store_id, Product.deleted_at.is_(None)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=Product)
+    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+
+
+async def product_by_barcode(
+    session: AsyncSession, store_id: uuid.UUID, barcode: str
+) -> ProductRow | None:
+    stmt = _product_with_stock().where(
+        Product.store_id == store_id, Product.barcode == barcode, Product.deleted_at.is_(None)
+    )
+    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+
+
+async def live_barcode_owner(
+    session: AsyncSession, store_id: uuid.UUID, barcode: str
+) -> uuid.UUID | None:
+    stmt = select(Product.id).where(
+        Product.store_id == store_id, Product.barcode == barcode, Product.deleted_at.is_(None)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    query: str | None = None
+    category_id: uuid.UUID | None = None
+    low_stock: bool | None = None
+
+
+def _like_prefix(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%"
+
+
+async def products_page(
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    filters: ProductFilter,
+    after: uuid.UUID | None,
+    limit: int,
+) -> Sequence[ProductRow]:
+    stmt = (
+        _product_with_stock()
+        .where(Product.store_id == store_id, Product.deleted_at.is_(None))
+        .order_by(Product.id)
+        .limit(limit + 1)
+    )
+    if filters.query:
+        prefix = _like_prefix(filters.query)
+        stmt = stmt.where(
+            or_(
+                func.lower(Product.name).like(func.lower(prefix)),
+                Product.barcode.like(prefix),
+            )
+        )
+    if filters.category_id is not None:
+        stmt = stmt.where(Product.category_id == filters.category_id)
+    if filters.low_stock is not None:
+        low = func.coalesce(CurrentStock.quantity, 0) <= Product.safety_stock
+        stmt = stmt.where(low if filters.low_stock else ~low)
+    if after is not None:
+        stmt = stmt.where(Product.id > after)
+    return (await session.execute(stmt)).all()  # type: ignore[no-any-return]
+
+
+# Stock and transactions
+
+
+async def add_to_stock(
+    session: AsyncSession, product_id: uuid.UUID, delta: int, *, allow_negative: bool
+) -> int | None:
+    """Atomically add `delta`; None when that would go below zero and it is not allowed."""
+    stmt = (
+        update(CurrentStock)
+        .where(CurrentStock.product_id == product_id)
+        .values(quantity=CurrentStock.quantity + delta, updated_at=func.now())
+        .returning(CurrentStock.quantity)
+    )
+    if not allow_negative:
+        stmt = stmt.where(CurrentStock.quantity + delta >= 0)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def stock_row(
+    session: AsyncSession, store_id: uuid.UUID, product_id: uuid.UUID
+) -> Row[tuple[CurrentStock, int]] | None:
+    stmt = (
+        select(CurrentStock, Product.safety_stock)
+        .join(Product, Product.id == CurrentStock.product_id)
+        .where(
+            CurrentStock.product_id == product_id,
+            CurrentStock.store_id == store_id,
+            Product.deleted_at.is_(None),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+
+
+async def stock_page(
+    session: AsyncSession, store_id: uuid.UUID, low_only: bool, after: uuid.UUID | None, limit: int
+) -> Sequence[Row[tuple[CurrentStock, int]]]:
+    stmt = (
+        select(CurrentStock, Product.safety_stock)
+        .join(Product, Product.id == CurrentStock.product_id)
+        .where(CurrentStock.store_id == store_id, Product.deleted_at.is_(None))
+        .order_by(CurrentStock.product_id)
+        .limit(limit + 1)
+    )
+    if low_only:
+        stmt = stmt.where(CurrentStock.quantity <= Product.safety_stock)
+    if after is not None:
+        stmt = stmt.where(CurrentStock.product_id > after)
+    return (await session.execute(stmt)).all()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    product_id: uuid.UUID | None = None
+    type: TransactionType | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def transactions_page(
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    filters: TransactionFilter,
+    before: tuple[Any, ...] | None,
+    limit: int,
+) -> Sequence[InventoryTransaction]:
+    """Newest first, keyed on (occurred_at, id)."""
+    stmt = (
+        select(InventoryTransaction)
+        .where(InventoryTransaction.store_id == store_id)
+        .order_by(InventoryTransaction.occurred_at.desc(), InventoryTransaction.id.desc())
+        .limit(limit + 1)
+    )
+    if filters.product_id is not None:
+        stmt = stmt.where(InventoryTransaction.product_id == filters.product_id)
+    if filters.type is not None:
+        stmt = stmt.where(InventoryTransaction.type == filters.type)
+    if filters.since is not None:
+        stmt = stmt.where(InventoryTransaction.occurred_at >= filters.since)
+    if filters.until is not None:
+        stmt = stmt.where(InventoryTransaction.occurred_at < filters.until)
+    if before is not None:
+        stmt = stmt.where(
+            tuple_(InventoryTransaction.occurred_at, InventoryTransaction.id) < tuple_(*before)
+        )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def stock_drift(
+    session: AsyncSession,
+) -> Sequence[Row[tuple[uuid.UUID, uuid.UUID, int, int]]]:
+    """Products whose kept stock differs from the sum of their log (there must be none)."""
+    logged = (
+        select(
+            InventoryTransaction.product_id.label("product_id"),
+            func.sum(InventoryTransaction.delta).label("total"),
+        )
+        .group_by(InventoryTransaction.product_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Product.id,
+            Product.store_id,
+            func.coalesce(CurrentStock.quantity, 0),
+            func.coalesce(logged.c.total, 0),
+        )
+        .outerjoin(CurrentStock, CurrentStock.product_id == Product.id)
+        .outerjoin(logged, logged.c.product_id == Product.id)
+        .where(func.coalesce(CurrentStock.quantity, 0) != func.coalesce(logged.c.total, 0))
+    )
+    return (await session.execute(stmt)).all()  # type: ignore[return-value]
+
+
+# Change feed
+
+
+async def safe_horizon(session: AsyncSession) -> int:
+    """The oldest transaction id still running: every transaction below it has finished."""
+    stmt = text("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def current_xid(session: AsyncSession) -> int:
+    stmt = text("SELECT (pg_current_xact_id()::text)::bigint")
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def changed_since(
+    session: AsyncSession,
+    entity: type[ChangeTracked],
+    store_id: uuid.UUID,
+    after: ChangePosition,
+    horizon: int,
+    limit: int,
+) -> Sequence[Any]:
+    """Rows of `entity` in the store after `after`, from finished transactions only."""
+    columns: Any = entity
+    position = tuple_(columns.change_xid, columns.change_seq)
+    stmt = (
+        select(entity)
+        .where(
+            columns.store_id == store_id,
+            position > tuple_(literal(after.xid), literal(after.seq)),
+            columns.change_xid < horizon,
+        )
+        .order_by(columns.change_xid, columns.change_seq)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    stmt = select(CurrentStock.product_id, CurrentStock.quantity).where(
+        CurrentStock.product_id.in_(product_ids)
+    )
+    return {pid: qty for pid, qty in (await session.execute(stmt)).all()}
+
+
+async def safety_stock_of(
+    session: AsyncSession, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    stmt = select(Product.id, Product.safety_stock).where(Product.id.in_(product_ids))
+    return {pid: safety for pid, safety in (await session.execute(stmt)).all()}

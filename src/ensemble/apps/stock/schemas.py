@@ -1,0 +1,271 @@
+"""Request and response bodies of the Stock API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from ensemble.apps.stock.models import Role, TransactionType
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
+Price = Annotated[int, Field(ge=0, le=10**12)]
+SafetyStock = Annotated[int, Field(ge=0, le=10**9)]
+Reason = Annotated[str, Field(max_length=500)]
+AnyQuantity = Annotated[int, Field(ge=-(2**62), le=2**62)]
+MAX_SYNC_RECORDS = 5000
+
+
+class Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# Users
+
+
+class UserCreate(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=128)
+    name: Name
+    role: Role = Role.WORKER
+    store_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
+
+
+class UserUpdate(BaseModel):
+    name: Name | None = None
+    role: Role | None = None
+    store_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+    is_active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=128)
+
+
+class UserPublic(Public):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    store_ids: list[uuid.UUID]
+    created_at: datetime
+    updated_at: datetime
+
+
+# Stores and categories
+
+
+class StoreCreate(BaseModel):
+    name: Name
+    address: str | None = Field(default=None, max_length=500)
+    allow_negative_stock: bool = False
+
+
+class StoreUpdate(BaseModel):
+    name: Name | None = None
+    address: str | None = Field(default=None, max_length=500)
+    allow_negative_stock: bool | None = None
+
+
+class StorePublic(Public):
+    id: uuid.UUID
+    name: str
+    address: str | None
+    allow_negative_stock: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryCreate(BaseModel):
+    id: uuid.UUID | None = None
+    name: str = Field(min_length=1, max_length=100)
+
+
+class CategoryUpdate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class CategoryPublic(Public):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+# Products and stock
+
+
+class ProductCreate(BaseModel):
+    id: uuid.UUID | None = None
+    barcode: Barcode
+    name: Name
+    category_id: uuid.UUID | None = None
+    unit_price: Price
+    safety_stock: SafetyStock = 0
+    updated_at: AwareDatetime | None = None
+
+
+class ProductUpdate(BaseModel):
+    """Fields to change; `category_id: null` clears the category."""
+
+    barcode: Barcode | None = None
+    name: Name | None = None
+    category_id: uuid.UUID | None = None
+    unit_price: Price | None = None
+    safety_stock: SafetyStock | None = None
+
+
+class ProductPublic(Public):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    barcode: str
+    name: str
+    category_id: uuid.UUID | None
+    unit_price: int
+    safety_stock: int
+    stock: int
+    is_low: bool
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class StockPublic(BaseModel):
+    product_id: uuid.UUID
+    store_id: uuid.UUID
+    quantity: int
+    safety_stock: int
+    is_low: bool
+    updated_at: datetime
+
+
+# Inventory transactions
+
+
+class TransactionCreate(BaseModel):
+    id: uuid.UUID | None = None
+    product_id: uuid.UUID
+    type: TransactionType
+    quantity: AnyQuantity
+    reason: Reason | None = None
+    occurred_at: AwareDatetime | None = None
+
+
+class TransactionPublic(Public):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    product_id: uuid.UUID
+    type: TransactionType
+    quantity: int
+    delta: int
+    reason: str | None
+    occurred_at: datetime
+    created_at: datetime
+    synced_at: datetime
+    device_id: str | None
+    user_id: uuid.UUID | None
+
+
+class TransactionRecorded(BaseModel):
+    transaction: TransactionPublic
+    stock: StockPublic
+
+
+# Offline sync
+
+
+class SyncTransaction(BaseModel):
+    id: uuid.UUID
+    product_id: uuid.UUID
+    type: TransactionType
+    quantity: AnyQuantity
+    reason: Reason | None = None
+    occurred_at: AwareDatetime
+    created_at: AwareDatetime
+
+
+class SyncProduct(BaseModel):
+    id: uuid.UUID
+    barcode: Barcode
+    name: Name
+    category_id: uuid.UUID | None = None
+    unit_price: Price
+    safety_stock: SafetyStock = 0
+    updated_at: AwareDatetime
+    deleted: bool = False
+
+
+class SyncRequest(BaseModel):
+    device_id: str = Field(min_length=1, max_length=128)
+    store_id: uuid.UUID
+    transactions: list[SyncTransaction] = Field(default_factory=list)
+    products: list[SyncProduct] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SyncRequest:
+        if len(self.transactions) + len(self.products) > MAX_SYNC_RECORDS:
+            raise ValueError(f"a batch holds at most {MAX_SYNC_RECORDS} records")
+        return self
+
+
+SyncStatus = Literal["applied", "duplicate", "superseded", "rejected"]
+
+
+class SyncResult(BaseModel):
+    entity: Literal["transaction", "product"]
+    id: uuid.UUID
+    status: SyncStatus
+    reason: str | None = None
+    server_updated_at: datetime | None = None
+    product: ProductPublic | None = Field(
+        default=None, description="The server's copy, when a product record was superseded."
+    )
+
+
+class SyncResponse(BaseModel):
+    results: list[SyncResult]
+    cursor: str = Field(description="Pass to `/sync/changes` to read from this batch on.")
+
+
+class ChangesResponse(BaseModel):
+    store_id: uuid.UUID
+    categories: list[CategoryPublic]
+    products: list[ProductPublic]
+    transactions: list[TransactionPublic]
+    stock: list[StockPublic]
+    cursor: str
+    has_more: bool
+
+
+# Shaping
+
+
+def product_public(product: Any, stock: int) -> ProductPublic:
+    return ProductPublic(
+        id=product.id,
+        store_id=product.store_id,
+        barcode=product.barcode,
+        name=product.name,
+        category_id=product.category_id,
+        unit_price=product.unit_price,
+        safety_stock=product.safety_stock,
+        stock=stock,
+        is_low=stock <= product.safety_stock,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+        deleted_at=product.deleted_at,
+    )
+
+
+def stock_public(stock: Any, safety_stock: int) -> StockPublic:
+    return StockPublic(
+        product_id=stock.product_id,
+        store_id=stock.store_id,
+        quantity=stock.quantity,
+        safety_stock=safety_stock,
+        is_low=stock.quantity <= safety_stock,
+        updated_at=stock.updated_at,
+    )

@@ -1,0 +1,435 @@
+"""Stock use cases: users, stores, categories, products and online stock movements.
+
+Functions take the session first and never commit: the request (or CLI command) owns the
+transaction. Offline batch sync lives in `sync.py`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.stock import repository
+from ensemble.apps.stock.auth import REALM, StoreAccess, assigned_stores, is_admin
+from ensemble.apps.stock.domain import InvalidMovement, product_digest, signed_delta
+from ensemble.apps.stock.models import (
+    Category,
+    CurrentStock,
+    InventoryTransaction,
+    Product,
+    Role,
+    Store,
+    User,
+)
+from ensemble.apps.stock.repository import ProductFilter, TransactionFilter
+from ensemble.apps.stock.schemas import (
+    CategoryCreate,
+    CategoryUpdate,
+    ProductCreate,
+    ProductUpdate,
+    StoreCreate,
+    StoreUpdate,
+    TransactionCreate,
+    UserCreate,
+    UserUpdate,
+)
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
+from ensemble.kernel.identity import service as identity
+from ensemble.kernel.identity.models import Account
+from ensemble.kernel.identity.principal import Principal
+
+SERVER_DEVICE = ""  # online edits carry no device id: any device wins a same-instant tie
+
+
+# Users
+
+
+@dataclass(frozen=True)
+class UserView:
+    user: User
+    account: Account
+    store_ids: list[uuid.UUID]
+
+
+async def _require_stores(session: AsyncSession, store_ids: set[uuid.UUID]) -> None:
+    missing = store_ids - await repository.existing_store_ids(session, store_ids)
+    if missing:
+        raise InvalidInput(
+            "Some stores do not exist.",
+            code="unknown_store",
+            details={"store_ids": sorted(str(s) for s in missing)},
+        )
+
+
+async def create_user(session: AsyncSession, data: UserCreate) -> UserView:
+    store_ids = set(data.store_ids)
+    await _require_stores(session, store_ids)
+    account = await identity.create_account(
+        session, realm=REALM, email=data.email, password=data.password
+    )
+    user = User(id=account.id, name=data.name, role=data.role, is_active=True)
+    session.add(user)
+    await session.flush()
+    await repository.replace_user_stores(session, user.id, store_ids)
+    return UserView(user=user, account=account, store_ids=sorted(store_ids))
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserView:
+    found = await repository.user_with_account(session, user_id)
+    if found is None:
+        raise NotFound("The user does not exist.", code="user_not_found")
+    user, account = found
+    stores = await repository.user_store_ids(session, [user.id])
+    return UserView(user=user, account=account, store_ids=sorted(stores[user.id]))
+
+
+async def list_users(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[UserView]:
+    rows = await repository.users_page(session, after, limit)
+    stores = await repository.user_store_ids(session, [user.id for user, _ in rows])
+    return [UserView(user, account, sorted(stores[user.id])) for user, account in rows]
+
+
+async def update_user(session: AsyncSession, user_id: uuid.UUID, patch: UserUpdate) -> UserView:
+    view = await get_user(session, user_id)
+    user, account = view.user, view.account
+    fields = patch.model_fields_set
+    if "name" in fields and patch.name is not None:
+        user.name = patch.name
+    if "role" in fields and patch.role is not None:
+        user.role = patch.role
+    if "is_active" in fields and patch.is_active is not None:
+        user.is_active = account.is_active = patch.is_active
+        if not patch.is_active:
+            await identity.revoke_all_sessions(session, user.id)
+    if "password" in fields and patch.password is not None:
+        await identity.set_password(session, account, patch.password)
+    if "store_ids" in fields and patch.store_ids is not None:
+        await _require_stores(session, set(patch.store_ids))
+        await repository.replace_user_stores(session, user.id, set(patch.store_ids))
+    user.updated_at = utcnow()
+    await session.flush()
+    return await get_user(session, user_id)
+
+
+async def create_admin(session: AsyncSession, *, email: str, password: str, name: str) -> UserView:
+    return await create_user(
+        session, UserCreate(email=email, password=password, name=name, role=Role.ADMIN)
+    )
+
+
+# Stores
+
+
+async def create_store(session: AsyncSession, data: StoreCreate) -> Store:
+    store = Store(id=new_id(), **data.model_dump())
+    session.add(store)
+    await session.flush()
+    return store
+
+
+async def list_stores(
+    session: AsyncSession, principal: Principal, after: uuid.UUID | None, limit: int
+) -> Sequence[Store]:
+    only = None if is_admin(principal) else assigned_stores(principal)
+    return await repository.stores_page(session, only, after, limit)
+
+
+async def update_store(session: AsyncSession, store: Store, patch: StoreUpdate) -> Store:
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        if value is not None or field == "address":
+            setattr(store, field, value)
+    await session.flush()
+    return store
+
+
+# Categories
+
+
+async def create_category(
+    session: AsyncSession, access: StoreAccess, data: CategoryCreate
+) -> Category:
+    category = Category(id=data.id or new_id(), store_id=access.store_id, name=data.name)
+    session.add(category)
+    await session.flush()
+    return category
+
+
+async def list_categories(
+    session: AsyncSession, access: StoreAccess, after: uuid.UUID | None, limit: int
+) -> Sequence[Category]:
+    return await repository.categories_page(session, access.store_id, after, limit)
+
+
+async def _category(session: AsyncSession, access: StoreAccess, category_id: uuid.UUID) -> Category:
+    category = await repository.live_category(session, access.store_id, category_id)
+    if category is None:
+        raise NotFound("The category does not exist.", code="category_not_found")
+    return category
+
+
+async def update_category(
+    session: AsyncSession, access: StoreAccess, category_id: uuid.UUID, patch: CategoryUpdate
+) -> Category:
+    category = await _category(session, access, category_id)
+    category.name = patch.name
+    await session.flush()
+    return category
+
+
+async def delete_category(session: AsyncSession, access: StoreAccess, category_id: uuid.UUID) -> None:
+    category = await _category(session, access, category_id)
+    category.deleted_at = utcnow()
+    await session.flush()
+
+
+# Products
+
+
+@dataclass(frozen=True)
+class ProductView:
+    product: Product
+    stock: int
+
+
+def _content(product: Product) -> dict[str, Any]:
+    return {
+        "barcode": product.barcode,
+        "name": product.name,
+        "category_id": product.category_id,
+        "unit_price": product.unit_price,
+        "safety_stock": product.safety_stock,
+        "deleted": product.deleted_at is not None,
+    }
+
+
+async def _check_category(session: AsyncSession, store_id: uuid.UUID, category_id: uuid.UUID | None) -> None:
+    if category_id is not None and await repository.live_category(session, store_id, category_id) is None:
+        raise InvalidInput("The category does not exist in this store.", code="unknown_category")
+
+
+async def _check_barcode_free(
+    session: AsyncSession, store_id: uuid.UUID, barcode: str, owner: uuid.UUID | None
+) -> None:
+    holder = await repository.live_barcode_owner(session, store_id, barcode)
+    if holder is not None and holder != owner:
+        raise Conflict("Another product in this store has this barcode.", code="barcode_taken")
+
+
+async def create_product(session: AsyncSession, access: StoreAccess, data: ProductCreate) -> tuple[ProductView, bool]:
+    """Create a product (and its zero stock). Re-sending the same id and content returns the
+    existing product (`created` is False); the same id with other content is `409`."""
+    fields = data.model_dump(exclude={"id", "updated_at"})
+    if data.id is not None and (existing := await session.get(Product, data.id)) is not None:
+        if existing.store_id == access.store_id and _content(existing) == {**fields, "deleted": False}:
+            return await get_product(session, access, existing.id), False
+        raise Conflict("A product with this id already exists.", code="id_conflict")
+    await _check_category(session, access.store_id, data.category_id)
+    await _check_barcode_free(session, access.store_id, data.barcode, None)
+    product = Product(
+        id=data.id or new_id(),
+        store_id=access.store_id,
+        updated_at=data.updated_at or utcnow(),
+        updated_by=SERVER_DEVICE,
+        **fields,
+    )
+    product.version_digest = product_digest(_content(product))
+    session.add(product)
+    await session.flush()
+    session.add(CurrentStock(product_id=product.id, store_id=access.store_id, quantity=0))
+    await session.flush()
+    return ProductView(product, 0), True
+
+
+async def get_product(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> ProductView:
+    row = await repository.product_in_store(session, access.store_id, product_id)
+    if row is None:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    return ProductView(row[0], row[1])
+
+
+async def get_product_by_barcode(session: AsyncSession, access: StoreAccess, barcode: str) -> ProductView:
+    row = await repository.product_by_barcode(session, access.store_id, barcode)
+    if row is None:
+        raise NotFound("No product has this barcode.", code="product_not_found")
+    return ProductView(row[0], row[1])
+
+
+async def list_products(
+    session: AsyncSession,
+    access: StoreAccess,
+    filters: ProductFilter,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[ProductView]:
+    rows = await repository.products_page(session, access.store_id, filters, after, limit)
+    return [ProductView(product, stock) for product, stock in rows]
+
+
+async def update_product(
+    session: AsyncSession, access: StoreAccess, product_id: uuid.UUID, patch: ProductUpdate
+) -> ProductView:
+    row = await repository.product_in_store(session, access.store_id, product_id, for_update=True)
+    if row is None:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    product = row[0]
+    changes = patch.model_dump(exclude_unset=True)
+    if changes.get("barcode") not in (None, product.barcode):
+        await _check_barcode_free(session, access.store_id, changes["barcode"], product.id)
+    if "category_id" in changes:
+        await _check_category(session, access.store_id, changes["category_id"])
+    for field, value in changes.items():
+        if value is not None or field == "category_id":
+            setattr(product, field, value)
+    _touch(product)
+    await session.flush()
+    return ProductView(product, row[1])
+
+
+def _touch(product: Product) -> None:
+    """Stamp an online edit as the product's newest version for last-write-wins."""
+    product.updated_at = max(utcnow(), product.updated_at)
+    product.updated_by = SERVER_DEVICE
+    product.version_digest = product_digest(_content(product))
+    product.synced_at = utcnow()
+
+
+async def delete_product(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> None:
+    row = await repository.product_in_store(session, access.store_id, product_id, for_update=True)
+    if row is None:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    product = row[0]
+    product.deleted_at = utcnow()
+    _touch(product)
+    await session.flush()
+
+
+# Online stock movements
+
+
+@dataclass(frozen=True)
+class StockView:
+    stock: CurrentStock
+    safety_stock: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    transaction: InventoryTransaction
+    stock: StockView
+    created: bool
+
+
+def _same_movement(existing: InventoryTransaction, store_id: uuid.UUID, data: TransactionCreate) -> bool:
+    return (existing.store_id, existing.product_id, existing.type, existing.quantity) == (
+        store_id,
+        data.product_id,
+        data.type,
+        data.quantity,
+    )
+
+
+async def _replay(
+    session: AsyncSession, access: StoreAccess, transaction_id: uuid.UUID, data: TransactionCreate
+) -> Recorded | None:
+    existing = await session.get(InventoryTransaction, transaction_id, populate_existing=True)
+    if existing is None:
+        return None
+    if not _same_movement(existing, access.store_id, data):
+        raise Conflict("A different transaction already has this id.", code="id_conflict")
+    return Recorded(existing, await get_stock(session, access, existing.product_id), created=False)
+
+
+async def record_transaction(
+    session: AsyncSession, access: StoreAccess, data: TransactionCreate
+) -> Recorded:
+    """Append one movement and move the stock in the same transaction.
+
+    An `OUT` (or negative `ADJUST`) that would take stock below zero is `409
+    insufficient_stock` unless the store allows negative stock. Re-sending the same `id`
+    applies nothing and returns the original (`created` is False).
+    """
+    try:
+        delta = signed_delta(data.type, data.quantity)
+    except InvalidMovement as exc:
+        raise InvalidInput("The quantity is not valid for this type.", code=str(exc)) from exc
+    transaction_id = data.id or new_id()
+    if data.id is not None and (replayed := await _replay(session, access, data.id, data)):
+        return replayed
+    product = await repository.product_in_store(session, access.store_id, data.product_id)
+    if product is None:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    now = utcnow()
+    inserted = await session.execute(
+        insert(InventoryTransaction)
+        .values(
+            id=transaction_id,
+            store_id=access.store_id,
+            product_id=data.product_id,
+            type=data.type,
+            quantity=data.quantity,
+            delta=delta,
+            reason=data.reason,
+            occurred_at=data.occurred_at or now,
+            created_at=now,
+            synced_at=now,
+            user_id=access.principal.account_id,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(InventoryTransaction.id)
+    )
+    if inserted.scalar_one_or_none() is None:  # the same id committed concurrently
+        replayed = await _replay(session, access, transaction_id, data)
+        assert replayed is not None
+        return replayed
+    allow_negative = access.store.allow_negative_stock or delta >= 0
+    quantity = await repository.add_to_stock(session, data.product_id, delta, allow_negative=allow_negative)
+    if quantity is None:
+        raise Conflict(
+            "Not enough stock for this movement.",
+            code="insufficient_stock",
+            details={"available": product[1], "requested": -delta},
+        )
+    transaction = await session.get(InventoryTransaction, transaction_id)
+    assert transaction is not None
+    return Recorded(transaction, await get_stock(session, access, data.product_id), created=True)
+
+
+async def get_stock(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> StockView:
+    row = await repository.stock_row(session, access.store_id, product_id)
+    if row is None:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    return StockView(row[0], row[1])
+
+
+async def list_stock(
+    session: AsyncSession, access: StoreAccess, low_only: bool, after: uuid.UUID | None, limit: int
+) -> list[StockView]:
+    rows = await repository.stock_page(session, access.store_id, low_only, after, limit)
+    return [StockView(stock, safety) for stock, safety in rows]
+
+
+async def list_transactions(
+    session: AsyncSession,
+    access: StoreAccess,
+    filters: TransactionFilter,
+    before: tuple[Any, ...] | None,
+    limit: int,
+) -> Sequence[InventoryTransaction]:
+    return await repository.transactions_page(session, access.store_id, filters, before, limit)
+
+
+async def stock_drift(session: AsyncSession) -> list[dict[str, Any]]:
+    return [
+        {"product_id": pid, "store_id": sid, "kept": kept, "from_log": logged}
+        for pid, sid, kept, logged in await repository.stock_drift(session)
+    ]
+

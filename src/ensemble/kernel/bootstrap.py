@@ -1,0 +1,70 @@
+"""Bring the infrastructure up: resolve the database URL (starting the embedded server if
+none is configured) and apply migrations. Used by `serve`, the CLI commands and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
+    """Settings with a concrete `database_url`, and the embedded server if one was needed."""
+    if settings.database_url:
+        return settings, None
+    embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+    url = embedded.start()
+    logger.info("embedded PostgreSQL ready at %s", url)
+    return settings.model_copy(update={"database_url": url}), embedded
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "ensemble:migrations")
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _on_connection(connection: Connection, revision: str, downgrade: bool) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    if downgrade:
+        command.downgrade(config, revision)
+    else:
+        command.upgrade(config, revision)
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Upgrade (or downgrade) the schema to `revision` over an async engine."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_on_connection, revision, downgrade)
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """A migrated database for a CLI command; the embedded server keeps running afterwards."""
+    resolved, _ = resolve_database(settings)
+    assert resolved.database_url is not None
+    database = Database(resolved.database_url, pool_size=5)
+    try:
+        await migrate(database.engine)
+        yield database
+    finally:
+        await database.dispose()
+
+
+def migrations_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "migrations"

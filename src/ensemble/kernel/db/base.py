@@ -1,0 +1,34 @@
+"""Declarative base with a stable constraint naming convention, UUID v7 ids and UTC times."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+from uuid_utils.compat import uuid7
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """All tables of all apps; each app puts its tables in its own PostgreSQL schema."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> uuid.UUID:
+    """A time-ordered UUID v7, so new rows land at the right edge of their index."""
+    value: uuid.UUID = uuid7()
+    return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

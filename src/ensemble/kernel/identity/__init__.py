@@ -1,0 +1,1 @@
+"""Identity: accounts per realm, passwords, JWTs, refresh families, principals and roles."""

@@ -1,0 +1,1 @@
+"""JSON logs with trace ids, Prometheus metrics, health and readiness."""

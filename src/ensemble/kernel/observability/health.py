@@ -1,0 +1,34 @@
+"""`/health` (the process is up), `/ready` (its database answers) and `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ensemble.kernel.errors import error_body
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=None)
+async def ready(request: Request) -> dict[str, str] | JSONResponse:
+    """Readiness: the database answers."""
+    try:
+        await request.state.database.ping()
+    except Exception:
+        return JSONResponse(
+            error_body("not_ready", "The database does not answer."), status_code=503
+        )
+    return {"status": "ready"}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,90 @@
+"""ASGI middleware: request/trace ids in and out, one access log line, request metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ensemble.kernel.observability.context import (
+    RequestContext,
+    bind_request_context,
+    new_span_id,
+    parse_traceparent,
+)
+
+logger = logging.getLogger("ensemble.access")
+
+REQUESTS = Counter(
+    "http_requests_total", "HTTP requests served", ["app", "method", "route", "status"]
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["app", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _incoming_request_id(headers: Headers) -> str:
+    value = headers.get("x-request-id", "")
+    return value if _REQUEST_ID.match(value) else new_span_id() + new_span_id()
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    prefix = scope.get("root_path", "")
+    return f"{prefix}{path}" if path else "unmatched"
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, app_name: str | None = None) -> None:
+        self.app = app
+        self.app_name = app_name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        parent = parse_traceparent(headers.get("traceparent"))
+        ctx = RequestContext(request_id=_incoming_request_id(headers), app=self.app_name)
+        if parent:
+            ctx.trace_id = parent[0]
+        bind_request_context(ctx)
+        status_holder = {"status": 500}
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                out = MutableHeaders(scope=message)
+                out["X-Request-ID"] = ctx.request_id or ""
+                out["traceparent"] = ctx.traceparent()
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            self._record(scope, ctx, status_holder["status"], time.perf_counter() - started)
+
+    def _record(self, scope: Scope, ctx: RequestContext, status: int, elapsed: float) -> None:
+        app = ctx.app or self.app_name or "root"
+        route = _route_template(scope)
+        method = scope.get("method", "")
+        REQUESTS.labels(app, method, route, str(status)).inc()
+        LATENCY.labels(app, method, route).observe(elapsed)
+        logger.info(
+            "%s %s %s",
+            method,
+            scope.get("path", ""),
+            status,
+            extra={"status": status, "duration_ms": round(elapsed * 1000, 3), "route": route},
+        )

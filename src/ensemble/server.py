@@ -1,0 +1,107 @@
+"""`create_app`: the ASGI application serving one app alone or all of them under prefixes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.errors import install_error_handlers
+from ensemble.kernel.modules import AppModule
+from ensemble.kernel.observability.context import current_request_context
+from ensemble.kernel.observability.health import router as health_router
+from ensemble.kernel.observability.middleware import ObservabilityMiddleware
+from ensemble.settings import Settings
+
+
+class _TagApp:
+    """Marks the request context with the app that serves it (for logs and metrics)."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app, self.name = app, name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        current_request_context().app = self.name
+        await self.app(scope, receive, send)
+
+
+def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
+    app = FastAPI(
+        title=module.title,
+        description=module.description,
+        openapi_tags=list(module.tags) or None,
+        **kwargs,
+    )
+    for router in module.routers:
+        app.include_router(router)
+    install_error_handlers(app)
+    return app
+
+
+def _lifespan(settings: Settings, database: Database | None) -> Any:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        owned = database is None
+        if settings.database_url is None:
+            raise RuntimeError("settings.database_url must be resolved before serving")
+        db = database or Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        try:
+            yield {"database": db, "settings": settings}
+        finally:
+            if owned:
+                await db.dispose()
+
+    return lifespan
+
+
+def create_app(
+    modules: Sequence[AppModule],
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    alone: bool = False,
+) -> FastAPI:
+    """All `modules` under `/<name>`, or with `alone=True` the single module at the root."""
+    lifespan = _lifespan(settings, database)
+    if alone:
+        if len(modules) != 1:
+            raise ValueError("alone=True serves exactly one app")
+        root = _module_app(modules[0], lifespan=lifespan)
+        app_name: str | None = modules[0].name
+    else:
+        root = FastAPI(
+            title="ensemble", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+        )
+        install_error_handlers(root)
+        for module in modules:
+            root.mount(f"/{module.name}", _TagApp(_module_app(module), module.name))
+        _add_index(root, modules)
+        app_name = None
+    root.include_router(health_router)
+    root.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "traceparent"],
+    )
+    root.add_middleware(ObservabilityMiddleware, app_name=app_name)
+    return root
+
+
+def _add_index(root: FastAPI, modules: Sequence[AppModule]) -> None:
+    apps = {m.name: {"title": m.title, "docs": f"/{m.name}/docs"} for m in modules}
+
+    @root.get("/", include_in_schema=False)
+    async def index() -> dict[str, Any]:
+        return {"service": "ensemble", "apps": apps}

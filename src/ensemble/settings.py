@@ -1,0 +1,58 @@
+"""Every knob of the system, read from the environment (or `.env`), each with a safe default.
+
+Development defaults work out of the box: no URL means embedded servers under `data_dir`,
+and a missing `SECRET_KEY` means a random key generated once and kept in `data_dir`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… ; unset starts an embedded PostgreSQL in data_dir",
+    )
+    data_dir: Path = Path(".ensemble")
+    secret_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    environment: str = "development"
+    log_level: str = "INFO"
+    cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+
+    access_token_minutes: int = 60
+    refresh_token_days: int = 7
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_window_seconds: int = 300
+
+    def signing_key(self) -> str:
+        """The JWT signing key: `SECRET_KEY`, or a random one created once in `data_dir`."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.data_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
