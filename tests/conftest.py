@@ -1,0 +1,99 @@
+"""Test infrastructure: one real PostgreSQL for the whole session, migrated once.
+
+With `TEST_DATABASE_URL` set the suite uses that server; otherwise it starts an embedded
+PostgreSQL in a temporary directory, exactly as `ensemble serve` does. Every test starts
+from empty tables (truncated after each test), so tests may commit freely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+
+from ensemble.apps import load_app, load_apps
+from ensemble.kernel.bootstrap import migrate
+from ensemble.kernel.db import Database
+from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.server import create_app
+from ensemble.settings import Settings
+
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+APP_SCHEMAS = ("identity", "stock")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", database="ensemble_test")
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        data_dir=Path(tmp_path_factory.mktemp("data")),
+        login_max_failures=5,
+        login_max_failures_per_ip=1000,
+    )
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    assert settings.database_url is not None
+    db = Database(settings.database_url, pool_size=60, max_overflow=20)
+    await migrate(db.engine)
+    yield db
+    await db.dispose()
+
+
+async def truncate_all(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT schemaname || '.' || tablename FROM pg_tables "
+                "WHERE schemaname = ANY(:schemas)"
+            ),
+            {"schemas": list(APP_SCHEMAS)},
+        )
+        tables = ", ".join(row[0] for row in rows)
+        if tables:
+            await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(database: Database) -> AsyncIterator[None]:
+    yield
+    await truncate_all(database)
+
+
+@pytest.fixture
+async def stock_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the Stock app served alone (the spec's exact paths)."""
+    app = create_app([load_app("stock")], settings, database=database, alone=True)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://stock.test") as client:
+            yield client
+
+
+@pytest.fixture
+async def combined_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for every app mounted under its prefix, as `ensemble serve` runs them."""
+    app = create_app(load_apps(), settings, database=database)
+    async with LifespanManager(app) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://ensemble.test") as client:
+            yield client
