@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -46,6 +48,9 @@ def serve(
     api = create_app(modules, settings, alone=app_name is not None)
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", [m.name for m in modules], bind_host, bind_port)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+    # embedded server below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, access_log=False)
     finally:

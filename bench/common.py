@@ -1,0 +1,474 @@
+"""Shared benchmark setup: database, seeded store, admin token, a real server, the report.
+
+Every script does the same preparation through `prepared(options)`:
+
+1. a PostgreSQL: `DATABASE_URL` if set, else an embedded server in `<data-dir>/postgres`
+   (default `./.ensemble/bench`, apart from the `ensemble serve` development data);
+2. migrations to head;
+3. a store seeded once with `--products` products (`ensemble.apps.stock.seed.seed`, COPY in
+   chunks, with a progress bar), remembered in the table `bench.seeded` so re-runs skip it;
+4. an admin user (created once) and a real `ensemble serve --app stock` subprocess on a free
+   port, logged in over HTTP to get a bearer token.
+
+On exit the server subprocess is stopped, and so is the embedded PostgreSQL if this process
+started it (unless `--keep-db`). The seeded data stays on disk for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ensemble.apps.stock import service
+from ensemble.apps.stock.seed import SeedPlan, barcode_for, seed
+from ensemble.kernel.bootstrap import migrate
+from ensemble.kernel.db import Database
+from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.kernel.identity.service import find_account
+
+console = Console()
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / ".ensemble" / "bench"
+BENCH_DATABASE = "ensemble_bench"
+BENCH_SECRET = "bench-secret-key-not-for-production-0123456789abcdef"
+ADMIN_EMAIL = "bench-admin@example.com"
+ADMIN_PASSWORD = "bench-password-0123"  # noqa: S105 - a throwaway local benchmark account
+API = "/api/v1"
+HEALTH_DEADLINE_S = 90.0
+
+
+# Options
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares."""
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--products",
+        type=int,
+        default=1_000_000,
+        help="products in the benchmark store (seeded once, then reused)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where the embedded PostgreSQL keeps its data (ignored with DATABASE_URL)",
+    )
+    p.add_argument("--seed", type=int, default=42, help="random seed for the workload")
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="server LOG_LEVEL (INFO writes one access-log line per request)",
+    )
+    p.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="leave the embedded PostgreSQL running afterwards (faster re-runs)",
+    )
+    return p
+
+
+# Infrastructure
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def raw_dsn(url: str) -> str:
+    """The asyncpg DSN of a SQLAlchemy `postgresql+asyncpg://` URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@dataclass
+class Bench:
+    """Everything a benchmark needs: where to send requests and how to reach the database."""
+
+    url: str
+    store_id: uuid.UUID
+    products: int
+    base_url: str
+    token: str
+    rng: random.Random
+    pool: asyncpg.Pool
+    data_dir: Path
+
+    @property
+    def dsn(self) -> str:
+        return raw_dsn(self.url)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def random_barcode(self) -> str:
+        return barcode_for(0, self.rng.randrange(self.products))
+
+    def client(self, concurrency: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=self.headers, limits=limits, timeout=30.0
+        )
+
+    async def sample_products(self, count: int) -> list[tuple[uuid.UUID, int]]:
+        """`count` random products of the store (id, current stock), found by barcode."""
+        barcodes = list({self.random_barcode() for _ in range(count)})
+        rows = await self.pool.fetch(
+            "SELECT p.id, coalesce(s.quantity, 0) AS quantity FROM stock.products p"
+            " LEFT JOIN stock.current_stock s ON s.product_id = p.id"
+            " WHERE p.store_id = $1 AND p.barcode = ANY($2::text[]) AND p.deleted_at IS NULL",
+            self.store_id,
+            barcodes,
+        )
+        return [(row["id"], row["quantity"]) for row in rows]
+
+
+def _start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        console.print(f"[dim]using DATABASE_URL {configured.split('@')[-1]}[/]")
+        return configured, None
+    embedded = EmbeddedPostgres(data_dir / "postgres", database=BENCH_DATABASE)
+    with console.status(f"starting embedded PostgreSQL in {data_dir / 'postgres'}"):
+        url = embedded.start()
+    console.print(
+        f"[dim]embedded PostgreSQL {'started' if embedded.started_here else 'joined'}"
+        f" at {url.split('@')[-1]}[/]"
+    )
+    return url, embedded
+
+
+_MARKER = """
+CREATE SCHEMA IF NOT EXISTS bench;
+CREATE TABLE IF NOT EXISTS bench.seeded (
+    products bigint PRIMARY KEY,
+    store_id uuid NOT NULL,
+    seeded_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+async def _seeded_store(connection: asyncpg.Connection, products: int) -> uuid.UUID | None:
+    await connection.execute(_MARKER)
+    store_id: uuid.UUID | None = await connection.fetchval(
+        "SELECT store_id FROM bench.seeded WHERE products = $1", products
+    )
+    if store_id is None or products == 0:
+        return store_id
+    last = await connection.fetchval(
+        "SELECT 1 FROM stock.products WHERE store_id = $1 AND barcode = $2",
+        store_id,
+        barcode_for(0, products - 1),
+    )
+    return store_id if last else None
+
+
+async def ensure_store(url: str, products: int) -> uuid.UUID:
+    """The store holding `products` products, seeding it the first time (minutes for 1M)."""
+    connection = await asyncpg.connect(raw_dsn(url))
+    try:
+        store_id = await _seeded_store(connection, products)
+        if store_id is not None:
+            console.print(f"[dim]reusing seeded store {store_id} ({products:,} products)[/]")
+            return store_id
+        started = time.perf_counter()
+        columns = (
+            TextColumn("seeding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("products", total=products)
+            [store_id] = await seed(
+                connection, SeedPlan(stores=1, products_per_store=products), lambda n: bar.advance(task, n)
+            )
+        with console.status("VACUUM ANALYZE after the bulk load"):
+            await connection.execute(
+                "VACUUM (ANALYZE) stock.products, stock.current_stock, stock.inventory_transactions"
+            )
+        await connection.execute(
+            "INSERT INTO bench.seeded (products, store_id) VALUES ($1, $2)"
+            " ON CONFLICT (products) DO UPDATE SET store_id = excluded.store_id, seeded_at = now()",
+            products,
+            store_id,
+        )
+        console.print(
+            f"seeded store {store_id}: {products:,} products in {time.perf_counter() - started:.1f} s"
+        )
+        return store_id
+    finally:
+        await connection.close()
+
+
+async def ensure_admin(url: str) -> None:
+    database = Database(url, pool_size=1, max_overflow=0)
+    try:
+        await migrate(database.engine)
+        async with database.unit_of_work() as session:
+            if await find_account(session, "stock", ADMIN_EMAIL) is None:
+                await service.create_admin(
+                    session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, name="Bench admin"
+                )
+    finally:
+        await database.dispose()
+
+
+@dataclass
+class Server:
+    """A real `ensemble serve --app stock` subprocess."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    _log: Any = field(repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._log.close()
+
+
+def _serve_command(port: int) -> list[str]:
+    executable = shutil.which("ensemble")
+    prefix = [executable] if executable else [sys.executable, "-c", "from ensemble.cli import main; main()"]
+    return [*prefix, "serve", "--app", "stock", "--host", "127.0.0.1", "--port", str(port)]
+
+
+async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
+    port = free_port()
+    log_path = data_dir / "server.log"
+    log = log_path.open("wb")
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": BENCH_SECRET,
+        "LOG_LEVEL": log_level,
+        "DATA_DIR": str(data_dir / "server"),
+    }
+    process = subprocess.Popen(
+        _serve_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+    )
+    server = Server(process, f"http://127.0.0.1:{port}", log_path, log)
+    deadline = time.monotonic() + HEALTH_DEADLINE_S
+    with console.status(f"waiting for the server on port {port}"):
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
+            while True:
+                if process.poll() is not None:
+                    server.stop()
+                    raise RuntimeError(f"the server exited early; see {log_path}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/health")).status_code == 200:
+                        return server
+                if time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError(f"no /health within {HEALTH_DEADLINE_S:.0f} s; see {log_path}")
+                await asyncio.sleep(0.1)
+
+
+async def login(base_url: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        response = await client.post(
+            f"{API}/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+
+@contextlib.asynccontextmanager
+async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIterator[Bench]:
+    """Database, migrated schema, seeded store, admin, running server and token."""
+    data_dir: Path = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url, embedded = _start_postgres(data_dir)
+    server: Server | None = None
+    pool: asyncpg.Pool | None = None
+    try:
+        await ensure_admin(url)
+        store_id = await ensure_store(url, options.products)
+        server = await start_server(url, data_dir, options.log_level)
+        token = await login(server.base_url)
+        pool = await asyncpg.create_pool(raw_dsn(url), min_size=pool_size, max_size=pool_size)
+        assert pool is not None
+        yield Bench(
+            url=url,
+            store_id=store_id,
+            products=options.products,
+            base_url=server.base_url,
+            token=token,
+            rng=random.Random(options.seed),
+            pool=pool,
+            data_dir=data_dir,
+        )
+    finally:
+        if pool is not None:
+            await pool.close()
+        if server is not None:
+            server.stop()
+        if embedded is not None and not options.keep_db:
+            embedded.stop()
+
+
+# Measuring
+
+
+def server_ms(response: httpx.Response) -> float:
+    """The server-side time of a response, from its `Server-Timing: app;dur=<ms>` header."""
+    header = response.headers.get("server-timing", "")
+    for part in header.split(";"):
+        if part.strip().startswith("dur="):
+            return float(part.strip()[4:])
+    raise ValueError(f"no Server-Timing duration in {header!r}")
+
+
+async def run_concurrently(
+    total: int, concurrency: int, one: Callable[[int], Awaitable[None]]
+) -> float:
+    """Call `one(i)` for i in range(total) from `concurrency` workers; the wall time in s."""
+    counter = iter(range(total))
+
+    async def worker() -> None:
+        for index in counter:
+            await one(index)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile (p in 0..100) of `values`."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Stats:
+    """Latencies in ms of one measured series, and its throughput."""
+
+    label: str
+    samples: list[float]
+    wall_s: float | None = None
+    count: int | None = None
+
+    def p(self, value: float) -> float:
+        return percentile(self.samples, value)
+
+    @property
+    def throughput(self) -> float | None:
+        if not self.wall_s:
+            return None
+        return (self.count if self.count is not None else len(self.samples)) / self.wall_s
+
+
+def _ms(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
+def _ratio(ours: float | None, base: float | None) -> str:
+    if ours is None or base is None or base == 0 or math.isnan(ours) or math.isnan(base):
+        return "-"
+    return f"{ours / base:.1f}x"
+
+
+POINTS = (50.0, 95.0, 99.0, 100.0)
+
+
+def report(
+    title: str,
+    series: Sequence[Stats],
+    ratio: tuple[Stats, Stats] | None = None,
+    throughput_unit: str = "req/s",
+) -> None:
+    """Print p50/p95/p99/max and throughput of each series, then `ours / baseline` ratios."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("series")
+    table.add_column("n", justify="right")
+    for point in POINTS:
+        table.add_column("max ms" if point == 100 else f"p{point:g} ms", justify="right")
+    table.add_column(throughput_unit, justify="right")
+    for stats in series:
+        rate = stats.throughput
+        table.add_row(
+            stats.label,
+            str(len(stats.samples)),
+            *(_ms(stats.p(point)) for point in POINTS),
+            "-" if rate is None else f"{rate:,.0f}",
+        )
+    if ratio is not None:
+        ours, base = ratio
+        table.add_row(
+            f"ratio {ours.label} / {base.label}",
+            "",
+            *(_ratio(ours.p(point), base.p(point)) for point in POINTS),
+            _ratio(ours.throughput, base.throughput),
+            style="bold",
+        )
+    console.print(table)
+
+
+def verdict(label: str, measured_ms: float, target_ms: float) -> bool:
+    ok = measured_ms < target_ms
+    mark = "[green]PASS[/]" if ok else "[red]MISS[/]"
+    console.print(f"{mark} {label}: {measured_ms:.2f} ms (target < {target_ms:g} ms)")
+    return ok
+
+
+def run(main: Callable[[argparse.Namespace], Awaitable[int]], options: argparse.Namespace) -> None:
+    """Run an async benchmark `main` with uvloop when available; exit with its status."""
+    try:
+        import uvloop
+
+        runner: Callable[[Awaitable[int]], int] = uvloop.run  # type: ignore[assignment]
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        runner = asyncio.run  # type: ignore[assignment]
+    try:
+        sys.exit(runner(main(options)))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
