@@ -51,7 +51,11 @@ def _error(body: dict[str, object]) -> dict[str, object]:
 async def test_app_error_keeps_code_and_details(client: AsyncClient) -> None:
     response = await client.get("/conflict")
     assert response.status_code == 409
-    assert _error(response.json()) == {"code": "taken", "message": "Taken.", "details": {"field": "name"}}
+    assert _error(response.json()) == {
+        "code": "taken",
+        "message": "Taken.",
+        "details": {"field": "name"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -60,7 +64,13 @@ async def test_app_error_keeps_code_and_details(client: AsyncClient) -> None:
         ("GET", "/missing", {}, 404, "not_found"),
         ("DELETE", "/conflict", {}, 405, "method_not_allowed"),
         ("POST", "/items/abc", {"json": {}}, 422, "validation_error"),
-        ("POST", "/items/1", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "validation_error"),
+        (
+            "POST",
+            "/items/1",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            422,
+            "validation_error",
+        ),
         ("POST", "/items/1", {"json": {"a": "text"}}, 422, "validation_error"),
     ],
 )

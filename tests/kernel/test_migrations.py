@@ -12,7 +12,10 @@ from ensemble.kernel.db import Database
 async def _schemas(db: Database) -> set[str]:
     async with db.engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT schema_name FROM information_schema.schemata WHERE schema_name IN ('identity', 'stock')")
+            text(
+                "SELECT schema_name FROM information_schema.schemata"
+                " WHERE schema_name IN ('identity', 'stock')"
+            )
         )
         return {row[0] for row in rows}
 
@@ -23,7 +26,10 @@ async def test_upgrade_downgrade_upgrade_round_trip(database: Database, database
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text(f"DROP DATABASE IF EXISTS {scratch}"))
         await conn.execute(text(f"CREATE DATABASE {scratch}"))
-    db = Database(make_url(database_url).set(database=scratch).render_as_string(hide_password=False), pool_size=1)
+    db = Database(
+        make_url(database_url).set(database=scratch).render_as_string(hide_password=False),
+        pool_size=1,
+    )
     try:
         await migrate(db.engine)
         assert await _schemas(db) == {"identity", "stock"}
@@ -33,7 +39,10 @@ async def test_upgrade_downgrade_upgrade_round_trip(database: Database, database
         assert await _schemas(db) == {"identity", "stock"}
         async with db.engine.connect() as conn:
             triggers = await conn.execute(
-                text("SELECT count(*) FROM pg_trigger WHERE tgname IN ('touch_change', 'append_only')")
+                text(
+                    "SELECT count(*) FROM pg_trigger"
+                    " WHERE tgname IN ('touch_change', 'append_only')"
+                )
             )
             assert triggers.scalar_one() == 4
     finally:

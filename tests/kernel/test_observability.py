@@ -27,7 +27,9 @@ async def test_request_id_and_trace_are_echoed(combined_client: AsyncClient) -> 
 
 
 async def test_missing_or_bad_ids_are_replaced(combined_client: AsyncClient) -> None:
-    response = await combined_client.get("/health", headers={"X-Request-ID": "bad id\nwith newline", "traceparent": "junk"})
+    response = await combined_client.get(
+        "/health", headers={"X-Request-ID": "bad id\nwith newline", "traceparent": "junk"}
+    )
     assert response.headers["X-Request-ID"] != "bad id\nwith newline"
     assert len(response.headers["X-Request-ID"]) == 32
     assert parse_traceparent(response.headers["traceparent"]) is not None
@@ -35,7 +37,13 @@ async def test_missing_or_bad_ids_are_replaced(combined_client: AsyncClient) -> 
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "00-xyz-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01", f"00-{TRACE}-{'0' * 16}-01"],
+    [
+        None,
+        "",
+        "00-xyz-00f067aa0ba902b7-01",
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",
+        f"00-{TRACE}-{'0' * 16}-01",
+    ],
 )
 def test_invalid_traceparent_is_ignored(header: str | None) -> None:
     assert parse_traceparent(header) is None
@@ -45,23 +53,44 @@ async def test_log_lines_are_json_with_request_context(
     combined_client: AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="ensemble.access")
-    await combined_client.get("/stock/api/v1/stores", headers={"X-Request-ID": "req-log", "traceparent": TRACEPARENT})
+    await combined_client.get(
+        "/stock/api/v1/stores", headers={"X-Request-ID": "req-log", "traceparent": TRACEPARENT}
+    )
     records = [r for r in caplog.records if r.name == "ensemble.access"]
     assert records, "each request writes an access line"
     line = json.loads(JsonFormatter().format(records[-1]))
-    assert {"timestamp", "level", "logger", "message", "trace_id", "request_id", "span_id", "app"} <= set(line)
-    assert (line["trace_id"], line["request_id"], line["app"], line["status"]) == (TRACE, "req-log", "stock", 401)
+    assert {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "trace_id",
+        "request_id",
+        "span_id",
+        "app",
+    } <= set(line)
+    assert (line["trace_id"], line["request_id"], line["app"], line["status"]) == (
+        TRACE,
+        "req-log",
+        "stock",
+        401,
+    )
     assert line["route"] == "/stock/api/v1/stores"
 
 
 async def test_metrics_health_ready_and_index(combined_client: AsyncClient) -> None:
     await combined_client.get("/stock/api/v1/stores")
     metrics = await combined_client.get("/metrics")
-    assert 'http_requests_total{app="stock",method="GET",route="/stock/api/v1/stores",status="401"}' in metrics.text
+    assert (
+        'http_requests_total{app="stock",method="GET",route="/stock/api/v1/stores",status="401"}'
+        in metrics.text
+    )
     assert (await combined_client.get("/health")).json() == {"status": "ok"}
     assert (await combined_client.get("/ready")).json() == {"status": "ready"}
     index = (await combined_client.get("/")).json()
     assert index["apps"]["stock"]["docs"] == "/stock/docs"
     assert (await combined_client.get("/stock/docs")).status_code == 200
-    assert (await combined_client.get("/stock/openapi.json")).json()["info"]["title"] == "DDon-DDon Stock"
+    assert (await combined_client.get("/stock/openapi.json")).json()["info"][
+        "title"
+    ] == "DDon-DDon Stock"
     assert (await combined_client.get("/nowhere")).json()["error"]["code"] == "not_found"

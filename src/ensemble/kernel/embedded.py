@@ -125,15 +125,30 @@ class EmbeddedPostgres:
         if not self._initialised():
             logger.info("initialising embedded PostgreSQL in %s", self._pgdata)
             self._run(
-                "initdb", "-D", str(self._pgdata), "--auth=trust", "--encoding=UTF8",
-                "--locale=C.UTF-8", "-U", "postgres",
-            )  # fmt: skip
+                "initdb",
+                "-D",
+                str(self._pgdata),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            )
         port = _free_port()
         options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200 -c shared_buffers=256MB"
         self._run(
-            "pg_ctl", "-D", str(self._pgdata), "-w", "-t", str(int(_START_TIMEOUT_S)),
-            "-o", options, "-l", str(self._pgdata / "server.log"), "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self._pgdata),
+            "-w",
+            "-t",
+            str(int(_START_TIMEOUT_S)),
+            "-o",
+            options,
+            "-l",
+            str(self._pgdata / "server.log"),
+            "start",
+        )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.running_port() == port:
@@ -143,9 +158,18 @@ class EmbeddedPostgres:
 
     def _ensure_database(self, port: int) -> None:
         exists = self._run(
-            "psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
-            "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",
-        )  # fmt: skip
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'",
+        )
         if exists.strip() != "1":
             self._run(
                 "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", self.database

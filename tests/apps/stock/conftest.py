@@ -14,8 +14,8 @@ from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.models import Role, Store, TransactionType
 from ensemble.apps.stock.schemas import ProductCreate, StoreCreate, TransactionCreate, UserCreate
-from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.settings import Settings
 
@@ -42,7 +42,12 @@ class StockWorld:
     ) -> str:
         claims = {"role": role.value, "stores": [str(s) for s in stores], "email": "x@example.com"}
         return self.codec.encode(
-            typ="access", realm=realm, subject=user_id, jti=new_id(), now=now or utcnow(), extra=claims
+            typ="access",
+            realm=realm,
+            subject=user_id,
+            jti=new_id(),
+            now=now or utcnow(),
+            extra=claims,
         )
 
     def headers(self, user_id: uuid.UUID, role: Role, stores: list[uuid.UUID]) -> dict[str, str]:
@@ -56,7 +61,10 @@ class StockWorld:
             return store.id
 
     async def user(
-        self, role: Role = Role.WORKER, stores: list[uuid.UUID] | None = None, email: str | None = None
+        self,
+        role: Role = Role.WORKER,
+        stores: list[uuid.UUID] | None = None,
+        email: str | None = None,
     ) -> uuid.UUID:
         async with self.database.unit_of_work() as session:
             view = await service.create_user(

@@ -10,7 +10,9 @@ from tests.apps.stock.conftest import PASSWORD, StockWorld
 API = "/api/v1"
 
 
-async def _all_pages(world: StockWorld, path: str, headers: dict[str, str], **params: str) -> list[Any]:
+async def _all_pages(
+    world: StockWorld, path: str, headers: dict[str, str], **params: str
+) -> list[Any]:
     items: list[Any] = []
     cursor: str | None = None
     while True:
@@ -27,18 +29,28 @@ async def test_admin_creates_a_worker_who_logs_in_with_the_store_claim(world: St
     admin = await world.admin_headers()
     created = await world.client.post(
         f"{API}/users",
-        json={"email": "Kim@Example.com", "password": PASSWORD, "name": "Kim", "role": "WORKER", "store_ids": [str(store)]},
+        json={
+            "email": "Kim@Example.com",
+            "password": PASSWORD,
+            "name": "Kim",
+            "role": "WORKER",
+            "store_ids": [str(store)],
+        },
         headers=admin,
     )
     assert created.status_code == 201
     assert created.json()["email"] == "kim@example.com"
-    login = await world.client.post(f"{API}/auth/login", json={"email": "kim@example.com", "password": PASSWORD})
+    login = await world.client.post(
+        f"{API}/auth/login", json={"email": "kim@example.com", "password": PASSWORD}
+    )
     token = login.json()["access_token"]
     me = await world.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["store_ids"] == [str(store)]
     assert me.json()["role"] == "WORKER"
     again = await world.client.post(
-        f"{API}/users", json={"email": "kim@example.com", "password": PASSWORD, "name": "K2"}, headers=admin
+        f"{API}/users",
+        json={"email": "kim@example.com", "password": PASSWORD, "name": "K2"},
+        headers=admin,
     )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "email_taken"
@@ -47,12 +59,19 @@ async def test_admin_creates_a_worker_who_logs_in_with_the_store_claim(world: St
 async def test_user_validation_and_update(world: StockWorld) -> None:
     admin = await world.admin_headers()
     short = await world.client.post(
-        f"{API}/users", json={"email": "a@example.com", "password": "short", "name": "A"}, headers=admin
+        f"{API}/users",
+        json={"email": "a@example.com", "password": "short", "name": "A"},
+        headers=admin,
     )
     assert short.status_code == 422
     unknown_store = await world.client.post(
         f"{API}/users",
-        json={"email": "b@example.com", "password": PASSWORD, "name": "B", "store_ids": [str(uuid.uuid4())]},
+        json={
+            "email": "b@example.com",
+            "password": PASSWORD,
+            "name": "B",
+            "store_ids": [str(uuid.uuid4())],
+        },
         headers=admin,
     )
     assert unknown_store.status_code == 422
@@ -60,10 +79,16 @@ async def test_user_validation_and_update(world: StockWorld) -> None:
     store = await world.store()
     user = await world.user()
     patched = await world.client.patch(
-        f"{API}/users/{user}", json={"role": "ADMIN", "store_ids": [str(store)], "name": "Lee"}, headers=admin
+        f"{API}/users/{user}",
+        json={"role": "ADMIN", "store_ids": [str(store)], "name": "Lee"},
+        headers=admin,
     )
     assert patched.status_code == 200
-    assert (patched.json()["role"], patched.json()["store_ids"], patched.json()["name"]) == ("ADMIN", [str(store)], "Lee")
+    assert (patched.json()["role"], patched.json()["store_ids"], patched.json()["name"]) == (
+        "ADMIN",
+        [str(store)],
+        "Lee",
+    )
     listed = await _all_pages(world, f"{API}/users", admin, limit="1")
     assert str(user) in {u["id"] for u in listed}
     assert (await world.client.get(f"{API}/users/{uuid.uuid4()}", headers=admin)).status_code == 404
@@ -71,15 +96,22 @@ async def test_user_validation_and_update(world: StockWorld) -> None:
 
 async def test_stores_admin_sees_all_worker_sees_assigned(world: StockWorld) -> None:
     admin = await world.admin_headers()
-    created = await world.client.post(f"{API}/stores", json={"name": "North", "address": "1 Road"}, headers=admin)
+    created = await world.client.post(
+        f"{API}/stores", json={"name": "North", "address": "1 Road"}, headers=admin
+    )
     assert created.status_code == 201
     assert created.json()["allow_negative_stock"] is False
     north = created.json()["id"]
     south = await world.store("South")
     worker = await world.worker_headers([south])
-    assert {s["id"] for s in await _all_pages(world, f"{API}/stores", admin, limit="1")} == {north, str(south)}
+    assert {s["id"] for s in await _all_pages(world, f"{API}/stores", admin, limit="1")} == {
+        north,
+        str(south),
+    }
     assert [s["id"] for s in await _all_pages(world, f"{API}/stores", worker)] == [str(south)]
-    patched = await world.client.patch(f"{API}/stores/{north}", json={"allow_negative_stock": True}, headers=admin)
+    patched = await world.client.patch(
+        f"{API}/stores/{north}", json={"allow_negative_stock": True}, headers=admin
+    )
     assert patched.json()["allow_negative_stock"] is True
     assert patched.json()["name"] == "North"
 
@@ -94,23 +126,33 @@ async def test_categories_crud_and_soft_delete(world: StockWorld) -> None:
     category = created.json()["id"]
     duplicate = await world.client.post(path, json={"name": "Drinks"}, headers=admin)
     assert duplicate.status_code == 409
-    renamed = await world.client.patch(f"{path}/{category}", json={"name": "Beverages"}, headers=admin)
+    renamed = await world.client.patch(
+        f"{path}/{category}", json={"name": "Beverages"}, headers=admin
+    )
     assert renamed.json()["name"] == "Beverages"
-    assert [c["name"] for c in (await world.client.get(path, headers=worker)).json()["items"]] == ["Beverages"]
+    assert [c["name"] for c in (await world.client.get(path, headers=worker)).json()["items"]] == [
+        "Beverages"
+    ]
     assert (await world.client.delete(f"{path}/{category}", headers=admin)).status_code == 204
     assert (await world.client.get(path, headers=worker)).json()["items"] == []
-    assert (await world.client.patch(f"{path}/{category}", json={"name": "X"}, headers=admin)).status_code == 404
+    assert (
+        await world.client.patch(f"{path}/{category}", json={"name": "X"}, headers=admin)
+    ).status_code == 404
 
 
 async def test_product_barcode_is_unique_per_store(world: StockWorld) -> None:
     store, other = await world.store(), await world.store("Other")
     admin = await world.admin_headers()
     body = {"barcode": "8800000000001", "name": "Tea", "unit_price": 900}
-    assert (await world.client.post(f"{API}/stores/{store}/products", json=body, headers=admin)).status_code == 201
+    assert (
+        await world.client.post(f"{API}/stores/{store}/products", json=body, headers=admin)
+    ).status_code == 201
     clash = await world.client.post(f"{API}/stores/{store}/products", json=body, headers=admin)
     assert clash.status_code == 409
     assert clash.json()["error"]["code"] == "barcode_taken"
-    assert (await world.client.post(f"{API}/stores/{other}/products", json=body, headers=admin)).status_code == 201
+    assert (
+        await world.client.post(f"{API}/stores/{other}/products", json=body, headers=admin)
+    ).status_code == 201
 
 
 async def test_product_create_with_client_id_is_idempotent(world: StockWorld) -> None:
@@ -131,8 +173,14 @@ async def test_product_update_search_and_soft_delete(world: StockWorld) -> None:
     store = await world.store()
     admin = await world.admin_headers()
     worker = await world.worker_headers([store])
-    category = (await world.client.post(f"{API}/stores/{store}/categories", json={"name": "Snacks"}, headers=admin)).json()["id"]
-    chips = await world.product(store, barcode="880111", name="Potato Chips", stock=1, safety_stock=3)
+    category = (
+        await world.client.post(
+            f"{API}/stores/{store}/categories", json={"name": "Snacks"}, headers=admin
+        )
+    ).json()["id"]
+    chips = await world.product(
+        store, barcode="880111", name="Potato Chips", stock=1, safety_stock=3
+    )
     await world.product(store, barcode="880222", name="Cola", stock=10, safety_stock=3)
     await world.product(store, barcode="990333", name="chocolate", category_id=uuid.UUID(category))
     products = f"{API}/stores/{store}/products"
@@ -147,18 +195,34 @@ async def test_product_update_search_and_soft_delete(world: StockWorld) -> None:
     assert await names(low_stock="true") == ["Potato Chips", "chocolate"]
     assert len(await _all_pages(world, products, worker, limit="1")) == 3
 
-    patched = await world.client.patch(f"{products}/{chips}", json={"name": "Chips", "category_id": category}, headers=worker)
-    assert (patched.json()["name"], patched.json()["category_id"], patched.json()["stock"]) == ("Chips", category, 1)
-    bad_category = await world.client.patch(f"{products}/{chips}", json={"category_id": str(uuid.uuid4())}, headers=worker)
+    patched = await world.client.patch(
+        f"{products}/{chips}", json={"name": "Chips", "category_id": category}, headers=worker
+    )
+    assert (patched.json()["name"], patched.json()["category_id"], patched.json()["stock"]) == (
+        "Chips",
+        category,
+        1,
+    )
+    bad_category = await world.client.patch(
+        f"{products}/{chips}", json={"category_id": str(uuid.uuid4())}, headers=worker
+    )
     assert bad_category.status_code == 422
-    taken = await world.client.patch(f"{products}/{chips}", json={"barcode": "880222"}, headers=worker)
+    taken = await world.client.patch(
+        f"{products}/{chips}", json={"barcode": "880222"}, headers=worker
+    )
     assert taken.status_code == 409
 
     assert (await world.client.delete(f"{products}/{chips}", headers=worker)).status_code == 403
     assert (await world.client.delete(f"{products}/{chips}", headers=admin)).status_code == 204
     assert (await world.client.get(f"{products}/{chips}", headers=worker)).status_code == 404
     assert await names() == ["Cola", "chocolate"]
-    history = await world.client.get(f"{API}/stores/{store}/inventory/transactions", params={"product_id": str(chips)}, headers=worker)
+    history = await world.client.get(
+        f"{API}/stores/{store}/inventory/transactions",
+        params={"product_id": str(chips)},
+        headers=worker,
+    )
     assert len(history.json()["items"]) == 1, "soft delete keeps the history"
-    reused = await world.client.post(products, json={"barcode": "880111", "name": "New chips", "unit_price": 1}, headers=admin)
+    reused = await world.client.post(
+        products, json={"barcode": "880111", "name": "New chips", "unit_price": 1}, headers=admin
+    )
     assert reused.status_code == 201, "a deleted product's barcode is free again"

@@ -19,7 +19,11 @@ OPENING_STOCK = 30
 
 
 async def _client_session(
-    world: StockWorld, store: uuid.UUID, products: list[uuid.UUID], headers: dict[str, str], seed: int
+    world: StockWorld,
+    store: uuid.UUID,
+    products: list[uuid.UUID],
+    headers: dict[str, str],
+    seed: int,
 ) -> tuple[dict[uuid.UUID, int], int]:
     """One client's moves; returns the net change it was told succeeded per product, and how
     many moves succeeded."""
@@ -53,7 +57,9 @@ async def test_concurrent_moves_lose_no_update(world: StockWorld) -> None:
     )
 
     async with world.database.unit_of_work() as session:
-        kept = dict((await session.execute(select(CurrentStock.product_id, CurrentStock.quantity))).all())
+        kept = dict(
+            (await session.execute(select(CurrentStock.product_id, CurrentStock.quantity))).all()
+        )
         logged = await session.execute(select(func.count()).select_from(InventoryTransaction))
         assert await service.stock_drift(session) == []
     for product in products:

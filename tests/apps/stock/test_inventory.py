@@ -25,8 +25,12 @@ async def _move(
     return response.status_code, response.json()
 
 
-async def _stock(world: StockWorld, store: uuid.UUID, headers: dict[str, str], product: uuid.UUID) -> int:
-    response = await world.client.get(f"/api/v1/stores/{store}/inventory/stock/{product}", headers=headers)
+async def _stock(
+    world: StockWorld, store: uuid.UUID, headers: dict[str, str], product: uuid.UUID
+) -> int:
+    response = await world.client.get(
+        f"/api/v1/stores/{store}/inventory/stock/{product}", headers=headers
+    )
     assert response.status_code == 200
     quantity: int = response.json()["quantity"]
     return quantity
@@ -50,7 +54,11 @@ async def test_each_type_moves_stock_by_its_signed_delta(
 
 @pytest.mark.parametrize(
     ("kind", "quantity", "code"),
-    [("IN", 0, "quantity_not_positive"), ("OUT", -2, "quantity_not_positive"), ("ADJUST", 0, "adjust_quantity_zero")],
+    [
+        ("IN", 0, "quantity_not_positive"),
+        ("OUT", -2, "quantity_not_positive"),
+        ("ADJUST", 0, "adjust_quantity_zero"),
+    ],
 )
 async def test_invalid_quantities_are_refused_without_a_write(
     world: StockWorld, kind: str, quantity: int, code: str
@@ -117,7 +125,9 @@ async def test_unknown_or_deleted_product_is_404(world: StockWorld) -> None:
     store = await world.store()
     admin = await world.admin_headers()
     product = await world.product(store, stock=1)
-    assert (await world.client.delete(f"/api/v1/stores/{store}/products/{product}", headers=admin)).status_code == 204
+    assert (
+        await world.client.delete(f"/api/v1/stores/{store}/products/{product}", headers=admin)
+    ).status_code == 204
     for target in (product, uuid.uuid4()):
         status, body = await _move(world, store, admin, target, "IN", 1)
         assert status == 404
@@ -149,7 +159,11 @@ async def test_log_lists_newest_first_with_filters_and_cursor(world: StockWorld)
     seen: list[str] = []
     cursor: str | None = None
     while True:
-        params = {"product_id": str(product), "limit": "2", **({"cursor": cursor} if cursor else {})}
+        params = {
+            "product_id": str(product),
+            "limit": "2",
+            **({"cursor": cursor} if cursor else {}),
+        }
         page = (await world.client.get(_moves(store), params=params, headers=headers)).json()
         seen += [t["occurred_at"] for t in page["items"]]
         cursor = page["next_cursor"]
@@ -181,7 +195,8 @@ async def test_check_stock_reports_drift(world: StockWorld) -> None:
     async with world.database.unit_of_work() as session:
         assert await service.stock_drift(session) == []
         await session.execute(
-            text("UPDATE stock.current_stock SET quantity = 40 WHERE product_id = :p"), {"p": product}
+            text("UPDATE stock.current_stock SET quantity = 40 WHERE product_id = :p"),
+            {"p": product},
         )
         drift = await service.stock_drift(session)
     assert [(d["product_id"], d["kept"], d["from_log"]) for d in drift] == [(product, 40, 4)]

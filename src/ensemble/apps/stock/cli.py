@@ -25,10 +25,13 @@ def create_admin(
     password: Annotated[
         str,
         typer.Option(
-            prompt=True, hide_input=True, confirmation_prompt=True,
-            envvar="ENSEMBLE_ADMIN_PASSWORD", help="At least 8 characters",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="ENSEMBLE_ADMIN_PASSWORD",
+            help="At least 8 characters",
         ),
-    ],  # fmt: skip
+    ],
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create the first ADMIN (there is no open endpoint for it)."""

@@ -100,7 +100,9 @@ async def read_me(principal: CurrentUser, session: SessionDep) -> UserPublic:
     return _user(await service.get_user(session, principal.account_id))
 
 
-@users.post("", status_code=status.HTTP_201_CREATED, responses={409: {"description": "Email taken"}})
+@users.post(
+    "", status_code=status.HTTP_201_CREATED, responses={409: {"description": "Email taken"}}
+)
 async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> UserPublic:
     return _user(await service.create_user(session, body))
 
@@ -133,7 +135,9 @@ async def create_store(body: StoreCreate, _: AdminUser, session: SessionDep) -> 
 
 
 @stores.get("")
-async def list_stores(principal: CurrentUser, session: SessionDep, page: PageDep) -> Page[StorePublic]:
+async def list_stores(
+    principal: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[StorePublic]:
     """Every store for an admin; a worker's assigned stores."""
     rows = await service.list_stores(session, principal, page.after_id(), page.limit)
     return build_page(rows, page.limit, lambda s: (str(s.id),), StorePublic.model_validate)
@@ -153,13 +157,17 @@ async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDe
 
 
 @catalog.get("/categories")
-async def list_categories(access: StoreMember, session: SessionDep, page: PageDep) -> Page[CategoryPublic]:
+async def list_categories(
+    access: StoreMember, session: SessionDep, page: PageDep
+) -> Page[CategoryPublic]:
     rows = await service.list_categories(session, access, page.after_id(), page.limit)
     return build_page(rows, page.limit, lambda c: (str(c.id),), CategoryPublic.model_validate)
 
 
 @catalog.post("/categories", status_code=status.HTTP_201_CREATED)
-async def create_category(body: CategoryCreate, access: StoreAdmin, session: SessionDep) -> CategoryPublic:
+async def create_category(
+    body: CategoryCreate, access: StoreAdmin, session: SessionDep
+) -> CategoryPublic:
     return CategoryPublic.model_validate(await service.create_category(session, access, body))
 
 
@@ -172,7 +180,9 @@ async def update_category(
 
 
 @catalog.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_category(category_id: uuid.UUID, access: StoreAdmin, session: SessionDep) -> Response:
+async def delete_category(
+    category_id: uuid.UUID, access: StoreAdmin, session: SessionDep
+) -> Response:
     await service.delete_category(session, access, category_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -197,7 +207,10 @@ async def list_products(
 @catalog.post(
     "/products",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": ProductPublic, "description": "Same id re-sent"}, 409: {"description": "Barcode or id taken"}},
+    responses={
+        200: {"model": ProductPublic, "description": "Same id re-sent"},
+        409: {"description": "Barcode or id taken"},
+    },
 )
 async def create_product(
     body: ProductCreate, access: StoreMember, session: SessionDep, response: Response
@@ -209,12 +222,16 @@ async def create_product(
 
 
 @catalog.get("/products/barcode/{barcode}")
-async def read_product_by_barcode(barcode: str, access: StoreMember, session: SessionDep) -> ProductPublic:
+async def read_product_by_barcode(
+    barcode: str, access: StoreMember, session: SessionDep
+) -> ProductPublic:
     return _product(await service.get_product_by_barcode(session, access, barcode))
 
 
 @catalog.get("/products/{product_id}")
-async def read_product(product_id: uuid.UUID, access: StoreMember, session: SessionDep) -> ProductPublic:
+async def read_product(
+    product_id: uuid.UUID, access: StoreMember, session: SessionDep
+) -> ProductPublic:
     return _product(await service.get_product(session, access, product_id))
 
 
@@ -226,7 +243,9 @@ async def update_product(
 
 
 @catalog.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_product(product_id: uuid.UUID, access: StoreAdmin, session: SessionDep) -> Response:
+async def delete_product(
+    product_id: uuid.UUID, access: StoreAdmin, session: SessionDep
+) -> Response:
     """Soft delete: the product disappears from lists; its history stays."""
     await service.delete_product(session, access, product_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -261,15 +280,20 @@ async def list_transactions(
     session: SessionDep,
     page: PageDep,
     product_id: uuid.UUID | None = None,
-    type: TransactionType | None = None,  # noqa: A002 - the spec's parameter name
+    type: TransactionType | None = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
 ) -> Page[TransactionPublic]:
     """The append-only log, newest first."""
     filters = TransactionFilter(product_id=product_id, type=type, since=since, until=until)
-    rows = await service.list_transactions(session, access, filters, page.key(datetime.fromisoformat, uuid.UUID), page.limit)
+    rows = await service.list_transactions(
+        session, access, filters, page.key(datetime.fromisoformat, uuid.UUID), page.limit
+    )
     return build_page(
-        rows, page.limit, lambda t: (t.occurred_at.isoformat(), str(t.id)), TransactionPublic.model_validate
+        rows,
+        page.limit,
+        lambda t: (t.occurred_at.isoformat(), str(t.id)),
+        TransactionPublic.model_validate,
     )
 
 
@@ -282,7 +306,9 @@ async def list_stock(
 
 
 @inventory.get("/stock/{product_id}")
-async def read_stock(product_id: uuid.UUID, access: StoreMember, session: SessionDep) -> StockPublic:
+async def read_stock(
+    product_id: uuid.UUID, access: StoreMember, session: SessionDep
+) -> StockPublic:
     return _stock(await service.get_stock(session, access, product_id))
 
 
@@ -307,7 +333,9 @@ async def pull(
 ) -> ChangesResponse:
     """Everything changed in the store after `cursor`; never skips a late-committing change."""
     access = await authorize_store(session, principal, store_id)
-    changes = await sync.changes_since(session, access.store_id, ChangePosition.decode(cursor), limit)
+    changes = await sync.changes_since(
+        session, access.store_id, ChangePosition.decode(cursor), limit
+    )
     return ChangesResponse(
         store_id=store_id,
         categories=[CategoryPublic.model_validate(c) for c in changes.categories],

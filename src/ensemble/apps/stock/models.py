@@ -162,9 +162,7 @@ class InventoryTransaction(ChangeTracked, Base):
         Index("ix_transactions_product_time", "product_id", "occurred_at", "id"),
         Index("ix_transactions_changes", "store_id", "change_xid", "change_seq"),
         CheckConstraint("quantity <> 0", name="quantity_not_zero"),
-        CheckConstraint(
-            "(type = 'ADJUST') OR quantity > 0", name="in_out_quantity_positive"
-        ),
+        CheckConstraint("(type = 'ADJUST') OR quantity > 0", name="in_out_quantity_positive"),
         {"schema": SCHEMA},
     )
 

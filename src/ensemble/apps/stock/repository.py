@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import Row, delete, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock.domain import ChangePosition
 from ensemble.apps.stock.models import (
-    ChangeTracked,
     Category,
+    ChangeTracked,
     CurrentStock,
     InventoryTransaction,
     Product,
@@ -26,7 +26,7 @@ from ensemble.apps.stock.models import (
 )
 from ensemble.kernel.identity.models import Account
 
-ProductRow = Row[tuple[Product, int]]
+ProductRow = Row[Product, int]
 
 
 def _product_with_stock() -> Any:
@@ -58,7 +58,7 @@ async def user_with_account(
 
 async def users_page(
     session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> Sequence[Row[tuple[User, Account]]]:
+) -> Sequence[Row[User, Account]]:
     stmt = select(User, Account).join(Account, Account.id == User.id).order_by(User.id)
     if after is not None:
         stmt = stmt.where(User.id > after)
@@ -68,7 +68,7 @@ async def users_page(
 async def replace_user_stores(
     session: AsyncSession, user_id: uuid.UUID, store_ids: set[uuid.UUID]
 ) -> None:
-    await session.execute(UserStore.__table__.delete().where(UserStore.user_id == user_id))
+    await session.execute(delete(UserStore).where(UserStore.user_id == user_id))
     if store_ids:
         await session.execute(
             insert(UserStore), [{"user_id": user_id, "store_id": s} for s in sorted(store_ids)]
@@ -131,7 +131,7 @@ async def product_in_store(
     )
     if for_update:
         stmt = stmt.with_for_update(of=Product)
-    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+    return (await session.execute(stmt)).one_or_none()
 
 
 async def product_by_barcode(
@@ -140,7 +140,7 @@ async def product_by_barcode(
     stmt = _product_with_stock().where(
         Product.store_id == store_id, Product.barcode == barcode, Product.deleted_at.is_(None)
     )
-    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+    return (await session.execute(stmt)).one_or_none()
 
 
 async def live_barcode_owner(
@@ -192,7 +192,7 @@ async def products_page(
         stmt = stmt.where(low if filters.low_stock else ~low)
     if after is not None:
         stmt = stmt.where(Product.id > after)
-    return (await session.execute(stmt)).all()  # type: ignore[no-any-return]
+    return (await session.execute(stmt)).all()
 
 
 # Stock and transactions
@@ -215,7 +215,7 @@ async def add_to_stock(
 
 async def stock_row(
     session: AsyncSession, store_id: uuid.UUID, product_id: uuid.UUID
-) -> Row[tuple[CurrentStock, int]] | None:
+) -> Row[CurrentStock, int] | None:
     stmt = (
         select(CurrentStock, Product.safety_stock)
         .join(Product, Product.id == CurrentStock.product_id)
@@ -226,12 +226,12 @@ async def stock_row(
         )
         .execution_options(populate_existing=True)
     )
-    return (await session.execute(stmt)).one_or_none()  # type: ignore[no-any-return]
+    return (await session.execute(stmt)).one_or_none()
 
 
 async def stock_page(
     session: AsyncSession, store_id: uuid.UUID, low_only: bool, after: uuid.UUID | None, limit: int
-) -> Sequence[Row[tuple[CurrentStock, int]]]:
+) -> Sequence[Row[CurrentStock, int]]:
     stmt = (
         select(CurrentStock, Product.safety_stock)
         .join(Product, Product.id == CurrentStock.product_id)
@@ -243,7 +243,7 @@ async def stock_page(
         stmt = stmt.where(CurrentStock.quantity <= Product.safety_stock)
     if after is not None:
         stmt = stmt.where(CurrentStock.product_id > after)
-    return (await session.execute(stmt)).all()  # type: ignore[no-any-return]
+    return (await session.execute(stmt)).all()
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ async def transactions_page(
 
 async def stock_drift(
     session: AsyncSession,
-) -> Sequence[Row[tuple[uuid.UUID, uuid.UUID, int, int]]]:
+) -> Sequence[tuple[uuid.UUID, uuid.UUID, int, int]]:
     """Products whose kept stock differs from the sum of their log (there must be none)."""
     logged = (
         select(
@@ -306,7 +306,10 @@ async def stock_drift(
         .outerjoin(logged, logged.c.product_id == Product.id)
         .where(func.coalesce(CurrentStock.quantity, 0) != func.coalesce(logged.c.total, 0))
     )
-    return (await session.execute(stmt)).all()  # type: ignore[return-value]
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]] = (
+        (await session.execute(stmt)).tuples().all()
+    )
+    return rows
 
 
 # Change feed
@@ -351,11 +354,11 @@ async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> d
     stmt = select(CurrentStock.product_id, CurrentStock.quantity).where(
         CurrentStock.product_id.in_(product_ids)
     )
-    return {pid: qty for pid, qty in (await session.execute(stmt)).all()}
+    return dict((await session.execute(stmt)).tuples().all())
 
 
 async def safety_stock_of(
     session: AsyncSession, product_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     stmt = select(Product.id, Product.safety_stock).where(Product.id.in_(product_ids))
-    return {pid: safety for pid, safety in (await session.execute(stmt)).all()}
+    return dict((await session.execute(stmt)).tuples().all())

@@ -32,36 +32,86 @@ def barcode_for(store_index: int, product_index: int) -> str:
 
 
 def _product_rows(
-    store_id: uuid.UUID, store_index: int, categories: list[uuid.UUID], start: int, stop: int,
-    now: datetime, rng: random.Random,
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:  # fmt: skip
+    store_id: uuid.UUID,
+    store_index: int,
+    categories: list[uuid.UUID],
+    start: int,
+    stop: int,
+    now: datetime,
+    rng: random.Random,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     products, stock, transactions = [], [], []
     for index in range(start, stop):
         product_id = new_id()
         quantity = rng.randint(0, 200)
         products.append(
-            (product_id, store_id, barcode_for(store_index, index), f"Product {index:07d}",
-             categories[index % len(categories)], rng.randint(500, 50_000), rng.randint(0, 20),
-             now, now, "", "", None, now)
-        )  # fmt: skip
+            (
+                product_id,
+                store_id,
+                barcode_for(store_index, index),
+                f"Product {index:07d}",
+                categories[index % len(categories)],
+                rng.randint(500, 50_000),
+                rng.randint(0, 20),
+                now,
+                now,
+                "",
+                "",
+                None,
+                now,
+            )
+        )
         stock.append((product_id, store_id, quantity, now))
         if quantity:
             transactions.append(
-                (new_id(), store_id, product_id, TransactionType.IN.value, quantity, quantity,
-                 "opening stock", now, now, now, "seed", None)
-            )  # fmt: skip
+                (
+                    new_id(),
+                    store_id,
+                    product_id,
+                    TransactionType.IN.value,
+                    quantity,
+                    quantity,
+                    "opening stock",
+                    now,
+                    now,
+                    now,
+                    "seed",
+                    None,
+                )
+            )
     return products, stock, transactions
 
 
 PRODUCT_COLUMNS = (
-    "id", "store_id", "barcode", "name", "category_id", "unit_price", "safety_stock",
-    "created_at", "updated_at", "updated_by", "version_digest", "deleted_at", "synced_at",
-)  # fmt: skip
+    "id",
+    "store_id",
+    "barcode",
+    "name",
+    "category_id",
+    "unit_price",
+    "safety_stock",
+    "created_at",
+    "updated_at",
+    "updated_by",
+    "version_digest",
+    "deleted_at",
+    "synced_at",
+)
 STOCK_COLUMNS = ("product_id", "store_id", "quantity", "updated_at")
 TRANSACTION_COLUMNS = (
-    "id", "store_id", "product_id", "type", "quantity", "delta", "reason", "occurred_at",
-    "created_at", "synced_at", "device_id", "user_id",
-)  # fmt: skip
+    "id",
+    "store_id",
+    "product_id",
+    "type",
+    "quantity",
+    "delta",
+    "reason",
+    "occurred_at",
+    "created_at",
+    "synced_at",
+    "device_id",
+    "user_id",
+)
 
 
 async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) -> list[uuid.UUID]:
@@ -73,15 +123,24 @@ async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) 
         store_id = new_id()
         store_ids.append(store_id)
         await connection.execute(
-            "INSERT INTO stock.stores (id, name, address, allow_negative_stock, created_at, updated_at)"
+            "INSERT INTO stock.stores"
+            " (id, name, address, allow_negative_stock, created_at, updated_at)"
             " VALUES ($1, $2, $3, false, $4, $4)",
-            store_id, f"Store {store_index + 1}", f"{store_index + 1} Market Street", now,
-        )  # fmt: skip
+            store_id,
+            f"Store {store_index + 1}",
+            f"{store_index + 1} Market Street",
+            now,
+        )
         categories = [new_id() for _ in CATEGORY_NAMES]
-        await connection.copy_records_to_table(
-            "categories", schema_name="stock", columns=("id", "store_id", "name", "created_at", "updated_at"),
-            records=[(cid, store_id, name, now, now) for cid, name in zip(categories, CATEGORY_NAMES, strict=True)],
-        )  # fmt: skip
+        await _copy(
+            connection,
+            "categories",
+            ("id", "store_id", "name", "created_at", "updated_at"),
+            [
+                (category_id, store_id, name, now, now)
+                for category_id, name in zip(categories, CATEGORY_NAMES, strict=True)
+            ],
+        )
         for start, stop in _chunks(plan.products_per_store):
             products, stock, transactions = _product_rows(
                 store_id, store_index, categories, start, stop, now, rng
@@ -95,8 +154,12 @@ async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) 
     return store_ids
 
 
-async def _copy(connection: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    await connection.copy_records_to_table(table, schema_name="stock", columns=columns, records=rows)
+async def _copy(
+    connection: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    await connection.copy_records_to_table(
+        table, schema_name="stock", columns=columns, records=rows
+    )
 
 
 def _chunks(total: int) -> Iterator[tuple[int, int]]:

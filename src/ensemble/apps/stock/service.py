@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -90,9 +89,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserView:
     return UserView(user=user, account=account, store_ids=sorted(stores[user.id]))
 
 
-async def list_users(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> list[UserView]:
+async def list_users(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[UserView]:
     rows = await repository.users_page(session, after, limit)
     stores = await repository.user_store_ids(session, [user.id for user, _ in rows])
     return [UserView(user, account, sorted(stores[user.id])) for user, account in rows]
@@ -185,7 +182,9 @@ async def update_category(
     return category
 
 
-async def delete_category(session: AsyncSession, access: StoreAccess, category_id: uuid.UUID) -> None:
+async def delete_category(
+    session: AsyncSession, access: StoreAccess, category_id: uuid.UUID
+) -> None:
     category = await _category(session, access, category_id)
     category.deleted_at = utcnow()
     await session.flush()
@@ -211,8 +210,13 @@ def _content(product: Product) -> dict[str, Any]:
     }
 
 
-async def _check_category(session: AsyncSession, store_id: uuid.UUID, category_id: uuid.UUID | None) -> None:
-    if category_id is not None and await repository.live_category(session, store_id, category_id) is None:
+async def _check_category(
+    session: AsyncSession, store_id: uuid.UUID, category_id: uuid.UUID | None
+) -> None:
+    if (
+        category_id is not None
+        and await repository.live_category(session, store_id, category_id) is None
+    ):
         raise InvalidInput("The category does not exist in this store.", code="unknown_category")
 
 
@@ -224,12 +228,17 @@ async def _check_barcode_free(
         raise Conflict("Another product in this store has this barcode.", code="barcode_taken")
 
 
-async def create_product(session: AsyncSession, access: StoreAccess, data: ProductCreate) -> tuple[ProductView, bool]:
+async def create_product(
+    session: AsyncSession, access: StoreAccess, data: ProductCreate
+) -> tuple[ProductView, bool]:
     """Create a product (and its zero stock). Re-sending the same id and content returns the
     existing product (`created` is False); the same id with other content is `409`."""
     fields = data.model_dump(exclude={"id", "updated_at"})
     if data.id is not None and (existing := await session.get(Product, data.id)) is not None:
-        if existing.store_id == access.store_id and _content(existing) == {**fields, "deleted": False}:
+        if existing.store_id == access.store_id and _content(existing) == {
+            **fields,
+            "deleted": False,
+        }:
             return await get_product(session, access, existing.id), False
         raise Conflict("A product with this id already exists.", code="id_conflict")
     await _check_category(session, access.store_id, data.category_id)
@@ -249,14 +258,18 @@ async def create_product(session: AsyncSession, access: StoreAccess, data: Produ
     return ProductView(product, 0), True
 
 
-async def get_product(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> ProductView:
+async def get_product(
+    session: AsyncSession, access: StoreAccess, product_id: uuid.UUID
+) -> ProductView:
     row = await repository.product_in_store(session, access.store_id, product_id)
     if row is None:
         raise NotFound("The product does not exist.", code="product_not_found")
     return ProductView(row[0], row[1])
 
 
-async def get_product_by_barcode(session: AsyncSession, access: StoreAccess, barcode: str) -> ProductView:
+async def get_product_by_barcode(
+    session: AsyncSession, access: StoreAccess, barcode: str
+) -> ProductView:
     row = await repository.product_by_barcode(session, access.store_id, barcode)
     if row is None:
         raise NotFound("No product has this barcode.", code="product_not_found")
@@ -328,7 +341,9 @@ class Recorded:
     created: bool
 
 
-def _same_movement(existing: InventoryTransaction, store_id: uuid.UUID, data: TransactionCreate) -> bool:
+def _same_movement(
+    existing: InventoryTransaction, store_id: uuid.UUID, data: TransactionCreate
+) -> bool:
     return (existing.store_id, existing.product_id, existing.type, existing.quantity) == (
         store_id,
         data.product_id,
@@ -391,7 +406,9 @@ async def record_transaction(
         assert replayed is not None
         return replayed
     allow_negative = access.store.allow_negative_stock or delta >= 0
-    quantity = await repository.add_to_stock(session, data.product_id, delta, allow_negative=allow_negative)
+    quantity = await repository.add_to_stock(
+        session, data.product_id, delta, allow_negative=allow_negative
+    )
     if quantity is None:
         raise Conflict(
             "Not enough stock for this movement.",
@@ -432,4 +449,3 @@ async def stock_drift(session: AsyncSession) -> list[dict[str, Any]]:
         {"product_id": pid, "store_id": sid, "kept": kept, "from_log": logged}
         for pid, sid, kept, logged in await repository.stock_drift(session)
     ]
-

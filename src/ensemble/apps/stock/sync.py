@@ -72,7 +72,7 @@ class _ProductBatch:
     winners: dict[uuid.UUID, tuple[int, SyncProduct, ProductVersion]] = field(default_factory=dict)
 
     def verdict(self, index: int, record: SyncProduct, status: str, **extra: Any) -> None:
-        self.verdicts[index] = SyncResult(entity="product", id=record.id, status=status, **extra)  # type: ignore[arg-type]
+        self.verdicts[index] = SyncResult(entity="product", id=record.id, status=status, **extra)
 
 
 def _newest_per_id(batch: _ProductBatch, records: Sequence[SyncProduct]) -> None:
@@ -86,15 +86,23 @@ def _newest_per_id(batch: _ProductBatch, records: Sequence[SyncProduct]) -> None
             batch.winners[record.id] = (index, record, version)
         else:
             status = "duplicate" if version == current[2] else "superseded"
-            batch.verdict(index, record, status, reason=None if status == "duplicate" else "newer_in_batch")
+            batch.verdict(
+                index, record, status, reason=None if status == "duplicate" else "newer_in_batch"
+            )
 
 
 async def _against_stored(session: AsyncSession, batch: _ProductBatch) -> None:
     """Drop winners that lose to the server's copy, or belong to another store."""
     ids = sorted(batch.winners)
     stored = (
-        await session.execute(select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update())
-    ).scalars().all()
+        (
+            await session.execute(
+                select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
     for product in stored:
         index, record, version = batch.winners[product.id]
         if product.store_id != batch.access.store_id:
@@ -116,7 +124,9 @@ async def _check_references(session: AsyncSession, batch: _ProductBatch) -> None
     known = set(
         (
             await session.execute(
-                select(Category.id).where(Category.id.in_(category_ids), Category.store_id == store_id)
+                select(Category.id).where(
+                    Category.id.in_(category_ids), Category.store_id == store_id
+                )
             )
         ).scalars()
     )
@@ -143,7 +153,9 @@ async def _check_references(session: AsyncSession, batch: _ProductBatch) -> None
         del batch.winners[record.id]
 
 
-def _product_row(batch: _ProductBatch, record: SyncProduct, version: ProductVersion) -> dict[str, Any]:
+def _product_row(
+    batch: _ProductBatch, record: SyncProduct, version: ProductVersion
+) -> dict[str, Any]:
     return {
         "id": record.id,
         "store_id": batch.access.store_id,
@@ -162,18 +174,26 @@ def _product_row(batch: _ProductBatch, record: SyncProduct, version: ProductVers
 
 
 _UPSERT_COLUMNS = (
-    "barcode", "name", "category_id", "unit_price", "safety_stock", "updated_at",
-    "updated_by", "version_digest", "deleted_at", "synced_at",
-)  # fmt: skip
+    "barcode",
+    "name",
+    "category_id",
+    "unit_price",
+    "safety_stock",
+    "updated_at",
+    "updated_by",
+    "version_digest",
+    "deleted_at",
+    "synced_at",
+)
 
 
 async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert or overwrite products, only where the incoming version is newer."""
     if not rows:
         return set()
-    stmt = insert(Product)
-    newer = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    upsert = insert(Product)
+    newer = upsert.excluded
+    stmt = upsert.on_conflict_do_update(
         index_elements=["id"],
         set_={name: getattr(newer, name) for name in _UPSERT_COLUMNS},
         where=tuple_(Product.updated_at, Product.updated_by, Product.version_digest)
@@ -194,7 +214,10 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid
 
 async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
     """Write all winners at once; if a concurrent batch took a barcode, retry one by one."""
-    rows = {pid: _product_row(batch, record, version) for pid, (_, record, version) in batch.winners.items()}
+    rows = {
+        pid: _product_row(batch, record, version)
+        for pid, (_, record, version) in batch.winners.items()
+    }
     try:
         async with session.begin_nested():
             written = await _upsert(session, list(rows.values()))
@@ -215,7 +238,11 @@ async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
 
 
 async def apply_products(
-    session: AsyncSession, access: StoreAccess, device_id: str, records: Sequence[SyncProduct], now: datetime
+    session: AsyncSession,
+    access: StoreAccess,
+    device_id: str,
+    records: Sequence[SyncProduct],
+    now: datetime,
 ) -> list[SyncResult]:
     batch = _ProductBatch(access=access, device_id=device_id, now=now)
     _newest_per_id(batch, records)
@@ -236,10 +263,12 @@ class _Movement:
 
 
 def _transaction_verdict(record: SyncTransaction, status: str, **extra: Any) -> SyncResult:
-    return SyncResult(entity="transaction", id=record.id, status=status, **extra)  # type: ignore[arg-type]
+    return SyncResult(entity="transaction", id=record.id, status=status, **extra)
 
 
-def _same_content(stored: InventoryTransaction | SyncTransaction, record: SyncTransaction, store_id: uuid.UUID) -> bool:
+def _same_content(
+    stored: InventoryTransaction | SyncTransaction, record: SyncTransaction, store_id: uuid.UUID
+) -> bool:
     stored_store = getattr(stored, "store_id", store_id)
     return (stored_store, stored.product_id, stored.type, stored.quantity) == (
         store_id,
@@ -250,21 +279,28 @@ def _same_content(stored: InventoryTransaction | SyncTransaction, record: SyncTr
 
 
 async def _classify_movements(
-    session: AsyncSession, store_id: uuid.UUID, records: Sequence[SyncTransaction], verdicts: dict[int, SyncResult]
+    session: AsyncSession,
+    store_id: uuid.UUID,
+    records: Sequence[SyncTransaction],
+    verdicts: dict[int, SyncResult],
 ) -> list[_Movement]:
     """Valid, new, known-product movements in `occurred_at` order; verdicts for the rest."""
     stored = {
         t.id: t
         for t in (
             await session.execute(
-                select(InventoryTransaction).where(InventoryTransaction.id.in_({r.id for r in records}))
+                select(InventoryTransaction).where(
+                    InventoryTransaction.id.in_({r.id for r in records})
+                )
             )
         ).scalars()
     }
     owners = dict(
         (
             await session.execute(
-                select(Product.id, Product.store_id).where(Product.id.in_({r.product_id for r in records}))
+                select(Product.id, Product.store_id).where(
+                    Product.id.in_({r.product_id for r in records})
+                )
             )
         ).all()
     )
@@ -289,7 +325,9 @@ async def _classify_movements(
     return movements
 
 
-def _invalid_reason(record: SyncTransaction, owner: uuid.UUID | None, store_id: uuid.UUID) -> str | None:
+def _invalid_reason(
+    record: SyncTransaction, owner: uuid.UUID | None, store_id: uuid.UUID
+) -> str | None:
     if owner is None:
         return "unknown_product"
     if owner != store_id:
@@ -301,18 +339,24 @@ def _invalid_reason(record: SyncTransaction, owner: uuid.UUID | None, store_id: 
     return None
 
 
-async def _locked_stock(session: AsyncSession, product_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def _locked_stock(
+    session: AsyncSession, product_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, int]:
     stmt = (
         select(CurrentStock.product_id, CurrentStock.quantity)
         .where(CurrentStock.product_id.in_(sorted(set(product_ids))))
         .order_by(CurrentStock.product_id)
         .with_for_update()
     )
-    return dict((await session.execute(stmt)).all())  # type: ignore[arg-type]
+    return dict((await session.execute(stmt)).all())
 
 
 async def apply_transactions(
-    session: AsyncSession, access: StoreAccess, device_id: str, records: Sequence[SyncTransaction], now: datetime
+    session: AsyncSession,
+    access: StoreAccess,
+    device_id: str,
+    records: Sequence[SyncTransaction],
+    now: datetime,
 ) -> list[SyncResult]:
     store_id = access.store_id
     verdicts: dict[int, SyncResult] = {}
@@ -328,40 +372,58 @@ async def apply_transactions(
         )
         rows.append(
             {
-                "id": record.id, "store_id": store_id, "product_id": record.product_id,
-                "type": record.type, "quantity": record.quantity, "delta": movement.delta,
-                "reason": record.reason, "occurred_at": record.occurred_at,
-                "created_at": record.created_at, "synced_at": now, "device_id": device_id,
+                "id": record.id,
+                "store_id": store_id,
+                "product_id": record.product_id,
+                "type": record.type,
+                "quantity": record.quantity,
+                "delta": movement.delta,
+                "reason": record.reason,
+                "occurred_at": record.occurred_at,
+                "created_at": record.created_at,
+                "synced_at": now,
+                "device_id": device_id,
                 "user_id": access.principal.account_id,
             }
-        )  # fmt: skip
+        )
     await _insert_movements(session, rows, movements, verdicts)
     return [verdicts[i] for i in range(len(records))]
 
 
 async def _insert_movements(
-    session: AsyncSession, rows: list[dict[str, Any]], movements: list[_Movement], verdicts: dict[int, SyncResult]
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    movements: list[_Movement],
+    verdicts: dict[int, SyncResult],
 ) -> None:
     """Append the movements and add their deltas to stock; ids a concurrent batch wrote first
     are duplicates and move nothing."""
     if not rows:
         return
-    stmt = insert(InventoryTransaction).on_conflict_do_nothing(index_elements=["id"]).returning(InventoryTransaction.id)
+    stmt = (
+        insert(InventoryTransaction)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(InventoryTransaction.id)
+    )
     inserted = set((await session.execute(stmt, rows)).scalars())
     totals: dict[uuid.UUID, int] = {}
     for movement in movements:
         if movement.record.id in inserted:
-            totals[movement.record.product_id] = totals.get(movement.record.product_id, 0) + movement.delta
+            totals[movement.record.product_id] = (
+                totals.get(movement.record.product_id, 0) + movement.delta
+            )
         else:
             verdicts[movement.index] = _transaction_verdict(movement.record, "duplicate")
     ordered = sorted(totals)
     raw = await _raw(session)
-    await raw.execute(
-        "UPDATE stock.current_stock AS s SET quantity = s.quantity + v.delta, updated_at = now() "
-        "FROM unnest($1::uuid[], $2::bigint[]) AS v(product_id, delta) WHERE s.product_id = v.product_id",
-        ordered,
-        [totals[p] for p in ordered],
-    )
+    await raw.execute(_ADD_TO_STOCK, ordered, [totals[p] for p in ordered])
+
+
+_ADD_TO_STOCK = """
+UPDATE stock.current_stock AS s SET quantity = s.quantity + v.delta, updated_at = now()
+FROM unnest($1::uuid[], $2::bigint[]) AS v(product_id, delta)
+WHERE s.product_id = v.product_id
+"""
 
 
 async def _raw(session: AsyncSession) -> Any:
@@ -373,10 +435,14 @@ async def _raw(session: AsyncSession) -> Any:
 # The batch
 
 
-async def apply_batch(session: AsyncSession, access: StoreAccess, batch: SyncRequest) -> list[SyncResult]:
+async def apply_batch(
+    session: AsyncSession, access: StoreAccess, batch: SyncRequest
+) -> list[SyncResult]:
     now = utcnow()
     products = await apply_products(session, access, batch.device_id, batch.products, now)
-    transactions = await apply_transactions(session, access, batch.device_id, batch.transactions, now)
+    transactions = await apply_transactions(
+        session, access, batch.device_id, batch.transactions, now
+    )
     return products + transactions
 
 
@@ -405,7 +471,9 @@ def _position(row: Any) -> ChangePosition:
     return ChangePosition(row.change_xid, row.change_seq)
 
 
-async def changes_since(session: AsyncSession, store_id: uuid.UUID, cursor: ChangePosition, limit: int) -> Changes:
+async def changes_since(
+    session: AsyncSession, store_id: uuid.UUID, cursor: ChangePosition, limit: int
+) -> Changes:
     """Everything that changed in the store after `cursor`, oldest first, at most `limit` rows.
 
     Only rows of finished transactions are served (see `domain.ChangePosition`), so a
@@ -414,7 +482,9 @@ async def changes_since(session: AsyncSession, store_id: uuid.UUID, cursor: Chan
     horizon = await repository.safe_horizon(session)
     fetched: list[Any] = []
     for entity in _FEED:
-        fetched.extend(await repository.changed_since(session, entity, store_id, cursor, horizon, limit))
+        fetched.extend(
+            await repository.changed_since(session, entity, store_id, cursor, horizon, limit)
+        )
     fetched.sort(key=_position)
     page = fetched[:limit]
     products = [row for row in page if isinstance(row, Product)]

@@ -1,6 +1,5 @@
 """Who is calling: the `Principal` resolved from a bearer token, and role checks."""
 
-
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass

@@ -59,7 +59,9 @@ async def find_account(session: AsyncSession, realm: str, email: str) -> Account
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def create_account(session: AsyncSession, *, realm: str, email: str, password: str) -> Account:
+async def create_account(
+    session: AsyncSession, *, realm: str, email: str, password: str
+) -> Account:
     if await find_account(session, realm, email) is not None:
         raise Conflict("An account with this email already exists.", code="email_taken")
     account = Account(
@@ -86,9 +88,7 @@ async def revoke_all_sessions(session: AsyncSession, account_id: uuid.UUID) -> N
     )
 
 
-async def _recent_failures(
-    session: AsyncSession, realm: str, subject: str, since: datetime
-) -> int:
+async def _recent_failures(session: AsyncSession, realm: str, subject: str, since: datetime) -> int:
     stmt = select(func.count()).where(
         LoginFailure.realm == realm,
         LoginFailure.subject == subject,

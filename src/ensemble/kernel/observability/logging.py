@@ -28,9 +28,7 @@ class JsonFormatter(logging.Formatter):
         }
         if ctx.user_id:
             line["user_id"] = ctx.user_id
-        line.update(
-            {key: value for key, value in record.__dict__.items() if key not in _RESERVED}
-        )
+        line.update({key: value for key, value in record.__dict__.items() if key not in _RESERVED})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
