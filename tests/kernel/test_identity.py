@@ -17,19 +17,23 @@ from sqlalchemy import text
 
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import new_id, utcnow
-from tests.apps.stock.conftest import PASSWORD, StockWorld, world  # noqa: F401
+from tests.apps.stock import conftest as stock_fixtures
+from tests.apps.stock.conftest import PASSWORD, StockWorld
 
+world = stock_fixtures.world  # the Stock app's fixture, shared with this kernel module's tests
 AUTH = "/api/v1/auth"
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """The response is `status` with the one JSON error shape (and `code`, when given)."""
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["code"], str)
+    assert body["error"]["code"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
     if code is not None:
         assert body["error"]["code"] == code, body
     return body
@@ -51,9 +55,7 @@ async def refresh(world: StockWorld, refresh_token: str) -> httpx.Response:
 
 
 async def me(world: StockWorld, access_token: str) -> httpx.Response:
-    return await world.client.get(
-        f"{AUTH}/me", headers={"Authorization": f"Bearer {access_token}"}
-    )
+    return await world.client.get(f"{AUTH}/me", headers={"Authorization": f"Bearer {access_token}"})
 
 
 async def worker(world: StockWorld) -> tuple[uuid.UUID, str]:
@@ -149,9 +151,7 @@ async def test_reuse_in_one_session_leaves_other_sessions_alone(world: StockWorl
 async def test_logout_revokes_the_refresh_family(world: StockWorld) -> None:
     _, email = await worker(world)
     tokens = await login_tokens(world, email)
-    out = await world.client.post(
-        f"{AUTH}/logout", json={"refresh_token": tokens["refresh_token"]}
-    )
+    out = await world.client.post(f"{AUTH}/logout", json={"refresh_token": tokens["refresh_token"]})
     assert out.status_code == 204
     assert out.content == b""
     assert_error(await refresh(world, tokens["refresh_token"]), 401, "session_revoked")

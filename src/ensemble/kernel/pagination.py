@@ -69,7 +69,7 @@ class PageRequest:
         return None if key is None else key[0]
 
 
-def _page_request(
+async def _page_request(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> PageRequest:

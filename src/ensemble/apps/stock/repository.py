@@ -306,9 +306,7 @@ async def stock_drift(
         .outerjoin(logged, logged.c.product_id == Product.id)
         .where(func.coalesce(CurrentStock.quantity, 0) != func.coalesce(logged.c.total, 0))
     )
-    rows: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]] = (
-        (await session.execute(stmt)).tuples().all()
-    )
+    rows: Sequence[tuple[uuid.UUID, uuid.UUID, int, int]] = (await session.execute(stmt)).all()
     return rows
 
 
@@ -354,11 +352,11 @@ async def stock_of(session: AsyncSession, product_ids: Sequence[uuid.UUID]) -> d
     stmt = select(CurrentStock.product_id, CurrentStock.quantity).where(
         CurrentStock.product_id.in_(product_ids)
     )
-    return dict((await session.execute(stmt)).tuples().all())
+    return dict((await session.execute(stmt)).all())
 
 
 async def safety_stock_of(
     session: AsyncSession, product_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
     stmt = select(Product.id, Product.safety_stock).where(Product.id.in_(product_ids))
-    return dict((await session.execute(stmt)).tuples().all())
+    return dict((await session.execute(stmt)).all())

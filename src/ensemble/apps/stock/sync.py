@@ -233,8 +233,14 @@ async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
     for pid, (index, record, _) in batch.winners.items():
         if index in batch.verdicts:
             continue
-        status = "applied" if pid in written else "superseded"
-        batch.verdict(index, record, status, server_updated_at=batch.now)
+        if pid in written:
+            batch.verdict(index, record, "applied", server_updated_at=batch.now)
+            continue
+        # a concurrent batch wrote a newer version between our read and our write
+        winner = await session.get(Product, pid, populate_existing=True)
+        assert winner is not None
+        batch.verdict(index, record, "superseded", server_updated_at=winner.synced_at)
+        batch.verdicts[index].product = await _public_product(session, winner)
 
 
 async def apply_products(
@@ -481,9 +487,9 @@ async def changes_since(
     """
     horizon = await repository.safe_horizon(session)
     fetched: list[Any] = []
-    for entity in _FEED:
+    for entity in _FEED:  # one row beyond the page, so `has_more` holds even for one kind
         fetched.extend(
-            await repository.changed_since(session, entity, store_id, cursor, horizon, limit)
+            await repository.changed_since(session, entity, store_id, cursor, horizon, limit + 1)
         )
     fetched.sort(key=_position)
     page = fetched[:limit]

@@ -28,7 +28,7 @@ class Principal:
         return self.role in roles
 
 
-def token_codec(request: Request) -> TokenCodec:
+async def token_codec(request: Request) -> TokenCodec:
     settings: Settings = request.state.settings
     return TokenCodec(
         secret=settings.signing_key(),
