@@ -19,12 +19,11 @@ from sqlalchemy import text
 from ensemble.apps import load_app, load_apps
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
-from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
 from ensemble.server import create_app
 from ensemble.settings import Settings
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-APP_SCHEMAS = ("identity", "stock")
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +39,23 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         database_url=database_url,
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
         data_dir=Path(tmp_path_factory.mktemp("data")),
         login_max_failures=5,
         login_max_failures_per_ip=1000,
@@ -63,10 +75,9 @@ async def truncate_all(db: Database) -> None:
     async with db.engine.begin() as conn:
         rows = await conn.execute(
             text(
-                "SELECT schemaname || '.' || tablename FROM pg_tables "
-                "WHERE schemaname = ANY(:schemas)"
-            ),
-            {"schemas": list(APP_SCHEMAS)},
+                "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname"
+                " NOT IN ('public', 'pg_catalog', 'information_schema')"
+            )
         )
         tables = ", ".join(row[0] for row in rows)
         if tables:

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg://… ; unset starts an embedded PostgreSQL in data_dir",
     )
+    redis_url: str | None = Field(
+        default=None, description="redis://… ; unset starts an embedded Redis in data_dir"
+    )
     data_dir: Path = Path(".ensemble")
     secret_key: SecretStr | None = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,34 @@ def resolve_database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | N
     url = embedded.start()
     logger.info("embedded PostgreSQL ready at %s", url)
     return settings.model_copy(update={"database_url": url}), embedded
+
+
+def resolve_redis(settings: Settings) -> tuple[Settings, EmbeddedRedis | None]:
+    """Settings with a concrete `redis_url`, and the embedded server if one was needed."""
+    if settings.redis_url:
+        return settings, None
+    embedded = EmbeddedRedis(settings.data_dir / "redis")
+    url = embedded.start()
+    logger.info("embedded Redis ready at %s", url)
+    return settings.model_copy(update={"redis_url": url}), embedded
+
+
+@dataclass
+class Infrastructure:
+    """Resolved settings plus the embedded servers this process started (to stop on exit)."""
+
+    settings: Settings
+    servers: list[EmbeddedPostgres | EmbeddedRedis]
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def resolve_infrastructure(settings: Settings) -> Infrastructure:
+    settings, postgres = resolve_database(settings)
+    settings, redis = resolve_redis(settings)
+    return Infrastructure(settings, [s for s in (postgres, redis) if s is not None])
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -78,7 +78,7 @@ async def test_out_below_zero_is_409_and_changes_nothing(world: StockWorld) -> N
     product = await world.product(store, stock=2)
     status, body = await _move(world, store, headers, product, "OUT", 3)
     assert status == 409
-    assert body["error"] == {  # type: ignore[comparison-overlap]
+    assert body["error"] == {
         "code": "insufficient_stock",
         "message": body["error"]["message"],  # type: ignore[index]
         "details": {"available": 2, "requested": 3},

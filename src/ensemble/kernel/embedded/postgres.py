@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import socket
 import subprocess
 import time
 import warnings
@@ -18,17 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ensemble.kernel.embedded.net import free_port
+
 logger = logging.getLogger(__name__)
 
 _SERVICE_USER = "ensemble_pg"
 _START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _bin_path() -> Path:
@@ -134,7 +128,7 @@ class EmbeddedPostgres:
                 "-U",
                 "postgres",
             )
-        port = _free_port()
+        port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200 -c shared_buffers=256MB"
         self._run(
             "pg_ctl",
