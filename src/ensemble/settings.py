@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 50
     login_window_seconds: int = 300
 
+    jobs_broker_url: str | None = Field(
+        default=None, description="redis://… or amqp://… for the job queue; unset: REDIS_URL"
+    )
+    jobs_worker_threads: int = 8
+    jobs_heartbeat_timeout_ms: int = 15_000
+    jobs_maintenance_chance: int = 20_000
+    jobs_relay_interval_seconds: float = 1.0
+    jobs_scheduler_tick_seconds: float = 1.0
+
     def signing_key(self) -> str:
         """The JWT signing key: `SECRET_KEY`, or a random one created once in `data_dir`."""
         if self.secret_key is not None:

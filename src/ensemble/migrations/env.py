@@ -10,14 +10,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from ensemble.apps import APP_NAMES
 from ensemble.kernel.db import Base
-from ensemble.kernel.identity import models as identity_models
 
-for name in APP_NAMES:
-    __import__(f"ensemble.apps.{name}.models")
+KERNEL_MODELS = ("identity", "jobs")
+for module in [f"ensemble.kernel.{k}.models" for k in KERNEL_MODELS] + [
+    f"ensemble.apps.{name}.models" for name in APP_NAMES
+]:
+    __import__(module)
 
 target_metadata = Base.metadata
-SCHEMAS = {"identity", *APP_NAMES}
-_ = identity_models
+SCHEMAS = {table.schema for table in target_metadata.tables.values()}
 
 
 def _include_name(name: str | None, type_: str, _parent: object) -> bool:

@@ -1,0 +1,115 @@
+"""Requesting a job inside a transaction, and the relay that sends committed requests.
+
+`enqueue` only writes a row: nothing reaches the broker before the business transaction
+commits, and nothing is lost if the process dies right after. The relay sends due rows
+(`run_at` within a short horizon) and marks them; several relays may run at once (rows are
+claimed with `FOR UPDATE SKIP LOCKED`). A commit wakes the relay through LISTEN/NOTIFY, and
+it also polls, so a missed notification only costs one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.kernel.db import Database, utcnow
+from ensemble.kernel.jobs.definition import Job
+from ensemble.kernel.jobs.models import OutboxJob
+from ensemble.kernel.jobs.runtime import JobRuntime
+from ensemble.kernel.observability.context import current_request_context
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "jobs_outbox"
+HORIZON = timedelta(seconds=5)  # rows due later stay in the database, the truth for due work
+BATCH = 200
+
+
+async def enqueue(
+    session: AsyncSession, job: Job, *, run_at: datetime | None = None, **kwargs: Any
+) -> None:
+    """Request `job(**kwargs)` (at `run_at`, default now) as part of the session's transaction."""
+    context = current_request_context()
+    session.add(
+        OutboxJob(
+            job=job.name,
+            kwargs=kwargs,
+            run_at=run_at or utcnow(),
+            trace_id=context.trace_id,
+            request_id=context.request_id,
+        )
+    )
+    await session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+async def dispatch_due(database: Database, runtime: JobRuntime) -> int:
+    """Send every committed request due within the horizon; returns how many were sent."""
+    async with database.unit_of_work() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(OutboxJob)
+                    .where(
+                        OutboxJob.dispatched_at.is_(None),
+                        OutboxJob.run_at <= func.now() + HORIZON,
+                    )
+                    .order_by(OutboxJob.run_at)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        now = utcnow()
+        for row in rows:
+            _send(runtime, row, now)
+            row.dispatched_at = now
+    return len(rows)
+
+
+def _send(runtime: JobRuntime, row: OutboxJob, now: datetime) -> None:
+    if row.job not in runtime.actors:
+        logger.error("outbox row %s names unknown job %s; skipped", row.id, row.job)
+        return
+    runtime.send(
+        row.job,
+        row.kwargs,
+        delay=row.run_at - now,
+        trace_id=row.trace_id,
+        request_id=row.request_id,
+    )
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def run_relay(
+    database: Database, runtime: JobRuntime, stop: asyncio.Event, interval: float
+) -> None:
+    """Dispatch due rows until `stop` is set: at once on NOTIFY, else every `interval`."""
+    wake = asyncio.Event()
+    listener = await asyncpg.connect(_asyncpg_dsn(database.url))
+    await listener.add_listener(CHANNEL, lambda *_: wake.set())
+    try:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                while await dispatch_due(database, runtime) == BATCH:
+                    pass
+            except Exception:
+                logger.exception("outbox relay pass failed; retrying")
+            waiters = [asyncio.ensure_future(e.wait()) for e in (wake, stop)]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+    finally:
+        await listener.close()

@@ -1,0 +1,119 @@
+"""`ensemble worker` and `ensemble scheduler`.
+
+The worker runs dramatiq consumers (acknowledging a message only after its job returned).
+The scheduler relays the outbox and, while it holds a PostgreSQL advisory lock (one leader
+among any number of schedulers), sends each periodic job when it is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dramatiq
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.jobs.definition import Job
+from ensemble.kernel.jobs.outbox import run_relay
+from ensemble.kernel.jobs.runtime import configure_jobs
+from ensemble.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LEADER_LOCK = 0x656E_7365_6D62  # "ensemb"
+Sender = Callable[[str, dict[str, Any]], None]
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None = None) -> None:
+    """Consume jobs until SIGTERM/SIGINT; in-flight jobs finish (or are redelivered)."""
+    runtime = configure_jobs(settings, jobs)
+    worker = dramatiq.Worker(
+        runtime.broker, worker_threads=threads or settings.jobs_worker_threads, worker_timeout=250
+    )
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    worker.start()
+    logger.info("worker consuming %s", sorted(runtime.actors))
+    stop.wait()
+    worker.stop(timeout=30_000)
+    runtime.broker.close()
+
+
+def run_scheduler(settings: Settings, jobs: Sequence[Job]) -> None:
+    """Relay the outbox and send periodic jobs until SIGTERM/SIGINT."""
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    asyncio.run(_schedule(settings, jobs, stop))
+
+
+async def _schedule(settings: Settings, jobs: Sequence[Job], stop_signal: threading.Event) -> None:
+    runtime = configure_jobs(settings, jobs)
+    assert settings.database_url is not None
+    database = Database(settings.database_url, pool_size=3)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    asyncio.ensure_future(loop.run_in_executor(None, stop_signal.wait)).add_done_callback(
+        lambda _: stop.set()
+    )
+    periodic = [job for job in jobs if job.every is not None]
+    try:
+        await asyncio.gather(
+            run_relay(database, runtime, stop, settings.jobs_relay_interval_seconds),
+            _run_periodic(database, runtime.send, periodic, stop, settings),
+        )
+    finally:
+        await database.dispose()
+        runtime.broker.close()
+
+
+async def _run_periodic(
+    database: Database,
+    send: Sender,
+    periodic: Sequence[Job],
+    stop: asyncio.Event,
+    settings: Settings,
+) -> None:
+    if not periodic:
+        await stop.wait()
+        return
+    async with database.engine.connect() as lock_connection:
+        next_run = dict.fromkeys((job.name for job in periodic), 0.0)
+        leader = False
+        while not stop.is_set():
+            leader = leader or await _take_leadership(lock_connection)
+            if leader:
+                _send_due(periodic, next_run, send)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=settings.jobs_scheduler_tick_seconds)
+            except TimeoutError:
+                pass
+
+
+async def _take_leadership(connection: AsyncConnection) -> bool:
+    """The advisory lock stays held by this connection for as long as it lives."""
+    result = await connection.execute(
+        text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK}
+    )
+    await connection.commit()
+    return bool(result.scalar_one())
+
+
+def _send_due(periodic: Sequence[Job], next_run: dict[str, float], send: Sender) -> None:
+    now = time.monotonic()
+    for job in periodic:
+        if now >= next_run[job.name]:
+            assert job.every is not None
+            send(job.name, {})
+            next_run[job.name] = now + job.every.total_seconds()

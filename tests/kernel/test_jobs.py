@@ -1,0 +1,230 @@
+"""The job queue on the real Redis broker: outbox, ack, retries, failure log, delay,
+trace propagation, periodic scheduling and redelivery after a worker is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import dramatiq
+import pytest
+from sqlalchemy import func, select, text
+
+from ensemble.kernel.db import Database, utcnow
+from ensemble.kernel.jobs import JobRuntime, configure_jobs, dispatch_due, enqueue
+from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
+from ensemble.kernel.observability.context import RequestContext, bind_request_context
+from ensemble.settings import Settings
+from tests.kernel import job_probes
+from tests.polling import eventually
+
+
+@pytest.fixture
+def job_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"jobs_heartbeat_timeout_ms": 1500, "jobs_maintenance_chance": 1_000_000}
+    )
+
+
+@pytest.fixture
+async def probe_table(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.execute(text(job_probes.PROBE_TABLE))
+        await conn.execute(text("TRUNCATE public.job_probe"))
+
+
+@pytest.fixture
+def runtime(job_settings: Settings, probe_table: None) -> Iterator[JobRuntime]:
+    jobs = configure_jobs(job_settings, job_probes.ALL)
+    jobs.broker.flush_all()
+    yield jobs
+    jobs.broker.flush_all()
+    jobs.broker.close()
+
+
+@contextmanager
+def worker(runtime: JobRuntime) -> Iterator[None]:
+    consumer = dramatiq.Worker(runtime.broker, worker_threads=2, worker_timeout=50)
+    consumer.start()
+    try:
+        yield
+    finally:
+        consumer.stop(timeout=10_000)
+
+
+async def _events(database: Database, key: str) -> list[str]:
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event FROM public.job_probe WHERE key = :k ORDER BY at"), {"k": key}
+        )
+        return [row[0] for row in rows]
+
+
+async def _failures(database: Database) -> list[TaskFailure]:
+    async with database.unit_of_work() as session:
+        return list((await session.execute(select(TaskFailure))).scalars())
+
+
+async def test_rolled_back_request_sends_nothing(database: Database, runtime: JobRuntime) -> None:
+    async def failing_request() -> None:
+        async with database.unit_of_work() as session:
+            await enqueue(session, job_probes.record, key="never")
+            raise RuntimeError("request failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_request()
+    assert await dispatch_due(database, runtime) == 0
+    async with database.unit_of_work() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(OutboxJob))
+        ).scalar_one() == 0
+
+
+async def test_committed_request_runs_once_with_the_requesters_trace(
+    database: Database, runtime: JobRuntime
+) -> None:
+    bind_request_context(RequestContext(trace_id="ab" * 16, request_id="req-job"))
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.record, key="once")
+    assert await dispatch_due(database, runtime) == 1
+    assert await dispatch_due(database, runtime) == 0, "a dispatched row is not sent again"
+    with worker(runtime):
+        assert await eventually(lambda: _events(database, "once"), lambda e: e == ["done"])
+    async with database.engine.connect() as conn:
+        trace = await conn.execute(text("SELECT trace_id FROM public.job_probe WHERE key = 'once'"))
+        assert trace.scalar_one() == "ab" * 16
+
+
+async def test_transient_errors_are_retried_until_success(
+    database: Database, runtime: JobRuntime
+) -> None:
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.flaky, key="flaky", failures=2)
+    await dispatch_due(database, runtime)
+    with worker(runtime):
+        events = await eventually(lambda: _events(database, "flaky"), lambda e: "done" in e)
+    assert events == ["attempt", "attempt", "attempt", "done"]
+    assert await _failures(database) == []
+
+
+async def test_transient_errors_past_retries_land_in_the_failure_log(
+    database: Database, runtime: JobRuntime
+) -> None:
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.flaky, key="doomed", failures=99)
+    await dispatch_due(database, runtime)
+    with worker(runtime):
+        failures = await eventually(lambda: _failures(database), lambda f: len(f) == 1)
+    assert (failures[0].job, failures[0].attempts, failures[0].error_type) == (
+        "probe.flaky",
+        3,
+        "RuntimeError",
+    )
+    assert failures[0].kwargs == {"key": "doomed", "failures": 99}
+    assert await _events(database, "doomed") == ["attempt"] * 3
+
+
+async def test_business_errors_are_not_retried(database: Database, runtime: JobRuntime) -> None:
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.business, key="refused")
+    await dispatch_due(database, runtime)
+    with worker(runtime):
+        failures = await eventually(lambda: _failures(database), lambda f: len(f) == 1)
+    assert (failures[0].attempts, failures[0].error_type) == (1, "Conflict")
+    assert await _events(database, "refused") == ["attempt"]
+
+
+async def test_delayed_job_waits_for_its_time(database: Database, runtime: JobRuntime) -> None:
+    run_at = utcnow() + timedelta(seconds=1.5)
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.record, key="later", run_at=run_at)
+    await dispatch_due(database, runtime)
+    with worker(runtime):
+        await eventually(lambda: _events(database, "later"), lambda e: e == ["done"])
+    async with database.engine.connect() as conn:
+        ran_at = (
+            await conn.execute(text("SELECT at FROM public.job_probe WHERE key = 'later'"))
+        ).scalar_one()
+    assert ran_at >= run_at
+
+
+def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+    code = (
+        "import sys; from ensemble.settings import Settings; "
+        "from ensemble.kernel.jobs.processes import run_worker, run_scheduler; "
+        "from tests.kernel.job_probes import ALL; "
+        f"s = Settings.model_validate_json(sys.argv[1]); "
+        f"run_{role}(s, ALL{', threads=2' if role == 'worker' else ''})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, settings.model_dump_json()],
+        cwd=os.getcwd(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_killed_worker_loses_nothing(
+    database: Database, runtime: JobRuntime, job_settings: Settings
+) -> None:
+    async with database.unit_of_work() as session:
+        await enqueue(session, job_probes.slow, key="slow", seconds=3.0)
+    await dispatch_due(database, runtime)
+    victim = _spawn("worker", job_settings)
+    try:
+        await eventually(lambda: _events(database, "slow"), lambda e: e == ["attempt"], timeout=30)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    finally:
+        victim.kill()
+    survivor = _spawn("worker", job_settings)
+    try:
+        events = await eventually(
+            lambda: _events(database, "slow"), lambda e: "done" in e, timeout=45
+        )
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=30)
+    assert events.count("done") == 1
+    assert events.count("attempt") == 2, "the killed attempt was redelivered, not lost"
+
+
+async def test_scheduler_runs_periodic_jobs_with_one_leader(
+    database: Database, runtime: JobRuntime, job_settings: Settings
+) -> None:
+    schedulers = [_spawn("scheduler", job_settings) for _ in range(2)]
+    try:
+        with worker(runtime):
+            await eventually(lambda: _events(database, "tick"), lambda e: len(e) >= 4, timeout=30)
+    finally:
+        for process in schedulers:
+            process.terminate()
+        for process in schedulers:
+            assert process.wait(timeout=30) == 0
+    async with database.engine.connect() as conn:
+        gaps = await conn.execute(
+            text(
+                "SELECT min(gap) FROM (SELECT at - lag(at) OVER (ORDER BY at) AS gap "
+                "FROM public.job_probe WHERE key = 'tick') g"
+            )
+        )
+        assert gaps.scalar_one() > timedelta(milliseconds=100), "only one scheduler sends"
+
+
+async def test_scheduler_relays_the_outbox(
+    database: Database, runtime: JobRuntime, job_settings: Settings
+) -> None:
+    scheduler = _spawn("scheduler", job_settings)
+    try:
+        with worker(runtime):
+            async with database.unit_of_work() as session:
+                await enqueue(session, job_probes.record, key="relayed")
+            await eventually(lambda: _events(database, "relayed"), lambda e: e == ["done"])
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
