@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
 import sys
 from typing import Annotated
 
@@ -12,11 +14,18 @@ import typer
 import uvicorn
 
 from ensemble.apps import APP_NAMES, load_app, load_apps
-from ensemble.kernel.bootstrap import migrate, resolve_database
+from ensemble.kernel.bootstrap import (
+    Infrastructure,
+    migrate,
+    resolve_database,
+    resolve_infrastructure,
+)
 from ensemble.kernel.db import Database
+from ensemble.kernel.jobs.processes import run_scheduler, run_worker
+from ensemble.kernel.modules import jobs_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.server import create_app
-from ensemble.settings import get_settings
+from ensemble.settings import Settings, get_settings
 
 app = typer.Typer(help="ensemble: five product backends over one kernel.", no_args_is_help=True)
 logger = logging.getLogger("ensemble")
@@ -37,25 +46,79 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+    background: Annotated[
+        bool, typer.Option(help="Also run a job worker and the scheduler/relay")
+    ] = True,
 ) -> None:
-    """Start everything: embedded PostgreSQL if no DATABASE_URL, migrations, the HTTP API."""
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    settings, embedded = resolve_database(settings)
-    assert settings.database_url is not None
-    asyncio.run(_migrate(settings.database_url, "head", downgrade=False))
+    """Start everything: embedded PostgreSQL and Redis when no URLs are set, migrations,
+    a job worker, the scheduler (periodic jobs + outbox relay) and the HTTP API."""
+    infrastructure = _bring_up()
+    settings = infrastructure.settings
     modules = [load_app(app_name)] if app_name else load_apps()
     api = create_app(modules, settings, alone=app_name is not None)
+    children = [_spawn(role, settings) for role in ("worker", "scheduler")] if background else []
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", [m.name for m in modules], bind_host, bind_port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # embedded server below is stopped too.
+    # children and embedded servers below are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, access_log=False)
     finally:
-        if embedded is not None:
-            embedded.stop()
+        _stop(children)
+        infrastructure.stop()
+
+
+def _bring_up() -> Infrastructure:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    infrastructure = resolve_infrastructure(settings)
+    assert infrastructure.settings.database_url is not None
+    asyncio.run(_migrate(infrastructure.settings.database_url, "head", downgrade=False))
+    return infrastructure
+
+
+def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+    }
+    return subprocess.Popen([sys.executable, "-m", "ensemble", role], env=env)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int | None, typer.Option(help="Worker threads (default from settings)")
+    ] = None,
+) -> None:
+    """Run background jobs of every app until SIGTERM."""
+    infrastructure = _bring_up()
+    try:
+        run_worker(infrastructure.settings, jobs_of(load_apps()), threads=threads)
+    finally:
+        infrastructure.stop()
+
+
+@app.command()
+def scheduler() -> None:
+    """Relay requested jobs to the queue and send periodic jobs (one leader at a time)."""
+    infrastructure = _bring_up()
+    try:
+        run_scheduler(infrastructure.settings, jobs_of(load_apps()))
+    finally:
+        infrastructure.stop()
 
 
 @app.command("migrate")

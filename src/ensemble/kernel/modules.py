@@ -1,4 +1,4 @@
-"""What an app hands to the kernel: its name, routers and admin commands."""
+"""What an app hands to the kernel: its name, routers, background jobs and admin commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import typer
 from fastapi import APIRouter
 
+from ensemble.kernel.jobs.definition import Job
+
 
 @dataclass(frozen=True)
 class AppModule:
@@ -16,4 +18,9 @@ class AppModule:
     description: str
     routers: Sequence[APIRouter]
     cli: typer.Typer | None = None
+    jobs: Sequence[Job] = field(default_factory=tuple)
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
+
+
+def jobs_of(modules: Sequence[AppModule]) -> list[Job]:
+    return [job for module in modules for job in module.jobs]
