@@ -11,7 +11,19 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import API, Bench, Stats, parser, prepared, report, run, run_concurrently, server_ms, verdict
+from common import (
+    API,
+    Bench,
+    Stats,
+    parser,
+    positive,
+    prepared,
+    report,
+    run,
+    run_concurrently,
+    server_ms,
+    verdict,
+)
 
 TARGET_P99_MS = 10.0
 
@@ -40,9 +52,12 @@ async def through_api(bench: Bench, total: int, concurrency: int) -> tuple[Stats
                 raise RuntimeError(f"{response.status_code}: {response.text}")
             server.append(server_ms(response))
 
+        cpu_before = bench.server_cpu_s()
         wall = await run_concurrently(total, concurrency, one)
     return (
-        Stats("ensemble server-side", server, wall),
+        Stats(
+            "ensemble server-side", server, wall, cpu_ms=bench.server_cpu_ms_per(cpu_before, total)
+        ),
         Stats("ensemble client round trip", client_rtt, wall),
     )
 
@@ -81,8 +96,8 @@ async def main(options: argparse.Namespace) -> int:
 
 def options_parser() -> argparse.ArgumentParser:
     p = parser(__doc__.splitlines()[0] if __doc__ else "barcode lookup")
-    p.add_argument("--requests", type=int, default=2000, help="measured requests per series")
-    p.add_argument("--concurrency", type=int, default=4, help="concurrent clients")
+    p.add_argument("--requests", type=positive, default=2000, help="measured requests per series")
+    p.add_argument("--concurrency", type=positive, default=4, help="concurrent clients")
     p.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
     return p
 

@@ -54,19 +54,27 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.embedded import EmbeddedPostgres
 from ensemble.kernel.identity.service import find_account
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".ensemble" / "bench"
 BENCH_DATABASE = "ensemble_bench"
 BENCH_SECRET = "bench-secret-key-not-for-production-0123456789abcdef"
 ADMIN_EMAIL = "bench-admin@example.com"
-ADMIN_PASSWORD = "bench-password-0123"  # noqa: S105 - a throwaway local benchmark account
+ADMIN_PASSWORD = "bench-password-0123"
 API = "/api/v1"
 HEALTH_DEADLINE_S = 90.0
 
 
 # Options
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -76,7 +84,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--products",
-        type=int,
+        type=positive,
         default=1_000_000,
         help="products in the benchmark store (seeded once, then reused)",
     )
@@ -127,10 +135,22 @@ class Bench:
     rng: random.Random
     pool: asyncpg.Pool
     data_dir: Path
+    server_pid: int
 
     @property
     def dsn(self) -> str:
         return raw_dsn(self.url)
+
+    def server_cpu_s(self) -> float | None:
+        """CPU seconds (user + system) the server process has used so far (Linux only)."""
+        return process_cpu_s(self.server_pid)
+
+    def server_cpu_ms_per(self, since: float | None, count: int) -> float | None:
+        """Server CPU ms per operation since the `server_cpu_s()` reading `since`."""
+        now = self.server_cpu_s()
+        if since is None or now is None or not count:
+            return None
+        return (now - since) / count * 1000
 
     @property
     def headers(self) -> dict[str, str]:
@@ -159,6 +179,8 @@ class Bench:
 
 
 def _start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    check_machine()
     configured = os.environ.get("DATABASE_URL")
     if configured:
         console.print(f"[dim]using DATABASE_URL {configured.split('@')[-1]}[/]")
@@ -217,7 +239,9 @@ async def ensure_store(url: str, products: int) -> uuid.UUID:
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("products", total=products)
             [store_id] = await seed(
-                connection, SeedPlan(stores=1, products_per_store=products), lambda n: bar.advance(task, n)
+                connection,
+                SeedPlan(stores=1, products_per_store=products),
+                lambda n: bar.advance(task, n),
             )
         with console.status("VACUUM ANALYZE after the bulk load"):
             await connection.execute(
@@ -230,7 +254,8 @@ async def ensure_store(url: str, products: int) -> uuid.UUID:
             store_id,
         )
         console.print(
-            f"seeded store {store_id}: {products:,} products in {time.perf_counter() - started:.1f} s"
+            f"seeded store {store_id}: {products:,} products"
+            f" in {time.perf_counter() - started:.1f} s"
         )
         return store_id
     finally:
@@ -271,12 +296,18 @@ class Server:
 
 
 def _serve_command(port: int) -> list[str]:
-    executable = shutil.which("ensemble")
-    prefix = [executable] if executable else [sys.executable, "-c", "from ensemble.cli import main; main()"]
+    beside = Path(sys.executable).with_name("ensemble")
+    executable = str(beside) if beside.exists() else shutil.which("ensemble")
+    prefix = (
+        [executable]
+        if executable
+        else [sys.executable, "-c", "from ensemble.cli import main; main()"]
+    )
     return [*prefix, "serve", "--app", "stock", "--host", "127.0.0.1", "--port", str(port)]
 
 
-async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
+def spawn_server(url: str, data_dir: Path, log_level: str) -> Server:
+    """Start the server subprocess (its output goes to `<data-dir>/server.log`)."""
     port = free_port()
     log_path = data_dir / "server.log"
     log = log_path.open("wb")
@@ -290,9 +321,15 @@ async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
     process = subprocess.Popen(
         _serve_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
     )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path, log)
+    return Server(process, f"http://127.0.0.1:{port}", log_path, log)
+
+
+async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
+    """A running server: spawned, then polled on /health until a deadline."""
+    server = spawn_server(url, data_dir, log_level)
+    process, log_path = server.process, server.log_path
     deadline = time.monotonic() + HEALTH_DEADLINE_S
-    with console.status(f"waiting for the server on port {port}"):
+    with console.status(f"waiting for the server at {server.base_url}"):
         async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
             while True:
                 if process.poll() is not None:
@@ -303,7 +340,9 @@ async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
                         return server
                 if time.monotonic() > deadline:
                     server.stop()
-                    raise RuntimeError(f"no /health within {HEALTH_DEADLINE_S:.0f} s; see {log_path}")
+                    raise RuntimeError(
+                        f"no /health within {HEALTH_DEADLINE_S:.0f} s; see {log_path}"
+                    )
                 await asyncio.sleep(0.1)
 
 
@@ -321,7 +360,6 @@ async def login(base_url: str) -> str:
 async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIterator[Bench]:
     """Database, migrated schema, seeded store, admin, running server and token."""
     data_dir: Path = options.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     url, embedded = _start_postgres(data_dir)
     server: Server | None = None
     pool: asyncpg.Pool | None = None
@@ -341,6 +379,7 @@ async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIter
             rng=random.Random(options.seed),
             pool=pool,
             data_dir=data_dir,
+            server_pid=server.process.pid,
         )
     finally:
         if pool is not None:
@@ -352,6 +391,27 @@ async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIter
 
 
 # Measuring
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """utime + stime of a process in seconds, from /proc (None where there is no /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def check_machine() -> None:
+    """Say how busy the machine already is: other work inflates every latency here."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    console.print(f"[dim]{cores} cores, 1-minute load average {load:.2f} before the run[/]")
+    if load > 0.5 * cores:
+        console.print(
+            "[yellow]the machine is already busy: the client, the server and PostgreSQL share"
+            " these cores with that load, so expect higher and noisier latencies[/]"
+        )
 
 
 def server_ms(response: httpx.Response) -> float:
@@ -395,6 +455,7 @@ class Stats:
     samples: list[float]
     wall_s: float | None = None
     count: int | None = None
+    cpu_ms: float | None = None  # server process CPU per operation, when measured
 
     def p(self, value: float) -> float:
         return percentile(self.samples, value)
@@ -413,7 +474,8 @@ def _ms(value: float) -> str:
 def _ratio(ours: float | None, base: float | None) -> str:
     if ours is None or base is None or base == 0 or math.isnan(ours) or math.isnan(base):
         return "-"
-    return f"{ours / base:.1f}x"
+    value = ours / base
+    return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x" if value >= 1 else f"{value:.2f}x"
 
 
 POINTS = (50.0, 95.0, 99.0, 100.0)
@@ -443,13 +505,20 @@ def report(
     if ratio is not None:
         ours, base = ratio
         table.add_row(
-            f"ratio {ours.label} / {base.label}",
+            f"ratio {ours.label.removeprefix('ensemble ')}"
+            f" / {base.label.removeprefix('baseline ')}",
             "",
             *(_ratio(ours.p(point), base.p(point)) for point in POINTS),
             _ratio(ours.throughput, base.throughput),
             style="bold",
         )
     console.print(table)
+    for stats in series:
+        if stats.cpu_ms is not None:
+            console.print(
+                f"{stats.label}: the server process used {stats.cpu_ms:.2f} ms of CPU per"
+                f" {'batch' if throughput_unit == 'records/s' else 'request'} (user + system)"
+            )
 
 
 def verdict(label: str, measured_ms: float, target_ms: float) -> bool:
@@ -472,3 +541,16 @@ def run(main: Callable[[argparse.Namespace], Awaitable[int]], options: argparse.
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
+
+
+async def _prepare_only(options: argparse.Namespace) -> int:
+    async with prepared(options, pool_size=1) as bench:
+        console.print(
+            f"ready: store {bench.store_id} with {bench.products:,} products;"
+            f" a server answered at {bench.base_url} (now stopped)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    run(_prepare_only, parser("Prepare the benchmark database (seed once) and exit.").parse_args())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import Row, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from ensemble.apps.stock.models import (
     User,
     UserStore,
 )
+from ensemble.kernel.db.raw import driver_connection
 from ensemble.kernel.identity.models import Account
 
 ProductRow = Row[Product, int]
@@ -198,19 +199,90 @@ async def products_page(
 # Stock and transactions
 
 
-async def add_to_stock(
-    session: AsyncSession, product_id: uuid.UUID, delta: int, *, allow_negative: bool
-) -> int | None:
-    """Atomically add `delta`; None when that would go below zero and it is not allowed."""
-    stmt = (
-        update(CurrentStock)
-        .where(CurrentStock.product_id == product_id)
-        .values(quantity=CurrentStock.quantity + delta, updated_at=func.now())
-        .returning(CurrentStock.quantity)
-    )
-    if not allow_negative:
-        stmt = stmt.where(CurrentStock.quantity + delta >= 0)
-    return (await session.execute(stmt)).scalar_one_or_none()
+_MOVE_STOCK = """
+WITH product AS (
+    SELECT p.id, p.safety_stock, coalesce(cs.quantity, 0) AS available
+    FROM stock.products p LEFT JOIN stock.current_stock cs ON cs.product_id = p.id
+    WHERE p.id = $3 AND p.store_id = $2 AND p.deleted_at IS NULL
+), logged AS (
+    INSERT INTO stock.inventory_transactions
+        (id, store_id, product_id, type, quantity, delta, reason, occurred_at, created_at,
+         synced_at, user_id)
+    SELECT $1, $2, product.id, $4::stock.transaction_type, $5, $6, $7, $8, $9, $9, $10
+    FROM product
+    ON CONFLICT (id) DO NOTHING
+    RETURNING *
+), moved AS (
+    UPDATE stock.current_stock s SET quantity = s.quantity + $6, updated_at = now()
+    FROM logged WHERE s.product_id = logged.product_id AND (s.quantity + $6 >= 0 OR $11)
+    RETURNING s.*
+)
+SELECT product.safety_stock, product.available, {logged}, {moved}
+FROM product LEFT JOIN logged ON true LEFT JOIN moved ON true
+"""
+
+_LOGGED_COLUMNS = (
+    "id", "store_id", "product_id", "type", "quantity", "delta", "reason", "occurred_at",
+    "created_at", "synced_at", "device_id", "user_id",
+)  # fmt: skip
+_MOVED_COLUMNS = ("product_id", "store_id", "quantity", "updated_at")
+
+
+def _prefixed(table: str, columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{table}.{column} AS {table}_{column}" for column in columns)
+
+
+_MOVE_STOCK = _MOVE_STOCK.format(
+    logged=_prefixed("logged", _LOGGED_COLUMNS), moved=_prefixed("moved", _MOVED_COLUMNS)
+)
+
+
+@dataclass(frozen=True)
+class Movement:
+    id: uuid.UUID
+    store_id: uuid.UUID
+    product_id: uuid.UUID
+    type: TransactionType
+    quantity: int
+    delta: int
+    reason: str | None
+    occurred_at: datetime
+    created_at: datetime
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    """What the one-statement move did: nothing (`logged` None: no such product, or the id
+    was taken concurrently), logged but refused (`moved` None: not enough stock), or both."""
+
+    found: bool
+    available: int
+    safety_stock: int
+    logged: InventoryTransaction | None
+    moved: CurrentStock | None
+
+
+async def move_stock(
+    session: AsyncSession, movement: Movement, *, allow_negative: bool
+) -> MoveOutcome:
+    """Check the product, append the movement and move the stock in ONE statement (the hot
+    path of the API: one round trip instead of four)."""
+    raw = await driver_connection(session)
+    row = await raw.fetchrow(
+        _MOVE_STOCK, movement.id, movement.store_id, movement.product_id, movement.type.value,
+        movement.quantity, movement.delta, movement.reason, movement.occurred_at,
+        movement.created_at, movement.user_id, allow_negative,
+    )  # fmt: skip
+    if row is None:
+        return MoveOutcome(False, 0, 0, None, None)
+    logged = None
+    if row["logged_id"] is not None:
+        logged = InventoryTransaction(**{c: row[f"logged_{c}"] for c in _LOGGED_COLUMNS})
+    moved = None
+    if row["moved_product_id"] is not None:
+        moved = CurrentStock(**{c: row[f"moved_{c}"] for c in _MOVED_COLUMNS})
+    return MoveOutcome(True, row["available"], row["safety_stock"], logged, moved)
 
 
 async def stock_row(

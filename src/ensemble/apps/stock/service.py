@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock import repository
@@ -26,7 +25,7 @@ from ensemble.apps.stock.models import (
     Store,
     User,
 )
-from ensemble.apps.stock.repository import ProductFilter, TransactionFilter
+from ensemble.apps.stock.repository import Movement, ProductFilter, TransactionFilter
 from ensemble.apps.stock.schemas import (
     CategoryCreate,
     CategoryUpdate,
@@ -379,45 +378,34 @@ async def record_transaction(
     transaction_id = data.id or new_id()
     if data.id is not None and (replayed := await _replay(session, access, data.id, data)):
         return replayed
-    product = await repository.product_in_store(session, access.store_id, data.product_id)
-    if product is None:
-        raise NotFound("The product does not exist.", code="product_not_found")
     now = utcnow()
-    inserted = await session.execute(
-        insert(InventoryTransaction)
-        .values(
-            id=transaction_id,
-            store_id=access.store_id,
-            product_id=data.product_id,
-            type=data.type,
-            quantity=data.quantity,
-            delta=delta,
-            reason=data.reason,
-            occurred_at=data.occurred_at or now,
-            created_at=now,
-            synced_at=now,
-            user_id=access.principal.account_id,
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(InventoryTransaction.id)
+    movement = Movement(
+        id=transaction_id,
+        store_id=access.store_id,
+        product_id=data.product_id,
+        type=data.type,
+        quantity=data.quantity,
+        delta=delta,
+        reason=data.reason,
+        occurred_at=data.occurred_at or now,
+        created_at=now,
+        user_id=access.principal.account_id,
     )
-    if inserted.scalar_one_or_none() is None:  # the same id committed concurrently
+    allow_negative = access.store.allow_negative_stock or delta >= 0
+    outcome = await repository.move_stock(session, movement, allow_negative=allow_negative)
+    if not outcome.found:
+        raise NotFound("The product does not exist.", code="product_not_found")
+    if outcome.logged is None:  # the same id committed concurrently
         replayed = await _replay(session, access, transaction_id, data)
         assert replayed is not None
         return replayed
-    allow_negative = access.store.allow_negative_stock or delta >= 0
-    quantity = await repository.add_to_stock(
-        session, data.product_id, delta, allow_negative=allow_negative
-    )
-    if quantity is None:
+    if outcome.moved is None:
         raise Conflict(
             "Not enough stock for this movement.",
             code="insufficient_stock",
-            details={"available": product[1], "requested": -delta},
+            details={"available": outcome.available, "requested": -delta},
         )
-    transaction = await session.get(InventoryTransaction, transaction_id)
-    assert transaction is not None
-    return Recorded(transaction, await get_stock(session, access, data.product_id), created=True)
+    return Recorded(outcome.logged, StockView(outcome.moved, outcome.safety_stock), created=True)
 
 
 async def get_stock(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> StockView:

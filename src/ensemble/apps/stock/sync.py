@@ -43,6 +43,7 @@ from ensemble.apps.stock.schemas import (
     product_public,
 )
 from ensemble.kernel.db import utcnow
+from ensemble.kernel.db.raw import driver_connection
 
 # Products
 
@@ -421,7 +422,7 @@ async def _insert_movements(
         else:
             verdicts[movement.index] = _transaction_verdict(movement.record, "duplicate")
     ordered = sorted(totals)
-    raw = await _raw(session)
+    raw = await driver_connection(session)
     await raw.execute(_ADD_TO_STOCK, ordered, [totals[p] for p in ordered])
 
 
@@ -430,12 +431,6 @@ UPDATE stock.current_stock AS s SET quantity = s.quantity + v.delta, updated_at 
 FROM unnest($1::uuid[], $2::bigint[]) AS v(product_id, delta)
 WHERE s.product_id = v.product_id
 """
-
-
-async def _raw(session: AsyncSession) -> Any:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
 
 
 # The batch

@@ -8,6 +8,7 @@ among any number of schedulers), sends each periodic job when it is due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -95,10 +96,8 @@ async def _run_periodic(
             leader = leader or await _take_leadership(lock_connection)
             if leader:
                 _send_due(periodic, next_run, send)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.jobs_scheduler_tick_seconds)
-            except TimeoutError:
-                pass
 
 
 async def _take_leadership(connection: AsyncConnection) -> bool:
