@@ -16,6 +16,7 @@ from ensemble.kernel.modules import AppModule
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
 from ensemble.kernel.observability.middleware import ObservabilityMiddleware
+from ensemble.kernel.realtime import Hub
 from ensemble.settings import Settings
 
 
@@ -54,9 +55,14 @@ def _lifespan(settings: Settings, database: Database | None) -> Any:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
+        hub = Hub(settings.redis_url) if settings.redis_url else None
+        if hub is not None:
+            await hub.start()
         try:
-            yield {"database": db, "settings": settings}
+            yield {"database": db, "settings": settings, "hub": hub}
         finally:
+            if hub is not None:
+                await hub.stop()
             if owned:
                 await db.dispose()
 

@@ -42,6 +42,31 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 50
     login_window_seconds: int = 300
 
+    external_provider: str = Field(
+        default="SUPABASE", description="the name recorded with identities of the external provider"
+    )
+    external_jwt_secret: SecretStr | None = Field(
+        default=None,
+        description="the provider's HS256 secret; with neither it nor a JWKS set, a development"
+        " secret derived from the signing key is used (see kernel.identity.external)",
+    )
+    external_jwks_url: str | None = Field(
+        default=None,
+        description="https://…/.well-known/jwks.json or a local JWKS file, for RS256/ES256 tokens",
+    )
+    external_jwt_audience: str = "authenticated"
+    external_jwt_issuer: str | None = Field(
+        default=None, description="the `iss` the provider's tokens must carry; unset: not checked"
+    )
+    external_jwks_cache_seconds: float = 300.0
+
+    realtime_heartbeat_seconds: float = Field(
+        default=20.0, description="the WebSocket hub pings every socket this often"
+    )
+    realtime_heartbeat_timeout_seconds: float = Field(
+        default=20.0, description="a socket silent this long after a ping is dropped"
+    )
+
     jobs_broker_url: str | None = Field(
         default=None, description="redis://… or amqp://… for the job queue; unset: REDIS_URL"
     )
@@ -50,6 +75,11 @@ class Settings(BaseSettings):
     jobs_maintenance_chance: int = 20_000
     jobs_relay_interval_seconds: float = 1.0
     jobs_scheduler_tick_seconds: float = 1.0
+
+    b0_timezone: str = "Asia/Seoul"
+    b0_max_active_trips: int | None = Field(
+        default=1, description="boarding tickets + stays a B0 user may have at once (None: any)"
+    )
 
     def signing_key(self) -> str:
         """The JWT signing key: `SECRET_KEY`, or a random one created once in `data_dir`."""

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ensemble.apps import APP_NAMES
 from ensemble.kernel.db import Base
 
-KERNEL_MODELS = ("identity", "jobs")
+KERNEL_MODELS = ("identity", "jobs", "ledger")
 for module in [f"ensemble.kernel.{k}.models" for k in KERNEL_MODELS] + [
     f"ensemble.apps.{name}.models" for name in APP_NAMES
 ]:

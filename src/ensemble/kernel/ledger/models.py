@@ -70,9 +70,7 @@ class Entry(Base):
         ),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("sequence >= 1", name="sequence_positive"),
-        CheckConstraint(
-            "balance_before >= 0 AND balance_after >= 0", name="balances_not_negative"
-        ),
+        CheckConstraint("balance_before >= 0 AND balance_after >= 0", name="balances_not_negative"),
         CheckConstraint(
             "balance_after - balance_before"
             " = CASE direction WHEN 'EARN' THEN amount ELSE -amount END",

@@ -1,0 +1,71 @@
+"""Room chat: history, posting (persist, then fan out to every server process), presence."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.b0.models import ChatMessage
+from ensemble.apps.b0.travel import require_member
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.realtime import Hub
+
+
+def channel(room_id: uuid.UUID) -> str:
+    return f"b0:room:{room_id}"
+
+
+def message_payload(message: ChatMessage) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "chat_message_id": str(message.id),
+        "room_id": str(message.room_id),
+        "user_id": str(message.user_id) if message.user_id else None,
+        "message_type": "USER" if message.user_id else "SYSTEM",
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+async def history(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    room_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[ChatMessage]:
+    await require_member(session, user_id, room_id)
+    stmt = (
+        select(ChatMessage)
+        .where(ChatMessage.room_id == room_id)
+        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        stmt = stmt.where(func.row(ChatMessage.created_at, ChatMessage.id) < func.row(*before))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def post(
+    session: AsyncSession, user_id: uuid.UUID, room_id: uuid.UUID, content: str
+) -> ChatMessage:
+    """Persist a member's message (the caller commits, then publishes)."""
+    await require_member(session, user_id, room_id)
+    message = ChatMessage(
+        id=new_id(), room_id=room_id, user_id=user_id, content=content, created_at=utcnow()
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def announce(hub: Hub, room_id: uuid.UUID, event: str, user_id: uuid.UUID) -> None:
+    """A presence notice (joined/left the chat); not persisted."""
+    await hub.publish(
+        channel(room_id), {"type": event, "room_id": str(room_id), "user_id": str(user_id)}
+    )

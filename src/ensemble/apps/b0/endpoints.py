@@ -1,0 +1,400 @@
+"""B0 HTTP and WebSocket routes: parse, authorize, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, WebSocket, status
+
+from ensemble.apps.b0 import chat, journal, service, travel
+from ensemble.apps.b0.auth import Caller, CurrentUser, token_verifier, user_of
+from ensemble.apps.b0.models import Airship, City, Diary, RoomStay, Ticket, TicketStatus, User
+from ensemble.apps.b0.schemas import (
+    AirshipPublic,
+    AnswerCreate,
+    AnswerPublic,
+    ChatMessagePublic,
+    CityPublic,
+    DiaryCreate,
+    DiaryPublic,
+    GuestHousePublic,
+    MemberPublic,
+    PointTransactionPublic,
+    QuestionPublic,
+    RoomPublic,
+    RoomStayPublic,
+    TicketCreate,
+    TicketPublic,
+    UserPublic,
+    UserUpdate,
+)
+from ensemble.apps.b0.tasks import complete_ticket
+from ensemble.kernel.db import SessionDep
+from ensemble.kernel.errors import AppError
+from ensemble.kernel.ledger.models import Entry
+from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.realtime import CLOSE_FORBIDDEN, authenticate, refuse
+from ensemble.settings import Settings
+
+PREFIX = "/api/v1"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, expired or forged token"},
+    404: {"description": "Not found (or not yours)"},
+    409: {"description": "Conflicts with the current state"},
+    422: {"description": "Invalid input"},
+}
+router = APIRouter(prefix=PREFIX, responses=_ERRORS)
+
+
+# Shaping
+
+
+async def _user(session: SessionDep, user: User) -> UserPublic:
+    return UserPublic(
+        user_id=user.id,
+        email=user.email,
+        nickname=user.nickname,
+        profile=user.profile,
+        current_points=await service.balance(session, user.id),
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def _entry(entry: Entry) -> PointTransactionPublic:
+    return PointTransactionPublic(
+        point_transaction_id=entry.id,
+        type=entry.direction.value,
+        amount=entry.amount,
+        reason=entry.reason,
+        balance_before=entry.balance_before,
+        balance_after=entry.balance_after,
+        reference_type=entry.reference_type,
+        reference_id=entry.reference_id,
+        description=entry.description,
+        created_at=entry.created_at,
+    )
+
+
+def _city(city: City) -> CityPublic:
+    return CityPublic(
+        city_id=city.id,
+        name=city.name,
+        description=city.description,
+        image_url=city.image_url,
+        is_active=city.is_active,
+        base_cost_points=city.base_cost_points,
+        base_duration_hours=float(city.base_duration_hours),
+        display_order=city.display_order,
+    )
+
+
+def _airship(airship: Airship) -> AirshipPublic:
+    return AirshipPublic(
+        airship_id=airship.id,
+        name=airship.name,
+        description=airship.description,
+        cost_factor=float(airship.cost_factor),
+        duration_factor=float(airship.duration_factor),
+        is_active=airship.is_active,
+    )
+
+
+def _ticket(ticket: Ticket) -> TicketPublic:
+    return TicketPublic(
+        ticket_id=ticket.id,
+        ticket_number=ticket.ticket_number,
+        user_id=ticket.user_id,
+        city_snapshot=ticket.city_snapshot,
+        airship_snapshot=ticket.airship_snapshot,
+        cost_points=ticket.cost_points,
+        status=ticket.status,
+        departure_datetime=ticket.departure_datetime,
+        arrival_datetime=ticket.arrival_datetime,
+        created_at=ticket.created_at,
+    )
+
+
+async def _stay(session: SessionDep, stay: RoomStay) -> RoomStayPublic:
+    room, house = await travel.stay_place(session, stay)
+    return RoomStayPublic(
+        room_stay_id=stay.id,
+        user_id=stay.user_id,
+        ticket_id=stay.ticket_id,
+        status=stay.status,
+        check_in_at=stay.check_in_at,
+        scheduled_check_out_at=stay.scheduled_check_out_at,
+        actual_check_out_at=stay.actual_check_out_at,
+        room=RoomPublic(
+            room_id=room.id,
+            guest_house_id=room.guest_house_id,
+            capacity=room.capacity,
+            current_occupancy=room.current_occupancy,
+        ),
+        guest_house=GuestHousePublic(
+            guest_house_id=house.id,
+            city_id=house.city_id,
+            name=house.name,
+            guest_house_type=house.guest_house_type,
+        ),
+    )
+
+
+def _diary(diary: Diary) -> DiaryPublic:
+    return DiaryPublic(
+        diary_id=diary.id,
+        diary_date=diary.diary_date,
+        title=diary.title,
+        content=diary.content,
+        mood=diary.mood,
+        created_at=diary.created_at,
+    )
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+# Users and points
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
+async def register(identity: Caller, session: SessionDep, response: Response) -> UserPublic:
+    """Create the caller's user from the token (the sign-up bonus once); `200` if it exists."""
+    user, created = await service.register(session, identity)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return await _user(session, user)
+
+
+@router.get("/users/me", tags=["users"])
+async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
+    return await _user(session, user)
+
+
+@router.patch("/users/me", tags=["users"])
+async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+    """Set the nickname (2–10 characters) and the profile (one emoji)."""
+    return await _user(session, await service.update_user(session, user, body))
+
+
+@router.get("/points/transactions", tags=["points"])
+async def point_history(
+    user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[PointTransactionPublic]:
+    """The caller's point history, newest first."""
+    before = page.key(int)
+    entries = await service.point_history(
+        session, user.id, before[0] if before else None, page.limit
+    )
+    return build_page(entries, page.limit, lambda e: (e.sequence,), _entry)
+
+
+# Catalogue
+
+
+@router.get("/cities", tags=["catalogue"])
+async def list_cities(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[CityPublic]:
+    rows = await service.cities(session, page.key(int, uuid.UUID), page.limit)
+    return build_page(rows, page.limit, lambda c: (c.display_order, str(c.id)), _city)
+
+
+@router.get("/cities/{city_id}", tags=["catalogue"])
+async def read_city(city_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> CityPublic:
+    return _city(await service.city(session, city_id))
+
+
+@router.get("/airships", tags=["catalogue"])
+async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[AirshipPublic]:
+    rows = await service.airships(session, page.key(int, uuid.UUID), page.limit)
+    return build_page(rows, page.limit, lambda a: (a.display_order, str(a.id)), _airship)
+
+
+# Tickets
+
+
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, tags=["tickets"])
+async def buy_ticket(
+    body: TicketCreate, user: CurrentUser, session: SessionDep, request: Request
+) -> TicketPublic:
+    """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
+    points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
+    ticket = await travel.purchase(
+        session, user, body.city_id, body.airship_id,
+        completion=complete_ticket, max_active_trips=_settings(request).b0_max_active_trips,
+    )  # fmt: skip
+    return _ticket(ticket)
+
+
+@router.get("/tickets", tags=["tickets"])
+async def list_tickets(
+    user: CurrentUser, session: SessionDep, page: PageDep, status: TicketStatus | None = None
+) -> Page[TicketPublic]:
+    before = page.key(datetime.fromisoformat, uuid.UUID)
+    rows = await travel.tickets(session, user, status, before, page.limit)
+    return build_page(rows, page.limit, lambda t: (t.created_at.isoformat(), str(t.id)), _ticket)
+
+
+@router.get("/tickets/current", tags=["tickets"])
+async def read_current_ticket(user: CurrentUser, session: SessionDep) -> TicketPublic:
+    return _ticket(await travel.current_ticket(session, user))
+
+
+@router.get("/tickets/{ticket_id}", tags=["tickets"])
+async def read_ticket(ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TicketPublic:
+    return _ticket(await travel.own_ticket(session, user, ticket_id))
+
+
+@router.post("/tickets/{ticket_id}/cancel", tags=["tickets"])
+async def cancel_ticket(
+    ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> TicketPublic:
+    """Cancel while boarding; the fare comes back once."""
+    return _ticket(await travel.cancel(session, user, ticket_id))
+
+
+# Stays and rooms
+
+
+@router.get("/room-stays/current", tags=["stays"])
+async def read_current_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+    return await _stay(session, await travel.current_stay(session, user))
+
+
+@router.post("/room-stays/current/extend", tags=["stays"])
+async def extend_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+    """Spend points to stay a day longer."""
+    return await _stay(session, await travel.extend(session, user))
+
+
+@router.post("/room-stays/current/check-out", tags=["stays"])
+async def check_out(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+    stay = await travel.current_stay(session, user, lock=True)
+    return await _stay(session, await travel.check_out(session, stay))
+
+
+@router.get("/rooms/{room_id}/members", tags=["stays"])
+async def room_members(
+    room_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> Page[MemberPublic]:
+    members = await travel.room_members(session, user, room_id)
+    items = [
+        MemberPublic(
+            user_id=u.id, nickname=u.nickname, profile=u.profile, check_in_at=s.check_in_at
+        )
+        for u, s in members
+    ]
+    return Page[MemberPublic](items=items, next_cursor=None)
+
+
+@router.get("/rooms/{room_id}/messages", tags=["chat"])
+async def room_messages(
+    room_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[ChatMessagePublic]:
+    """The room's chat, newest first (members only)."""
+    before = page.key(datetime.fromisoformat, uuid.UUID)
+    rows = await chat.history(session, user.id, room_id, before, page.limit)
+    return build_page(
+        rows,
+        page.limit,
+        lambda m: (m.created_at.isoformat(), str(m.id)),
+        lambda m: ChatMessagePublic.model_validate(chat.message_payload(m)),
+    )
+
+
+@router.websocket("/ws/rooms/{room_id}")
+async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
+    """Room chat: send `{"content": "..."}`; receive every message and join/leave notices."""
+    settings, database, hub = (
+        websocket.state.settings,
+        websocket.state.database,
+        websocket.state.hub,
+    )
+    identity = await authenticate(websocket, token_verifier(settings).verify_async)
+    if identity is None:
+        return
+    async with database.unit_of_work() as session:
+        user = await user_of(session, identity)
+        member = user is not None and await _is_member(session, user.id, room_id)
+    if user is None or not member:
+        await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
+        return
+    async with hub.connection(chat.channel(room_id), websocket, str(user.id)) as connection:
+        await chat.announce(hub, room_id, "joined", user.id)
+        async for incoming in connection.messages():
+            content = incoming.get("content")
+            if not isinstance(content, str) or not 0 < len(content) <= 300:
+                connection.send({"type": "error", "code": "invalid_message"})
+                continue
+            try:
+                async with database.unit_of_work() as session:
+                    message = await chat.post(session, user.id, room_id, content)
+            except AppError as exc:
+                connection.close(CLOSE_FORBIDDEN, exc.code)
+                break
+            await hub.publish(chat.channel(room_id), chat.message_payload(message))
+    await chat.announce(hub, room_id, "left", user.id)
+
+
+async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID) -> bool:
+    try:
+        await travel.require_member(session, user_id, room_id)
+    except AppError:
+        return False
+    return True
+
+
+# Diaries and questionnaires
+
+
+@router.post("/diaries", status_code=status.HTTP_201_CREATED, tags=["journal"])
+async def write_diary(
+    body: DiaryCreate, user: CurrentUser, session: SessionDep, request: Request
+) -> DiaryPublic:
+    """Today's diary (one per local day); earns points once."""
+    return _diary(await journal.write_diary(session, user, body, _settings(request).b0_timezone))
+
+
+@router.get("/diaries", tags=["journal"])
+async def list_diaries(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
+    before = page.key(date.fromisoformat, uuid.UUID)
+    rows = await journal.diaries(session, user, before, page.limit)
+    return build_page(rows, page.limit, lambda d: (d.diary_date.isoformat(), str(d.id)), _diary)
+
+
+@router.get("/diaries/{diary_id}", tags=["journal"])
+async def read_diary(diary_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> DiaryPublic:
+    return _diary(await journal.diary(session, user, diary_id))
+
+
+@router.get("/questionnaires", tags=["journal"])
+async def list_questions(user: CurrentUser, session: SessionDep) -> Page[QuestionPublic]:
+    items = [
+        QuestionPublic(
+            question_id=q.id, content=q.content, display_order=q.display_order, my_answer=answer
+        )
+        for q, answer in await journal.questions(session, user)
+    ]
+    return Page[QuestionPublic](items=items, next_cursor=None)
+
+
+@router.post(
+    "/questionnaires/{question_id}/answer", status_code=status.HTTP_201_CREATED, tags=["journal"]
+)
+async def answer_question(
+    question_id: uuid.UUID, body: AnswerCreate, user: CurrentUser, session: SessionDep
+) -> AnswerPublic:
+    """Answer once; earns points once."""
+    reply = await journal.answer(session, user, question_id, body)
+    return AnswerPublic(
+        answer_id=reply.id,
+        question_id=reply.question_id,
+        content=reply.content,
+        created_at=reply.created_at,
+    )
+
+
+routers = [router]

@@ -1,0 +1,159 @@
+"""B0 use cases for users, points and the travel catalogue. Services never commit.
+
+Tickets and stays are in `travel.py`, diaries and questionnaires in `journal.py`, the room
+chat in `chat.py`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.b0.auth import REALM, user_of
+from ensemble.apps.b0.domain import POINTS, SIGN_UP_BONUS, Reason
+from ensemble.apps.b0.models import Airship, City, User, UserIdentity
+from ensemble.apps.b0.schemas import UserUpdate
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import Conflict, NotFound
+from ensemble.kernel.identity.external import ExternalIdentity
+from ensemble.kernel.ledger import service as ledger
+from ensemble.kernel.ledger.errors import InsufficientBalance
+from ensemble.kernel.ledger.models import Entry
+
+
+class InsufficientPoints(Conflict):
+    code = "insufficient_points"
+    message = "Not enough points."
+
+
+async def points_account(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID:
+    account = await ledger.open_account(session, realm=REALM, owner_id=user_id, currency=POINTS)
+    return account.id
+
+
+async def balance(session: AsyncSession, user_id: uuid.UUID) -> int:
+    account = await ledger.find_account(session, realm=REALM, owner_id=user_id, currency=POINTS)
+    return account.balance if account else 0
+
+
+async def earn(
+    session: AsyncSession, user_id: uuid.UUID, amount: int, reason: str, *, key: str,
+    reference: tuple[str, uuid.UUID] | None = None, description: str | None = None,
+) -> Entry:  # fmt: skip
+    """Grant points; the same `key` twice grants once (the original entry is returned)."""
+    return await ledger.earn(
+        session,
+        account_id=await points_account(session, user_id),
+        amount=amount,
+        reason=reason,
+        reference_type=reference[0] if reference else None,
+        reference_id=str(reference[1]) if reference else None,
+        description=description,
+        idempotency_key=key,
+    )
+
+
+async def spend(
+    session: AsyncSession, user_id: uuid.UUID, amount: int, reason: str, *, key: str,
+    reference: tuple[str, uuid.UUID], description: str | None = None,
+) -> Entry:  # fmt: skip
+    """Spend points or raise `409 insufficient_points`; never below zero, exact under load."""
+    try:
+        return await ledger.spend(
+            session,
+            account_id=await points_account(session, user_id),
+            amount=amount,
+            reason=reason,
+            reference_type=reference[0],
+            reference_id=str(reference[1]),
+            description=description,
+            idempotency_key=key,
+        )
+    except InsufficientBalance as exc:
+        raise InsufficientPoints(details=exc.details) from exc
+
+
+async def register(session: AsyncSession, identity: ExternalIdentity) -> tuple[User, bool]:
+    """The caller's user, created on first call with the sign-up bonus granted exactly once."""
+    lock_key = f"{REALM}:{identity.provider}:{identity.subject}"
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": lock_key})
+    existing = await user_of(session, identity)
+    if existing is not None:
+        return existing, False
+    user = User(id=new_id(), email=identity.email)
+    session.add(user)
+    await session.flush()
+    await session.execute(
+        insert(UserIdentity).values(
+            id=new_id(),
+            user_id=user.id,
+            provider=identity.provider,
+            provider_user_id=identity.subject,
+            created_at=utcnow(),
+        )
+    )
+    await earn(session, user.id, SIGN_UP_BONUS, Reason.SIGN_UP, key="sign-up")
+    return user, True
+
+
+async def update_user(session: AsyncSession, user: User, patch: UserUpdate) -> User:
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        setattr(user, field, value)
+    user.updated_at = utcnow()
+    await session.flush()
+    return user
+
+
+async def point_history(
+    session: AsyncSession, user_id: uuid.UUID, before: int | None, limit: int
+) -> Sequence[Entry]:
+    account = await ledger.find_account(session, realm=REALM, owner_id=user_id, currency=POINTS)
+    if account is None:
+        return []
+    return await ledger.entries_page(session, account.id, before, limit)
+
+
+async def cities(
+    session: AsyncSession, after: tuple[int, uuid.UUID] | None, limit: int
+) -> Sequence[City]:
+    stmt = (
+        select(City)
+        .where(City.is_active.is_(True))
+        .order_by(City.display_order, City.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(func.row(City.display_order, City.id) > func.row(*after))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def city(session: AsyncSession, city_id: uuid.UUID) -> City:
+    found = await session.get(City, city_id)
+    if found is None or not found.is_active:
+        raise NotFound("The city does not exist.", code="city_not_found")
+    return found
+
+
+async def airships(
+    session: AsyncSession, after: tuple[int, uuid.UUID] | None, limit: int
+) -> Sequence[Airship]:
+    stmt = (
+        select(Airship)
+        .where(Airship.is_active.is_(True))
+        .order_by(Airship.display_order, Airship.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(func.row(Airship.display_order, Airship.id) > func.row(*after))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def airship(session: AsyncSession, airship_id: uuid.UUID) -> Airship:
+    found = await session.get(Airship, airship_id)
+    if found is None or not found.is_active:
+        raise NotFound("The airship does not exist.", code="airship_not_found")
+    return found

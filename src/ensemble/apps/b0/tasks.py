@@ -1,0 +1,45 @@
+"""B0 background jobs: arrival of a ticket, check-in, and the repairing sweep."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.b0 import travel
+from ensemble.apps.b0.models import Ticket, TicketStatus
+from ensemble.kernel.jobs import RetryPolicy, job
+
+logger = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = timedelta(seconds=15)
+TRANSIENT = RetryPolicy(max_retries=5, min_backoff_ms=200, max_backoff_ms=10_000)
+
+
+@job("b0.complete_ticket", retry=TRANSIENT)
+async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
+    """At arrival: BOARDING → COMPLETED and check-in, once however often it runs."""
+    arrival = await travel.arrive(session, uuid.UUID(ticket_id), completion=complete_ticket)
+    if arrival.stay is not None:
+        logger.info("ticket %s arrived; stay %s", ticket_id, arrival.stay.id)
+
+
+@job("b0.check_in", retry=TRANSIENT)
+async def check_in(session: AsyncSession, *, ticket_id: str) -> None:
+    """Check a completed ticket's traveller in (idempotent; for re-driving by hand)."""
+    ticket = await session.get(Ticket, uuid.UUID(ticket_id), with_for_update=True)
+    if ticket is not None and ticket.status is TicketStatus.COMPLETED:
+        await travel.check_in(session, ticket)
+
+
+@job("b0.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
+async def sweep(session: AsyncSession) -> None:
+    """Complete tickets whose arrival passed without completion; check out expired stays."""
+    report = await travel.sweep(session, completion=complete_ticket)
+    if report.arrived or report.checked_out:
+        logger.info("sweep: %s arrivals, %s check-outs", report.arrived, report.checked_out)
+
+
+JOBS = (complete_ticket, check_in, sweep)

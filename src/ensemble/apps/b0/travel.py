@@ -1,0 +1,378 @@
+"""Tickets and room stays: purchase, cancel, arrival with check-in, extend, check-out, sweep.
+
+A purchase spends points and asks for `complete_ticket` at arrival through the job outbox,
+in one transaction. Arrival completes the ticket and checks the traveller into a room of
+the city's guesthouse in one transaction, idempotently: however often it runs (redelivery,
+the sweep), there is one completion and one stay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.b0 import service
+from ensemble.apps.b0.domain import (
+    EXTEND_COST,
+    ROOM_CAPACITY,
+    STAY_LENGTH,
+    Reason,
+    flight_time,
+    ticket_number,
+    ticket_price,
+)
+from ensemble.apps.b0.models import (
+    ACTIVE_STAYS,
+    Airship,
+    ChatMessage,
+    City,
+    GuestHouse,
+    Room,
+    RoomStay,
+    StayStatus,
+    Ticket,
+    TicketStatus,
+    User,
+)
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import Conflict, Forbidden, NotFound
+from ensemble.kernel.jobs import Job, enqueue
+
+
+class ActiveTrip(Conflict):
+    code = "active_trip_exists"
+    message = "You are already travelling or staying somewhere."
+
+
+def _snapshot_city(city: City) -> dict[str, object]:
+    return {
+        "city_id": str(city.id),
+        "name": city.name,
+        "description": city.description,
+        "image_url": city.image_url,
+        "base_cost_points": city.base_cost_points,
+        "base_duration_hours": float(city.base_duration_hours),
+    }
+
+
+def _snapshot_airship(airship: Airship) -> dict[str, object]:
+    return {
+        "airship_id": str(airship.id),
+        "name": airship.name,
+        "description": airship.description,
+        "cost_factor": float(airship.cost_factor),
+        "duration_factor": float(airship.duration_factor),
+    }
+
+
+async def _lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Serialise one user's trips, so the active-trip rule holds under concurrent purchases."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+async def _active_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
+    tickets = select(func.count()).where(
+        Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING
+    )
+    stays = select(func.count()).where(
+        RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS)
+    )
+    return int((await session.execute(tickets)).scalar_one()) + int(
+        (await session.execute(stays)).scalar_one()
+    )
+
+
+async def purchase(
+    session: AsyncSession,
+    user: User,
+    city_id: uuid.UUID,
+    airship_id: uuid.UUID,
+    *,
+    completion: Job,
+    max_active_trips: int | None,
+) -> Ticket:
+    """Spend the fare and board; `completion` is asked for at arrival via the outbox."""
+    await _lock_user(session, user.id)
+    if max_active_trips is not None and await _active_trips(session, user.id) >= max_active_trips:
+        raise ActiveTrip()
+    city, airship = await service.city(session, city_id), await service.airship(session, airship_id)
+    now = utcnow()
+    ticket = Ticket(
+        id=new_id(),
+        ticket_number=ticket_number(now),
+        user_id=user.id,
+        city_id=city.id,
+        airship_id=airship.id,
+        city_snapshot=_snapshot_city(city),
+        airship_snapshot=_snapshot_airship(airship),
+        cost_points=ticket_price(city.base_cost_points, airship.cost_factor),
+        status=TicketStatus.BOARDING,
+        departure_datetime=now,
+        arrival_datetime=now + flight_time(city.base_duration_hours, airship.duration_factor),
+    )
+    session.add(ticket)
+    await session.flush()
+    await service.spend(
+        session, user.id, ticket.cost_points, Reason.TICKET,
+        key=f"ticket:{ticket.id}", reference=("TICKET", ticket.id),
+        description=f"{city.name} by {airship.name}",
+    )  # fmt: skip
+    await enqueue(session, completion, run_at=ticket.arrival_datetime, ticket_id=str(ticket.id))
+    return ticket
+
+
+async def own_ticket(
+    session: AsyncSession, user: User, ticket_id: uuid.UUID, *, lock: bool = False
+) -> Ticket:
+    stmt = select(Ticket).where(Ticket.id == ticket_id, Ticket.user_id == user.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    ticket = (await session.execute(stmt)).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("The ticket does not exist.", code="ticket_not_found")
+    return ticket
+
+
+async def cancel(session: AsyncSession, user: User, ticket_id: uuid.UUID) -> Ticket:
+    """Cancel while boarding; the fare is refunded once (the refund's key is the ticket)."""
+    ticket = await own_ticket(session, user, ticket_id, lock=True)
+    if ticket.status is not TicketStatus.BOARDING:
+        raise Conflict("Only a boarding ticket can be cancelled.", code="ticket_not_cancellable")
+    ticket.status, ticket.cancelled_at = TicketStatus.CANCELLED, utcnow()
+    await service.earn(
+        session, user.id, ticket.cost_points, Reason.REFUND,
+        key=f"refund:{ticket.id}", reference=("TICKET", ticket.id),
+    )  # fmt: skip
+    await session.flush()
+    return ticket
+
+
+async def tickets(
+    session: AsyncSession,
+    user: User,
+    status: TicketStatus | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Ticket]:
+    stmt = (
+        select(Ticket)
+        .where(Ticket.user_id == user.id)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        stmt = stmt.where(Ticket.status == status)
+    if before is not None:
+        stmt = stmt.where(func.row(Ticket.created_at, Ticket.id) < func.row(*before))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def current_ticket(session: AsyncSession, user: User) -> Ticket:
+    stmt = select(Ticket).where(Ticket.user_id == user.id, Ticket.status == TicketStatus.BOARDING)
+    ticket = (await session.execute(stmt.order_by(Ticket.created_at.desc()).limit(1))).scalar()
+    if ticket is None:
+        raise NotFound("You have no boarding ticket.", code="no_current_ticket")
+    return ticket
+
+
+# Arrival
+
+
+@dataclass(frozen=True)
+class Arrival:
+    ticket: Ticket | None
+    stay: RoomStay | None
+    rescheduled: bool = False
+
+
+async def arrive(session: AsyncSession, ticket_id: uuid.UUID, *, completion: Job) -> Arrival:
+    """Complete a ticket whose arrival time has come and check its traveller in. Idempotent."""
+    ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None or ticket.status is TicketStatus.CANCELLED:
+        return Arrival(ticket, None)
+    if ticket.status is TicketStatus.BOARDING:
+        if ticket.arrival_datetime > utcnow():  # delivered early: ask again at arrival
+            await enqueue(
+                session, completion, run_at=ticket.arrival_datetime, ticket_id=str(ticket.id)
+            )
+            return Arrival(ticket, None, rescheduled=True)
+        ticket.status, ticket.completed_at = TicketStatus.COMPLETED, utcnow()
+    return Arrival(ticket, await check_in(session, ticket))
+
+
+async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
+    """The ticket's stay, creating it in a room with space (a new room if all are full)."""
+    existing = (
+        await session.execute(select(RoomStay).where(RoomStay.ticket_id == ticket.id))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    room = await _room_with_space(session, await _guest_house(session, ticket.city_id))
+    room.current_occupancy += 1
+    now = utcnow()
+    stay = RoomStay(
+        id=new_id(),
+        user_id=ticket.user_id,
+        room_id=room.id,
+        ticket_id=ticket.id,
+        status=StayStatus.CHECKED_IN,
+        check_in_at=now,
+        scheduled_check_out_at=now + STAY_LENGTH,
+    )
+    session.add(stay)
+    session.add(ChatMessage(room_id=room.id, user_id=None, content="A traveller checked in."))
+    await session.flush()
+    return stay
+
+
+async def _guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse:
+    """The city's guesthouse, locked: check-ins into one guesthouse happen one at a time."""
+    stmt = (
+        select(GuestHouse)
+        .where(GuestHouse.city_id == city_id)
+        .order_by(GuestHouse.created_at, GuestHouse.id)
+        .limit(1)
+        .with_for_update()
+    )
+    house = (await session.execute(stmt)).scalar_one_or_none()
+    if house is None:
+        house = GuestHouse(id=new_id(), city_id=city_id, name="Guesthouse")
+        session.add(house)
+        await session.flush()
+    return house
+
+
+async def _room_with_space(session: AsyncSession, house: GuestHouse) -> Room:
+    stmt = (
+        select(Room)
+        .where(Room.guest_house_id == house.id, Room.current_occupancy < Room.capacity)
+        .order_by(Room.created_at, Room.id)
+        .limit(1)
+    )
+    room = (await session.execute(stmt)).scalar_one_or_none()
+    if room is None:
+        room = Room(
+            id=new_id(), guest_house_id=house.id, capacity=ROOM_CAPACITY, current_occupancy=0
+        )
+        session.add(room)
+        await session.flush()
+    return room
+
+
+# Stays
+
+
+async def current_stay(session: AsyncSession, user: User, *, lock: bool = False) -> RoomStay:
+    stmt = select(RoomStay).where(RoomStay.user_id == user.id, RoomStay.status.in_(ACTIVE_STAYS))
+    if lock:
+        stmt = stmt.with_for_update()
+    stay = (await session.execute(stmt)).scalar_one_or_none()
+    if stay is None:
+        raise NotFound("You are not staying anywhere.", code="no_current_stay")
+    return stay
+
+
+async def stay_place(session: AsyncSession, stay: RoomStay) -> tuple[Room, GuestHouse]:
+    room = await session.get(Room, stay.room_id)
+    assert room is not None
+    house = await session.get(GuestHouse, room.guest_house_id)
+    assert house is not None
+    return room, house
+
+
+async def extend(session: AsyncSession, user: User) -> RoomStay:
+    """Spend EXTEND points to push check-out back by a day."""
+    stay = await current_stay(session, user, lock=True)
+    extensions = round((stay.scheduled_check_out_at - stay.check_in_at) / STAY_LENGTH)
+    await service.spend(
+        session, user.id, EXTEND_COST, Reason.EXTEND,
+        key=f"extend:{stay.id}:{extensions}", reference=("ROOM_STAY", stay.id),
+    )  # fmt: skip
+    stay.scheduled_check_out_at += STAY_LENGTH
+    stay.status = StayStatus.EXTENDED
+    await session.flush()
+    return stay
+
+
+async def check_out(session: AsyncSession, stay: RoomStay) -> RoomStay:
+    """Leave now and free the bed (used by the API and by the sweep)."""
+    stay.status, stay.actual_check_out_at = StayStatus.CHECKED_OUT, utcnow()
+    await session.execute(
+        update(Room)
+        .where(Room.id == stay.room_id)
+        .values(current_occupancy=Room.current_occupancy - 1)
+    )
+    session.add(ChatMessage(room_id=stay.room_id, user_id=None, content="A traveller checked out."))
+    await session.flush()
+    return stay
+
+
+async def room_members(
+    session: AsyncSession, user: User, room_id: uuid.UUID
+) -> Sequence[tuple[User, RoomStay]]:
+    """Guests now in the room; only a guest of the room may look."""
+    await require_member(session, user.id, room_id)
+    stmt = (
+        select(User, RoomStay)
+        .join(RoomStay, RoomStay.user_id == User.id)
+        .where(RoomStay.room_id == room_id, RoomStay.status.in_(ACTIVE_STAYS))
+        .order_by(RoomStay.check_in_at)
+    )
+    return [(u, s) for u, s in (await session.execute(stmt)).all()]
+
+
+async def require_member(session: AsyncSession, user_id: uuid.UUID, room_id: uuid.UUID) -> None:
+    stmt = select(RoomStay.id).where(
+        RoomStay.user_id == user_id, RoomStay.room_id == room_id, RoomStay.status.in_(ACTIVE_STAYS)
+    )
+    if (await session.execute(stmt)).first() is None:
+        raise Forbidden("Only guests of this room may do this.", code="not_a_member")
+
+
+# The sweep
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    arrived: int
+    checked_out: int
+
+
+async def sweep(session: AsyncSession, *, completion: Job, batch: int = 200) -> SweepReport:
+    """Repair what a lost message left undone: complete overdue tickets, end expired stays."""
+    now = utcnow()
+    overdue = (
+        (
+            await session.execute(
+                select(Ticket.id)
+                .where(Ticket.status == TicketStatus.BOARDING, Ticket.arrival_datetime <= now)
+                .order_by(Ticket.arrival_datetime)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for ticket_id in overdue:
+        await arrive(session, ticket_id, completion=completion)
+    expired = (
+        (
+            await session.execute(
+                select(RoomStay)
+                .where(RoomStay.status.in_(ACTIVE_STAYS), RoomStay.scheduled_check_out_at <= now)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for stay in expired:
+        await check_out(session, stay)
+    return SweepReport(arrived=len(overdue), checked_out=len(expired))

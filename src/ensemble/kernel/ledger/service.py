@@ -1,0 +1,244 @@
+"""Ledger use cases: open an account, earn, spend, read the history, verify the chain.
+
+Functions take the session first and never commit: the caller owns the transaction, so a
+posting commits or rolls back together with whatever the caller did around it (a ticket, a
+diary, an outbox event). They need READ COMMITTED (the default isolation level).
+
+Idempotency: a posting with an `idempotency_key` already recorded on the account returns
+the ORIGINAL entry and changes nothing; the same key with other content (direction,
+amount, reason, reference) raises `IdempotencyKeyReused`. Only recorded postings hold
+their key: a refused spend may be retried under the same key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.ledger import repository
+from ensemble.kernel.ledger.domain import PostingRequest, replayed
+from ensemble.kernel.ledger.errors import AccountNotFound, InsufficientBalance
+from ensemble.kernel.ledger.models import Account, Direction, Entry
+from ensemble.kernel.ledger.repository import Applied
+
+
+@dataclass(frozen=True)
+class Posting:
+    """The entry of a posting, and whether it was recorded earlier under the same key (then
+    this call changed nothing, and the caller should not repeat its own side effects)."""
+
+    entry: Entry
+    replayed: bool
+
+
+# Accounts
+
+
+async def open_account(
+    session: AsyncSession, *, realm: str, owner_id: uuid.UUID, currency: str
+) -> Account:
+    """The account of (realm, owner, currency), created empty the first time.
+
+    Race-safe: two first calls at once both get the one account (INSERT … ON CONFLICT DO
+    NOTHING waits for the other inserter, then the re-read sees its row).
+    """
+    found = await repository.account_by_owner(session, realm, owner_id, currency)
+    if found is not None:
+        return found
+    created = await repository.insert_account(session, realm, owner_id, currency, utcnow())
+    if created is not None:
+        return created
+    again = await repository.account_by_owner(session, realm, owner_id, currency)
+    assert again is not None, "ON CONFLICT DO NOTHING skipped a row that is not there"
+    return again
+
+
+async def find_account(
+    session: AsyncSession, *, realm: str, owner_id: uuid.UUID, currency: str
+) -> Account | None:
+    return await repository.account_by_owner(session, realm, owner_id, currency)
+
+
+async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account:
+    found = await repository.account(session, account_id)
+    if found is None:
+        raise AccountNotFound()
+    return found
+
+
+# Postings
+
+
+async def earn(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    description: str | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Add `amount` to the balance; the new entry (or the original one, for a re-sent key)."""
+    request = PostingRequest(
+        account_id,
+        Direction.EARN,
+        amount,
+        reason,
+        reference_type,
+        reference_id,
+        description,
+        idempotency_key,
+    )
+    return (await post(session, request)).entry
+
+
+async def spend(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    reference_type: str | None = None,
+    reference_id: str | None = None,
+    description: str | None = None,
+    idempotency_key: str | None = None,
+) -> Entry:
+    """Take `amount` from the balance, or raise `InsufficientBalance` and write nothing."""
+    request = PostingRequest(
+        account_id,
+        Direction.SPEND,
+        amount,
+        reason,
+        reference_type,
+        reference_id,
+        description,
+        idempotency_key,
+    )
+    return (await post(session, request)).entry
+
+
+async def post(session: AsyncSession, request: PostingRequest) -> Posting:
+    """Record one posting in one statement (see `repository.POST`), exact under concurrency."""
+    request.validate()
+    entry_id, at = new_id(), utcnow()
+    outcome = await repository.post(session, request, entry_id, at)
+    if outcome is None:
+        return await _refused(session, request)
+    applied, inserted = outcome
+    if not inserted:
+        # The key was recorded (by a concurrent twin or earlier in this transaction): we
+        # still hold the row lock, so taking our change back restores the exact balance.
+        await repository.undo(session, request.account_id, request.delta)
+        return await _replay(session, request)
+    repository.sync_account(session, request.account_id, applied, at)
+    entry = _entry(request, entry_id, applied, at)
+    repository.adopt(session, entry)
+    return Posting(entry, replayed=False)
+
+
+def _entry(request: PostingRequest, entry_id: uuid.UUID, applied: Applied, at: datetime) -> Entry:
+    return Entry(
+        id=entry_id,
+        account_id=request.account_id,
+        sequence=applied.last_sequence,
+        direction=request.direction,
+        amount=request.amount,
+        reason=request.reason,
+        reference_type=request.reference_type,
+        reference_id=request.reference_id,
+        description=request.description,
+        idempotency_key=request.idempotency_key,
+        balance_before=applied.balance - request.delta,
+        balance_after=applied.balance,
+        created_at=at,
+    )
+
+
+async def _replay(session: AsyncSession, request: PostingRequest) -> Posting:
+    assert request.idempotency_key is not None
+    original = await repository.entry_by_key(session, request.account_id, request.idempotency_key)
+    assert original is not None, "ON CONFLICT DO NOTHING skipped an entry that is not there"
+    return Posting(replayed(request, original), replayed=True)
+
+
+async def _refused(session: AsyncSession, request: PostingRequest) -> Posting:
+    """Why the UPDATE matched no row: a replay of a recorded posting, a missing account, or
+    too low a balance (checked in that order; each statement sees the latest commits)."""
+    if request.idempotency_key is not None:
+        original = await repository.entry_by_key(
+            session, request.account_id, request.idempotency_key
+        )
+        if original is not None:
+            return Posting(replayed(request, original), replayed=True)
+    balance = await repository.balance_of(session, request.account_id)
+    if balance is None:
+        raise AccountNotFound(details={"account_id": str(request.account_id)})
+    raise InsufficientBalance(
+        details={
+            "account_id": str(request.account_id),
+            "balance": balance,
+            "amount": request.amount,
+        }
+    )
+
+
+# Reading
+
+
+async def entries_page(
+    session: AsyncSession, account_id: uuid.UUID, before: int | None, limit: int
+) -> Sequence[Entry]:
+    """Entries newest first, older than sequence `before`; `limit + 1` rows for
+    `kernel.pagination.build_page(rows, limit, key=cursor_key, item=...)`."""
+    return await repository.entries_page(session, account_id, before, limit)
+
+
+def cursor_key(entry: Entry) -> tuple[int]:
+    """The sort key of an entry in `entries_page` (decode it with `PageRequest.key(int)`)."""
+    return (entry.sequence,)
+
+
+async def verify_chain(
+    session: AsyncSession, account_id: uuid.UUID, *, limit: int = 1000
+) -> list[str]:
+    """Everything wrong with an account's chain (empty when sound): sequence gaps, a
+    `balance_before` unlike the previous `balance_after`, a move other than ±amount, and an
+    account balance or last sequence unlike its last entry's."""
+    account = await get_account(session, account_id)
+    links = await repository.broken_links(session, account_id, limit)
+    problems = [problem for link in links for problem in _describe(link)]
+    end = await repository.chain_end(session, account_id)
+    if account.balance != end.last_after:
+        problems.append(f"account balance {account.balance} != last balance_after {end.last_after}")
+    if account.last_sequence != end.last_sequence:
+        problems.append(
+            f"account last_sequence {account.last_sequence} != last entry {end.last_sequence}"
+        )
+    if end.entries != end.last_sequence:
+        problems.append(f"{end.entries} entries for sequences 1..{end.last_sequence}")
+    return problems
+
+
+def _describe(link: repository.ChainLink) -> list[str]:
+    seq, problems = link.sequence, []
+    if link.sequence != link.previous_sequence + 1:
+        problems.append(f"sequence {seq} follows {link.previous_sequence}")
+    if link.balance_before != link.previous_after:
+        problems.append(
+            f"sequence {seq}: balance_before {link.balance_before}"
+            f" != previous balance_after {link.previous_after}"
+        )
+    sign = 1 if link.direction == Direction.EARN else -1
+    if link.balance_after - link.balance_before != sign * link.amount:
+        problems.append(
+            f"sequence {seq}: {link.direction} of {link.amount} moved the balance"
+            f" from {link.balance_before} to {link.balance_after}"
+        )
+    return problems

@@ -1,0 +1,45 @@
+"""Realtime: a WebSocket hub with cross-process fan-out over Redis pub/sub.
+
+An endpoint authenticates before accepting, then joins a channel and reads the client's
+messages; anything may `publish` to a channel (a request, a job, another process)::
+
+    @router.websocket("/ws/things/{thing_id}")
+    async def thing_socket(websocket: WebSocket, thing_id: str) -> None:
+        who = await authenticate(websocket, verify_token)
+        if who is None:
+            return  # refused with 4401
+        if not await may_watch(who, thing_id):
+            return await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
+        async with hub.connection(f"thing:{thing_id}", websocket, who) as connection:
+            async for message in connection.messages():
+                await hub.publish(f"thing:{thing_id}", {...})
+
+The hub pings each socket (`{"type":"ping"}`) every `heartbeat_interval` seconds; a client
+answers with any frame (`{"type":"pong"}` is consumed by the hub) or is dropped with 4408.
+"""
+
+from ensemble.kernel.realtime.auth import (
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHENTICATED,
+    authenticate,
+    refuse,
+    websocket_token,
+)
+from ensemble.kernel.realtime.connection import Connection
+from ensemble.kernel.realtime.hub import Hub
+
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "CLOSE_GOING_AWAY",
+    "CLOSE_HEARTBEAT_TIMEOUT",
+    "CLOSE_TRY_AGAIN_LATER",
+    "CLOSE_UNAUTHENTICATED",
+    "Connection",
+    "Hub",
+    "authenticate",
+    "refuse",
+    "websocket_token",
+]

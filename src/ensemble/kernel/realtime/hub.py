@@ -1,0 +1,291 @@
+"""The WebSocket hub: local sockets per channel, fan-out across processes via Redis pub/sub.
+
+Every `publish` goes through Redis (`PUBLISH <prefix><channel>`), also for local members, so
+all processes deliver the same messages in the same order. Each process holds one pub/sub
+connection and subscribes only to channels that have local members; `join` returns once
+Redis has confirmed the subscription, so anything published after it is delivered.
+
+Pub/sub is at-most-once: a message published while a process is disconnected from Redis is
+lost for its sockets. Apps keep the truth (for example chat history) in the database and
+clients refetch it on reconnect. The hub only moves messages; membership is the app's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket, WebSocketState
+
+from ensemble.kernel.realtime.auth import (
+    CLOSE_GOING_AWAY,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_TRY_AGAIN_LATER,
+)
+from ensemble.kernel.realtime.connection import PING, Connection, encode
+from ensemble.kernel.realtime.metrics import CONNECTED, PUBLISHED
+
+logger = logging.getLogger(__name__)
+
+_RETRY_MIN_S, _RETRY_MAX_S = 0.05, 5.0
+
+
+@dataclass
+class _Channel:
+    members: set[Connection] = field(default_factory=set)
+
+
+class Hub:
+    """Start it with the app (`async with hub:`), then `join`/`leave` sockets and `publish`."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        heartbeat_interval: float = 20.0,
+        heartbeat_timeout: float = 20.0,
+        prefix: str = "ensemble:realtime:",
+        max_pending: int = 256,
+        send_timeout: float = 5.0,
+        subscribe_timeout: float = 5.0,
+    ) -> None:
+        self.name = f"realtime-{uuid.uuid4().hex[:12]}"
+        self._redis_url = redis_url
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat_timeout = heartbeat_timeout
+        self._prefix = prefix
+        self._max_pending = max_pending
+        self._send_timeout = send_timeout
+        self._subscribe_timeout = subscribe_timeout
+        self._channels: dict[str, _Channel] = {}
+        self._confirmations: dict[str, deque[asyncio.Future[None]]] = {}
+        self._connected = 0
+        self._redis: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock: asyncio.Lock | None = None
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(
+            self._redis_url, client_name=self.name, socket_keepalive=True
+        )
+        self._pubsub = self._redis.pubsub()
+        await self._pubsub.connect()  # type: ignore[no-untyped-call]
+        self._lock = asyncio.Lock()
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name=f"{self.name}:reader"),
+            asyncio.create_task(self._heartbeat_loop(), name=f"{self.name}:heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        """Close every local socket (1001), then the Redis connections; no task is left."""
+        connections = self._all_connections()
+        for connection in connections:
+            connection.close(CLOSE_GOING_AWAY, "server shutting down")
+        await asyncio.gather(*(c.wait_closed(self._send_timeout) for c in connections))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self._redis is not None:
+            await self._redis.aclose()
+        self._pubsub = self._redis = None
+
+    async def __aenter__(self) -> Hub:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # Sockets
+
+    @contextlib.asynccontextmanager
+    async def connection(
+        self, channel: str, websocket: WebSocket, member_id: str
+    ) -> AsyncIterator[Connection]:
+        """`join` on enter and `leave` on exit, however the block ends."""
+        joined = await self.join(channel, websocket, member_id)
+        try:
+            yield joined
+        finally:
+            await self.leave(joined)
+
+    async def join(self, channel: str, websocket: WebSocket, member_id: str) -> Connection:
+        """Add an (accepted, or accepted here) socket to `channel` on this process."""
+        if websocket.client_state == WebSocketState.CONNECTING:
+            await websocket.accept()
+        connection = Connection(
+            websocket,
+            channel,
+            member_id,
+            max_pending=self._max_pending,
+            send_timeout=self._send_timeout,
+            on_closed=self._detach,
+        )
+        try:
+            await self._attach(connection)
+        except BaseException:
+            await self._detach(connection)
+            raise
+        connection.start()
+        return connection
+
+    async def leave(self, connection: Connection) -> None:
+        """Remove the socket from its channel and stop its writer (the socket is not closed if
+        the client already left; otherwise it is closed normally)."""
+        await self._detach(connection)
+        connection.close()
+        await connection.wait_closed(self._send_timeout)
+
+    def local_count(self, channel: str | None = None) -> int:
+        """Sockets joined on this process: on `channel`, or on all channels."""
+        if channel is None:
+            return self._connected
+        entry = self._channels.get(channel)
+        return len(entry.members) if entry else 0
+
+    def local_members(self, channel: str) -> list[str]:
+        """Member ids with a socket on `channel` in this process (one per socket)."""
+        entry = self._channels.get(channel)
+        return [c.member_id for c in entry.members] if entry else []
+
+    # Publishing
+
+    async def publish(self, channel: str, payload: Mapping[str, Any]) -> int:
+        """Send `payload` (JSON) to every socket on `channel`, in every process.
+
+        Returns how many processes were subscribed (Redis' answer to PUBLISH).
+        """
+        if self._redis is None:
+            raise RuntimeError("the hub is not started")
+        receivers: int = await self._redis.publish(self._key(channel), encode(payload))
+        PUBLISHED.inc()
+        return receivers
+
+    # Subscriptions
+
+    def _key(self, channel: str) -> str:
+        return self._prefix + channel
+
+    def _started(self) -> tuple[PubSub, asyncio.Lock]:
+        if self._pubsub is None or self._lock is None:
+            raise RuntimeError("the hub is not started")
+        return self._pubsub, self._lock
+
+    async def _attach(self, connection: Connection) -> None:
+        """Register the socket; the first on a channel subscribes and waits for Redis' ack."""
+        pubsub, lock = self._started()
+        confirmed: asyncio.Future[None] | None = None
+        async with lock:
+            entry = self._channels.get(connection.channel)
+            if entry is None:
+                entry = self._channels[connection.channel] = _Channel()
+                confirmed = asyncio.get_running_loop().create_future()
+                self._confirmations.setdefault(connection.channel, deque()).append(confirmed)
+                await pubsub.subscribe(self._key(connection.channel))
+            entry.members.add(connection)
+            self._connected += 1
+            CONNECTED.inc()
+        if confirmed is not None:
+            async with asyncio.timeout(self._subscribe_timeout):
+                await asyncio.shield(confirmed)
+
+    async def _detach(self, connection: Connection) -> None:
+        """Unregister the socket (idempotent); the last one on a channel unsubscribes."""
+        pubsub, lock = self._started()
+        async with lock:
+            entry = self._channels.get(connection.channel)
+            if entry is None or connection not in entry.members:
+                return
+            entry.members.discard(connection)
+            self._connected -= 1
+            CONNECTED.dec()
+            if entry.members:
+                return
+            del self._channels[connection.channel]
+            try:
+                await pubsub.unsubscribe(self._key(connection.channel))
+            except (RedisError, OSError) as exc:
+                logger.warning("unsubscribing %s failed: %r", connection.channel, exc)
+
+    def _all_connections(self) -> list[Connection]:
+        return [c for entry in list(self._channels.values()) for c in list(entry.members)]
+
+    # Background tasks
+
+    async def _read_loop(self) -> None:
+        """Deliver what Redis sends; on a lost connection retry with backoff (redis-py
+        reconnects and resubscribes)."""
+        pubsub, _ = self._started()
+        delay = _RETRY_MIN_S
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as exc:
+                logger.warning("realtime pub/sub connection lost: %r", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+                continue
+            delay = _RETRY_MIN_S
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: Mapping[str, Any]) -> None:
+        raw = message.get("channel")
+        if not isinstance(raw, bytes):
+            return
+        channel = raw.decode()[len(self._prefix) :]
+        kind = message["type"]
+        if kind == "message":
+            self._fan_out(channel, message["data"].decode())
+        elif kind == "subscribe":
+            waiting = self._confirmations.get(channel)
+            if waiting:
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_result(None)
+            if not waiting:
+                self._confirmations.pop(channel, None)
+
+    def _fan_out(self, channel: str, text: str) -> None:
+        entry = self._channels.get(channel)
+        if entry is None:
+            return
+        for connection in list(entry.members):
+            if not connection.offer(text):
+                connection.drop(CLOSE_TRY_AGAIN_LATER, "too_slow")
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_interval)
+            self._beat(time.monotonic())
+
+    def _beat(self, now: float) -> None:
+        """Ping every socket; drop those silent since before the previous ping's deadline."""
+        silent_for = self._heartbeat_interval + self._heartbeat_timeout
+        for connection in self._all_connections():
+            if now - connection.last_seen > silent_for:
+                connection.drop(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat_timeout")
+            elif not connection.offer(PING):
+                connection.drop(CLOSE_TRY_AGAIN_LATER, "too_slow")
