@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI, WebSocket
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 from websockets.asyncio.client import ClientConnection, connect
@@ -358,6 +359,32 @@ async def test_publishing_from_outside_a_socket_reaches_both_servers(
             assert await client.next() == {"type": "notice", "body": "checked in"}
 
 
+async def test_delivery_resumes_after_the_redis_connection_is_killed(
+    redis_url: str, redis: Redis
+) -> None:
+    """Pub/sub is at-most-once: what is published while the link is down is lost, but the
+    hub reconnects, resubscribes, and later messages arrive again."""
+    with served_in_thread(Hub(redis_url, prefix=PREFIX)) as served:
+        async with member(served.url("resilient", member="alice")) as alice:
+            clients = await redis.client_list(_type="pubsub")
+            [hub_link] = [c for c in clients if c.get("name") == served.hub.name]
+            assert await redis.client_kill_filter(_id=hub_link["id"]) == 1
+
+            async def probe_arrives() -> bool:
+                await redis.publish(PREFIX + "resilient", json.dumps({"type": "probe"}))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        return (await alice.next()) == {"type": "probe"}
+                return False
+
+            await eventually(probe_arrives, "delivery to resume after the reconnect")
+            await alice.say("after the outage")
+            message = await alice.next()
+            while message == {"type": "probe"}:  # late copies of earlier probes
+                message = await alice.next()
+            assert message == said("alice", "after the outage")
+
+
 # Authentication before accepting
 
 
@@ -444,6 +471,34 @@ async def test_a_socket_that_does_not_answer_pings_is_dropped(beating: Served) -
         await lively.say("still alive")
         assert await lively.next() == said("lively", "still alive")
         assert beating.hub.local_members("beats") == ["lively"]
+
+
+async def test_a_socket_that_cannot_keep_up_is_dropped_without_delaying_the_others(
+    redis_url: str, redis: Redis
+) -> None:
+    """`stalled` never reads: once TCP and the server's buffers are full its outbox fills and
+    the hub drops it, while `lively` on the same channel gets every message (each one before
+    the next is published, so only a socket that stopped reading can overflow)."""
+    hub = Hub(redis_url, prefix=PREFIX, max_pending=4, send_timeout=1.0)
+
+    def too_slow_drops() -> float:
+        value = REGISTRY.get_sample_value("realtime_sockets_dropped_total", {"reason": "too_slow"})
+        return value or 0.0
+
+    dropped_before = too_slow_drops()
+    with served_in_thread(hub) as served:
+        async with (
+            member(served.url("firehose", member="lively")) as lively,
+            connect(served.url("firehose", member="stalled"), max_queue=1),
+        ):
+            await eventually(lambda: hub.local_count("firehose") == 2, "both to join")
+            filler = "x" * 32_768
+            for seq in range(300):  # about 10 MB: more than the socket buffers hold
+                payload = json.dumps({"type": "bulk", "seq": seq, "filler": filler})
+                await redis.publish(PREFIX + "firehose", payload)
+                assert (await lively.next())["seq"] == seq, "lively keeps up, so it stays"
+            await eventually(lambda: hub.local_members("firehose") == ["lively"], "the drop")
+    assert too_slow_drops() == dropped_before + 1
 
 
 # Shutdown

@@ -54,7 +54,7 @@ def running(role: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]
 async def _status_counts(b0: B0World) -> dict[TicketStatus, int]:
     async with b0.database.unit_of_work() as session:
         rows = await session.execute(select(Ticket.status, func.count()).group_by(Ticket.status))
-        return dict(rows.all())  # type: ignore[arg-type]
+        return dict(rows.all())
 
 
 async def test_ticket_completes_by_itself_at_arrival(

@@ -141,7 +141,10 @@ class Connection:
             FANNED_OUT.inc()
 
     async def _send_close(self, code: int, reason: str) -> None:
-        if self.websocket.application_state != WebSocketState.CONNECTED:
+        if WebSocketState.DISCONNECTED in (
+            self.websocket.client_state,
+            self.websocket.application_state,
+        ):
             return
         with contextlib.suppress(Exception):  # already gone: nothing to tell it
             async with asyncio.timeout(self._send_timeout):

@@ -35,6 +35,7 @@ from ensemble.kernel.realtime.auth import (
 )
 from ensemble.kernel.realtime.connection import PING, Connection, encode
 from ensemble.kernel.realtime.metrics import CONNECTED, PUBLISHED
+from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 5.0
 
 @dataclass
 class _Channel:
+    ready: asyncio.Future[None]  # resolved when Redis confirms the subscription
     members: set[Connection] = field(default_factory=set)
 
 
@@ -76,12 +78,21 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock: asyncio.Lock | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Hub:
+        """A hub on `settings.redis_url` (resolved) with the configured heartbeat."""
+        if settings.redis_url is None:
+            raise RuntimeError("settings.redis_url must be resolved before starting the hub")
+        return cls(
+            settings.redis_url,
+            heartbeat_interval=settings.realtime_heartbeat_seconds,
+            heartbeat_timeout=settings.realtime_heartbeat_timeout_seconds,
+        )
+
     # Lifecycle
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(
-            self._redis_url, client_name=self.name, socket_keepalive=True
-        )
+        self._redis = Redis.from_url(self._redis_url, client_name=self.name, socket_keepalive=True)
         self._pubsub = self._redis.pubsub()
         await self._pubsub.connect()  # type: ignore[no-untyped-call]
         self._lock = asyncio.Lock()
@@ -96,6 +107,8 @@ class Hub:
         for connection in connections:
             connection.close(CLOSE_GOING_AWAY, "server shutting down")
         await asyncio.gather(*(c.wait_closed(self._send_timeout) for c in connections))
+        for connection in connections:  # a writer cancelled after the grace did not detach
+            await self._detach(connection)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -194,27 +207,37 @@ class Hub:
         return self._pubsub, self._lock
 
     async def _attach(self, connection: Connection) -> None:
-        """Register the socket; the first on a channel subscribes and waits for Redis' ack."""
+        """Register the socket; the first on a channel subscribes. Every joiner waits for
+        Redis' confirmation of the channel's subscription."""
         pubsub, lock = self._started()
-        confirmed: asyncio.Future[None] | None = None
         async with lock:
             entry = self._channels.get(connection.channel)
             if entry is None:
-                entry = self._channels[connection.channel] = _Channel()
-                confirmed = asyncio.get_running_loop().create_future()
-                self._confirmations.setdefault(connection.channel, deque()).append(confirmed)
-                await pubsub.subscribe(self._key(connection.channel))
+                entry = await self._subscribe(pubsub, connection.channel)
             entry.members.add(connection)
             self._connected += 1
             CONNECTED.inc()
-        if confirmed is not None:
-            async with asyncio.timeout(self._subscribe_timeout):
-                await asyncio.shield(confirmed)
+        async with asyncio.timeout(self._subscribe_timeout):
+            await asyncio.shield(entry.ready)
+
+    async def _subscribe(self, pubsub: PubSub, channel: str) -> _Channel:
+        """Send SUBSCRIBE (under the lock); confirmations come back in order, per channel."""
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = self._confirmations.setdefault(channel, deque())
+        waiting.append(ready)
+        try:
+            await pubsub.subscribe(self._key(channel))
+        except BaseException:
+            waiting.remove(ready)
+            raise
+        entry = self._channels[channel] = _Channel(ready)
+        return entry
 
     async def _detach(self, connection: Connection) -> None:
         """Unregister the socket (idempotent); the last one on a channel unsubscribes."""
-        pubsub, lock = self._started()
-        async with lock:
+        if self._lock is None:
+            return
+        async with self._lock:
             entry = self._channels.get(connection.channel)
             if entry is None or connection not in entry.members:
                 return
@@ -224,8 +247,10 @@ class Hub:
             if entry.members:
                 return
             del self._channels[connection.channel]
+            if self._pubsub is None:
+                return
             try:
-                await pubsub.unsubscribe(self._key(connection.channel))
+                await self._pubsub.unsubscribe(self._key(connection.channel))
             except (RedisError, OSError) as exc:
                 logger.warning("unsubscribing %s failed: %r", connection.channel, exc)
 

@@ -9,6 +9,4 @@ PUBLISHED = Counter("realtime_messages_published_total", "Messages published to 
 FANNED_OUT = Counter(
     "realtime_messages_fanned_out_total", "Messages written to a local socket (one per recipient)"
 )
-DROPPED = Counter(
-    "realtime_sockets_dropped_total", "Sockets the hub closed on its own", ["reason"]
-)
+DROPPED = Counter("realtime_sockets_dropped_total", "Sockets the hub closed on its own", ["reason"])
