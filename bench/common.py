@@ -277,7 +277,7 @@ async def ensure_admin(url: str) -> None:
 
 @dataclass
 class Server:
-    """A real `ensemble serve --app stock` subprocess."""
+    """A real `ensemble serve --app <app>` subprocess."""
 
     process: subprocess.Popen[bytes]
     base_url: str
@@ -295,7 +295,7 @@ class Server:
         self._log.close()
 
 
-def _serve_command(port: int) -> list[str]:
+def _serve_command(port: int, app: str) -> list[str]:
     beside = Path(sys.executable).with_name("ensemble")
     executable = str(beside) if beside.exists() else shutil.which("ensemble")
     prefix = (
@@ -303,11 +303,13 @@ def _serve_command(port: int) -> list[str]:
         if executable
         else [sys.executable, "-c", "from ensemble.cli import main; main()"]
     )
-    return [*prefix, "serve", "--app", "stock", "--host", "127.0.0.1", "--port", str(port)]
+    return [*prefix, "serve", "--app", app, "--host", "127.0.0.1", "--port", str(port)]
 
 
-def spawn_server(url: str, data_dir: Path, log_level: str) -> Server:
-    """Start the server subprocess (its output goes to `<data-dir>/server.log`)."""
+def spawn_server(
+    url: str, data_dir: Path, log_level: str, app: str = "stock", env: dict[str, str] | None = None
+) -> Server:
+    """Start `ensemble serve --app <app>` (its output goes to `<data-dir>/server.log`)."""
     port = free_port()
     log_path = data_dir / "server.log"
     log = log_path.open("wb")
@@ -317,16 +319,19 @@ def spawn_server(url: str, data_dir: Path, log_level: str) -> Server:
         "SECRET_KEY": BENCH_SECRET,
         "LOG_LEVEL": log_level,
         "DATA_DIR": str(data_dir / "server"),
+        **(env or {}),
     }
     process = subprocess.Popen(
-        _serve_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        _serve_command(port, app), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
     )
     return Server(process, f"http://127.0.0.1:{port}", log_path, log)
 
 
-async def start_server(url: str, data_dir: Path, log_level: str) -> Server:
+async def start_server(
+    url: str, data_dir: Path, log_level: str, app: str = "stock", env: dict[str, str] | None = None
+) -> Server:
     """A running server: spawned, then polled on /health until a deadline."""
-    server = spawn_server(url, data_dir, log_level)
+    server = spawn_server(url, data_dir, log_level, app, env)
     process, log_path = server.process, server.log_path
     deadline = time.monotonic() + HEALTH_DEADLINE_S
     with console.status(f"waiting for the server at {server.base_url}"):
