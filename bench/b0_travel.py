@@ -165,13 +165,16 @@ async def _baseline(
     return Stats("baseline purchase (asyncpg)", samples, wall)
 
 
-async def _arrival_delays(pool: asyncpg.Pool, tickets: int, timeout_s: float) -> Stats:
+async def _arrival_delays(
+    pool: asyncpg.Pool, city: uuid.UUID, tickets: int, timeout_s: float
+) -> Stats:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         rows = await pool.fetch(
             "SELECT extract(epoch FROM completed_at - arrival_datetime) * 1000 AS delay"
             " FROM b0.tickets"
-            " WHERE city_snapshot->>'name' = 'Bench Near' AND completed_at IS NOT NULL"
+            " WHERE city_id = $1 AND completed_at IS NOT NULL",
+            city,
         )
         if len(rows) >= tickets:
             return Stats("arrival → COMPLETED", [float(r["delay"]) for r in rows])
@@ -200,7 +203,9 @@ async def main(options: argparse.Namespace) -> int:
             report("ticket purchase", [ours, base], ratio=(ours, base))
             await _purchases(client, flyers, near, airship, options.concurrency)
         with console.status(f"waiting for {options.arrivals} arrivals"):
-            delays = await _arrival_delays(pool, options.arrivals, options.flight_seconds + 60)
+            delays = await _arrival_delays(
+                pool, near, options.arrivals, options.flight_seconds + 60
+            )
         report("arrival delay", [delays])
         passed = verdict("purchase p99 (server)", ours.p(99), PURCHASE_TARGET_P99_MS)
         passed &= verdict("arrival → COMPLETED p99", delays.p(99), ARRIVAL_TARGET_P99_MS)

@@ -37,16 +37,20 @@ async def enqueue(
 ) -> None:
     """Request `job(**kwargs)` (at `run_at`, default now) as part of the session's transaction."""
     context = current_request_context()
+    due = run_at or utcnow()
     session.add(
         OutboxJob(
             job=job.name,
             kwargs=kwargs,
-            run_at=run_at or utcnow(),
+            run_at=due,
             trace_id=context.trace_id,
             request_id=context.request_id,
         )
     )
-    await session.execute(text(f"NOTIFY {CHANNEL}"))
+    if due <= utcnow() + HORIZON:
+        # Wake the relay at commit. Only for work due now: PostgreSQL serialises the commits
+        # of notifying transactions, so jobs for later just wait for the relay's next poll.
+        await session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
 async def dispatch_due(database: Database, runtime: JobRuntime) -> int:
