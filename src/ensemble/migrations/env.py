@@ -8,29 +8,15 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ensemble.apps import APP_NAMES
-from ensemble.kernel.db import Base
-
-KERNEL_MODELS = ("identity", "jobs", "ledger")
-for module in [f"ensemble.kernel.{k}.models" for k in KERNEL_MODELS] + [
-    f"ensemble.apps.{name}.models" for name in APP_NAMES
-]:
-    __import__(module)
-
-target_metadata = Base.metadata
-SCHEMAS = {table.schema for table in target_metadata.tables.values()}
-
-
-def _include_name(name: str | None, type_: str, _parent: object) -> bool:
-    return type_ != "schema" or name in SCHEMAS
+from ensemble.migrations.metadata import include_name, target_metadata
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=target_metadata,
+        target_metadata=target_metadata(),
         include_schemas=True,
-        include_name=_include_name,
+        include_name=include_name,
         version_table_schema="public",
         compare_type=True,
     )
