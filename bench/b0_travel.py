@@ -21,7 +21,6 @@ from common import (
     API,
     BENCH_SECRET,
     Stats,
-    _start_postgres,
     console,
     parser,
     positive,
@@ -30,6 +29,7 @@ from common import (
     run,
     run_concurrently,
     server_ms,
+    start_postgres,
     start_server,
     verdict,
 )
@@ -184,7 +184,7 @@ async def _arrival_delays(
 
 async def main(options: argparse.Namespace) -> int:
     data_dir = options.data_dir.resolve()
-    url, embedded = _start_postgres(data_dir)
+    url, embedded = start_postgres(data_dir)
     database = Database(url, pool_size=1)
     await migrate(database.engine)
     await database.dispose()

@@ -178,7 +178,7 @@ class Bench:
         return [(row["id"], row["quantity"]) for row in rows]
 
 
-def _start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
+def start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
     data_dir.mkdir(parents=True, exist_ok=True)
     check_machine()
     configured = os.environ.get("DATABASE_URL")
@@ -365,7 +365,7 @@ async def login(base_url: str) -> str:
 async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIterator[Bench]:
     """Database, migrated schema, seeded store, admin, running server and token."""
     data_dir: Path = options.data_dir.resolve()
-    url, embedded = _start_postgres(data_dir)
+    url, embedded = start_postgres(data_dir)
     server: Server | None = None
     pool: asyncpg.Pool | None = None
     try:

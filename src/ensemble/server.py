@@ -54,6 +54,7 @@ def _lifespan(settings: Settings, database: Database | None) -> Any:
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pre_ping=settings.db_pool_pre_ping,
         )
         hub = Hub(settings.redis_url) if settings.redis_url else None
         if hub is not None:

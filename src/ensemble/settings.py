@@ -35,6 +35,7 @@ class Settings(BaseSettings):
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    db_pool_pre_ping: bool = False
 
     access_token_minutes: int = 60
     refresh_token_days: int = 7

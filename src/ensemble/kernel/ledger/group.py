@@ -201,7 +201,7 @@ async def post_batch(session: AsyncSession, requests: list[PostingRequest]) -> l
     Replays of recorded keys resolve first. The rest move the balance with one UPDATE when
     the balance allows them all; otherwise the row is locked, the verdicts are decided one by
     one in arrival order, and one UPDATE applies the accepted ones. One INSERT writes the
-    entries. Each request's keys must be distinct within the batch.
+    entries. No two requests of the batch may carry the same idempotency key.
     """
     account_id = requests[0].account_id
     outcomes: list[Outcome | None] = await _replays(session, account_id, requests)
