@@ -56,7 +56,7 @@ def _lifespan(settings: Settings, database: Database | None) -> Any:
             max_overflow=settings.db_max_overflow,
             pre_ping=settings.db_pool_pre_ping,
         )
-        hub = Hub(settings.redis_url) if settings.redis_url else None
+        hub = Hub.from_settings(settings) if settings.redis_url else None
         if hub is not None:
             await hub.start()
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -148,9 +149,13 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    """Values PostgreSQL refused (out of range, bad text) are the client's: 422, never 500."""
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    if sqlstate.startswith("22"):
+    """Values PostgreSQL refused (out of range, bad text) are the client's: 422, never 500.
+
+    Handles SQLAlchemy's wrapped errors and asyncpg's own (from the few raw statements)."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", "")
+    if str(sqlstate).startswith("23"):
+        return await _integrity_error(_, exc)
+    if str(sqlstate).startswith("22"):
         return JSONResponse(
             error_body("validation_error", "A value is out of the accepted range."),
             status_code=422,
@@ -201,4 +206,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PostgresError, _database_error)
     app.add_middleware(CatchAllMiddleware)

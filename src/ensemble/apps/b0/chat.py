@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,13 @@ from ensemble.apps.b0.models import ChatMessage
 from ensemble.apps.b0.travel import require_member
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.realtime import Hub
+
+MAX_CONTENT = 300
+
+
+def is_valid_content(content: object) -> TypeGuard[str]:
+    """1–300 characters of text PostgreSQL can store (no NUL)."""
+    return isinstance(content, str) and 0 < len(content) <= MAX_CONTENT and "\x00" not in content
 
 
 def channel(room_id: uuid.UUID) -> str:

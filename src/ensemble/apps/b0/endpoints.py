@@ -322,21 +322,23 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
     if user is None or not member:
         await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
         return
-    async with hub.connection(chat.channel(room_id), websocket, str(user.id)) as connection:
-        await chat.announce(hub, room_id, "joined", user.id)
-        async for incoming in connection.messages():
-            content = incoming.get("content")
-            if not isinstance(content, str) or not 0 < len(content) <= 300:
-                connection.send({"type": "error", "code": "invalid_message"})
-                continue
-            try:
-                async with database.unit_of_work() as session:
-                    message = await chat.post(session, user.id, room_id, content)
-            except AppError as exc:
-                connection.close(CLOSE_FORBIDDEN, exc.code)
-                break
-            await hub.publish(chat.channel(room_id), chat.message_payload(message))
-    await chat.announce(hub, room_id, "left", user.id)
+    try:
+        async with hub.connection(chat.channel(room_id), websocket, str(user.id)) as connection:
+            await chat.announce(hub, room_id, "joined", user.id)
+            async for incoming in connection.messages():
+                content = incoming.get("content")
+                if not chat.is_valid_content(content):
+                    connection.send({"type": "error", "code": "invalid_message"})
+                    continue
+                try:
+                    async with database.unit_of_work() as session:
+                        message = await chat.post(session, user.id, room_id, content)
+                except AppError as exc:
+                    connection.close(CLOSE_FORBIDDEN, exc.code)
+                    break
+                await hub.publish(chat.channel(room_id), chat.message_payload(message))
+    finally:  # also when the handler fails: the others learn the guest is gone
+        await chat.announce(hub, room_id, "left", user.id)
 
 
 async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import service
@@ -16,15 +18,33 @@ from ensemble.apps.b0.schemas import AnswerCreate, DiaryCreate
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
 
+Row = TypeVar("Row", Diary, Answer)
+
+
+async def _insert_once(
+    session: AsyncSession, model: type[Row], unique: list[str], conflict: Conflict, **values: Any
+) -> Row:
+    """Insert a row unless one with the same `unique` key exists, even one a concurrent
+    transaction is inserting right now (it waits for that one): then `conflict`."""
+    stmt = (
+        insert(model)
+        .values(id=new_id(), created_at=utcnow(), **values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(model)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        raise conflict
+    return row
+
 
 async def write_diary(session: AsyncSession, user: User, data: DiaryCreate, timezone: str) -> Diary:
     today = local_day(utcnow(), timezone)
-    exists = select(Diary.id).where(Diary.user_id == user.id, Diary.diary_date == today)
-    if (await session.execute(exists)).first() is not None:
-        raise Conflict("You already wrote today's diary.", code="diary_exists")
-    diary = Diary(id=new_id(), user_id=user.id, diary_date=today, **data.model_dump())
-    session.add(diary)
-    await session.flush()
+    diary = await _insert_once(
+        session, Diary, ["user_id", "diary_date"],
+        Conflict("You already wrote today's diary.", code="diary_exists"),
+        user_id=user.id, diary_date=today, **data.model_dump(),
+    )  # fmt: skip
     await service.earn(
         session, user.id, DIARY_REWARD, Reason.DIARY,
         key=f"diary:{today.isoformat()}", reference=("DIARY", diary.id),
@@ -70,12 +90,11 @@ async def answer(
     question = await session.get(Question, question_id)
     if question is None or not question.is_active:
         raise NotFound("The question does not exist.", code="question_not_found")
-    exists = select(Answer.id).where(Answer.user_id == user.id, Answer.question_id == question_id)
-    if (await session.execute(exists)).first() is not None:
-        raise Conflict("You already answered this question.", code="already_answered")
-    reply = Answer(id=new_id(), user_id=user.id, question_id=question_id, content=data.content)
-    session.add(reply)
-    await session.flush()
+    reply = await _insert_once(
+        session, Answer, ["user_id", "question_id"],
+        Conflict("You already answered this question.", code="already_answered"),
+        user_id=user.id, question_id=question_id, content=data.content,
+    )  # fmt: skip
     await service.earn(
         session, user.id, QUESTIONNAIRE_REWARD, Reason.QUESTIONNAIRE,
         key=f"questionnaire:{question_id}", reference=("QUESTION", question_id),

@@ -70,21 +70,38 @@ def _snapshot_airship(airship: Airship) -> dict[str, object]:
     }
 
 
-async def _lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Serialise one user's trips, so the active-trip rule holds under concurrent purchases."""
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+async def _lock_and_count_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Lock the user (one user's purchases run one at a time, so the active-trip rule holds
+    under concurrency) and count their boarding tickets and open stays, in one statement."""
+    boarding = (
+        select(func.count())
+        .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING)
+        .scalar_subquery()
+    )
+    staying = (
+        select(func.count())
+        .where(RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS))
+        .scalar_subquery()
+    )
+    stmt = select(boarding + staying).where(User.id == user_id).with_for_update(of=User)
+    return int((await session.execute(stmt)).scalar_one())
 
 
-async def _active_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
-    tickets = select(func.count()).where(
-        Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING
+async def _destination(
+    session: AsyncSession, city_id: uuid.UUID, airship_id: uuid.UUID
+) -> tuple[City, Airship]:
+    stmt = select(City, Airship).where(
+        City.id == city_id,
+        City.is_active.is_(True),
+        Airship.id == airship_id,
+        Airship.is_active.is_(True),
     )
-    stays = select(func.count()).where(
-        RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS)
-    )
-    return int((await session.execute(tickets)).scalar_one()) + int(
-        (await session.execute(stays)).scalar_one()
-    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:  # say which one is missing
+        await service.city(session, city_id)
+        await service.airship(session, airship_id)
+        raise AssertionError("unreachable: one of them is missing")
+    return row[0], row[1]
 
 
 async def purchase(
@@ -97,10 +114,10 @@ async def purchase(
     max_active_trips: int | None,
 ) -> Ticket:
     """Spend the fare and board; `completion` is asked for at arrival via the outbox."""
-    await _lock_user(session, user.id)
-    if max_active_trips is not None and await _active_trips(session, user.id) >= max_active_trips:
+    trips = await _lock_and_count_trips(session, user.id)
+    if max_active_trips is not None and trips >= max_active_trips:
         raise ActiveTrip()
-    city, airship = await service.city(session, city_id), await service.airship(session, airship_id)
+    city, airship = await _destination(session, city_id, airship_id)
     now = utcnow()
     ticket = Ticket(
         id=new_id(),

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _SERVICE_USER = "ensemble_pg"
 _START_TIMEOUT_S = 60.0
+_START_ATTEMPTS = 3
 
 
 def _bin_path() -> Path:
@@ -128,25 +129,26 @@ class EmbeddedPostgres:
                 "-U",
                 "postgres",
             )
-        port = free_port()
+        for attempt in range(_START_ATTEMPTS):
+            port = free_port()
+            try:
+                self._launch(port)
+                return port
+            except (subprocess.CalledProcessError, RuntimeError):
+                # most often the free port was taken in between by another process: retry
+                logger.warning("embedded PostgreSQL failed to start (attempt %s)", attempt + 1)
+        raise RuntimeError(f"embedded PostgreSQL did not start; see {self._pgdata}/server.log")
+
+    def _launch(self, port: int) -> None:
         options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200 -c shared_buffers=256MB"
         self._run(
-            "pg_ctl",
-            "-D",
-            str(self._pgdata),
-            "-w",
-            "-t",
-            str(int(_START_TIMEOUT_S)),
-            "-o",
-            options,
-            "-l",
-            str(self._pgdata / "server.log"),
-            "start",
-        )
+            "pg_ctl", "-D", str(self._pgdata), "-w", "-t", str(int(_START_TIMEOUT_S)),
+            "-o", options, "-l", str(self._pgdata / "server.log"), "start",
+        )  # fmt: skip
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.running_port() == port:
-                return port
+                return
             time.sleep(0.05)
         raise RuntimeError(f"embedded PostgreSQL did not become ready; see {self._pgdata}")
 

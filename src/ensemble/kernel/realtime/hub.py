@@ -103,6 +103,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Close every local socket (1001), then the Redis connections; no task is left."""
+        pubsub, self._pubsub = self._pubsub, None  # leaving sockets need not unsubscribe now
         connections = self._all_connections()
         for connection in connections:
             connection.close(CLOSE_GOING_AWAY, "server shutting down")
@@ -113,11 +114,11 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        if pubsub is not None:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
         if self._redis is not None:
             await self._redis.aclose()
-        self._pubsub = self._redis = None
+            self._redis = None
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -181,7 +182,7 @@ class Hub:
     def local_members(self, channel: str) -> list[str]:
         """Member ids with a socket on `channel` in this process (one per socket)."""
         entry = self._channels.get(channel)
-        return [c.member_id for c in entry.members] if entry else []
+        return [c.member_id for c in list(entry.members)] if entry else []
 
     # Publishing
 
@@ -273,8 +274,12 @@ class Hub:
                 delay = min(delay * 2, _RETRY_MAX_S)
                 continue
             delay = _RETRY_MIN_S
-            if message is not None:
+            if message is None:
+                continue
+            try:
                 self._dispatch(message)
+            except Exception:  # one bad message must not stop delivery for the process
+                logger.exception("realtime message could not be delivered")
 
     def _dispatch(self, message: Mapping[str, Any]) -> None:
         raw = message.get("channel")
