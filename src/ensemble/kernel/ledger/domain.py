@@ -7,12 +7,25 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Required, TypedDict
 
 from ensemble.kernel.errors import InvalidInput
 from ensemble.kernel.ledger.errors import IdempotencyKeyReused
 from ensemble.kernel.ledger.models import Direction, Entry
 
 MAX_AMOUNT = 2**63 - 1  # PostgreSQL bigint
+
+
+class PostingFields(TypedDict, total=False):
+    """What a caller says about a posting (`earn`/`spend` keyword arguments)."""
+
+    account_id: Required[uuid.UUID]
+    amount: Required[int]
+    reason: Required[str]
+    reference_type: str | None
+    reference_id: str | None
+    description: str | None
+    idempotency_key: str | None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger import repository
 from ensemble.kernel.ledger.domain import (
+    PostingFields,
     PostingRequest,
     accepted_in_order,
     lowest_running_delta,
@@ -61,53 +63,11 @@ class GroupCommitter:
         self._queues: dict[uuid.UUID, deque[_Waiter]] = {}
         self._drainers: dict[uuid.UUID, asyncio.Task[None]] = {}
 
-    async def earn(
-        self,
-        *,
-        account_id: uuid.UUID,
-        amount: int,
-        reason: str,
-        reference_type: str | None = None,
-        reference_id: str | None = None,
-        description: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Entry:
-        return await self.post(
-            PostingRequest(
-                account_id,
-                Direction.EARN,
-                amount,
-                reason,
-                reference_type,
-                reference_id,
-                description,
-                idempotency_key,
-            )
-        )
+    async def earn(self, **fields: Unpack[PostingFields]) -> Entry:
+        return await self.post(PostingRequest(direction=Direction.EARN, **fields))
 
-    async def spend(
-        self,
-        *,
-        account_id: uuid.UUID,
-        amount: int,
-        reason: str,
-        reference_type: str | None = None,
-        reference_id: str | None = None,
-        description: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Entry:
-        return await self.post(
-            PostingRequest(
-                account_id,
-                Direction.SPEND,
-                amount,
-                reason,
-                reference_type,
-                reference_id,
-                description,
-                idempotency_key,
-            )
-        )
+    async def spend(self, **fields: Unpack[PostingFields]) -> Entry:
+        return await self.post(PostingRequest(direction=Direction.SPEND, **fields))
 
     async def post(self, request: PostingRequest) -> Entry:
         """The committed entry (or the original, for a re-sent key); raises like `service.post`."""

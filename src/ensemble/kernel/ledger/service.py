@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.ledger import repository
-from ensemble.kernel.ledger.domain import PostingRequest, replayed
+from ensemble.kernel.ledger.domain import PostingFields, PostingRequest, replayed
 from ensemble.kernel.ledger.errors import AccountNotFound, InsufficientBalance
 from ensemble.kernel.ledger.models import Account, Direction, Entry
 from ensemble.kernel.ledger.repository import Applied
@@ -74,54 +75,14 @@ async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account:
 # Postings
 
 
-async def earn(
-    session: AsyncSession,
-    *,
-    account_id: uuid.UUID,
-    amount: int,
-    reason: str,
-    reference_type: str | None = None,
-    reference_id: str | None = None,
-    description: str | None = None,
-    idempotency_key: str | None = None,
-) -> Entry:
+async def earn(session: AsyncSession, **fields: Unpack[PostingFields]) -> Entry:
     """Add `amount` to the balance; the new entry (or the original one, for a re-sent key)."""
-    request = PostingRequest(
-        account_id,
-        Direction.EARN,
-        amount,
-        reason,
-        reference_type,
-        reference_id,
-        description,
-        idempotency_key,
-    )
-    return (await post(session, request)).entry
+    return (await post(session, PostingRequest(direction=Direction.EARN, **fields))).entry
 
 
-async def spend(
-    session: AsyncSession,
-    *,
-    account_id: uuid.UUID,
-    amount: int,
-    reason: str,
-    reference_type: str | None = None,
-    reference_id: str | None = None,
-    description: str | None = None,
-    idempotency_key: str | None = None,
-) -> Entry:
+async def spend(session: AsyncSession, **fields: Unpack[PostingFields]) -> Entry:
     """Take `amount` from the balance, or raise `InsufficientBalance` and write nothing."""
-    request = PostingRequest(
-        account_id,
-        Direction.SPEND,
-        amount,
-        reason,
-        reference_type,
-        reference_id,
-        description,
-        idempotency_key,
-    )
-    return (await post(session, request)).entry
+    return (await post(session, PostingRequest(direction=Direction.SPEND, **fields))).entry
 
 
 async def post(session: AsyncSession, request: PostingRequest) -> Posting:
