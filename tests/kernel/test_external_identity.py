@@ -302,9 +302,7 @@ def test_missing_kid_and_mismatched_algorithm_are_401(
     jwks_verifier: ExternalTokenVerifier, keys: SigningKeys
 ) -> None:
     no_kid = jwt.encode(claims(), keys.rsa, algorithm="RS256")
-    ec_key_named_as_rsa = jwt.encode(
-        claims(), keys.ec, algorithm="ES256", headers={"kid": "rsa-1"}
-    )
+    ec_key_named_as_rsa = jwt.encode(claims(), keys.ec, algorithm="ES256", headers={"kid": "rsa-1"})
     for token in (no_kid, ec_key_named_as_rsa):
         with pytest.raises(Unauthorized) as exc:
             jwks_verifier.verify(token)
