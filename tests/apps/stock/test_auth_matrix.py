@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from ensemble.apps.stock.endpoints import routers
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import Database, new_id, utcnow
+from tests import apicheck
+from tests.apicheck import assert_error, bearer, fill, http_routes
 from tests.apps.stock.conftest import StockWorld
 
 API = "/api/v1"
@@ -134,35 +135,16 @@ class Ids:
         return cls(new_id(), new_id(), new_id(), "NO-SUCH-BARCODE", new_id())
 
 
-def _fill(value: Any, ids: Ids) -> Any:
-    if isinstance(value, str):
-        return value.format(**{k: str(v) for k, v in dataclasses.asdict(ids).items()})
-    if isinstance(value, dict):
-        return {k: _fill(v, ids) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, ids) for v in value]
-    return value
-
-
 async def call(
     world: StockWorld, endpoint: Endpoint, ids: Ids, headers: dict[str, str]
 ) -> httpx.Response:
-    body = _fill(endpoint.body, ids)
+    values = dataclasses.asdict(ids)
     return await world.client.request(
-        endpoint.method, API + _fill(endpoint.path, ids), json=body, headers=headers
+        endpoint.method,
+        API + fill(endpoint.path, values),
+        json=fill(endpoint.body, values),
+        headers=headers,
     )
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    if code is not None:
-        assert error["code"] == code, error
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 TABLES = (
@@ -178,14 +160,8 @@ TABLES = (
 
 
 async def snapshot(database: Database) -> dict[str, list[str]]:
-    """Every row the Stock API can write, as JSON text: equal snapshots mean nothing changed."""
-    async with database.engine.connect() as conn:
-        return {
-            table: sorted(
-                (await conn.execute(text(f"SELECT to_jsonb(t)::text FROM {table} t"))).scalars()
-            )
-            for table in TABLES
-        }
+    """Every row the Stock API can write: equal snapshots mean nothing changed."""
+    return await apicheck.snapshot(database, TABLES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,13 +196,7 @@ async def scene(world: StockWorld) -> Scene:
 
 
 def test_table_lists_every_authenticated_route() -> None:
-    routes = {
-        (method, route.path.removeprefix(API))
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods or ()
-    }
+    routes = http_routes(routers, API)
     listed = {(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
     assert routes - PUBLIC_ROUTES == listed
     assert routes >= PUBLIC_ROUTES

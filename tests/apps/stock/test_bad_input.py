@@ -8,19 +8,10 @@ every 4xx must carry the one JSON error shape `{"error": {"code", "message", "de
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from string import Template
 from typing import Any
 
 import httpx
@@ -31,89 +22,20 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import Database
+from tests.apicheck import Server, assert_error_shape, call_fuzzed, fuzz_schema, send, serve
 from tests.apps.stock.conftest import StockWorld
-from tests.conftest import TEST_SECRET
 
 # Fuzzing examples per operation (the coverage phase adds its own cases); raise it for a deep run.
 MAX_EXAMPLES = int(os.environ.get("STOCK_FUZZ_EXAMPLES", "20"))
-START_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _ensemble_command() -> str:
-    beside_python = Path(sys.executable).with_name("ensemble")
-    found = str(beside_python) if beside_python.exists() else shutil.which("ensemble")
-    assert found, "the `ensemble` console script is not installed"
-    return found
-
-
-def _wait_until_healthy(server: Server, deadline: float) -> None:
-    """Poll `/health` until it answers 200; fail early if the process exits."""
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        try:  # doubles as the poll interval: returns at once if the server died
-            code = server.process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            continue
-        pytest.fail(f"`ensemble serve` exited with {code}:\n{server.log_tail()}")
-    pytest.fail(f"`ensemble serve` not healthy after {START_TIMEOUT}s:\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="module")
 def stock_server(
-    database_url: str, database: Database, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, redis_url: str, database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A real server process on the (already migrated) test database."""
-    workdir = tmp_path_factory.mktemp("stock-server")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(workdir),
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [_ensemble_command(), "serve", "--app", "stock", "--host", "127.0.0.1"]
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            env=env,
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_until_healthy(server, time.monotonic() + START_TIMEOUT)
+    with serve("stock", database_url, redis_url, tmp_path_factory.mktemp("stock-server")) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass(frozen=True)
@@ -150,51 +72,7 @@ async def known(world: StockWorld) -> Known:
 
 @pytest.fixture
 def stock_schema(stock_server: Server) -> OpenApiSchema:
-    config = schemathesis.Config.from_dict(
-        {
-            "generation": {
-                "max-examples": MAX_EXAMPLES,
-                "database": "none",
-                "with-security-parameters": False,
-            },
-            "phases": {"stateful": {"enabled": False}},
-        }
-    )
-    return schemathesis.openapi.from_url(f"{stock_server.base_url}/openapi.json", config=config)
-
-
-def _is_uuid(value: Any) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _aim_at_known_rows(params: Any, known: Known) -> None:
-    """Point well-formed ids at existing rows: every store id, about half of the other ids.
-
-    The choice hangs on the generated value, so a shrunk or replayed case makes the same one;
-    malformed values are left alone (they are the negative cases).
-    """
-    if not isinstance(params, dict):
-        return
-    for name, value in params.items():
-        target = known.values.get(name)
-        if target is None or (name != "barcode" and not _is_uuid(value)):
-            continue
-        if name == "store_id" or zlib.crc32(str(value).encode()) % 2 == 0:
-            params[name] = target
-
-
-def assert_error_shape(body: Any) -> None:
-    assert isinstance(body, dict), body
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details"}, body
-    assert isinstance(error["code"], str), body
-    assert error["code"], body
-    assert isinstance(error["message"], str), body
+    return fuzz_schema(stock_server, MAX_EXAMPLES)
 
 
 schema = schemathesis.pytest.from_fixture("stock_schema")
@@ -204,16 +82,11 @@ schema = schemathesis.pytest.from_fixture("stock_schema")
 def test_bad_input_is_a_4xx_with_the_error_shape(
     case: Case[Any], known: Known, stock_server: Server
 ) -> None:
-    for params in (case.path_parameters, case.query, case.body):
-        _aim_at_known_rows(params, known)
-    response = case.call(headers=known.admin_headers, timeout=30)
-    request = f"{case.method} {response.request.url}"
-    assert response.status_code < 500, (
-        f"{request} -> {response.status_code} {response.text[:500]}\n{stock_server.log_tail()}"
-    )
-    if 400 <= response.status_code < 500:
-        assert response.headers.get("content-type", [""])[0].startswith("application/json"), request
-        assert_error_shape(response.json())
+    # Every store id exists (a missing one is a 403 before anything else runs).
+    call_fuzzed(
+        case, stock_server, known.admin_headers, known.values,
+        always={"store_id"}, free_form={"barcode"},
+    )  # fmt: skip
 
 
 def test_server_shares_the_test_database_and_key(stock_server: Server, known: Known) -> None:
@@ -231,7 +104,7 @@ def test_server_shares_the_test_database_and_key(stock_server: Server, known: Kn
 # UTC form leaves PostgreSQL's range. Sampled fuzzing may miss one; these always run.
 NUL = "a\u0000b"
 AFTER_MAX, BEFORE_MIN = "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"
-STORE = "/api/v1/stores/$store_id"
+STORE = "/api/v1/stores/{store_id}"
 
 
 def bad(
@@ -241,11 +114,11 @@ def bad(
 
 
 def sync_body(**records: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"device_id": "tablet", "store_id": "$store_id", **records}
+    return {"device_id": "tablet", "store_id": "{store_id}", **records}
 
 
 def movement(**fields: Any) -> dict[str, Any]:
-    return {"product_id": "$product_id", "type": "IN", "quantity": 1, **fields}
+    return {"product_id": "{product_id}", "type": "IN", "quantity": 1, **fields}
 
 
 PRODUCT = {"barcode": "P-NEW", "name": "x", "unit_price": 1}
@@ -258,14 +131,14 @@ REJECTED_BY_POSTGRES = [
         "/api/v1/users",
         {"email": "n@example.com", "password": "12345678", "name": NUL},
     ),
-    bad("user rename NUL", "PATCH", "/api/v1/users/$user_id", {"name": NUL}),
+    bad("user rename NUL", "PATCH", "/api/v1/users/{user_id}", {"name": NUL}),
     bad("store name NUL", "POST", "/api/v1/stores", {"name": NUL}),
     bad("store address NUL", "PATCH", STORE, {"address": NUL}),
     bad("category name NUL", "POST", f"{STORE}/categories", {"name": NUL}),
-    bad("category rename NUL", "PATCH", f"{STORE}/categories/$category_id", {"name": NUL}),
+    bad("category rename NUL", "PATCH", f"{STORE}/categories/{{category_id}}", {"name": NUL}),
     bad("product barcode NUL", "POST", f"{STORE}/products", {**PRODUCT, "barcode": NUL}),
     bad("product updated_at", "POST", f"{STORE}/products", {**PRODUCT, "updated_at": AFTER_MAX}),
-    bad("product rename NUL", "PATCH", f"{STORE}/products/$product_id", {"name": NUL}),
+    bad("product rename NUL", "PATCH", f"{STORE}/products/{{product_id}}", {"name": NUL}),
     bad("product search NUL", "GET", f"{STORE}/products", params={"q": NUL}),
     bad("barcode lookup NUL", "GET", f"{STORE}/products/barcode/a%00b"),
     bad("movement reason NUL", "POST", f"{STORE}/inventory/transactions", movement(reason=NUL)),
@@ -311,16 +184,9 @@ def test_values_postgres_rejects_are_a_4xx(
     body: Any,
     params: dict[str, str] | None,
 ) -> None:
-    def fill(template: str) -> str:
-        return Template(template).substitute(known.values)
-
-    response = httpx.request(
-        method,
-        stock_server.base_url + fill(path),
-        json=None if body is None else json.loads(fill(json.dumps(body))),
-        params=params,
-        headers=known.admin_headers,
-        timeout=30,
-    )
+    response = send(
+        stock_server, method, path,
+        body=body, params=params, headers=known.admin_headers, values=known.values,
+    )  # fmt: skip
     assert 400 <= response.status_code < 500, f"{response.status_code} {response.text[:300]}"
     assert_error_shape(response.json())

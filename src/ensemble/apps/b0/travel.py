@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import service
@@ -71,8 +71,10 @@ def _snapshot_airship(airship: Airship) -> dict[str, object]:
 
 
 async def _lock_and_count_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """Lock the user (one user's purchases run one at a time, so the active-trip rule holds
-    under concurrency) and count their boarding tickets and open stays, in one statement."""
+    """Lock the user — one user's purchases run one at a time, so the active-trip rule holds
+    under concurrency — then count their boarding tickets and open stays. The count must be
+    its own statement: a statement's snapshot is taken before it waits for the lock."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     boarding = (
         select(func.count())
         .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING)
@@ -83,18 +85,21 @@ async def _lock_and_count_trips(session: AsyncSession, user_id: uuid.UUID) -> in
         .where(RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS))
         .scalar_subquery()
     )
-    stmt = select(boarding + staying).where(User.id == user_id).with_for_update(of=User)
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await session.execute(select(boarding + staying))).scalar_one())
 
 
 async def _destination(
     session: AsyncSession, city_id: uuid.UUID, airship_id: uuid.UUID
 ) -> tuple[City, Airship]:
-    stmt = select(City, Airship).where(
-        City.id == city_id,
-        City.is_active.is_(True),
-        Airship.id == airship_id,
-        Airship.is_active.is_(True),
+    stmt = (
+        select(City, Airship)
+        .join(Airship, true())  # one row holding both, or none
+        .where(
+            City.id == city_id,
+            City.is_active.is_(True),
+            Airship.id == airship_id,
+            Airship.is_active.is_(True),
+        )
     )
     row = (await session.execute(stmt)).one_or_none()
     if row is None:  # say which one is missing

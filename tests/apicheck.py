@@ -1,0 +1,299 @@
+"""Helpers shared by the API contract tests of every app: the JSON error shape, route tables,
+database snapshots, real `ensemble serve` processes and schemathesis fuzzing against them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fastapi import APIRouter
+from fastapi.routing import APIRoute, APIWebSocketRoute
+from schemathesis import Case
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+from sqlalchemy import text
+
+from ensemble.kernel.db import Database
+from tests.conftest import TEST_SECRET
+
+# Errors
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error_shape(body: Any) -> dict[str, Any]:
+    """`{"error": {"code", "message", "details"}}` and nothing else; returns the error."""
+    assert isinstance(body, dict), body
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert set(error) == {"code", "message", "details"}, body
+    assert isinstance(error["code"], str), body
+    assert error["code"], body
+    assert isinstance(error["message"], str), body
+    return error
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """A JSON error with `status` (and `code`, if given); returns the error."""
+    assert response.status_code == status, response.text
+    assert response.headers.get("content-type", "").startswith("application/json"), response
+    error = assert_error_shape(response.json())
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def fill(value: Any, values: Mapping[str, object]) -> Any:
+    """`value` with `{name}` placeholders in every string (nested in dicts and lists) filled."""
+    if isinstance(value, str):
+        return value.format(**{k: str(v) for k, v in values.items()})
+    if isinstance(value, dict):
+        return {k: fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, values) for v in value]
+    return value
+
+
+# Routes and rows
+
+
+def http_routes(routers: Iterable[APIRouter], prefix: str) -> set[tuple[str, str]]:
+    """Every `(method, path)` the routers serve over HTTP, paths without `prefix`."""
+    return {
+        (method, route.path.removeprefix(prefix))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+
+
+def websocket_routes(routers: Iterable[APIRouter], prefix: str) -> set[str]:
+    return {
+        route.path.removeprefix(prefix)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIWebSocketRoute)
+    }
+
+
+async def tables_of(database: Database, *schemas: str) -> list[str]:
+    """The tables of the given schemas, as `schema.table`."""
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT schemaname || '.' || tablename FROM pg_tables"
+                " WHERE schemaname = ANY(:schemas) ORDER BY 1"
+            ),
+            {"schemas": list(schemas)},
+        )
+        return list(rows.scalars())
+
+
+async def snapshot(database: Database, tables: Iterable[str]) -> dict[str, list[str]]:
+    """Every row of `tables` as JSON text: equal snapshots mean nothing was written."""
+    async with database.engine.connect() as conn:
+        return {
+            table: sorted(
+                (await conn.execute(text(f"SELECT to_jsonb(t)::text FROM {table} t"))).scalars()
+            )
+            for table in tables
+        }
+
+
+# Real server processes
+
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.base_url.removeprefix("http")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _ensemble_command() -> str:
+    beside_python = Path(sys.executable).with_name("ensemble")
+    found = str(beside_python) if beside_python.exists() else shutil.which("ensemble")
+    assert found, "the `ensemble` console script is not installed"
+    return found
+
+
+def _wait_until_healthy(server: Server, deadline: float) -> None:
+    """Poll `/health` until it answers 200; fail early if the process exits."""
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        try:  # doubles as the poll interval: returns at once if the server died
+            code = server.process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"`ensemble serve` exited with {code}:\n{server.log_tail()}")
+    pytest.fail(f"`ensemble serve` not healthy after {START_TIMEOUT}s:\n{server.log_tail()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def serve(app: str, database_url: str, redis_url: str, workdir: Path) -> Iterator[Server]:
+    """`ensemble serve --app <app> --no-background` on the (migrated) test database and Redis,
+    with the tests' signing key; healthy on entry, terminated on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": TEST_SECRET,
+        "DATA_DIR": str(workdir),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [_ensemble_command(), "serve", "--app", app, "--no-background"]
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_until_healthy(server, time.monotonic() + START_TIMEOUT)
+        yield server
+    finally:
+        _stop(process)
+
+
+def send(
+    server: Server,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str],
+    values: Mapping[str, object],
+) -> httpx.Response:
+    """A request to a real server with `{name}` placeholders in path and body filled."""
+    return httpx.request(
+        method,
+        server.base_url + fill(path, values),
+        json=fill(body, values),
+        params=params,
+        headers=headers,
+        timeout=30,
+    )
+
+
+# Schemathesis
+
+
+def fuzz_schema(server: Server, max_examples: int) -> OpenApiSchema:
+    """The server's OpenAPI document, set up for bounded, stateless, repeatable fuzzing."""
+    config = schemathesis.Config.from_dict(
+        {
+            "generation": {
+                "max-examples": max_examples,
+                "database": "none",
+                "with-security-parameters": False,
+            },
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
+    return schemathesis.openapi.from_url(f"{server.base_url}/openapi.json", config=config)
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def aim_at_known_rows(
+    params: Any,
+    known: Mapping[str, str],
+    *,
+    always: Collection[str] = (),
+    free_form: Collection[str] = (),
+) -> None:
+    """Point well-formed ids in generated parameters at existing rows: those named in `always`
+    every time, the others about half of the time.
+
+    The choice hangs on the generated value, so a shrunk or replayed case makes the same one;
+    malformed values are left alone (they are the negative cases). Names in `free_form` are
+    not ids: any generated value may be replaced.
+    """
+    if not isinstance(params, dict):
+        return
+    for name, value in params.items():
+        target = known.get(name)
+        if target is None or (name not in free_form and not _is_uuid(value)):
+            continue
+        if name in always or zlib.crc32(str(value).encode()) % 2 == 0:
+            params[name] = target
+
+
+def call_fuzzed(
+    case: Case[Any],
+    server: Server,
+    headers: Mapping[str, str],
+    known: Mapping[str, str],
+    **aim: Collection[str],
+) -> None:
+    """Send a generated case (ids aimed at `known` rows): below 500, and a 4xx is JSON with
+    the error shape."""
+    for params in (case.path_parameters, case.query, case.body):
+        aim_at_known_rows(params, known, **aim)
+    response = case.call(headers=dict(headers), timeout=30)
+    request = f"{case.method} {response.request.url}"
+    assert response.status_code < 500, (
+        f"{request} -> {response.status_code} {response.text[:500]}\n{server.log_tail()}"
+    )
+    if 400 <= response.status_code < 500:
+        assert response.headers.get("content-type", [""])[0].startswith("application/json"), request
+        assert_error_shape(response.json())
