@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.stock import repository, service
+from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.domain import ChangePosition
 from ensemble.apps.stock.models import (
@@ -161,7 +161,11 @@ class Writers:
                 )
             )
         ).scalar_one()
-        xid = await repository.current_xid(session)
+        xid = int(
+            (
+                await session.execute(text("SELECT (pg_current_xact_id()::text)::bigint"))
+            ).scalar_one()
+        )
         return OpenMovement(session, str(recorded.transaction.id), xid, seq)
 
     async def close(self) -> None:
@@ -237,21 +241,48 @@ async def test_later_changes_continue_from_the_cursor(world: StockWorld) -> None
     assert reader.last_stock[str(first)] == 1
 
 
-async def test_the_sync_response_cursor_reads_that_batch(world: StockWorld) -> None:
+async def test_the_sync_response_cursor_never_skips_another_devices_change(
+    world: StockWorld,
+) -> None:
+    """Device A pulled up to X; device B pushes; A pushes with X: the answer lets A read
+    B's change too (a cursor past it would lose it forever)."""
+    store, admin = await store_with_admin(world)
+    item = await world.product(store, stock=10)
+    device_a = FeedReader(world, admin, store)
+    await device_a.drain()
+    pulled_up_to = device_a.cursor
+
+    async def push(device: str, movement: dict[str, object], cursor: str | None) -> str:
+        body = {"device_id": device, "store_id": str(store), "transactions": [movement]}
+        response = await world.client.post(
+            "/api/v1/sync", json={**body, "cursor": cursor}, headers=admin
+        )
+        assert response.status_code == 200
+        resume: str = response.json()["cursor"]
+        return resume
+
+    from_b, from_a = tx(item, "OUT", 2), tx(item, "IN", 5)
+    await push("device-b", from_b, None)
+    resume = await push("device-a", from_a, pulled_up_to)
+    assert resume == pulled_up_to
+
+    catch_up = FeedReader(world, admin, store, cursor=resume)
+    await catch_up.drain()
+    assert catch_up.ids("transactions") == [from_b["id"], from_a["id"]]
+    assert catch_up.last_stock == {str(item): 13}
+
+
+async def test_a_fresh_device_is_told_to_pull_from_the_start(world: StockWorld) -> None:
     store, admin = await store_with_admin(world)
     item = await world.product(store)
-    moved = tx(item, "IN", 5)
     response = await world.client.post(
         "/api/v1/sync",
-        json={"device_id": "d", "store_id": str(store), "transactions": [moved], "products": []},
+        json={"device_id": "d", "store_id": str(store), "transactions": [tx(item, "IN", 1)]},
         headers=admin,
     )
     reader = FeedReader(world, admin, store, cursor=response.json()["cursor"])
-
     await reader.drain()
-
-    assert reader.ids("transactions") == [moved["id"]]
-    assert reader.last_stock == {str(item): 5}
+    assert str(item) in reader.ids("products"), "from the start: the whole store"
 
 
 async def test_the_feed_is_scoped_to_one_store(world: StockWorld) -> None:

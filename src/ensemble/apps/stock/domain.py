@@ -72,7 +72,7 @@ class ChangePosition:
         if cursor is None:
             return START
         xid, seq = decode_cursor(cursor, 2)
-        if not all(isinstance(part, int) and 0 <= part < 2**63 for part in (xid, seq)):
+        if not all(type(part) is int and 0 <= part < 2**63 for part in (xid, seq)):
             raise InvalidInput("The cursor is not valid.", code="invalid_cursor")
         return cls(xid, seq)
 

@@ -320,7 +320,8 @@ async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -
     """Apply a batch of offline records; every record gets a verdict. Safe to re-send."""
     access = await authorize_store(session, principal, body.store_id)
     results = await sync.apply_batch(session, access, body)
-    return SyncResponse(results=results, cursor=await sync.batch_cursor(session))
+    resume = ChangePosition.decode(body.cursor)  # validated: a bad cursor is a 422
+    return SyncResponse(results=results, cursor=resume.encode())
 
 
 @sync_router.get("/changes")

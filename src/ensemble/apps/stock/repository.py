@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, literal, or_, select, text, tuple_
+from sqlalchemy import BigInteger, Row, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -391,11 +391,6 @@ async def safe_horizon(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def current_xid(session: AsyncSession) -> int:
-    stmt = text("SELECT (pg_current_xact_id()::text)::bigint")
-    return int((await session.execute(stmt)).scalar_one())
-
-
 async def changed_since(
     session: AsyncSession,
     entity: type[ChangeTracked],
@@ -411,7 +406,7 @@ async def changed_since(
         select(entity)
         .where(
             columns.store_id == store_id,
-            position > tuple_(literal(after.xid), literal(after.seq)),
+            position > tuple_(literal(after.xid, BigInteger), literal(after.seq, BigInteger)),
             columns.change_xid < horizon,
         )
         .order_by(columns.change_xid, columns.change_seq)

@@ -203,6 +203,11 @@ class SyncRequest(BaseModel):
     store_id: uuid.UUID
     transactions: list[SyncTransaction] = Field(default_factory=list)
     products: list[SyncProduct] = Field(default_factory=list)
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The device's last `/sync/changes` cursor, echoed back in the response.",
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> SyncRequest:
@@ -227,7 +232,14 @@ class SyncResult(BaseModel):
 
 class SyncResponse(BaseModel):
     results: list[SyncResult]
-    cursor: str = Field(description="Pass to `/sync/changes` to read from this batch on.")
+    cursor: str = Field(
+        description=(
+            "Where to pull `/sync/changes` from next: the request's `cursor` (or the start of"
+            " the feed), which lies before this batch's effects and before every change the"
+            " device has not pulled yet. The server never hands out a position past a change"
+            " the device may not have seen."
+        )
+    )
 
 
 class ChangesResponse(BaseModel):

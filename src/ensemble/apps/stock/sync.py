@@ -447,11 +447,6 @@ async def apply_batch(
     return products + transactions
 
 
-async def batch_cursor(session: AsyncSession) -> str:
-    """The feed position of this batch's own changes: pulling from it returns them and after."""
-    return ChangePosition(await repository.current_xid(session), 0).encode()
-
-
 # The change feed
 
 
