@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ensemble.apps.stock.models import Role
 from tests.apps.stock.conftest import PASSWORD, StockWorld
 
 API = "/api/v1"
@@ -226,3 +227,27 @@ async def test_product_update_search_and_soft_delete(world: StockWorld) -> None:
         products, json={"barcode": "880111", "name": "New chips", "unit_price": 1}, headers=admin
     )
     assert reused.status_code == 201, "a deleted product's barcode is free again"
+
+
+async def test_role_store_and_activity_changes_apply_to_live_tokens(world: StockWorld) -> None:
+    """A token is 60 minutes long; taking a store, a role or the account away acts at once."""
+    store = await world.store()
+    admin = await world.admin_headers()
+    worker_id = await world.user(stores=[store])
+    worker = world.headers(worker_id, Role.WORKER, [store])
+    products = f"{API}/stores/{store}/products"
+    assert (await world.client.get(products, headers=worker)).status_code == 200
+
+    await world.client.patch(f"{API}/users/{worker_id}", json={"store_ids": []}, headers=admin)
+    assert (await world.client.get(products, headers=worker)).status_code == 403
+
+    boss_id = await world.user(Role.ADMIN)
+    boss = world.headers(boss_id, Role.ADMIN, [])
+    assert (await world.client.get(f"{API}/users", headers=boss)).status_code == 200
+    await world.client.patch(f"{API}/users/{boss_id}", json={"role": "WORKER"}, headers=admin)
+    assert (await world.client.get(f"{API}/users", headers=boss)).status_code == 403
+
+    await world.client.patch(f"{API}/users/{worker_id}", json={"is_active": False}, headers=admin)
+    refused = await world.client.get(f"{API}/stores", headers=worker)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "account_disabled"

@@ -1,20 +1,23 @@
 """Every Stock auth rule in one place: the realm, its claims, roles and store scoping.
 
-A WORKER may touch only the stores in its `stores` claim: any other store is `403`, whether
-or not it exists, so ids never leak through a 404/403 difference.
+A WORKER may touch only the stores it is assigned to: any other store is `403`, whether or
+not it exists, so ids never leak through a 404/403 difference. Role, activity and store
+assignments are read from the database on every request, so a change applies at once (the
+token's `role`/`stores` claims are for clients to display).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Depends
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock import repository
-from ensemble.apps.stock.models import Role, Store, User
+from ensemble.apps.stock.models import Role, Store, User, UserStore
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, NotFound, Unauthorized
 from ensemble.kernel.identity.models import Account
@@ -22,7 +25,20 @@ from ensemble.kernel.identity.principal import Principal, bearer_principal, requ
 
 REALM = "stock"
 
-current_principal = bearer_principal(REALM)
+_token_principal = bearer_principal(REALM)
+
+
+async def current_principal(
+    token: Annotated[Principal, Depends(_token_principal)], session: SessionDep
+) -> Principal:
+    """The caller as the database knows them now: a disabled user is refused and a changed
+    role applies at once, not when the 60-minute token expires."""
+    user = await session.get(User, token.account_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("The account is disabled.", code="account_disabled")
+    return replace(token, role=user.role.value)
+
+
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AdminUser = Annotated[Principal, Depends(require_roles(current_principal, Role.ADMIN))]
 
@@ -40,11 +56,18 @@ def is_admin(principal: Principal) -> bool:
     return principal.role == Role.ADMIN
 
 
-def assigned_stores(principal: Principal) -> set[uuid.UUID]:
-    try:
-        return {uuid.UUID(str(s)) for s in principal.claims.get("stores", [])}
-    except ValueError:
-        return set()
+async def assigned_stores(session: AsyncSession, principal: Principal) -> set[uuid.UUID]:
+    """The stores the caller is assigned to now (the token's `stores` claim may be stale)."""
+    return set(
+        (await repository.user_store_ids(session, [principal.account_id]))[principal.account_id]
+    )
+
+
+async def _is_assigned(session: AsyncSession, principal: Principal, store_id: uuid.UUID) -> bool:
+    stmt = select(UserStore.store_id).where(
+        UserStore.user_id == principal.account_id, UserStore.store_id == store_id
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 @dataclass(frozen=True)
@@ -62,7 +85,7 @@ class StoreAccess:
 async def authorize_store(
     session: AsyncSession, principal: Principal, store_id: uuid.UUID
 ) -> StoreAccess:
-    if not is_admin(principal) and store_id not in assigned_stores(principal):
+    if not is_admin(principal) and not await _is_assigned(session, principal, store_id):
         raise Forbidden("You are not assigned to this store.", code="store_forbidden")
     store = await session.get(Store, store_id)
     if store is None:

@@ -135,7 +135,7 @@ async def create_store(session: AsyncSession, data: StoreCreate) -> Store:
 async def list_stores(
     session: AsyncSession, principal: Principal, after: uuid.UUID | None, limit: int
 ) -> Sequence[Store]:
-    only = None if is_admin(principal) else assigned_stores(principal)
+    only = None if is_admin(principal) else await assigned_stores(session, principal)
     return await repository.stores_page(session, only, after, limit)
 
 
