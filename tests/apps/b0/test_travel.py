@@ -228,3 +228,59 @@ async def test_checking_out_frees_the_bed_and_ends_membership(b0: B0World) -> No
     assert members.status_code == 403
     bought_again = await b0.buy(traveller, city, airship)
     assert bought_again.status_code == 201, "after leaving, the traveller may fly again"
+
+
+async def test_one_failing_repair_does_not_stop_the_sweep(
+    b0: B0World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two landed tickets of one traveller (no trip cap) and one of another: all arrive; the
+    second arrival moves the first traveller on, and occupancy matches the stays."""
+    monkeypatch.setattr(b0.settings, "b0_max_active_trips", None)
+    city, airship = await b0.city(), await b0.airship()
+    busy, other = await b0.traveller(), await b0.traveller()
+    tickets = [(await b0.buy(busy, city, airship)).json()["ticket_id"] for _ in range(2)]
+    tickets.append((await b0.buy(other, city, airship)).json()["ticket_id"])
+    for ticket in tickets:
+        await b0.land(ticket)
+    async with b0.database.unit_of_work() as session:
+        report = await travel.sweep(session, completion=complete_ticket)
+    assert report.arrived == 3
+    async with b0.database.unit_of_work() as session:
+        active = (
+            await session.execute(
+                select(RoomStay.user_id, func.count())
+                .where(RoomStay.status != "CHECKED_OUT")
+                .group_by(RoomStay.user_id)
+            )
+        ).all()
+        occupancy = await session.scalar(select(func.sum(Room.current_occupancy)))
+    assert dict(active) == {busy.user_id: 1, other.user_id: 1}
+    assert occupancy == 2
+
+
+async def test_occupancy_survives_check_outs_racing_check_ins(b0: B0World) -> None:
+    city, airship = await b0.city(), await b0.airship()
+    leavers = [await b0.traveller() for _ in range(5)]
+    for traveller in leavers:
+        ticket = (await b0.buy(traveller, city, airship)).json()["ticket_id"]
+        await b0.land(ticket)
+        await _arrive(b0, ticket)
+    arrivers = [await b0.traveller() for _ in range(5)]
+    landing = []
+    for traveller in arrivers:
+        ticket = (await b0.buy(traveller, city, airship)).json()["ticket_id"]
+        await b0.land(ticket)
+        landing.append(ticket)
+    await asyncio.gather(
+        *(
+            b0.client.post(f"{API}/room-stays/current/check-out", headers=t.headers)
+            for t in leavers
+        ),
+        *(_arrive(b0, ticket) for ticket in landing),
+    )
+    async with b0.database.unit_of_work() as session:
+        rooms = (await session.execute(select(Room))).scalars().all()
+        staying = await session.scalar(
+            select(func.count()).select_from(RoomStay).where(RoomStay.status != "CHECKED_OUT")
+        )
+    assert sum(r.current_occupancy for r in rooms) == staying == 5

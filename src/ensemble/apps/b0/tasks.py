@@ -1,4 +1,4 @@
-"""B0 background jobs: arrival of a ticket, check-in, and the repairing sweep."""
+"""B0 background jobs: a ticket's arrival (with check-in), and the repairing sweep."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import travel
-from ensemble.apps.b0.models import Ticket, TicketStatus
 from ensemble.kernel.jobs import RetryPolicy, job
 
 logger = logging.getLogger(__name__)
@@ -26,14 +25,6 @@ async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
         logger.info("ticket %s arrived; stay %s", ticket_id, arrival.stay.id)
 
 
-@job("b0.check_in", retry=TRANSIENT)
-async def check_in(session: AsyncSession, *, ticket_id: str) -> None:
-    """Check a completed ticket's traveller in (idempotent; for re-driving by hand)."""
-    ticket = await session.get(Ticket, uuid.UUID(ticket_id), with_for_update=True)
-    if ticket is not None and ticket.status is TicketStatus.COMPLETED:
-        await travel.check_in(session, ticket)
-
-
 @job("b0.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
 async def sweep(session: AsyncSession) -> None:
     """Complete tickets whose arrival passed without completion; check out expired stays."""
@@ -42,4 +33,4 @@ async def sweep(session: AsyncSession) -> None:
         logger.info("sweep: %s arrivals, %s check-outs", report.arrived, report.checked_out)
 
 
-JOBS = (complete_ticket, check_in, sweep)
+JOBS = (complete_ticket, sweep)

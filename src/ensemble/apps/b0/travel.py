@@ -8,12 +8,14 @@ the sweep), there is one completion and one stay.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import service
@@ -42,6 +44,8 @@ from ensemble.apps.b0.models import (
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Forbidden, NotFound
 from ensemble.kernel.jobs import Job, enqueue
+
+logger = logging.getLogger(__name__)
 
 
 class ActiveTrip(Conflict):
@@ -234,8 +238,16 @@ async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
     ).scalar_one_or_none()
     if existing is not None:
         return existing
-    room = await _room_with_space(session, await _guest_house(session, ticket.city_id))
-    room.current_occupancy += 1
+    previous = (
+        await session.execute(
+            select(RoomStay)
+            .where(RoomStay.user_id == ticket.user_id, RoomStay.status.in_(ACTIVE_STAYS))
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if previous is not None:  # arriving somewhere new ends the stay where one was
+        await check_out(session, previous)
+    room = await _take_bed(session, await _guest_house(session, ticket.city_id))
     now = utcnow()
     stay = RoomStay(
         id=new_id(),
@@ -253,7 +265,11 @@ async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
 
 
 async def _guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse:
-    """The city's guesthouse, locked: check-ins into one guesthouse happen one at a time."""
+    """The city's guesthouse, locked: check-ins into one guesthouse happen one at a time.
+    (The advisory lock covers a city that has no guesthouse yet, so only one is created.)"""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"b0:city:{city_id}"}
+    )
     stmt = (
         select(GuestHouse)
         .where(GuestHouse.city_id == city_id)
@@ -269,20 +285,30 @@ async def _guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse:
     return house
 
 
-async def _room_with_space(session: AsyncSession, house: GuestHouse) -> Room:
+async def _take_bed(session: AsyncSession, house: GuestHouse) -> Room:
+    """Occupy a bed in the first room with space (a new room when all are full). The count
+    moves in SQL, so a concurrent check-out's decrement is never lost."""
     stmt = (
-        select(Room)
+        select(Room.id)
         .where(Room.guest_house_id == house.id, Room.current_occupancy < Room.capacity)
         .order_by(Room.created_at, Room.id)
         .limit(1)
     )
-    room = (await session.execute(stmt)).scalar_one_or_none()
-    if room is None:
-        room = Room(
-            id=new_id(), guest_house_id=house.id, capacity=ROOM_CAPACITY, current_occupancy=0
+    room_id = (await session.execute(stmt)).scalar_one_or_none()
+    if room_id is None:
+        room_id = new_id()
+        session.add(
+            Room(id=room_id, guest_house_id=house.id, capacity=ROOM_CAPACITY, current_occupancy=0)
         )
-        session.add(room)
         await session.flush()
+    await session.execute(
+        update(Room)
+        .where(Room.id == room_id)
+        .values(current_occupancy=Room.current_occupancy + 1)
+        .execution_options(synchronize_session=False)
+    )
+    room = await session.get(Room, room_id, populate_existing=True)
+    assert room is not None
     return room
 
 
@@ -381,8 +407,9 @@ async def sweep(session: AsyncSession, *, completion: Job, batch: int = 200) -> 
         .scalars()
         .all()
     )
+    arrived = 0
     for ticket_id in overdue:
-        await arrive(session, ticket_id, completion=completion)
+        arrived += await _isolated(session, arrive(session, ticket_id, completion=completion))
     expired = (
         (
             await session.execute(
@@ -395,6 +422,18 @@ async def sweep(session: AsyncSession, *, completion: Job, batch: int = 200) -> 
         .scalars()
         .all()
     )
+    checked_out = 0
     for stay in expired:
-        await check_out(session, stay)
-    return SweepReport(arrived=len(overdue), checked_out=len(expired))
+        checked_out += await _isolated(session, check_out(session, stay))
+    return SweepReport(arrived=arrived, checked_out=checked_out)
+
+
+async def _isolated(session: AsyncSession, repair: Coroutine[Any, Any, object]) -> int:
+    """Run one repair in a savepoint: a failure is logged and leaves the others done."""
+    try:
+        async with session.begin_nested():
+            await repair
+    except Exception:
+        logger.exception("sweep: one repair failed; the next sweep tries it again")
+        return 0
+    return 1
