@@ -228,3 +228,42 @@ async def test_scheduler_relays_the_outbox(
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=30)
+
+
+async def test_leadership_is_exclusive_and_checked(database: Database) -> None:
+    from ensemble.kernel.jobs.processes import _still_leader, _take_leadership
+
+    async with database.engine.connect() as first, database.engine.connect() as second:
+        assert await _take_leadership(first)
+        assert await _still_leader(first)
+        assert not await _take_leadership(second)
+        assert not await _still_leader(second)
+
+
+async def test_unknown_job_is_recorded_not_lost(database: Database, runtime: JobRuntime) -> None:
+    async with database.unit_of_work() as session:
+        session.add(OutboxJob(job="gone.renamed", kwargs={"x": 1}))
+    assert await dispatch_due(database, runtime) == 1
+    failures = await _failures(database)
+    assert [(f.job, f.error_type, f.kwargs) for f in failures] == [
+        ("gone.renamed", "UnknownJob", {"x": 1})
+    ]
+
+
+async def test_old_dispatched_outbox_rows_are_pruned(database: Database) -> None:
+    from ensemble.kernel.jobs.maintenance import prune_outbox
+
+    long_ago = utcnow() - timedelta(days=8)
+    async with database.unit_of_work() as session:
+        session.add_all(
+            [
+                OutboxJob(job="a", kwargs={}, dispatched_at=long_ago),
+                OutboxJob(job="b", kwargs={}, dispatched_at=utcnow()),
+                OutboxJob(job="c", kwargs={}, run_at=long_ago),
+            ]
+        )
+    async with database.unit_of_work() as session:
+        await prune_outbox.run(session)
+    async with database.unit_of_work() as session:
+        left = sorted((await session.execute(select(OutboxJob.job))).scalars())
+    assert left == ["b", "c"], "recent and undispatched rows stay"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ensemble.kernel.db import Database
@@ -67,7 +67,11 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x656E_6D69_6772  # processes starting together migrate one at a time
+
+
 def _on_connection(connection: Connection, revision: str, downgrade: bool) -> None:
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = alembic_config()
     config.attributes["connection"] = connection
     if downgrade:

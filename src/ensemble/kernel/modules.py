@@ -9,6 +9,7 @@ import typer
 from fastapi import APIRouter
 
 from ensemble.kernel.jobs.definition import Job
+from ensemble.kernel.jobs.maintenance import KERNEL_JOBS
 
 
 @dataclass(frozen=True)
@@ -23,4 +24,5 @@ class AppModule:
 
 
 def jobs_of(modules: Sequence[AppModule]) -> list[Job]:
-    return [job for module in modules for job in module.jobs]
+    """Every job a worker or scheduler serving `modules` must know: the kernel's and theirs."""
+    return [*KERNEL_JOBS, *(job for module in modules for job in module.jobs)]

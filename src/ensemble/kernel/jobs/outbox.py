@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.jobs.definition import Job
-from ensemble.kernel.jobs.models import OutboxJob
+from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
 from ensemble.kernel.jobs.runtime import JobRuntime
 from ensemble.kernel.observability.context import current_request_context
 
@@ -74,15 +74,31 @@ async def dispatch_due(database: Database, runtime: JobRuntime) -> int:
         )
         now = utcnow()
         for row in rows:
-            _send(runtime, row, now)
+            if row.job in runtime.actors:
+                _send(runtime, row, now)
+            else:
+                _record_unknown(session, row)
             row.dispatched_at = now
     return len(rows)
 
 
+def _record_unknown(session: AsyncSession, row: OutboxJob) -> None:
+    """A job this process does not know (renamed, or a version skew): recorded, not lost."""
+    logger.error("outbox row %s names unknown job %s", row.id, row.job)
+    session.add(
+        TaskFailure(
+            job=row.job,
+            message_id=f"outbox:{row.id}",
+            kwargs=row.kwargs,
+            attempts=0,
+            error_type="UnknownJob",
+            error=f"no job named {row.job!r} in the relay's process",
+            trace_id=row.trace_id,
+        )
+    )
+
+
 def _send(runtime: JobRuntime, row: OutboxJob, now: datetime) -> None:
-    if row.job not in runtime.actors:
-        logger.error("outbox row %s names unknown job %s; skipped", row.id, row.job)
-        return
     runtime.send(
         row.job,
         row.kwargs,

@@ -93,7 +93,11 @@ async def _run_periodic(
         next_run = dict.fromkeys((job.name for job in periodic), 0.0)
         leader = False
         while not stop.is_set():
-            leader = leader or await _take_leadership(lock_connection)
+            leader = (
+                await _still_leader(lock_connection)
+                if leader
+                else await _take_leadership(lock_connection)
+            )
             if leader:
                 _send_due(periodic, next_run, send)
             with contextlib.suppress(TimeoutError):
@@ -104,6 +108,20 @@ async def _take_leadership(connection: AsyncConnection) -> bool:
     """The advisory lock stays held by this connection for as long as it lives."""
     result = await connection.execute(
         text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK}
+    )
+    await connection.commit()
+    return bool(result.scalar_one())
+
+
+async def _still_leader(connection: AsyncConnection) -> bool:
+    """Whether this connection still holds the lock (it fails loudly if the connection died,
+    which stops this scheduler rather than letting two leaders send periodic jobs)."""
+    result = await connection.execute(
+        text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :key"
+        ),
+        {"key": LEADER_LOCK},
     )
     await connection.commit()
     return bool(result.scalar_one())
