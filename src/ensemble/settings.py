@@ -10,12 +10,13 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    _signing_key: str | None = PrivateAttr(default=None)
 
     database_url: str | None = Field(
         default=None,
@@ -82,18 +83,31 @@ class Settings(BaseSettings):
         default=1, description="boarding tickets + stays a B0 user may have at once (None: any)"
     )
 
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
     def signing_key(self) -> str:
-        """The JWT signing key: `SECRET_KEY`, or a random one created once in `data_dir`."""
+        """The JWT signing key: `SECRET_KEY`; in development only, a random key created once
+        in `data_dir` (so every process sharing that directory agrees). Read once."""
+        if self._signing_key is None:
+            self._signing_key = self._resolve_signing_key()
+        return self._signing_key
+
+    def _resolve_signing_key(self) -> str:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
+        if not self.is_development:
+            raise RuntimeError("SECRET_KEY must be set outside development")
         key_file = self.data_dir / "secret_key"
-        if key_file.exists():
-            return key_file.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        key_file.touch(mode=0o600)
-        key_file.write_text(key)
-        return key
+        try:  # the first process to get here writes the key; the others read it
+            with key_file.open("x") as created:
+                key_file.chmod(0o600)
+                created.write(secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass
+        return key_file.read_text().strip()
 
 
 @lru_cache

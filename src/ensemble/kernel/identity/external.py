@@ -206,6 +206,8 @@ def external_secret(settings: Settings) -> str | None:
         return settings.external_jwt_secret.get_secret_value()
     if settings.external_jwks_url:
         return None
+    if not settings.is_development:
+        raise RuntimeError("set EXTERNAL_JWT_SECRET or EXTERNAL_JWKS_URL outside development")
     key = settings.signing_key().encode()
     return hmac.new(key, _DEV_SECRET_LABEL, hashlib.sha256).hexdigest()
 
