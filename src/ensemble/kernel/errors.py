@@ -148,6 +148,9 @@ async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock: safe to send again
+
+
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     """Values PostgreSQL refused (out of range, bad text) are the client's: 422, never 500.
 
@@ -155,6 +158,12 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", "")
     if str(sqlstate).startswith("23"):
         return await _integrity_error(_, exc)
+    if sqlstate in _RETRYABLE:
+        return JSONResponse(
+            error_body("retry", "The request collided with another; send it again."),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
     if str(sqlstate).startswith("22"):
         return JSONResponse(
             error_body("validation_error", "A value is out of the accepted range."),

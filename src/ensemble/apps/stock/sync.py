@@ -35,7 +35,6 @@ from ensemble.apps.stock.models import (
     Product,
 )
 from ensemble.apps.stock.schemas import (
-    ProductPublic,
     SyncProduct,
     SyncRequest,
     SyncResult,
@@ -104,6 +103,7 @@ async def _against_stored(session: AsyncSession, batch: _ProductBatch) -> None:
         .scalars()
         .all()
     )
+    newer_on_server: list[tuple[int, Product]] = []
     for product in stored:
         index, record, version = batch.winners[product.id]
         if product.store_id != batch.access.store_id:
@@ -112,10 +112,20 @@ async def _against_stored(session: AsyncSession, batch: _ProductBatch) -> None:
             batch.verdict(index, record, "duplicate", server_updated_at=product.synced_at)
         elif version < _stored_version(product):
             batch.verdict(index, record, "superseded", server_updated_at=product.synced_at)
-            batch.verdicts[index].product = await _public_product(session, product)
+            newer_on_server.append((index, product))
         else:
             continue
         del batch.winners[product.id]
+    await _attach_server_copies(session, batch, newer_on_server)
+
+
+async def _attach_server_copies(
+    session: AsyncSession, batch: _ProductBatch, copies: list[tuple[int, Product]]
+) -> None:
+    """Give each superseded verdict the server's copy (stock read in one query)."""
+    stock = await repository.stock_of(session, [product.id for _, product in copies])
+    for index, product in copies:
+        batch.verdicts[index].product = product_public(product, stock.get(product.id, 0))
 
 
 async def _check_references(session: AsyncSession, batch: _ProductBatch) -> None:
@@ -197,8 +207,11 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid
     stmt = upsert.on_conflict_do_update(
         index_elements=["id"],
         set_={name: getattr(newer, name) for name in _UPSERT_COLUMNS},
-        where=tuple_(Product.updated_at, Product.updated_by, Product.version_digest)
-        < tuple_(newer.updated_at, newer.updated_by, newer.version_digest),
+        where=(Product.store_id == newer.store_id)
+        & (
+            tuple_(Product.updated_at, Product.updated_by, Product.version_digest)
+            < tuple_(newer.updated_at, newer.updated_by, newer.version_digest)
+        ),
     ).returning(Product.id)
     written = set((await session.execute(stmt, rows)).scalars())
     stock_rows = [
@@ -215,9 +228,9 @@ async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid
 
 async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
     """Write all winners at once; if a concurrent batch took a barcode, retry one by one."""
-    rows = {
+    rows = {  # in id order, so two batches touching the same new ids never deadlock
         pid: _product_row(batch, record, version)
-        for pid, (_, record, version) in batch.winners.items()
+        for pid, (_, record, version) in sorted(batch.winners.items())
     }
     try:
         async with session.begin_nested():
@@ -237,11 +250,15 @@ async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
         if pid in written:
             batch.verdict(index, record, "applied", server_updated_at=batch.now)
             continue
-        # a concurrent batch wrote a newer version between our read and our write
+        # a concurrent batch wrote a newer version (or, in another store, this very id)
+        # between our read and our write
         winner = await session.get(Product, pid, populate_existing=True)
         assert winner is not None
+        if winner.store_id != batch.access.store_id:
+            batch.verdict(index, record, "rejected", reason="wrong_store")
+            continue
         batch.verdict(index, record, "superseded", server_updated_at=winner.synced_at)
-        batch.verdicts[index].product = await _public_product(session, winner)
+        await _attach_server_copies(session, batch, [(index, winner)])
 
 
 async def apply_products(
@@ -292,16 +309,7 @@ async def _classify_movements(
     verdicts: dict[int, SyncResult],
 ) -> list[_Movement]:
     """Valid, new, known-product movements in `occurred_at` order; verdicts for the rest."""
-    stored = {
-        t.id: t
-        for t in (
-            await session.execute(
-                select(InventoryTransaction).where(
-                    InventoryTransaction.id.in_({r.id for r in records})
-                )
-            )
-        ).scalars()
-    }
+    stored = await _stored_transactions(session, [r.id for r in records])
     owners = dict(
         (
             await session.execute(
@@ -397,14 +405,23 @@ async def apply_transactions(
     return [verdicts[i] for i in range(len(records))]
 
 
+async def _stored_transactions(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, InventoryTransaction]:
+    if not ids:
+        return {}
+    stmt = select(InventoryTransaction).where(InventoryTransaction.id.in_(set(ids)))
+    return {t.id: t for t in (await session.execute(stmt)).scalars()}
+
+
 async def _insert_movements(
     session: AsyncSession,
     rows: list[dict[str, Any]],
     movements: list[_Movement],
     verdicts: dict[int, SyncResult],
 ) -> None:
-    """Append the movements and add their deltas to stock; ids a concurrent batch wrote first
-    are duplicates and move nothing."""
+    """Append the movements and add their deltas to stock. An id a concurrent batch wrote
+    first moves nothing: `duplicate` if it holds the same movement, else `id_conflict`."""
     if not rows:
         return
     stmt = (
@@ -413,14 +430,21 @@ async def _insert_movements(
         .returning(InventoryTransaction.id)
     )
     inserted = set((await session.execute(stmt, rows)).scalars())
+    raced = [m for m in movements if m.record.id not in inserted]
+    winners = await _stored_transactions(session, [m.record.id for m in raced])
+    for movement in raced:
+        same = _same_content(winners[movement.record.id], movement.record, rows[0]["store_id"])
+        verdicts[movement.index] = _transaction_verdict(
+            movement.record,
+            "duplicate" if same else "rejected",
+            reason=None if same else "id_conflict",
+        )
     totals: dict[uuid.UUID, int] = {}
     for movement in movements:
         if movement.record.id in inserted:
             totals[movement.record.product_id] = (
                 totals.get(movement.record.product_id, 0) + movement.delta
             )
-        else:
-            verdicts[movement.index] = _transaction_verdict(movement.record, "duplicate")
     ordered = sorted(totals)
     raw = await driver_connection(session)
     await raw.execute(_ADD_TO_STOCK, ordered, [totals[p] for p in ordered])
@@ -495,8 +519,3 @@ async def changes_since(
         cursor=_position(page[-1]) if page else cursor,
         has_more=len(fetched) > limit,
     )
-
-
-async def _public_product(session: AsyncSession, product: Product) -> ProductPublic:
-    stock = (await repository.stock_of(session, [product.id])).get(product.id, 0)
-    return product_public(product, stock)
