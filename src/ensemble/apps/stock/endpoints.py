@@ -239,6 +239,9 @@ async def read_product(
 async def update_product(
     product_id: uuid.UUID, body: ProductUpdate, access: StoreMember, session: SessionDep
 ) -> ProductPublic:
+    """Edit a product now. For last-write-wins the edit is stamped with the server's clock and
+    no device id, so a device's offline edit stamped later still wins, as does one stamped
+    at the very same instant (any device id is larger than none)."""
     return _product(await service.update_product(session, access, product_id, body))
 
 

@@ -254,7 +254,11 @@ class Movement:
 @dataclass(frozen=True)
 class MoveOutcome:
     """What the one-statement move did: nothing (`logged` None: no such product, or the id
-    was taken concurrently), logged but refused (`moved` None: not enough stock), or both."""
+    was taken concurrently); appended but refused (`moved` None: not enough stock — the
+    caller MUST then fail the transaction, which removes the appended row); or both.
+
+    The append comes first on purpose: a concurrent insert of the same id then stops the
+    stock update in the same statement, so stock never moves without its log row."""
 
     found: bool
     available: int
