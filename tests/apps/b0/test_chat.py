@@ -17,10 +17,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ensemble.kernel.db import Database, new_id
+from ensemble.apps.b0.notices import room_event
+from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.jobs.models import OutboxJob
+from ensemble.settings import get_settings
 from tests.apicheck import Server, serve
 from tests.apps.b0.conftest import B0World, Traveller, expired_token
 from tests.apps.b0.helpers import check_in, forged_token
@@ -252,3 +256,57 @@ async def test_a_guest_who_checked_out_is_refused(
         await say(alice, "Alone now")
         assert (await receive(alice, is_message))["content"] == "Alone now"
     assert [m["content"] for m in await history(b0, room)] == ["Alone now"]
+
+
+async def _deliver_room_events(world: B0World, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Do what the relay and a worker do with the room events committed so far."""
+    monkeypatch.setenv("REDIS_URL", world.settings.redis_url or "")
+    get_settings.cache_clear()
+    async with world.database.unit_of_work() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(OutboxJob).where(
+                        OutboxJob.job == room_event.name, OutboxJob.dispatched_at.is_(None)
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            await room_event.run(session, **row.kwargs)
+            row.dispatched_at = utcnow()
+    get_settings.cache_clear()
+    return len(rows)
+
+
+async def _closed_after_frames(socket: ClientConnection) -> tuple[int, str]:
+    """Read whatever is still on its way, then the close: its code and reason."""
+
+    async def read_to_the_end() -> None:
+        while True:
+            await socket.recv()
+
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(read_to_the_end(), DEADLINE_S)
+    frame = closed.value.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
+
+
+async def test_checking_out_closes_the_open_socket_and_tells_the_room(
+    b0: B0World, room: Room, servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two = servers
+    await _deliver_room_events(b0, monkeypatch)  # the check-in notices of the fixture
+    async with joined(one, room.room_id, room.alice) as alice:
+        async with joined(two, room.room_id, room.bob) as bob:
+            left = await b0.client.post(
+                "/api/v1/room-stays/current/check-out", headers=room.bob.headers
+            )
+            assert left.status_code == 200, left.text
+            assert await _deliver_room_events(b0, monkeypatch) == 2
+            assert await _closed_after_frames(bob) == (4403, "checked_out")
+        line = await receive(alice, lambda f: f["type"] == "message")
+        assert (line["message_type"], line["content"]) == ("SYSTEM", "A traveller checked out.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeGuard
+from typing import TypeGuard
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0.models import ChatMessage
+from ensemble.apps.b0.notices import room_channel
 from ensemble.apps.b0.travel import require_member
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.realtime import Hub
@@ -21,22 +22,6 @@ MAX_CONTENT = 300
 def is_valid_content(content: object) -> TypeGuard[str]:
     """1–300 characters of text PostgreSQL can store (no NUL)."""
     return isinstance(content, str) and 0 < len(content) <= MAX_CONTENT and "\x00" not in content
-
-
-def channel(room_id: uuid.UUID) -> str:
-    return f"b0:room:{room_id}"
-
-
-def message_payload(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "chat_message_id": str(message.id),
-        "room_id": str(message.room_id),
-        "user_id": str(message.user_id) if message.user_id else None,
-        "message_type": "USER" if message.user_id else "SYSTEM",
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-    }
 
 
 async def history(
@@ -74,5 +59,5 @@ async def post(
 async def announce(hub: Hub, room_id: uuid.UUID, event: str, user_id: uuid.UUID) -> None:
     """A presence notice (joined/left the chat); not persisted."""
     await hub.publish(
-        channel(room_id), {"type": event, "room_id": str(room_id), "user_id": str(user_id)}
+        room_channel(room_id), {"type": event, "room_id": str(room_id), "user_id": str(user_id)}
     )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response, WebSocket, status
 from ensemble.apps.b0 import chat, journal, service, travel
 from ensemble.apps.b0.auth import Caller, CurrentUser, token_verifier, user_of
 from ensemble.apps.b0.models import Airship, City, Diary, RoomStay, Ticket, TicketStatus, User
+from ensemble.apps.b0.notices import message_payload, room_channel
 from ensemble.apps.b0.schemas import (
     AirshipPublic,
     AnswerCreate,
@@ -301,7 +302,7 @@ async def room_messages(
         rows,
         page.limit,
         lambda m: (m.created_at.isoformat(), str(m.id)),
-        lambda m: ChatMessagePublic.model_validate(chat.message_payload(m)),
+        lambda m: ChatMessagePublic.model_validate(message_payload(m)),
     )
 
 
@@ -323,7 +324,7 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
         await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
         return
     try:
-        async with hub.connection(chat.channel(room_id), websocket, str(user.id)) as connection:
+        async with hub.connection(room_channel(room_id), websocket, str(user.id)) as connection:
             await chat.announce(hub, room_id, "joined", user.id)
             async for incoming in connection.messages():
                 content = incoming.get("content")
@@ -336,7 +337,7 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
                 except AppError as exc:
                     connection.close(CLOSE_FORBIDDEN, exc.code)
                     break
-                await hub.publish(chat.channel(room_id), chat.message_payload(message))
+                await hub.publish(room_channel(room_id), message_payload(message))
     finally:  # also when the handler fails: the others learn the guest is gone
         await chat.announce(hub, room_id, "left", user.id)
 

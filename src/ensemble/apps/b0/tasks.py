@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import travel
+from ensemble.apps.b0.notices import room_event
 from ensemble.kernel.jobs import RetryPolicy, job
 
 logger = logging.getLogger(__name__)
@@ -33,4 +34,4 @@ async def sweep(session: AsyncSession) -> None:
         logger.info("sweep: %s arrivals, %s check-outs", report.arrived, report.checked_out)
 
 
-JOBS = (complete_ticket, sweep)
+JOBS = (complete_ticket, sweep, room_event)

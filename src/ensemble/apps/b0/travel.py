@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0 import service
+from ensemble.apps.b0 import notices, service
 from ensemble.apps.b0.domain import (
     EXTEND_COST,
     ROOM_CAPACITY,
@@ -259,8 +259,7 @@ async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
         scheduled_check_out_at=now + STAY_LENGTH,
     )
     session.add(stay)
-    session.add(ChatMessage(room_id=room.id, user_id=None, content="A traveller checked in."))
-    await session.flush()
+    await notices.announce(session, _system_line(session, room.id, "A traveller checked in."))
     return stay
 
 
@@ -355,9 +354,17 @@ async def check_out(session: AsyncSession, stay: RoomStay) -> RoomStay:
         .where(Room.id == stay.room_id)
         .values(current_occupancy=Room.current_occupancy - 1)
     )
-    session.add(ChatMessage(room_id=stay.room_id, user_id=None, content="A traveller checked out."))
-    await session.flush()
+    await notices.announce(session, _system_line(session, stay.room_id, "A traveller checked out."))
+    await notices.end_membership(session, stay.room_id, stay.user_id)
     return stay
+
+
+def _system_line(session: AsyncSession, room_id: uuid.UUID, content: str) -> ChatMessage:
+    line = ChatMessage(
+        id=new_id(), room_id=room_id, user_id=None, content=content, created_at=utcnow()
+    )
+    session.add(line)
+    return line
 
 
 async def room_members(

@@ -30,6 +30,7 @@ from ensemble.kernel.realtime.auth import (
 )
 from ensemble.kernel.realtime.connection import Connection
 from ensemble.kernel.realtime.hub import Hub
+from ensemble.kernel.realtime.publisher import Publisher
 
 __all__ = [
     "CLOSE_FORBIDDEN",
@@ -39,6 +40,7 @@ __all__ = [
     "CLOSE_UNAUTHENTICATED",
     "Connection",
     "Hub",
+    "Publisher",
     "authenticate",
     "refuse",
     "websocket_token",

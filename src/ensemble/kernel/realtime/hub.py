@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -35,6 +36,7 @@ from ensemble.kernel.realtime.auth import (
 )
 from ensemble.kernel.realtime.connection import PING, Connection, encode
 from ensemble.kernel.realtime.metrics import CONNECTED, PUBLISHED
+from ensemble.kernel.realtime.publisher import DEFAULT_PREFIX, DISCONNECT, disconnect_payload
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class Hub:
         *,
         heartbeat_interval: float = 20.0,
         heartbeat_timeout: float = 20.0,
-        prefix: str = "ensemble:realtime:",
+        prefix: str = DEFAULT_PREFIX,
         max_pending: int = 256,
         send_timeout: float = 5.0,
         subscribe_timeout: float = 5.0,
@@ -186,6 +188,10 @@ class Hub:
 
     # Publishing
 
+    async def disconnect(self, channel: str, member_id: str, code: int, reason: str) -> int:
+        """Close `member_id`'s sockets on `channel`, in every process."""
+        return await self.publish(channel, disconnect_payload(member_id, code, reason))
+
     async def publish(self, channel: str, payload: Mapping[str, Any]) -> int:
         """Send `payload` (JSON) to every socket on `channel`, in every process.
 
@@ -302,9 +308,22 @@ class Hub:
         entry = self._channels.get(channel)
         if entry is None:
             return
+        if DISCONNECT in text and self._disconnect(entry, text):
+            return
         for connection in list(entry.members):
             if not connection.offer(text):
                 connection.drop(CLOSE_TRY_AGAIN_LATER, "too_slow")
+
+    @staticmethod
+    def _disconnect(entry: _Channel, text: str) -> bool:
+        """Handle a control message closing one member's sockets; False if it is not one."""
+        command = json.loads(text)
+        if not isinstance(command, dict) or command.get("type") != DISCONNECT:
+            return False
+        for connection in list(entry.members):
+            if connection.member_id == command.get("member_id"):
+                connection.close(int(command.get("code", 1000)), str(command.get("reason", "")))
+        return True
 
     async def _heartbeat_loop(self) -> None:
         while True:
