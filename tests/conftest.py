@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -92,21 +93,29 @@ async def _clean_tables(database: Database) -> AsyncIterator[None]:
     await truncate_all(database)
 
 
+@asynccontextmanager
+async def in_process_client(
+    settings: Settings, database: Database, app: str | None = None
+) -> AsyncIterator[AsyncClient]:
+    """An HTTP client on the real ASGI app (lifespan run): one app alone at the root with
+    the spec's exact paths, or with `app=None` every app under its prefix."""
+    modules = [load_app(app)] if app else load_apps()
+    asgi = create_app(modules, settings, database=database, alone=app is not None)
+    async with LifespanManager(asgi) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(
+            transport=transport, base_url=f"http://{app or 'ensemble'}.test"
+        ) as client:
+            yield client
+
+
 @pytest.fixture
 async def stock_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
-    """An HTTP client for the Stock app served alone (the spec's exact paths)."""
-    app = create_app([load_app("stock")], settings, database=database, alone=True)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://stock.test") as client:
-            yield client
+    async with in_process_client(settings, database, "stock") as client:
+        yield client
 
 
 @pytest.fixture
 async def combined_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
-    """An HTTP client for every app mounted under its prefix, as `ensemble serve` runs them."""
-    app = create_app(load_apps(), settings, database=database)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://ensemble.test") as client:
-            yield client
+    async with in_process_client(settings, database) as client:
+        yield client

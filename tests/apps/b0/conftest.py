@@ -10,28 +10,23 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
 
-from ensemble.apps import load_app
 from ensemble.apps.b0 import service
 from ensemble.apps.b0.domain import Reason
 from ensemble.apps.b0.models import Airship, City, GuestHouse
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
-from ensemble.server import create_app
 from ensemble.settings import Settings
+from tests.conftest import in_process_client
 
 
 @pytest.fixture
 async def b0_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
     """The B0 app served alone (the spec's exact paths), with its realtime hub running."""
-    app = create_app([load_app("b0")], settings, database=database, alone=True)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(transport=transport, base_url="http://b0.test") as client:
-            yield client
+    async with in_process_client(settings, database, "b0") as client:
+        yield client
 
 
 @dataclass
