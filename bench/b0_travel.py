@@ -188,7 +188,13 @@ async def main(options: argparse.Namespace) -> int:
     database = Database(url, pool_size=1)
     await migrate(database.engine)
     await database.dispose()
-    server = await start_server(url, data_dir, options.log_level, app="b0", env={"REDIS_URL": ""})
+    server = await start_server(
+        url,
+        data_dir,
+        options.log_level,
+        app="b0",
+        env={"REDIS_URL": "", "WEB_WORKERS": str(options.workers)},
+    )
     pool = await asyncpg.create_pool(raw_dsn(url), min_size=4, max_size=options.concurrency + 2)
     assert pool is not None
     try:

@@ -101,6 +101,9 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="server LOG_LEVEL (INFO writes one access-log line per request)",
     )
     p.add_argument(
+        "--workers", type=positive, default=1, help="HTTP server processes (`serve --workers`)"
+    )
+    p.add_argument(
         "--keep-db",
         action="store_true",
         help="leave the embedded PostgreSQL running afterwards (faster re-runs)",
@@ -371,7 +374,9 @@ async def prepared(options: argparse.Namespace, pool_size: int = 8) -> AsyncIter
     try:
         await ensure_admin(url)
         store_id = await ensure_store(url, options.products)
-        server = await start_server(url, data_dir, options.log_level)
+        server = await start_server(
+            url, data_dir, options.log_level, env={"WEB_WORKERS": str(options.workers)}
+        )
         token = await login(server.base_url)
         pool = await asyncpg.create_pool(raw_dsn(url), min_size=pool_size, max_size=pool_size)
         assert pool is not None

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -49,21 +49,36 @@ def serve(
     background: Annotated[
         bool, typer.Option(help="Also run a job worker and the scheduler/relay")
     ] = True,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="HTTP server processes (default from settings)")
+    ] = None,
 ) -> None:
     """Start everything: embedded PostgreSQL and Redis when no URLs are set, migrations,
     a job worker, the scheduler (periodic jobs + outbox relay) and the HTTP API."""
     infrastructure = _bring_up()
     settings = infrastructure.settings
-    modules = [load_app(app_name)] if app_name else load_apps()
-    api = create_app(modules, settings, alone=app_name is not None)
+    processes = workers or settings.web_workers
     children = [_spawn(role, settings) for role in ("worker", "scheduler")] if background else []
     bind_host, bind_port = host or settings.host, port or settings.port
-    logger.info("serving %s on http://%s:%s", [m.name for m in modules], bind_host, bind_port)
+    logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # children and embedded servers below are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    options: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_config": None}
     try:
-        uvicorn.run(api, host=bind_host, port=bind_port, log_config=None, access_log=False)
+        if processes == 1:
+            modules = [load_app(app_name)] if app_name else load_apps()
+            api = create_app(modules, settings, alone=app_name is not None)
+            uvicorn.run(api, access_log=False, **options)
+        else:  # each process imports the app; it finds the resolved URLs in its environment
+            os.environ.update(_child_environment(settings, app_name))
+            uvicorn.run(
+                "ensemble.server:app_from_environment",
+                factory=True,
+                workers=processes,
+                access_log=False,
+                **options,
+            )
     finally:
         _stop(children)
         infrastructure.stop()
@@ -78,12 +93,17 @@ def _bring_up() -> Infrastructure:
     return infrastructure
 
 
-def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+def _child_environment(settings: Settings, app_name: str | None = None) -> dict[str, str]:
+    """What a child process needs to join the servers this one resolved."""
+    return {
         "DATABASE_URL": settings.database_url or "",
         "REDIS_URL": settings.redis_url or "",
+        "SERVE_APP": app_name or "",
     }
+
+
+def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **_child_environment(settings)}
     return subprocess.Popen([sys.executable, "-m", "ensemble", role], env=env)
 
 

@@ -112,3 +112,17 @@ def _add_index(root: FastAPI, modules: Sequence[AppModule]) -> None:
     @root.get("/", include_in_schema=False)
     async def index() -> dict[str, Any]:
         return {"service": "ensemble", "apps": apps}
+
+
+def app_from_environment() -> FastAPI:
+    """The application as `ensemble serve` configured it through the environment (each HTTP
+    worker process builds its own; used when `WEB_WORKERS` > 1)."""
+    from ensemble.apps import load_app, load_apps
+    from ensemble.kernel.observability.logging import configure_logging
+    from ensemble.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    name = settings.serve_app
+    modules = [load_app(name)] if name else load_apps()
+    return create_app(modules, settings, alone=name is not None)

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    web_workers: int = Field(default=1, ge=1, description="HTTP server processes")
+    serve_app: str | None = Field(
+        default=None, description="set by `serve --app`: the one app its processes serve"
+    )
     environment: str = "development"
     log_level: str = "INFO"
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
