@@ -123,6 +123,6 @@ def app_from_environment() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    name = settings.serve_app
+    name = settings.serve_app or None
     modules = [load_app(name)] if name else load_apps()
     return create_app(modules, settings, alone=name is not None)
