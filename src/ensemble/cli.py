@@ -21,6 +21,7 @@ from ensemble.kernel.bootstrap import (
     resolve_infrastructure,
 )
 from ensemble.kernel.db import Database
+from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
 from ensemble.kernel.modules import jobs_of
 from ensemble.kernel.observability.logging import configure_logging
@@ -47,18 +48,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
     background: Annotated[
-        bool, typer.Option(help="Also run a job worker and the scheduler/relay")
+        bool, typer.Option(help="Also run a job worker, the scheduler and the event relay")
     ] = True,
     workers: Annotated[
         int | None, typer.Option(min=1, help="HTTP server processes (default from settings)")
     ] = None,
 ) -> None:
     """Start everything: embedded PostgreSQL and Redis when no URLs are set, migrations,
-    a job worker, the scheduler (periodic jobs + outbox relay) and the HTTP API."""
+    a job worker, the scheduler (periodic jobs + outbox relay), the event relay and the
+    HTTP API."""
     infrastructure = _bring_up()
     settings = infrastructure.settings
     processes = workers or settings.web_workers
-    children = [_spawn(role, settings) for role in ("worker", "scheduler")] if background else []
+    children = (
+        [_spawn(role, settings) for role in ("worker", "scheduler", "relay")] if background else []
+    )
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
@@ -137,6 +141,16 @@ def scheduler() -> None:
     infrastructure = _bring_up()
     try:
         run_scheduler(infrastructure.settings, jobs_of(load_apps()))
+    finally:
+        infrastructure.stop()
+
+
+@app.command()
+def relay() -> None:
+    """Publish committed events from the outbox to the event bus (any number may run)."""
+    infrastructure = _bring_up()
+    try:
+        serve_relay(infrastructure.settings)
     finally:
         infrastructure.stop()
 

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     jobs_heartbeat_timeout_ms: int = 15_000
     jobs_maintenance_chance: int = 20_000
     jobs_relay_interval_seconds: float = 1.0
+    events_relay_interval_seconds: float = 0.5
     jobs_scheduler_tick_seconds: float = 1.0
 
     b0_timezone: str = "Asia/Seoul"

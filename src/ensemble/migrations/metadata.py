@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 from ensemble.apps import APP_NAMES
 from ensemble.kernel.db import Base
 
-KERNEL_MODELS = ("identity", "jobs", "ledger")
+KERNEL_MODELS = ("identity", "jobs", "ledger", "events")
 
 
 def target_metadata() -> MetaData:

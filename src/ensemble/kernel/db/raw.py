@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain `postgresql://` DSN asyncpg takes, from our SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def driver_connection(session: AsyncSession) -> Any:

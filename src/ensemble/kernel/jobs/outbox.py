@@ -16,10 +16,10 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, utcnow
+from ensemble.kernel.db.raw import asyncpg_dsn
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
 from ensemble.kernel.jobs.runtime import JobRuntime
@@ -108,16 +108,12 @@ def _send(runtime: JobRuntime, row: OutboxJob, now: datetime) -> None:
     )
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def run_relay(
     database: Database, runtime: JobRuntime, stop: asyncio.Event, interval: float
 ) -> None:
     """Dispatch due rows until `stop` is set: at once on NOTIFY, else every `interval`."""
     wake = asyncio.Event()
-    listener = await asyncpg.connect(_asyncpg_dsn(database.url))
+    listener = await asyncpg.connect(asyncpg_dsn(database.url))
     await listener.add_listener(CHANNEL, lambda *_: wake.set())
     try:
         while not stop.is_set():

@@ -1,0 +1,67 @@
+"""The envelope every event travels in, and the base of versioned payload schemas.
+
+Payload schemas evolve backward compatibly: a new version only adds fields, each optional
+with a default, so a consumer reads every older version with its newest schema; fields it
+does not know (a newer producer) are ignored.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ensemble.kernel.db import new_id, utcnow
+
+P = TypeVar("P", bound="EventPayload")
+
+
+class EventPayload(BaseModel):
+    """Base of a payload schema: tolerant of fields added by newer versions."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Envelope(BaseModel):
+    """One event: what happened (`type`, `version`, `payload`) to which aggregate, when,
+    and under which trace and request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=new_id)
+    aggregate_type: str = Field(min_length=1, max_length=100)
+    aggregate_id: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1, max_length=200)
+    version: int = Field(default=1, ge=1)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    trace_id: str | None = None
+    request_id: str | None = None
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @property
+    def aggregate_key(self) -> str:
+        """The partition key: events of one key are published in the order they were written."""
+        return f"{self.aggregate_type}:{self.aggregate_id}"
+
+    def payload_as(self, schema: builtins.type[P]) -> P:
+        """The payload read with `schema` (any version of it, see the module docstring)."""
+        return schema.model_validate(self.payload)
+
+    def to_stream_fields(self) -> dict[str, str]:
+        """Flat string fields for a Redis Stream entry (absent ids are left out)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["payload"] = json.dumps(data["payload"], separators=(",", ":"), ensure_ascii=False)
+        return {name: str(value) for name, value in data.items()}
+
+    @classmethod
+    def from_stream_fields(cls, fields: Mapping[Any, bytes | str]) -> Envelope:
+        decoded = {_text(name): _text(value) for name, value in fields.items()}
+        return cls.model_validate({**decoded, "payload": json.loads(decoded["payload"])})
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
