@@ -284,3 +284,28 @@ async def test_occupancy_survives_check_outs_racing_check_ins(b0: B0World) -> No
             select(func.count()).select_from(RoomStay).where(RoomStay.status != "CHECKED_OUT")
         )
     assert sum(r.current_occupancy for r in rooms) == staying == 5
+
+
+async def test_a_purchase_failing_after_the_spend_leaves_nothing(
+    b0: B0World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spend, the ticket and the scheduled arrival are one transaction: a failure after
+    the ledger write (here: scheduling the arrival) undoes all of it."""
+    city, airship = await b0.city(cost=100), await b0.airship()
+    traveller = await b0.traveller(points=500)
+
+    async def broken_enqueue(*_: object, **__: object) -> None:
+        raise RuntimeError("the outbox is unavailable")
+
+    monkeypatch.setattr(travel, "enqueue", broken_enqueue)
+    failed = await b0.buy(traveller, city, airship)
+    assert failed.status_code == 500
+    assert failed.json()["error"]["code"] == "internal_error"
+    assert await _points(b0, traveller) == 500
+    assert await _chain_problems(b0, traveller) == []
+    async with b0.database.unit_of_work() as session:
+        tickets = await session.scalar(select(func.count()).select_from(Ticket))
+        spends = await session.scalar(
+            text("SELECT count(*) FROM ledger.entries WHERE reference_type = 'TICKET'")
+        )
+    assert (tickets, spends) == (0, 0)
