@@ -1,4 +1,6 @@
-"""The events outbox: envelopes written in business transactions, waiting for the relay.
+"""The events tables: the outbox, and the consumers' processed events and dead letters.
+
+The outbox holds envelopes written in business transactions, waiting for the relay.
 
 Each row has a position `(xid, seq)`: the writing transaction's id and a global sequence,
 both set by the database on insert. The relay reads rows in position order, and only below
@@ -12,11 +14,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Sequence, String, text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, Sequence, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base
+from ensemble.kernel.db import Base, new_id, utcnow
 
 SCHEMA = "events"
 OUTBOX_SEQ = Sequence("outbox_seq", schema=SCHEMA)
@@ -46,3 +48,44 @@ class OutboxEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedEvent(Base):
+    """An event a consumer has handled: inserted in the transaction of the handler's effects,
+    so a redelivered event finds its row and is skipped."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = {"schema": SCHEMA}
+
+    consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+
+
+class DeadLetter(Base):
+    """A message a consumer gave up on (a business error, or transient errors past its
+    attempts); `reprocessed_at` is set when it is sent through its stream again."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        Index(
+            "ix_events_dead_letters_pending",
+            "consumer",
+            "id",
+            postgresql_where=text("reprocessed_at IS NULL"),
+        ),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    consumer: Mapped[str] = mapped_column(String(200))
+    stream: Mapped[str] = mapped_column(String(300))
+    event_id: Mapped[uuid.UUID | None]
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    error: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
