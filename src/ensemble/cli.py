@@ -21,6 +21,7 @@ from ensemble.kernel.bootstrap import (
     resolve_infrastructure,
 )
 from ensemble.kernel.db import Database
+from ensemble.kernel.events.cli import cli as events_cli
 from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
 from ensemble.kernel.modules import jobs_of
@@ -166,6 +167,8 @@ def migrate_command(
     asyncio.run(_migrate(settings.database_url, revision, downgrade))
     typer.echo(f"database at {'downgraded' if downgrade else 'upgraded'} to {revision}")
 
+
+app.add_typer(events_cli, name="events")
 
 for _module in load_apps():
     if _module.cli is not None:

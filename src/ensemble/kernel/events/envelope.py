@@ -59,9 +59,14 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_stream_fields(cls, fields: Mapping[Any, bytes | str]) -> Envelope:
-        decoded = {_text(name): _text(value) for name, value in fields.items()}
+        decoded = decode_fields(fields)
         return cls.model_validate({**decoded, "payload": json.loads(decoded["payload"])})
 
 
-def _text(value: bytes | str) -> str:
+def decode_fields(fields: Mapping[Any, bytes | str]) -> dict[str, str]:
+    """A stream entry's fields as text."""
+    return {as_text(name): as_text(value) for name, value in fields.items()}
+
+
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
