@@ -15,8 +15,7 @@ from common import (
     API,
     Bench,
     Stats,
-    parser,
-    positive,
+    load_parser,
     prepared,
     report,
     run,
@@ -94,13 +93,5 @@ async def main(options: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def options_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__.splitlines()[0] if __doc__ else "barcode lookup")
-    p.add_argument("--requests", type=positive, default=2000, help="measured requests per series")
-    p.add_argument("--concurrency", type=positive, default=4, help="concurrent clients")
-    p.add_argument("--warmup", type=int, default=200, help="unmeasured requests first")
-    return p
-
-
 if __name__ == "__main__":
-    run(main, options_parser().parse_args())
+    run(main, load_parser(__doc__, what="requests", concurrency=4).parse_args())

@@ -111,6 +111,19 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def load_parser(
+    doc: str | None, *, what: str, concurrency: int, sample: bool = False
+) -> argparse.ArgumentParser:
+    """The shared options plus those of a request-load benchmark (requests, clients, warm-up)."""
+    p = parser(doc.splitlines()[0] if doc else what)
+    p.add_argument("--requests", type=positive, default=2000, help=f"measured {what} per series")
+    p.add_argument("--concurrency", type=positive, default=concurrency, help="concurrent clients")
+    p.add_argument("--warmup", type=int, default=200, help=f"unmeasured {what} first")
+    if sample:
+        p.add_argument("--sample", type=positive, default=5000, help="products the load picks from")
+    return p
+
+
 # Infrastructure
 
 

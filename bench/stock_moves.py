@@ -26,8 +26,7 @@ from common import (
     Bench,
     Stats,
     console,
-    parser,
-    positive,
+    load_parser,
     prepared,
     report,
     run,
@@ -165,14 +164,5 @@ async def main(options: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def options_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__.splitlines()[0] if __doc__ else "stock moves")
-    p.add_argument("--requests", type=positive, default=2000, help="measured movements per series")
-    p.add_argument("--concurrency", type=positive, default=8, help="concurrent clients")
-    p.add_argument("--warmup", type=int, default=200, help="unmeasured movements first")
-    p.add_argument("--sample", type=positive, default=5000, help="products the movements pick from")
-    return p
-
-
 if __name__ == "__main__":
-    run(main, options_parser().parse_args())
+    run(main, load_parser(__doc__, what="movements", concurrency=8, sample=True).parse_args())
