@@ -1,4 +1,5 @@
-"""The events tables: the outbox, and the consumers' processed events and dead letters.
+"""The events tables: the outbox, the consumers' processed events and dead letters, and the
+event store (stored events and snapshots of event-sourced aggregates).
 
 The outbox holds envelopes written in business transactions, waiting for the relay.
 
@@ -14,7 +15,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Sequence, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,6 +34,7 @@ from ensemble.kernel.db import Base, new_id, utcnow
 SCHEMA = "events"
 OUTBOX_SEQ = Sequence("outbox_seq", schema=SCHEMA)
 CURRENT_XID = text("(pg_current_xact_id()::text)::bigint")
+CLOCK = text("clock_timestamp()")
 
 
 class OutboxEvent(Base):
@@ -89,3 +101,41 @@ class DeadLetter(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredEvent(Base):
+    """One event of an event-sourced aggregate, numbered 1, 2, 3 … within its stream.
+
+    The primary key `(aggregate_type, aggregate_id, sequence_number)` is the optimistic
+    concurrency check: two writers appending the same next number collide on it. Rows are
+    append-only (a trigger refuses UPDATE and DELETE). `recorded_at` is the database's clock
+    at insert, `occurred_at` the writer's.
+    """
+
+    __tablename__ = "stored_events"
+    __table_args__ = (UniqueConstraint("event_id"), {"schema": SCHEMA})
+
+    aggregate_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    aggregate_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sequence_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[uuid.UUID]
+    type: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=CLOCK)
+
+
+class Snapshot(Base):
+    """An aggregate's state after its event `sequence_number`, so loading replays only the
+    events after it."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = {"schema": SCHEMA}
+
+    aggregate_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    aggregate_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sequence_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=CLOCK)

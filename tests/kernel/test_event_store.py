@@ -1,0 +1,352 @@
+"""The event store against the real PostgreSQL: append, concurrency, snapshots, time travel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.events import Envelope
+from ensemble.kernel.events.models import OutboxEvent, Snapshot, StoredEvent
+from ensemble.kernel.events.store import (
+    SNAPSHOT_EVERY,
+    ConcurrencyConflict,
+    append,
+    last_sequence,
+    load,
+)
+
+KIND = "CharacterOwnership"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Ownership:
+    """A tiny aggregate: the characters a user owns, and how many were ever acquired.
+
+    `applied` counts the events applied since it was built; it is not part of the state,
+    so it tells how many events a load replayed.
+    """
+
+    def __init__(self) -> None:
+        self.owned: set[str] = set()
+        self.acquired = 0
+        self.applied = 0
+
+    def apply(self, event: Envelope) -> None:
+        self.applied += 1
+        character = str(event.payload["character"])
+        if event.type == "character.acquired":
+            self.owned.add(character)
+            self.acquired += 1
+        elif event.type == "character.lost":
+            self.owned.discard(character)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"owned": sorted(self.owned), "acquired": self.acquired}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.owned = set(state["owned"])
+        self.acquired = int(state["acquired"])
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.snapshot()
+
+
+def acquired(n: int) -> tuple[str, dict[str, Any], int]:
+    return ("character.acquired", {"character": f"c{n}"}, 1)
+
+
+def at_minute(user: str, n: int, minute: int | None = None) -> Envelope:
+    """Event number `n` of `user`: acquire c<n>, every third one loses c<n-1>."""
+    type_ = "character.lost" if n % 3 == 0 else "character.acquired"
+    character = f"c{n - 1}" if n % 3 == 0 else f"c{n}"
+    return Envelope(
+        aggregate_type=KIND,
+        aggregate_id=user,
+        type=type_,
+        payload={"character": character},
+        occurred_at=T0 + timedelta(minutes=n if minute is None else minute),
+    )
+
+
+def replayed(events: list[Envelope]) -> dict[str, Any]:
+    """The state those events give, folded here without the store."""
+    aggregate = Ownership()
+    for event in events:
+        aggregate.apply(event)
+    return aggregate.state
+
+
+async def fill(
+    database: Database, user: str, count: int, batch: int = 37, start: int = 1
+) -> list[Envelope]:
+    """Append events `start … start + count - 1` in batches through a loaded aggregate."""
+    events = [at_minute(user, n) for n in range(start, start + count)]
+    for first in range(0, count, batch):
+        async with database.unit_of_work() as session:
+            aggregate, sequence = await load(session, Ownership, KIND, user)
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id=user,
+                expected_sequence=sequence,
+                events=events[first : first + batch],
+                aggregate=aggregate,
+            )
+    return events
+
+
+async def sequences(database: Database, user: str) -> list[int]:
+    async with database.sessionmaker() as session:
+        rows = await session.scalars(
+            select(StoredEvent.sequence_number)
+            .where(StoredEvent.aggregate_id == user)
+            .order_by(StoredEvent.sequence_number)
+        )
+        return list(rows)
+
+
+# Append and load
+
+
+async def test_append_and_load_round_trip(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        last = await append(
+            session,
+            aggregate_type=KIND,
+            aggregate_id="u1",
+            expected_sequence=0,
+            events=[acquired(1), acquired(2), ("character.lost", {"character": "c1"}, 2)],
+        )
+    assert last == 3
+    async with database.sessionmaker() as session:
+        aggregate, sequence = await load(session, Ownership, KIND, "u1")
+        stored = (
+            await session.scalars(select(StoredEvent).order_by(StoredEvent.sequence_number))
+        ).all()
+        assert await last_sequence(session, KIND, "u1") == 3
+    assert sequence == 3
+    assert aggregate.state == {"owned": ["c2"], "acquired": 2}
+    assert [row.type for row in stored] == ["character.acquired"] * 2 + ["character.lost"]
+    assert stored[2].version == 2
+    assert stored[2].payload == {"character": "c1"}
+    assert all(row.trace_id and row.recorded_at for row in stored)
+
+
+async def test_an_unknown_aggregate_loads_fresh_at_sequence_zero(database: Database) -> None:
+    async with database.sessionmaker() as session:
+        aggregate, sequence = await load(session, Ownership, KIND, "nobody")
+    assert (aggregate.state, sequence) == ({"owned": [], "acquired": 0}, 0)
+
+
+async def test_an_envelope_of_another_aggregate_is_refused(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        with pytest.raises(ValueError, match="is not"):
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=0,
+                events=[at_minute("u2", 1)],
+            )
+
+
+async def test_stored_events_are_append_only(database: Database) -> None:
+    await fill(database, "u1", 2)
+    async with database.unit_of_work() as session:
+        with pytest.raises(DBAPIError, match="append-only"):
+            await session.execute(text("UPDATE events.stored_events SET payload = '{}'"))
+
+
+async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
+    database: Database,
+) -> None:
+    async with database.unit_of_work() as session:
+        await append(
+            session,
+            aggregate_type=KIND,
+            aggregate_id="u1",
+            expected_sequence=0,
+            events=[acquired(1), acquired(2)],
+            publish=True,
+        )
+    async with database.sessionmaker() as session:
+        stored = set(await session.scalars(select(StoredEvent.event_id)))
+        published = set(await session.scalars(select(OutboxEvent.event_id)))
+    assert len(stored) == 2
+    assert published == stored
+
+
+# Optimistic concurrency
+
+
+async def test_of_two_appenders_that_saw_the_same_sequence_exactly_one_wins(
+    database: Database,
+) -> None:
+    await fill(database, "u1", 5)
+
+    async def appender(n: int) -> int | ConcurrencyConflict:
+        async with database.unit_of_work() as session:
+            _, sequence = await load(session, Ownership, KIND, "u1")
+            await asyncio.sleep(0.05)  # both have loaded before either appends
+            try:
+                return await append(
+                    session,
+                    aggregate_type=KIND,
+                    aggregate_id="u1",
+                    expected_sequence=sequence,
+                    events=[acquired(100 + n), acquired(200 + n)],
+                )
+            except ConcurrencyConflict as conflict:
+                # The savepoint rolled back: the transaction is still usable.
+                assert await last_sequence(session, KIND, "u1") >= 5
+                return conflict
+
+    results = await asyncio.gather(appender(1), appender(2))
+    winners = [r for r in results if isinstance(r, int)]
+    [loser] = [r for r in results if isinstance(r, ConcurrencyConflict)]
+    assert winners == [7]
+    assert (loser.status_code, loser.code) == (409, "concurrent_modification")
+    assert loser.details["expected_sequence"] == 5
+    assert loser.details["current_sequence"] in (5, 7)
+    assert await sequences(database, "u1") == list(range(1, 8))
+
+
+async def test_concurrent_writers_retrying_on_conflict_leave_no_gap(database: Database) -> None:
+    writers, appends = 8, 5
+    conflicts = 0
+
+    async def writer(w: int) -> None:
+        nonlocal conflicts
+        for i in range(appends):
+            while True:
+                try:
+                    async with database.unit_of_work() as session:
+                        _, sequence = await load(session, Ownership, KIND, "u1")
+                        await append(
+                            session,
+                            aggregate_type=KIND,
+                            aggregate_id="u1",
+                            expected_sequence=sequence,
+                            events=[acquired(w * 100 + i)],
+                        )
+                    break
+                except ConcurrencyConflict:
+                    conflicts += 1
+
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    assert await sequences(database, "u1") == list(range(1, writers * appends + 1))
+    async with database.sessionmaker() as session:
+        aggregate, _ = await load(session, Ownership, KIND, "u1")
+    assert aggregate.acquired == writers * appends
+
+
+async def test_an_expected_sequence_beyond_the_end_is_a_conflict(database: Database) -> None:
+    await fill(database, "u1", 3)
+    async with database.unit_of_work() as session:
+        with pytest.raises(ConcurrencyConflict) as raised:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=7,
+                events=[acquired(8)],
+            )
+    assert raised.value.details["current_sequence"] == 3
+    assert await sequences(database, "u1") == [1, 2, 3]
+
+
+# Snapshots
+
+
+async def test_snapshots_are_taken_every_hundred_events_and_load_starts_from_the_newest(
+    database: Database,
+) -> None:
+    assert SNAPSHOT_EVERY == 100
+    events = await fill(database, "u1", 250)
+    async with database.sessionmaker() as session:
+        snapshots = (
+            await session.execute(
+                select(Snapshot.sequence_number, Snapshot.state).order_by(Snapshot.sequence_number)
+            )
+        ).all()
+        aggregate, sequence = await load(session, Ownership, KIND, "u1")
+        scratch, scratch_sequence = await load(session, Ownership, KIND, "u1", from_snapshot=False)
+    assert [(n, state) for n, state in snapshots] == [
+        (100, replayed(events[:100])),
+        (200, replayed(events[:200])),
+    ]
+    assert (sequence, aggregate.applied) == (250, 50)  # snapshot 200 + 50 events
+    assert (scratch_sequence, scratch.applied) == (250, 250)
+    assert aggregate.state == scratch.state == replayed(events)
+
+
+async def test_appending_without_the_aggregate_writes_no_snapshot(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await append(
+            session,
+            aggregate_type=KIND,
+            aggregate_id="u1",
+            expected_sequence=0,
+            events=[acquired(n) for n in range(150)],
+        )
+    async with database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Snapshot)) == 0
+        aggregate, sequence = await load(session, Ownership, KIND, "u1")
+    assert (sequence, aggregate.applied, aggregate.acquired) == (150, 150, 150)
+
+
+async def test_a_ten_thousand_event_aggregate_loads_from_its_snapshot(database: Database) -> None:
+    """Only the correctness here; the timing is in bench/event_store.py."""
+    events = await fill(database, "u1", 10_005, batch=1_000)
+    async with database.sessionmaker() as session:
+        aggregate, sequence = await load(session, Ownership, KIND, "u1")
+    assert (sequence, aggregate.applied) == (10_005, 5)
+    assert aggregate.state == replayed(events)
+
+
+# Time travel
+
+
+async def test_the_state_at_an_instant_between_two_appends_is_the_state_after_the_first(
+    database: Database,
+) -> None:
+    first = await fill(database, "u1", 3)  # minutes 1..3
+    second = await fill(database, "u1", 2, start=4)  # minutes 4..5
+    between = T0 + timedelta(minutes=3, seconds=30)
+    async with database.sessionmaker() as session:
+        then, then_sequence = await load(session, Ownership, KIND, "u1", at=between)
+        now, now_sequence = await load(session, Ownership, KIND, "u1")
+        before, before_sequence = await load(session, Ownership, KIND, "u1", at=T0)
+    assert (then.state, then_sequence) == (replayed(first), 3)
+    assert (now.state, now_sequence) == (replayed(first + second), 5)
+    assert (before.state, before_sequence) == (Ownership().state, 0)
+
+
+@pytest.mark.parametrize(
+    ("minute", "applied"),
+    [
+        (50, 50),  # before the first snapshot: replayed from scratch
+        (100, 0),  # exactly at snapshot 100
+        (150, 50),  # snapshot 100 + 50 events
+        (250, 50),  # snapshot 200 + 50 events
+        (10_000, 0),  # after the end: snapshot 300, nothing after it
+    ],
+)
+async def test_time_travel_uses_the_newest_snapshot_taken_before_the_instant(
+    database: Database, minute: int, applied: int
+) -> None:
+    events = await fill(database, "u1", 300)
+    async with database.sessionmaker() as session:
+        aggregate, sequence = await load(
+            session, Ownership, KIND, "u1", at=T0 + timedelta(minutes=minute)
+        )
+    expected = min(minute, 300)
+    assert (sequence, aggregate.applied) == (expected, applied)
+    assert aggregate.state == replayed(events[:expected])
