@@ -211,6 +211,37 @@ def start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
     return url, embedded
 
 
+@dataclass
+class Databases:
+    """A migrated database seen two ways: through the kernel and through raw asyncpg."""
+
+    url: str
+    database: Database
+    pool: asyncpg.Pool
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(
+    options: argparse.Namespace, connections: int
+) -> AsyncIterator[Databases]:
+    """Start (or join) the bench PostgreSQL, migrate, open both pools; close all at the end
+    (and stop the embedded server unless `--keep-db`)."""
+    url, embedded = start_postgres(options.data_dir.resolve())
+    database = Database(url, pool_size=connections, max_overflow=0)
+    pool: asyncpg.Pool | None = None
+    try:
+        await migrate(database.engine)
+        pool = await asyncpg.create_pool(raw_dsn(url), min_size=connections, max_size=connections)
+        assert pool is not None
+        yield Databases(url, database, pool)
+    finally:
+        if pool is not None:
+            await pool.close()
+        await database.dispose()
+        if embedded is not None and not options.keep_db:
+            embedded.stop()
+
+
 _MARKER = """
 CREATE SCHEMA IF NOT EXISTS bench;
 CREATE TABLE IF NOT EXISTS bench.seeded (

@@ -31,15 +31,13 @@ import asyncpg
 from common import (
     Stats,
     console,
+    migrated_database,
     parser,
     positive,
-    raw_dsn,
     report,
     run,
-    start_postgres,
     verdict,
 )
-from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.store import append, load
@@ -220,15 +218,8 @@ async def replay_series(
 
 
 async def main(options: argparse.Namespace) -> int:
-    url, embedded = start_postgres(options.data_dir.resolve())
-    database = Database(url, pool_size=options.concurrency, max_overflow=0)
-    pool: asyncpg.Pool | None = None
-    try:
-        await migrate(database.engine)
-        pool = await asyncpg.create_pool(
-            raw_dsn(url), min_size=options.concurrency, max_size=options.concurrency
-        )
-        assert pool is not None
+    async with migrated_database(options, options.concurrency) as dbs:
+        database, pool = dbs.database, dbs.pool
         warmup = options.concurrency * 4
         for make in (raw_appender(pool), kernel_appender(database)):
             await append_series("warm-up", make, warmup, options.concurrency)
@@ -240,12 +231,6 @@ async def main(options: argparse.Namespace) -> int:
         )
         aggregate_id = await build_aggregate(database, options.events, options.batch)
         replays = await replay_series(database, pool, aggregate_id, options.loads, options.events)
-    finally:
-        if pool is not None:
-            await pool.close()
-        await database.dispose()
-        if embedded is not None and not options.keep_db:
-            embedded.stop()
 
     report(
         f"event store appends: {options.appends:,} single-event transactions,"

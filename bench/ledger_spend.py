@@ -35,15 +35,13 @@ from sqlalchemy import text
 from common import (
     Stats,
     console,
+    migrated_database,
     parser,
     positive,
-    raw_dsn,
     report,
     run,
     run_concurrently,
-    start_postgres,
 )
-from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.ledger import (
     GroupCommitter,
@@ -248,25 +246,11 @@ def ratio_line(ours: Stats, base: Stats) -> float:
 
 
 async def main(options: argparse.Namespace) -> int:
-    url, embedded = start_postgres(options.data_dir.resolve())
-    database = Database(url, pool_size=options.concurrency, max_overflow=0)
-    pool: asyncpg.Pool | None = None
-    try:
-        await migrate(database.engine)
-        await require_ledger(database)
-        pool = await asyncpg.create_pool(
-            raw_dsn(url), min_size=options.concurrency, max_size=options.concurrency
-        )
-        assert pool is not None
+    async with migrated_database(options, options.concurrency) as dbs:
+        await require_ledger(dbs.database)
         per_round = max(1, options.spends // options.rounds)
-        setup = Setup(database, pool, per_round, options.concurrency, not options.no_keys)
+        setup = Setup(dbs.database, dbs.pool, per_round, options.concurrency, not options.no_keys)
         base, cte, kernel, group = await interleaved(setup, options.rounds)
-    finally:
-        if pool is not None:
-            await pool.close()
-        await database.dispose()
-        if embedded is not None and not options.keep_db:
-            embedded.stop()
 
     report(
         f"ledger spends on one hot account: {len(base.samples):,} per series in"
