@@ -22,14 +22,16 @@ from ensemble.kernel.bootstrap import (
 )
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.cli import cli as events_cli
+from ensemble.kernel.events.process import serve_consumers
 from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
-from ensemble.kernel.modules import jobs_of
+from ensemble.kernel.modules import consumers_of, jobs_of, projections_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.server import create_app
 from ensemble.settings import Settings, get_settings
 
 app = typer.Typer(help="ensemble: five product backends over one kernel.", no_args_is_help=True)
+BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
 logger = logging.getLogger("ensemble")
 
 
@@ -49,20 +51,23 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
     background: Annotated[
-        bool, typer.Option(help="Also run a job worker, the scheduler and the event relay")
+        bool,
+        typer.Option(
+            help="Also run a job worker, the scheduler, the event relay and the event consumers"
+        ),
     ] = True,
     workers: Annotated[
         int | None, typer.Option(min=1, help="HTTP server processes (default from settings)")
     ] = None,
 ) -> None:
     """Start everything: embedded PostgreSQL and Redis when no URLs are set, migrations,
-    a job worker, the scheduler (periodic jobs + outbox relay), the event relay and the
-    HTTP API."""
+    a job worker, the scheduler (periodic jobs + outbox relay), the event relay, the event
+    consumers and the HTTP API."""
     infrastructure = _bring_up()
     settings = infrastructure.settings
     processes = workers or settings.web_workers
     children = (
-        [_spawn(role, settings) for role in ("worker", "scheduler", "relay")] if background else []
+        [_spawn(role, settings) for role in BACKGROUND_ROLES] if background else []
     )
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
@@ -152,6 +157,17 @@ def relay() -> None:
     infrastructure = _bring_up()
     try:
         serve_relay(infrastructure.settings)
+    finally:
+        infrastructure.stop()
+
+
+@app.command()
+def consume() -> None:
+    """Run every app's event consumers and read-model projections (any number may run)."""
+    infrastructure = _bring_up()
+    modules = load_apps()
+    try:
+        serve_consumers(infrastructure.settings, consumers_of(modules), projections_of(modules))
     finally:
         infrastructure.stop()
 

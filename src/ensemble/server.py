@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
@@ -57,13 +58,16 @@ def _lifespan(settings: Settings, database: Database | None) -> Any:
             pre_ping=settings.db_pool_pre_ping,
         )
         hub = Hub.from_settings(settings) if settings.redis_url else None
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if hub is not None:
             await hub.start()
         try:
-            yield {"database": db, "settings": settings, "hub": hub}
+            yield {"database": db, "settings": settings, "hub": hub, "redis": redis}
         finally:
             if hub is not None:
                 await hub.stop()
+            if redis is not None:
+                await redis.aclose()
             if owned:
                 await db.dispose()
 

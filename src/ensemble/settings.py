@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,10 +83,46 @@ class Settings(BaseSettings):
     jobs_relay_interval_seconds: float = 1.0
     events_relay_interval_seconds: float = 0.5
     jobs_scheduler_tick_seconds: float = 1.0
+    events_claim_idle_ms: int = Field(
+        default=30_000,
+        description="an event left unacknowledged this long by a consumer process is taken"
+        " over by another (keep it above a handler's time plus its retries)",
+    )
 
     b0_timezone: str = "Asia/Seoul"
     b0_max_active_trips: int | None = Field(
         default=1, description="boarding tickets + stays a B0 user may have at once (None: any)"
+    )
+
+    eco_max_characters: int = Field(
+        default=12, ge=1, description="characters an ECO² user may own; a reward past it fails"
+    )
+    eco_upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    eco_upload_ttl_seconds: int = Field(
+        default=900, ge=1, description="how long a presigned upload URL (and its upload) waits"
+    )
+    eco_storage_dir: Path | None = Field(
+        default=None, description="where uploaded images are kept; unset: DATA_DIR/eco/images"
+    )
+    eco_s3_endpoint_url: str | None = Field(
+        default=None, description="an S3-compatible endpoint; set with the bucket to store there"
+    )
+    eco_s3_bucket: str | None = None
+    eco_s3_region: str = "us-east-1"
+    eco_s3_access_key: SecretStr | None = None
+    eco_s3_secret_key: SecretStr | None = None
+    eco_classifier: Literal["lexicon", "vision"] = Field(
+        default="lexicon",
+        description="lexicon: offline and deterministic; vision: an OpenAI-compatible endpoint",
+    )
+    eco_vision_url: str | None = Field(
+        default=None, description="base URL of an OpenAI-compatible API (…/v1)"
+    )
+    eco_vision_api_key: SecretStr | None = None
+    eco_vision_model: str = "gpt-4o-mini"
+    eco_vision_timeout_seconds: float = 35.0
+    eco_scan_timeout_seconds: int = Field(
+        default=600, ge=10, description="a scan still processing after this long is failed"
     )
 
     @property

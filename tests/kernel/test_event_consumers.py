@@ -326,7 +326,9 @@ async def _fixed_token(
 async def _admin_client(database: Database, settings: Settings) -> AsyncIterator[AsyncClient]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        yield {"database": database, "settings": settings}
+        redis = Redis.from_url(settings.redis_url or "")
+        yield {"database": database, "settings": settings, "redis": redis}
+        await redis.aclose()
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(dlq_router(require_roles(_fixed_token, "ADMIN")))

@@ -6,7 +6,7 @@ import importlib
 
 from ensemble.kernel.modules import AppModule
 
-APP_NAMES: tuple[str, ...] = ("stock", "b0")
+APP_NAMES: tuple[str, ...] = ("stock", "b0", "eco")
 
 
 def load_app(name: str) -> AppModule:

@@ -1,4 +1,5 @@
-"""What an app hands to the kernel: its name, routers, background jobs and admin commands."""
+"""What an app hands to the kernel: its name, routers, background jobs, event consumers,
+read-model projections and admin commands."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 import typer
 from fastapi import APIRouter
 
+from ensemble.kernel.events.consumer import Consumer
+from ensemble.kernel.events.projection import Projection
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.maintenance import KERNEL_JOBS
 
@@ -20,9 +23,21 @@ class AppModule:
     routers: Sequence[APIRouter]
     cli: typer.Typer | None = None
     jobs: Sequence[Job] = field(default_factory=tuple)
+    consumers: Sequence[Consumer] = field(default_factory=tuple)
+    projections: Sequence[Projection] = field(default_factory=tuple)
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
 
 
 def jobs_of(modules: Sequence[AppModule]) -> list[Job]:
     """Every job a worker or scheduler serving `modules` must know: the kernel's and theirs."""
     return [*KERNEL_JOBS, *(job for module in modules for job in module.jobs)]
+
+
+def consumers_of(modules: Sequence[AppModule]) -> list[Consumer]:
+    """Every event consumer of `modules` (projections are added by the consuming process,
+    which owns the Redis client they write to)."""
+    return [each for module in modules for each in module.consumers]
+
+
+def projections_of(modules: Sequence[AppModule]) -> list[Projection]:
+    return [each for module in modules for each in module.projections]

@@ -10,23 +10,22 @@ the envelope again on the next re-drive, which the consumers' idempotency absorb
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import SessionDep, utcnow
-from ensemble.kernel.errors import AppError
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.identity.principal import PrincipalResolver
 from ensemble.kernel.pagination import Page, PageDep, PageRequest, build_page
-from ensemble.settings import Settings
+from ensemble.kernel.redis import RedisDep
 
 QueueName = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -114,26 +113,6 @@ async def reprocess(
     )
     await session.execute(marked)
     return letters
-
-
-class RedisUnavailable(AppError):
-    status_code = 503
-    code = "redis_unavailable"
-    message = "The event bus is not configured."
-
-
-async def _redis(request: Request) -> AsyncIterator[Redis]:
-    settings: Settings = request.state.settings
-    if settings.redis_url is None:
-        raise RedisUnavailable()
-    client = Redis.from_url(settings.redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-RedisDep = Annotated[Redis, Depends(_redis)]
 
 
 def dlq_router(resolver: PrincipalResolver) -> APIRouter:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.events.consumer import DEFAULT_RETRY, Consumer
@@ -282,6 +282,15 @@ async def _start_building(redis: Redis, projection: Projection) -> Namespace:
     if stale is not None:
         await drop(redis, projection.namespace(stale))
     return target
+
+
+async def count_stored(session: AsyncSession, projection: Projection) -> int:
+    """How many stored events a rebuild of `projection` will read (for progress bars)."""
+    query = select(func.count()).where(
+        StoredEvent.aggregate_type.in_(projection.aggregate_types),
+        StoredEvent.type.in_(projection.types),
+    )
+    return int((await session.execute(query)).scalar_one())
 
 
 async def stored_events(

@@ -54,3 +54,14 @@ class LoginFailure(Base):
     realm: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(400))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DeniedToken(Base):
+    """An access token revoked before its expiry (logout); kept until it would have expired."""
+
+    __tablename__ = "denied_tokens"
+    __table_args__ = (Index(None, "expires_at"), {"schema": SCHEMA})
+
+    jti: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    realm: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

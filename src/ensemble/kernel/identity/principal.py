@@ -29,7 +29,10 @@ class Principal:
 
 
 async def token_codec(request: Request) -> TokenCodec:
-    settings: Settings = request.state.settings
+    return codec_for(request.state.settings)
+
+
+def codec_for(settings: Settings) -> TokenCodec:
     return TokenCodec(
         secret=settings.signing_key(),
         access_ttl=timedelta(minutes=settings.access_token_minutes),

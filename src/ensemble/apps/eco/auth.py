@@ -1,0 +1,73 @@
+"""Every ECO² auth rule in one place: own accounts (realm `eco`), the deny-list checked on
+each request, and the role read live from the database (a demoted admin loses access at once)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco.models import Role, User
+from ensemble.kernel.db import SessionDep
+from ensemble.kernel.errors import Forbidden, Unauthorized
+from ensemble.kernel.identity.denylist import denied
+from ensemble.kernel.identity.models import Account
+from ensemble.kernel.identity.principal import CodecDep, Principal
+from ensemble.kernel.identity.tokens import TokenCodec
+from ensemble.kernel.observability.context import current_request_context
+
+REALM = "eco"
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from `/auth/login`.")
+
+
+async def claims_of(session: AsyncSession, account: Account) -> dict[str, Any]:
+    """The ECO² claims of a token (the role, informational: requests read it live)."""
+    user = await session.get(User, account.id)
+    return {"role": (user.role if user else Role.USER).value}
+
+
+async def principal_of(session: AsyncSession, codec: TokenCodec, token: str) -> Principal:
+    """The caller of an access token: valid, not denied, of an existing active user."""
+    claims = codec.decode(token, realm=REALM, typ="access")
+    try:
+        account_id, jti = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"]))
+    except ValueError as exc:
+        raise Unauthorized("The token is not valid.", code="invalid_token") from exc
+    stmt = (
+        select(User.role, Account.is_active, denied(jti))
+        .join(Account, Account.id == User.account_id)
+        .where(User.account_id == account_id)
+    )
+    found = (await session.execute(stmt)).first()  # one round trip for all three checks
+    if found is not None and found[2]:
+        raise Unauthorized("This token was revoked by a logout.", code="token_revoked")
+    if found is None or not found.is_active:
+        raise Unauthorized("The account is disabled.", code="account_disabled")
+    current_request_context().user_id = str(account_id)
+    return Principal(account_id=account_id, realm=REALM, role=found.role.value, claims=claims)
+
+
+async def _current_principal(
+    session: SessionDep,
+    codec: CodecDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("A bearer access token is required.", code="not_authenticated")
+    return await principal_of(session, codec, credentials.credentials)
+
+
+async def _admin(principal: Annotated[Principal, Depends(_current_principal)]) -> Principal:
+    if not principal.has_role(Role.ADMIN.value):
+        raise Forbidden("Only administrators may do this.", code="role_forbidden")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(_current_principal)]
+Admin = Annotated[Principal, Depends(_admin)]
+admin_resolver = _admin

@@ -1,0 +1,124 @@
+"""Disposal Q&A: a question is stored at once and answered by the `chat.pipeline` job, which
+writes the answer (once per question) and pushes it to the user's notification channel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco.domain import categories, classify_text, disposal_guide
+from ensemble.apps.eco.models import ChatMessage, ChatSession
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import NotFound
+from ensemble.kernel.jobs import Job, enqueue
+from ensemble.kernel.pagination import PageRequest
+
+CONFIDENT = 0.4
+
+
+async def open_session(session: AsyncSession, user_id: uuid.UUID, title: str | None) -> ChatSession:
+    chat = ChatSession(id=new_id(), user_id=user_id, title=title, created_at=utcnow())
+    session.add(chat)
+    await session.flush()
+    return chat
+
+
+async def owned_session(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> ChatSession:
+    chat = await session.get(ChatSession, session_id)
+    if chat is None or chat.user_id != user_id:
+        raise NotFound("No such chat session.", code="chat_session_not_found")
+    return chat
+
+
+async def ask(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, content: str, pipeline: Job
+) -> ChatMessage:
+    """Store the question and request its answer (after commit)."""
+    await owned_session(session, user_id, session_id)
+    question = ChatMessage(
+        id=new_id(), session_id=session_id, role="user", content=content, created_at=utcnow()
+    )
+    session.add(question)
+    await session.flush()
+    await enqueue(session, pipeline, message_id=str(question.id))
+    return question
+
+
+async def messages(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, page: PageRequest
+) -> Sequence[ChatMessage]:
+    """The session's messages in the order they were written (ids are UUID v7)."""
+    await owned_session(session, user_id, session_id)
+    stmt = (
+        select(ChatMessage)
+        .where(ChatMessage.session_id == session_id)
+        .order_by(ChatMessage.id)
+        .limit(page.limit + 1)
+    )
+    after = page.after_id()
+    if after is not None:
+        stmt = stmt.where(ChatMessage.id > after)
+    return (await session.execute(stmt)).scalars().all()
+
+
+def message_payload(message: ChatMessage) -> dict[str, object]:
+    return {
+        "message_id": str(message.id),
+        "session_id": str(message.session_id),
+        "role": message.role,
+        "content": message.content,
+        "category": message.category,
+        "reply_to": str(message.reply_to) if message.reply_to else None,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def compose_answer(question: str) -> tuple[str | None, str]:
+    """The category the question is about (if recognised) and the answer's text."""
+    result = classify_text(question)
+    if result.confidence < CONFIDENT:
+        known = ", ".join(f"{c.label_ko}({c.label_en})" for c in categories().values())
+        return None, (
+            "어떤 품목인지 조금 더 알려주세요. 예: '페트병은 어떻게 버려요?' "
+            f"(Tell me which item: I know {known}.)"
+        )
+    guide = disposal_guide(result.category)
+    steps = "\n".join(f"{number}. {step}" for number, step in enumerate(guide["steps"], start=1))
+    heading = f"[{guide['label_ko']} / {guide['label_en']}] → {guide['bin']}"
+    answer = f"{heading}\n{steps}\n⚠ {guide['caution']}"
+    return result.category, answer
+
+
+async def answer(
+    session: AsyncSession, message_id: uuid.UUID
+) -> tuple[ChatMessage, uuid.UUID] | None:
+    """Write the answer to a question, once; returns it with the asker's id (None if the
+    question is gone or was already answered)."""
+    question = await session.get(ChatMessage, message_id)
+    if question is None or question.role != "user":
+        return None
+    chat = await session.get_one(ChatSession, question.session_id)
+    category, text = compose_answer(question.content)
+    answer_id = await session.scalar(
+        insert(ChatMessage)
+        .values(
+            id=new_id(),
+            session_id=question.session_id,
+            role="assistant",
+            content=text,
+            category=category,
+            reply_to=question.id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["reply_to"])
+        .returning(ChatMessage.id)
+    )
+    if answer_id is None:
+        return None
+    return await session.get_one(ChatMessage, answer_id), chat.user_id

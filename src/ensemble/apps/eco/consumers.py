@@ -1,0 +1,58 @@
+"""The saga, as choreography: each domain's consumer of the others' events.
+
+ImageRegistered → (scan keeps its copy) · ScanCompleted → character grants or refuses →
+CharacterAcquired / CharacterAcquireFailed → scan settles or compensates the reward ·
+ScanCompleted, CharacterAcquired → my updates stats → ProfileUpdated · ProfileUpdated,
+ScanRewardCompensated, ScanFailed → notification. Every hop runs once per event (the
+kernel's `processed_events`), and each also guards itself by state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco import characters, events, my, scan
+from ensemble.apps.eco.tasks import push
+from ensemble.kernel.events import Envelope
+from ensemble.kernel.events.consumer import consumer
+from ensemble.settings import get_settings
+
+
+@consumer("eco.scan.images", aggregate_types=[events.IMAGE], types=[events.IMAGE_REGISTERED])
+async def scan_images(session: AsyncSession, envelope: Envelope) -> None:
+    await scan.remember_image(session, envelope)
+
+
+@consumer("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.SCAN_COMPLETED])
+async def character_rewards(session: AsyncSession, envelope: Envelope) -> str:
+    return await characters.reward_scan(session, envelope, get_settings().eco_max_characters)
+
+
+@consumer(
+    "eco.scan.rewards",
+    aggregate_types=[events.CHARACTER],
+    types=[events.CHARACTER_ACQUIRED, events.CHARACTER_ACQUIRE_FAILED],
+)
+async def scan_rewards(session: AsyncSession, envelope: Envelope) -> str:
+    return await scan.settle_reward(session, envelope)
+
+
+@consumer(
+    "eco.my.stats",
+    aggregate_types=[events.SCAN, events.CHARACTER],
+    types=[events.SCAN_COMPLETED, events.CHARACTER_ACQUIRED],
+)
+async def my_stats(session: AsyncSession, envelope: Envelope) -> str:
+    return await my.count_activity(session, envelope)
+
+
+@consumer(
+    "eco.my.notifications",
+    aggregate_types=[events.PROFILE, events.SCAN],
+    types=[events.PROFILE_UPDATED, events.SCAN_REWARD_COMPENSATED, events.SCAN_FAILED],
+)
+async def notifications(session: AsyncSession, envelope: Envelope) -> str:
+    return await my.notify(session, envelope, push)
+
+
+CONSUMERS = (scan_images, character_rewards, scan_rewards, my_stats, notifications)

@@ -1,0 +1,497 @@
+"""ECO² HTTP and WebSocket routes: parse, authorize, call the use case, shape the response."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, status
+from pydantic import AwareDatetime
+
+from ensemble.apps.eco import characters, chat, images, locations, my, read_models, scan, service
+from ensemble.apps.eco.auth import CurrentUser, admin_resolver, principal_of
+from ensemble.apps.eco.models import (
+    Centre,
+    ChatMessage,
+    ChatSession,
+    Image,
+    Notification,
+    Profile,
+    Scan,
+)
+from ensemble.apps.eco.schemas import (
+    CentrePublic,
+    CharacterBrief,
+    CharacterPublic,
+    ChatMessageAccepted,
+    ChatMessageCreate,
+    ChatMessagePublic,
+    ChatSessionCreate,
+    ChatSessionPublic,
+    ClassifyAccepted,
+    ClassifyRequest,
+    ImagePublic,
+    NotificationPublic,
+    OwnedCharacters,
+    PresignRequest,
+    PresignResponse,
+    ProfilePublic,
+    ProfileUpdate,
+    Ranking,
+    RegisterRequest,
+    Reward,
+    ScanHistoryItem,
+    ScanTask,
+    SignupRequest,
+    UserPublic,
+)
+from ensemble.apps.eco.storage import LocalStorage, storage_for
+from ensemble.apps.eco.tasks import chat_pipeline, classify_scan
+from ensemble.kernel.db import SessionDep
+from ensemble.kernel.errors import AppError, InvalidInput
+from ensemble.kernel.events.dlq import dlq_router
+from ensemble.kernel.identity.principal import CodecDep, codec_for
+from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.realtime import authenticate
+from ensemble.kernel.redis import RedisDep
+from ensemble.settings import Settings
+
+PREFIX = "/api/v1"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, expired, revoked or forged token"},
+    404: {"description": "Not found (or not yours)"},
+    422: {"description": "Invalid input"},
+}
+router = APIRouter(prefix=PREFIX, responses=_ERRORS)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _tokens(pair: Any) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+# Auth
+
+
+@router.post("/auth/signup", status_code=status.HTTP_201_CREATED, tags=["auth"])
+async def sign_up(body: SignupRequest, session: SessionDep) -> UserPublic:
+    """Create an account (409 `email_taken` if the email has one); then log in."""
+    account, user = await service.sign_up(session, email=body.email, password=body.password)
+    return UserPublic(
+        user_id=account.id, email=account.email, role=user.role, created_at=account.created_at
+    )
+
+
+@router.post("/auth/login", tags=["auth"], responses={429: {"description": "Too many failures"}})
+async def log_in(
+    body: LoginRequest, request: Request, session: SessionDep, codec: CodecDep
+) -> TokenResponse:
+    """Email and password for an access and a refresh token; the login is audited."""
+    pair = await service.log_in(
+        session,
+        email=body.email,
+        password=body.password,
+        client_address=_client_address(request),
+        user_agent=request.headers.get("user-agent"),
+        codec=codec,
+        settings=_settings(request),
+    )
+    return _tokens(pair)
+
+
+@router.post("/auth/refresh", tags=["auth"])
+async def refresh(body: RefreshRequest, session: SessionDep, codec: CodecDep) -> TokenResponse:
+    """Rotate a refresh token: the old one is spent; re-using it revokes the session."""
+    return _tokens(await service.refresh(session, body.refresh_token, codec))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+async def log_out(
+    body: RefreshRequest, user: CurrentUser, session: SessionDep, codec: CodecDep
+) -> Response:
+    """End the session: the access token is denied until it expires, the refresh family revoked."""
+    await service.log_out(session, user, body.refresh_token, codec)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/auth/me", tags=["auth"])
+async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
+    account = await service.account_of(session, user.account_id)
+    return UserPublic(
+        user_id=account.id, email=account.email, role=user.role, created_at=account.created_at
+    )
+
+
+# Images
+
+
+def _image(image: Image) -> ImagePublic:
+    return ImagePublic(
+        image_id=image.id,
+        url=image.url,
+        content_type=image.content_type,
+        size=image.size,
+        created_at=image.created_at,
+    )
+
+
+@router.post("/images/presigned-url", status_code=status.HTTP_201_CREATED, tags=["images"])
+async def presigned_url(
+    body: PresignRequest, request: Request, user: CurrentUser, session: SessionDep
+) -> PresignResponse:
+    """A signed URL to PUT the photo's bytes to, valid for 15 minutes."""
+    settings = _settings(request)
+    upload = await images.presign(
+        session,
+        user_id=user.account_id,
+        content_type=body.content_type,
+        size=body.size,
+        filename=body.filename,
+        settings=settings,
+    )
+    target = storage_for(settings).upload_target(
+        upload_id=upload.id,
+        key=upload.storage_key,
+        content_type=upload.content_type,
+        size=upload.size,
+        expires_at=upload.expires_at,
+        local_url=str(request.url_for("upload_bytes", upload_id=upload.id)),
+    )
+    return PresignResponse(
+        upload_id=upload.id,
+        upload_url=target.url,
+        headers=target.headers,
+        expires_at=upload.expires_at,
+    )
+
+
+@router.put(
+    "/images/uploads/{upload_id}",
+    name="upload_bytes",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["images"],
+    responses={403: {"description": "Bad signature"}, 410: {"description": "Expired"}},
+)
+async def upload_bytes(
+    upload_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    expires: Annotated[int, Query(ge=0, le=2**40)],
+    signature: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
+) -> Response:
+    """The presigned upload target (local storage): the raw bytes, as requested."""
+    storage = storage_for(_settings(request))
+    if not isinstance(storage, LocalStorage):
+        raise AppError("Uploads go to the object store.", code="upload_not_here")
+    declared = request.headers.get("content-length")
+    limit = _settings(request).eco_upload_max_bytes
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise InvalidInput("The image is too large.", code="image_too_large")
+    body = await request.body()
+    await images.receive(
+        session,
+        storage,
+        upload_id=upload_id,
+        expires=expires,
+        signature=signature,
+        content_type=request.headers.get("content-type"),
+        body=body[: limit + 1],
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/images/register", status_code=status.HTTP_201_CREATED, tags=["images"])
+async def register_image(
+    body: RegisterRequest, request: Request, user: CurrentUser, session: SessionDep
+) -> ImagePublic:
+    """Register an uploaded photo (or a CDN URL) as an image: `ImageRegistered` is published."""
+    if body.upload_id is not None:
+        storage = storage_for(_settings(request))
+        image = await images.register_upload(
+            session, storage, user_id=user.account_id, upload_id=body.upload_id
+        )
+    else:
+        image = await images.register_url(session, user_id=user.account_id, url=str(body.cdn_url))
+    return _image(image)
+
+
+# Scan
+
+
+def _task(found: Scan) -> ScanTask:
+    reward = None
+    if found.reward_status is not None:
+        character = (
+            CharacterBrief.model_validate(found.reward_character)
+            if found.reward_character
+            else None
+        )
+        reward = Reward(status=found.reward_status, character=character, reason=found.reward_reason)
+    return ScanTask(
+        task_id=found.id,
+        status=found.status,
+        category=found.category,
+        confidence=found.confidence,
+        disposal_guide=found.disposal_guide,
+        reward=reward,
+        error=found.error,
+        created_at=found.created_at,
+        completed_at=found.completed_at,
+    )
+
+
+@router.post(
+    "/scan/classify",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["scan"],
+    responses={409: {"description": "Idempotency-Key reused with another body"}},
+)
+async def classify(
+    body: ClassifyRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ClassifyAccepted:
+    """Start classifying (answers at once); the same `Idempotency-Key` returns the same task."""
+    found = await scan.request(
+        session,
+        user_id=user.account_id,
+        body=body,
+        idempotency_key=idempotency_key,
+        classify=classify_scan,
+    )
+    return ClassifyAccepted(task_id=found.id, status=found.status)
+
+
+@router.get("/scan/tasks/{task_id}", tags=["scan"])
+async def scan_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanTask:
+    """`processing`, then `completed` (category, guide, confidence, reward) or `failed`."""
+    return _task(await scan.task_of(session, user.account_id, task_id))
+
+
+@router.get("/scan/history", tags=["scan"])
+async def scan_history(user: CurrentUser, page: PageDep, redis: RedisDep) -> Page[ScanHistoryItem]:
+    """The caller's scans, newest first (read model)."""
+    return await read_models.scan_history(redis, user.account_id, page)
+
+
+@router.get("/scan/stats", tags=["scan"])
+async def scan_stats(user: CurrentUser, redis: RedisDep) -> dict[str, int]:
+    """Counters of the caller's scans (read model): requested, completed, failed, rewarded,
+    compensated, and `category:<code>` per category."""
+    return await read_models.scan_stats(redis, user.account_id)
+
+
+# Characters
+
+
+@router.get("/characters", tags=["characters"])
+async def catalogue(_: CurrentUser, session: SessionDep) -> list[CharacterPublic]:
+    return [
+        CharacterPublic(
+            character_id=c.id,
+            code=c.code,
+            name=c.name,
+            category=c.category,
+            rarity=c.rarity,
+            description=c.description,
+        )
+        for c in await characters.catalogue(session)
+    ]
+
+
+@router.get("/characters/me", tags=["characters"])
+async def owned(user: CurrentUser, session: SessionDep, redis: RedisDep) -> OwnedCharacters:
+    """Owned characters (read model; from the event store when it has none for you)."""
+    items = await characters.owned(session, redis, user.account_id)
+    return OwnedCharacters(items=items, total=len(items))
+
+
+@router.get("/characters/me/history", tags=["characters"])
+async def owned_history(
+    user: CurrentUser, session: SessionDep, at: Annotated[AwareDatetime, Query()]
+) -> OwnedCharacters:
+    """Owned characters as they were at `at` (replayed from the event store)."""
+    items = await characters.owned_at(session, user.account_id, at)
+    return OwnedCharacters(items=items, total=len(items), at=at)
+
+
+@router.get("/characters/ranking", tags=["characters"])
+async def ranking(
+    user: CurrentUser,
+    redis: RedisDep,
+    period: Literal["weekly"] = "weekly",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Ranking:
+    """This ISO week's collectors, most characters first."""
+    del period  # only weekly exists
+    return await characters.weekly_ranking(redis, user.account_id, limit)
+
+
+# My
+
+
+def _profile(found: Profile) -> ProfilePublic:
+    return ProfilePublic(
+        user_id=found.user_id,
+        nickname=found.nickname,
+        total_scans=found.total_scans,
+        total_characters=found.total_characters,
+        last_activity_at=found.last_activity_at,
+        updated_at=found.updated_at,
+    )
+
+
+@router.get("/my/profile", tags=["my"])
+async def get_profile(user: CurrentUser, session: SessionDep) -> ProfilePublic:
+    return _profile(await my.profile(session, user.account_id))
+
+
+@router.patch("/my/profile", tags=["my"])
+async def update_profile(
+    body: ProfileUpdate, user: CurrentUser, session: SessionDep
+) -> ProfilePublic:
+    return _profile(await my.rename(session, user.account_id, body.nickname))
+
+
+def _notification(found: Notification) -> NotificationPublic:
+    return NotificationPublic(
+        notification_id=found.id,
+        kind=found.kind,
+        title=found.title,
+        body=found.body,
+        data=found.data,
+        created_at=found.created_at,
+    )
+
+
+@router.get("/notifications", tags=["my"])
+async def notifications(
+    user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[NotificationPublic]:
+    """What the saga told you, newest first."""
+    rows = await my.notifications(session, user.account_id, page)
+    return build_page(rows, page.limit, lambda n: [str(n.id)], _notification)
+
+
+@router.websocket("/ws/notifications")
+async def notification_socket(websocket: WebSocket) -> None:
+    """Notifications and chat answers as they happen (`?token=<access token>`)."""
+    database, hub = websocket.state.database, websocket.state.hub
+    codec = codec_for(websocket.state.settings)
+
+    async def verify(token: str) -> uuid.UUID:
+        async with database.unit_of_work() as session:
+            return (await principal_of(session, codec, token)).account_id
+
+    user_id = await authenticate(websocket, verify)
+    if user_id is None:
+        return
+    async with hub.connection(
+        my.notification_channel(user_id), websocket, str(user_id)
+    ) as connection:
+        async for _ in connection.messages():
+            pass  # the channel only speaks to the client
+
+
+# Locations
+
+
+def _centre(found: Centre, distance: float) -> CentrePublic:
+    return CentrePublic(
+        centre_id=found.id,
+        name=found.name,
+        district=found.district,
+        address=found.address,
+        lat=found.lat,
+        lng=found.lng,
+        categories=list(found.categories),
+        phone=found.phone,
+        opening_hours=found.opening_hours,
+        distance_km=round(distance, 3),
+    )
+
+
+@router.get("/locations/nearby", tags=["locations"])
+async def nearby(
+    _: CurrentUser,
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    radius_km: Annotated[float, Query(gt=0, le=50)] = 3.0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[CentrePublic]:
+    """Recycling centres within `radius_km`, nearest first."""
+    rows = await locations.nearby(session, lat=lat, lng=lng, radius_km=radius_km, limit=limit)
+    return [_centre(found, distance) for found, distance in rows]
+
+
+# Chat
+
+
+def _chat_message(message: ChatMessage) -> ChatMessagePublic:
+    return ChatMessagePublic(
+        message_id=message.id,
+        session_id=message.session_id,
+        role="assistant" if message.role == "assistant" else "user",
+        content=message.content,
+        category=message.category,
+        reply_to=message.reply_to,
+        created_at=message.created_at,
+    )
+
+
+def _chat_session(found: ChatSession) -> ChatSessionPublic:
+    return ChatSessionPublic(session_id=found.id, title=found.title, created_at=found.created_at)
+
+
+@router.post("/chat/sessions", status_code=status.HTTP_201_CREATED, tags=["chat"])
+async def open_chat(
+    body: ChatSessionCreate, user: CurrentUser, session: SessionDep
+) -> ChatSessionPublic:
+    return _chat_session(await chat.open_session(session, user.account_id, body.title))
+
+
+@router.post(
+    "/chat/sessions/{session_id}/messages", status_code=status.HTTP_202_ACCEPTED, tags=["chat"]
+)
+async def ask(
+    session_id: uuid.UUID, body: ChatMessageCreate, user: CurrentUser, session: SessionDep
+) -> ChatMessageAccepted:
+    """Ask a disposal question; the answer arrives in the session (and over the socket)."""
+    question = await chat.ask(session, user.account_id, session_id, body.content, chat_pipeline)
+    return ChatMessageAccepted(message=_chat_message(question))
+
+
+@router.get("/chat/sessions/{session_id}/messages", tags=["chat"])
+async def chat_messages(
+    session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[ChatMessagePublic]:
+    """The session's questions and answers, oldest first."""
+    rows = await chat.messages(session, user.account_id, session_id, page)
+    return build_page(rows, page.limit, lambda m: [str(m.id)], _chat_message)
+
+
+# Admin
+
+admin_router = APIRouter(
+    prefix=PREFIX, responses={**_ERRORS, 403: {"description": "Not an administrator"}}
+)
+admin_router.include_router(dlq_router(admin_resolver))
+
+routers = (router, admin_router)

@@ -1,0 +1,193 @@
+"""My: the profile with the stats the saga keeps (`ProfileUpdated` on the `eco.profile`
+stream), and the notifications the saga sends (stored once per source event, then pushed
+to the user's WebSocket channel by a job after commit)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco import events
+from ensemble.apps.eco.models import Notification, Profile
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.events import Envelope
+from ensemble.kernel.events.store import append
+from ensemble.kernel.jobs import Job, enqueue
+from ensemble.kernel.pagination import PageRequest
+
+
+def notification_channel(user_id: uuid.UUID | str) -> str:
+    return f"eco:user:{user_id}"
+
+
+# Profile
+
+
+async def profile(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> Profile:
+    """The user's profile, created empty on first use."""
+    now = utcnow()
+    await session.execute(
+        insert(Profile)
+        .values(
+            user_id=user_id,
+            total_scans=0,
+            total_characters=0,
+            sequence=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    return await session.get_one(Profile, user_id, with_for_update=lock, populate_existing=lock)
+
+
+async def rename(session: AsyncSession, user_id: uuid.UUID, nickname: str) -> Profile:
+    found = await profile(session, user_id, lock=True)
+    found.nickname = nickname
+    await _updated(session, found, cause="ProfileEdited", changed=["nickname"])
+    await session.flush()
+    return found
+
+
+async def count_activity(session: AsyncSession, envelope: Envelope) -> str:
+    """Stats from the saga: a completed scan, an acquired character (once per event: the
+    consumer's idempotency guards the counters)."""
+    user_id = uuid.UUID(str(envelope.payload["user_id"]))
+    found = await profile(session, user_id, lock=True)
+    found.last_activity_at = max(filter(None, [found.last_activity_at, envelope.occurred_at]))
+    character_name = None
+    if envelope.type == events.SCAN_COMPLETED:
+        found.total_scans += 1
+        changed = ["total_scans", "last_activity_at"]
+    else:
+        found.total_characters += 1
+        character_name = envelope.payload_as(events.CharacterAcquired).character_name
+        changed = ["total_characters", "last_activity_at"]
+    await _updated(
+        session, found, cause=envelope.type, changed=changed, character_name=character_name
+    )
+    return envelope.type
+
+
+async def _updated(
+    session: AsyncSession,
+    found: Profile,
+    *,
+    cause: str,
+    changed: list[str],
+    character_name: str | None = None,
+) -> None:
+    updated = events.ProfileUpdated(
+        user_id=found.user_id,
+        total_scans=found.total_scans,
+        total_characters=found.total_characters,
+        cause=cause,
+        character_name=character_name,
+        changed=changed,
+    )
+    found.sequence = await append(
+        session,
+        aggregate_type=events.PROFILE,
+        aggregate_id=str(found.user_id),
+        expected_sequence=found.sequence,
+        events=[events.new_event(updated, events.PROFILE_UPDATED)],
+        publish=True,
+    )
+
+
+# Notifications
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    title: str
+    body: str
+
+
+def message_for(envelope: Envelope) -> Message | None:
+    """What the user is told about an event, if anything."""
+    if envelope.type == events.PROFILE_UPDATED:
+        updated = envelope.payload_as(events.ProfileUpdated)
+        if updated.cause != events.CHARACTER_ACQUIRED:
+            return None
+        return Message(
+            "character_acquired",
+            "새 캐릭터를 만났어요! / New character!",
+            f"{updated.character_name} 캐릭터를 획득했어요. "
+            f"You now have {updated.total_characters}.",
+        )
+    if envelope.type == events.SCAN_REWARD_COMPENSATED:
+        reason = envelope.payload_as(events.ScanRewardCompensated).compensation_reason
+        return Message(
+            "reward_failed",
+            "보상을 받지 못했어요 / No reward this time",
+            f"분리배출은 잘 기록되었지만 캐릭터를 지급하지 못했어요 ({reason}).",
+        )
+    if envelope.type == events.SCAN_FAILED:
+        reason = envelope.payload_as(events.ScanFailed).reason
+        return Message(
+            "scan_failed", "분류에 실패했어요 / Scan failed", f"다시 시도해 주세요 ({reason})."
+        )
+    return None
+
+
+async def notify(session: AsyncSession, envelope: Envelope, push: Job) -> str:
+    """Store the user's notification for `envelope` (once) and push it after commit."""
+    message = message_for(envelope)
+    if message is None:
+        return "silent"
+    user_id = uuid.UUID(str(envelope.payload["user_id"]))
+    data = {key: value for key, value in envelope.payload.items() if key != "user_id"}
+    notification = await session.scalar(
+        insert(Notification)
+        .values(
+            id=new_id(),
+            user_id=user_id,
+            kind=message.kind,
+            title=message.title,
+            body=message.body,
+            data={**data, "event": envelope.type},
+            source_event_id=envelope.event_id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["source_event_id"])
+        .returning(Notification)
+    )
+    if notification is None:
+        return "duplicate"
+    await enqueue(session, push, user_id=str(user_id), payload=push_payload(notification))
+    return message.kind
+
+
+def push_payload(notification: Notification) -> dict[str, object]:
+    return {
+        "type": "notification",
+        "notification_id": str(notification.id),
+        "kind": notification.kind,
+        "title": notification.title,
+        "body": notification.body,
+        "data": notification.data,
+        "created_at": notification.created_at.isoformat(),
+    }
+
+
+async def notifications(
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> Sequence[Notification]:
+    """The user's notifications, newest first (ids are UUID v7), `limit + 1` rows."""
+    stmt = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.id.desc())
+        .limit(page.limit + 1)
+    )
+    after = page.after_id()
+    if after is not None:
+        stmt = stmt.where(Notification.id < after)
+    return (await session.execute(stmt)).scalars().all()

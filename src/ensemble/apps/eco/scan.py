@@ -1,0 +1,256 @@
+"""Scans: the task a classify request starts, its classification by the `scan.classify` job,
+and the scan side of the saga (the reward settled, or compensated, from the character
+domain's answer). Every change appends to the scan's `eco.scan` stream in the same
+transaction, numbered by `Scan.sequence`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco import events
+from ensemble.apps.eco.classifier import Classifier, ScanInput
+from ensemble.apps.eco.domain import Classification, disposal_guide
+from ensemble.apps.eco.models import RewardStatus, Scan, ScanImage, ScanStatus
+from ensemble.apps.eco.schemas import ClassifyRequest
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import Conflict, NotFound
+from ensemble.kernel.events import Envelope
+from ensemble.kernel.events.store import append
+from ensemble.kernel.jobs import Job, enqueue
+
+IMAGE_WAIT = timedelta(seconds=60)
+"""How long a scan waits for its image's `ImageRegistered` to reach the scan domain."""
+
+
+class ImageNotYetKnown(Exception):
+    """The scan's image has not reached this domain yet (transient: the job retries)."""
+
+
+def request_digest(body: ClassifyRequest) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _record(session: AsyncSession, scan: Scan, payload: events.EcoEvent, type_: str) -> None:
+    """Append one event to the scan's stream (the row is locked or new: no other writer)."""
+    scan.sequence = await append(
+        session,
+        aggregate_type=events.SCAN,
+        aggregate_id=str(scan.id),
+        expected_sequence=scan.sequence,
+        events=[events.new_event(payload, type_)],
+        publish=True,
+    )
+
+
+# Requesting
+
+
+async def request(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    body: ClassifyRequest,
+    idempotency_key: str | None,
+    classify: Job,
+) -> Scan:
+    """A new scan task with its classification job requested, or, for an `Idempotency-Key`
+    already used by the caller with the same body, that key's task (409 with another body).
+    Concurrent requests with one key create one task."""
+    digest = request_digest(body)
+    scan_id = new_id()
+    created = await session.scalar(
+        insert(Scan)
+        .values(
+            id=scan_id,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            request_digest=digest,
+            image_id=body.image_id,
+            image_url=str(body.image_url) if body.image_url else None,
+            user_input=body.user_input,
+            status=ScanStatus.PROCESSING,
+            sequence=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        .returning(Scan.id)
+    )
+    if created is None:
+        return await _replay(session, user_id, idempotency_key, digest)
+    scan = await session.get_one(Scan, scan_id)
+    requested = events.ScanRequested(
+        scan_id=scan.id, user_id=user_id, image_id=body.image_id, has_text=bool(body.user_input)
+    )
+    await _record(session, scan, requested, events.SCAN_REQUESTED)
+    await enqueue(session, classify, scan_id=str(scan.id))
+    return scan
+
+
+async def _replay(
+    session: AsyncSession, user_id: uuid.UUID, idempotency_key: str | None, digest: str
+) -> Scan:
+    stmt = select(Scan).where(Scan.user_id == user_id, Scan.idempotency_key == idempotency_key)
+    scan = (await session.execute(stmt)).scalar_one()
+    if scan.request_digest != digest:
+        raise Conflict(
+            "This Idempotency-Key was used with another request.", code="idempotency_key_reused"
+        )
+    return scan
+
+
+async def task_of(session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
+    scan = await session.get(Scan, scan_id)
+    if scan is None or scan.user_id != user_id:
+        raise NotFound("No such scan task.", code="task_not_found")
+    return scan
+
+
+# Classifying (the job)
+
+
+async def classify(session: AsyncSession, scan_id: uuid.UUID, classifier: Classifier) -> None:
+    """Classify a processing scan, then complete it (`ScanCompleted`) or fail it
+    (`ScanFailed`); a scan no longer processing is left alone, so the job may run twice."""
+    scan = await session.get(Scan, scan_id)
+    if scan is None or scan.status is not ScanStatus.PROCESSING:
+        return
+    image = await _image(session, scan)
+    if scan.image_id is not None and image is None:
+        if utcnow() - scan.created_at < IMAGE_WAIT:
+            raise ImageNotYetKnown(f"image {scan.image_id} not registered here yet")
+        await _lock_and(session, scan_id, lambda locked: fail(session, locked, "image_not_found"))
+        return
+    item = ScanInput(
+        text=scan.user_input,
+        image_url=image.url if image else scan.image_url,
+        content_type=image.content_type if image else None,
+    )
+    result = await classifier.classify(item)  # outside the row lock: it may take seconds
+    await _lock_and(session, scan_id, lambda locked: complete(session, locked, result))
+
+
+async def _lock_and(session: AsyncSession, scan_id: uuid.UUID, change: Any) -> None:
+    """Run `change(scan)` on the scan locked, if it is still processing."""
+    scan = await session.get(Scan, scan_id, with_for_update=True, populate_existing=True)
+    if scan is not None and scan.status is ScanStatus.PROCESSING:
+        await change(scan)
+
+
+async def _image(session: AsyncSession, scan: Scan) -> ScanImage | None:
+    """The scan's image as this domain knows it (only the owner's image counts)."""
+    if scan.image_id is None:
+        return None
+    image = await session.get(ScanImage, scan.image_id)
+    return image if image is not None and image.user_id == scan.user_id else None
+
+
+async def complete(session: AsyncSession, scan: Scan, result: Classification) -> None:
+    scan.status, scan.completed_at = ScanStatus.COMPLETED, utcnow()
+    scan.category, scan.confidence = result.category, result.confidence
+    scan.disposal_guide = disposal_guide(result.category)
+    eligible = result.reward_eligible
+    scan.reward_status = RewardStatus.PENDING if eligible else RewardStatus.NOT_ELIGIBLE
+    completed = events.ScanCompleted(
+        scan_id=scan.id,
+        user_id=scan.user_id,
+        category=result.category,
+        reward_eligible=eligible,
+        confidence=result.confidence,
+    )
+    await _record(session, scan, completed, events.SCAN_COMPLETED)
+
+
+async def fail(session: AsyncSession, scan: Scan, reason: str) -> None:
+    scan.status, scan.completed_at, scan.error = ScanStatus.FAILED, utcnow(), reason
+    failed = events.ScanFailed(scan_id=scan.id, user_id=scan.user_id, reason=reason)
+    await _record(session, scan, failed, events.SCAN_FAILED)
+
+
+async def fail_stale(session: AsyncSession, older_than: timedelta) -> int:
+    """Fail scans still processing after `older_than` (their job gave up or was lost), so
+    every saga ends; returns how many."""
+    stmt = (
+        select(Scan)
+        .where(Scan.status == ScanStatus.PROCESSING, Scan.created_at < func.now() - older_than)
+        .order_by(Scan.created_at)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    )
+    stale = (await session.execute(stmt)).scalars().all()
+    for scan in stale:
+        await fail(session, scan, "timeout")
+    return len(stale)
+
+
+# The saga's scan side (consumers)
+
+
+async def remember_image(session: AsyncSession, envelope: Envelope) -> None:
+    """Keep this domain's copy of a registered image (`ImageRegistered`)."""
+    image = envelope.payload_as(events.ImageRegistered)
+    await session.execute(
+        insert(ScanImage)
+        .values(
+            image_id=image.image_id,
+            user_id=image.user_id,
+            url=image.url,
+            content_type=image.content_type,
+            registered_at=envelope.occurred_at,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
+    """The character domain's answer to a completed scan: the reward granted
+    (`ScanRewardGranted`), or compensated (`ScanRewardCompensated`). Returns what happened."""
+    if envelope.type == events.CHARACTER_ACQUIRED:
+        acquired = envelope.payload_as(events.CharacterAcquired)
+        if acquired.scan_id is None:
+            return "not_from_a_scan"
+        scan = await _pending_reward(session, acquired.scan_id)
+        if scan is None:
+            return "already_settled"
+        scan.reward_status = RewardStatus.GRANTED
+        scan.reward_character = {
+            "character_id": str(acquired.character_id),
+            "code": acquired.character_code,
+            "name": acquired.character_name,
+        }
+        granted = events.ScanRewardGranted(
+            scan_id=scan.id,
+            user_id=scan.user_id,
+            character_id=acquired.character_id,
+            character_code=acquired.character_code,
+            character_name=acquired.character_name,
+        )
+        await _record(session, scan, granted, events.SCAN_REWARD_GRANTED)
+        return "granted"
+    refused = envelope.payload_as(events.CharacterAcquireFailed)
+    scan = await _pending_reward(session, refused.scan_id)
+    if scan is None:
+        return "already_settled"
+    scan.reward_status, scan.reward_reason = RewardStatus.FAILED, refused.reason
+    compensated = events.ScanRewardCompensated(
+        scan_id=scan.id, user_id=scan.user_id, compensation_reason=refused.reason
+    )
+    await _record(session, scan, compensated, events.SCAN_REWARD_COMPENSATED)
+    return "compensated"
+
+
+async def _pending_reward(session: AsyncSession, scan_id: uuid.UUID) -> Scan | None:
+    scan = await session.get(Scan, scan_id, with_for_update=True)
+    if scan is None or scan.reward_status is not RewardStatus.PENDING:
+        return None
+    return scan

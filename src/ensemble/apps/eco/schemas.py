@@ -1,0 +1,251 @@
+"""ECO² request and response bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
+
+from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
+
+NICKNAME = Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# auth
+
+
+class SignupRequest(Strict):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=128)
+
+
+class UserPublic(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+
+
+# images
+
+
+ImageType = Literal["image/jpeg", "image/png", "image/webp", "image/heic"]
+
+
+class PresignRequest(Strict):
+    content_type: ImageType
+    size: int = Field(ge=1, le=2**40, description="bytes; at most the configured maximum")
+    filename: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f/\\]+$",
+        description="the photo's file name (its words help the offline classifier)",
+    )
+
+
+class PresignResponse(BaseModel):
+    upload_id: uuid.UUID
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class RegisterRequest(Strict):
+    upload_id: uuid.UUID | None = None
+    cdn_url: AnyHttpUrl | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RegisterRequest:
+        if (self.upload_id is None) == (self.cdn_url is None):
+            raise ValueError("give exactly one of upload_id and cdn_url")
+        return self
+
+
+class ImagePublic(BaseModel):
+    image_id: uuid.UUID
+    url: str
+    content_type: str | None
+    size: int | None
+    created_at: datetime
+
+
+# scan
+
+
+class ClassifyRequest(Strict):
+    image_id: uuid.UUID | None = None
+    image_url: AnyHttpUrl | None = Field(default=None, max_length=2000)
+    user_input: str | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _something_to_classify(self) -> ClassifyRequest:
+        if self.image_id is None and self.image_url is None and self.user_input is None:
+            raise ValueError("give image_id, image_url or user_input")
+        return self
+
+
+class ClassifyAccepted(BaseModel):
+    task_id: uuid.UUID
+    status: ScanStatus
+
+
+class CharacterBrief(BaseModel):
+    character_id: uuid.UUID
+    code: str
+    name: str
+
+
+class Reward(BaseModel):
+    status: RewardStatus
+    character: CharacterBrief | None = None
+    reason: str | None = None
+
+
+class ScanTask(BaseModel):
+    task_id: uuid.UUID
+    status: ScanStatus
+    category: str | None = None
+    confidence: float | None = None
+    disposal_guide: dict[str, Any] | None = None
+    reward: Reward | None = None
+    error: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+class ScanHistoryItem(BaseModel):
+    task_id: uuid.UUID
+    status: ScanStatus
+    category: str | None = None
+    reward_status: RewardStatus | None = None
+    character_name: str | None = None
+    requested_at: datetime
+
+
+# characters
+
+
+class CharacterPublic(BaseModel):
+    character_id: uuid.UUID
+    code: str
+    name: str
+    category: str
+    rarity: str
+    description: str
+
+
+class OwnedCharacter(BaseModel):
+    character_id: uuid.UUID
+    code: str
+    name: str
+    category: str
+    acquired_at: datetime
+    scan_id: uuid.UUID | None = None
+
+
+class OwnedCharacters(BaseModel):
+    items: list[OwnedCharacter]
+    total: int
+    at: AwareDatetime | None = None
+
+
+class RankingEntry(BaseModel):
+    rank: int
+    user_id: uuid.UUID
+    characters: int
+    me: bool
+
+
+class Ranking(BaseModel):
+    period: Literal["weekly"]
+    key: str
+    items: list[RankingEntry]
+
+
+# my
+
+
+class ProfilePublic(BaseModel):
+    user_id: uuid.UUID
+    nickname: str | None
+    total_scans: int
+    total_characters: int
+    last_activity_at: datetime | None
+    updated_at: datetime
+
+
+class ProfileUpdate(Strict):
+    nickname: str = NICKNAME
+
+
+class NotificationPublic(BaseModel):
+    notification_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+# locations
+
+
+class CentrePublic(BaseModel):
+    centre_id: uuid.UUID
+    name: str
+    district: str | None
+    address: str | None
+    lat: float
+    lng: float
+    categories: list[str]
+    phone: str | None
+    opening_hours: str | None
+    distance_km: float
+
+
+# chat
+
+
+class ChatSessionCreate(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ChatSessionPublic(BaseModel):
+    session_id: uuid.UUID
+    title: str | None
+    created_at: datetime
+
+
+class ChatMessageCreate(Strict):
+    content: str = Field(min_length=1, max_length=2000)
+
+
+class ChatMessagePublic(BaseModel):
+    message_id: uuid.UUID
+    session_id: uuid.UUID
+    role: Literal["user", "assistant"]
+    content: str
+    category: str | None
+    reply_to: uuid.UUID | None
+    created_at: datetime
+
+
+class ChatMessageAccepted(BaseModel):
+    message: ChatMessagePublic
+    status: Literal["answering"] = "answering"

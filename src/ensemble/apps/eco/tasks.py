@@ -1,0 +1,90 @@
+"""ECO² background jobs: the login audit, classification, the scan sweep, the chat pipeline
+and pushes to a user's notification channel."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.eco import chat, my, scan
+from ensemble.apps.eco.classifier import classifier_for
+from ensemble.apps.eco.models import LoginAudit
+from ensemble.kernel.jobs import RetryPolicy, enqueue, job
+from ensemble.kernel.observability.context import current_request_context
+from ensemble.kernel.realtime import Publisher
+from ensemble.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = RetryPolicy(max_retries=6, min_backoff_ms=500, max_backoff_ms=15_000)
+PUSH = RetryPolicy(max_retries=3, min_backoff_ms=100, max_backoff_ms=2_000)
+SWEEP_INTERVAL = timedelta(seconds=30)
+
+
+@job("auth.audit", retry=TRANSIENT)
+async def audit_login(
+    session: AsyncSession,
+    *,
+    audit_id: str,
+    account_id: str,
+    client_address: str,
+    user_agent: str | None,
+    logged_in_at: str,
+) -> None:
+    """Record a login (once: the audit id is the row's key)."""
+    await session.execute(
+        insert(LoginAudit)
+        .values(
+            id=uuid.UUID(audit_id),
+            account_id=uuid.UUID(account_id),
+            client_address=client_address[:100],
+            user_agent=user_agent[:500] if user_agent else None,
+            trace_id=current_request_context().trace_id,
+            logged_in_at=datetime.fromisoformat(logged_in_at),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+@job("scan.classify", retry=TRANSIENT, time_limit=timedelta(minutes=2))
+async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
+    """Classify a scan and complete (or fail) it; a second run changes nothing."""
+    await scan.classify(session, uuid.UUID(scan_id), classifier_for(get_settings()))
+
+
+@job("scan.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
+async def sweep_scans(session: AsyncSession) -> None:
+    """Fail scans stuck in processing past `ECO_SCAN_TIMEOUT_SECONDS`, so every saga ends."""
+    timeout = timedelta(seconds=get_settings().eco_scan_timeout_seconds)
+    failed = await scan.fail_stale(session, timeout)
+    if failed:
+        logger.warning("scan sweep failed %s stale scans", failed)
+
+
+@job("eco.push", retry=PUSH)
+async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> None:
+    """Deliver a message to the user's sockets in every server process."""
+    redis_url = get_settings().redis_url
+    if redis_url is None:
+        return
+    async with Publisher(redis_url) as publisher:
+        await publisher.publish(my.notification_channel(user_id), payload)
+
+
+@job("chat.pipeline", retry=TRANSIENT)
+async def chat_pipeline(session: AsyncSession, *, message_id: str) -> None:
+    """Answer a question (once) and push the answer to the asker."""
+    answered = await chat.answer(session, uuid.UUID(message_id))
+    if answered is None:
+        return
+    message, user_id = answered
+    payload = {"type": "chat.answer", **chat.message_payload(message)}
+    await enqueue(session, push, user_id=str(user_id), payload=payload)
+
+
+JOBS = (audit_login, classify_scan, sweep_scans, push, chat_pipeline)

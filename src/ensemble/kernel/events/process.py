@@ -1,0 +1,62 @@
+"""`ensemble consume`: the apps' event consumers and read-model projections in one process.
+
+Any number of these processes may run: each joins every consumer group under its own
+member name, so the groups' messages are shared between them and a dead process's
+messages are reclaimed by the others (see `ConsumerRunner`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.events.consumer import Consumer, run_consumers
+from ensemble.kernel.events.projection import Projection, projection_consumer
+from ensemble.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def consume(
+    settings: Settings,
+    consumers: Sequence[Consumer],
+    projections: Sequence[Projection],
+    stop: asyncio.Event,
+) -> None:
+    """Run `consumers` and the live side of `projections` until `stop` is set."""
+    assert settings.database_url is not None
+    assert settings.redis_url is not None
+    database = Database(settings.database_url, pool_size=5)
+    redis = Redis.from_url(settings.redis_url)
+    every = [*consumers, *(projection_consumer(each, redis) for each in projections)]
+    try:
+        await run_consumers(
+            database, redis, every, stop, claim_idle_ms=settings.events_claim_idle_ms
+        )
+    finally:
+        await redis.aclose()
+        await database.dispose()
+
+
+def serve_consumers(
+    settings: Settings, consumers: Sequence[Consumer], projections: Sequence[Projection]
+) -> None:
+    """Consume until SIGTERM/SIGINT."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        names = sorted([each.name for each in consumers] + [p.consumer_name for p in projections])
+        logger.info("consuming events as %s", names)
+        await consume(settings, consumers, projections, stop)
+
+    asyncio.run(main())

@@ -1,0 +1,51 @@
+"""The deny-list: access tokens revoked before they expire (a logout ends the token at once).
+
+An access token is otherwise valid until its `exp`; a realm whose logout must take effect
+immediately checks `is_denied(jti)` when it resolves the caller (one primary-key probe).
+Entries are pruned once the token would have expired anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Exists, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.kernel.identity.models import DeniedToken
+from ensemble.kernel.jobs.definition import job
+
+
+async def deny(session: AsyncSession, *, realm: str, jti: uuid.UUID, expires_at: datetime) -> None:
+    """Put the token `jti` on the deny-list until `expires_at` (denying twice is harmless)."""
+    stmt = (
+        insert(DeniedToken)
+        .values(jti=jti, realm=realm, expires_at=expires_at)
+        .on_conflict_do_nothing()
+    )
+    await session.execute(stmt)
+
+
+async def deny_claims(session: AsyncSession, claims: dict[str, object]) -> None:
+    """Deny the verified token whose `claims` are given (its `jti`, `aud` and `exp`)."""
+    expires = datetime.fromtimestamp(int(str(claims["exp"])), UTC)
+    await deny(
+        session, realm=str(claims["aud"]), jti=uuid.UUID(str(claims["jti"])), expires_at=expires
+    )
+
+
+def denied(jti: uuid.UUID) -> Exists:
+    """`EXISTS` clause: whether `jti` is on the deny-list (to fold into a caller's query)."""
+    return select(DeniedToken.jti).where(DeniedToken.jti == jti).exists()
+
+
+async def is_denied(session: AsyncSession, jti: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(denied(jti))))
+
+
+@job("identity.prune_denied_tokens", every=timedelta(hours=1))
+async def prune_denied_tokens(session: AsyncSession) -> None:
+    """Forget deny-list entries of tokens that have expired by now."""
+    await session.execute(delete(DeniedToken).where(DeniedToken.expires_at < func.now()))
