@@ -262,6 +262,91 @@ async def test_an_expected_sequence_beyond_the_end_is_a_conflict(database: Datab
     assert await sequences(database, "u1") == [1, 2, 3]
 
 
+async def test_a_refused_append_leaves_the_transaction_usable(database: Database) -> None:
+    """A conflict writes nothing and raises no database error: the same transaction goes on."""
+    await fill(database, "u1", 3)
+    async with database.unit_of_work() as session:
+        for stale in (7, 1):  # beyond the end (a gap), then behind it
+            with pytest.raises(ConcurrencyConflict):
+                await append(
+                    session,
+                    aggregate_type=KIND,
+                    aggregate_id="u1",
+                    expected_sequence=stale,
+                    events=[acquired(8), acquired(9)],
+                )
+        last = await append(
+            session,
+            aggregate_type=KIND,
+            aggregate_id="u1",
+            expected_sequence=3,
+            events=[acquired(4)],
+        )
+    assert last == 4
+    assert await sequences(database, "u1") == [1, 2, 3, 4]
+
+
+async def test_a_longer_batch_that_lost_the_race_writes_none_of_its_events(
+    database: Database,
+) -> None:
+    """Its first number is taken, its later ones are free: still all or nothing."""
+    await fill(database, "u1", 3)
+    async with database.unit_of_work() as session:
+        await append(
+            session,
+            aggregate_type=KIND,
+            aggregate_id="u1",
+            expected_sequence=3,
+            events=[acquired(n) for n in range(4, 6)],
+        )
+    async with database.unit_of_work() as session:
+        with pytest.raises(ConcurrencyConflict) as raised:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=3,
+                events=[acquired(n) for n in range(100, 110)],
+            )
+    assert raised.value.details["current_sequence"] == 5
+    assert await sequences(database, "u1") == [1, 2, 3, 4, 5]
+
+
+async def test_a_writer_waiting_on_one_that_rolls_back_then_appends(database: Database) -> None:
+    await fill(database, "u1", 3)
+    first_holds_four = asyncio.Event()
+
+    async def rolled_back() -> None:
+        async with database.sessionmaker() as session:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=3,
+                events=[acquired(40)],
+            )
+            first_holds_four.set()
+            await asyncio.sleep(0.2)  # the second writer now waits on number 4
+            await session.rollback()
+
+    async def waiting() -> int:
+        await first_holds_four.wait()
+        async with database.unit_of_work() as session:
+            return await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=3,
+                events=[acquired(4), acquired(5)],
+            )
+
+    _, last = await asyncio.gather(rolled_back(), waiting())
+    assert last == 5
+    async with database.sessionmaker() as session:
+        aggregate, sequence = await load(session, Ownership, KIND, "u1")
+    assert (sequence, aggregate.owned) == (5, {"c1", "c4", "c5"})
+
+
 # Snapshots
 
 

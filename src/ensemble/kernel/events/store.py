@@ -13,12 +13,12 @@ Like every kernel service these take the caller's session and never commit.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.errors import Conflict
@@ -73,34 +73,30 @@ async def append(
     """Append `events` as numbers `expected_sequence + 1 …`; returns the new last sequence.
 
     `expected_sequence` is the stream's last sequence as the caller saw it (0 for a new
-    stream). If another writer appended since, raises `ConcurrencyConflict`: the caller
-    reloads and retries. The events are written in a savepoint, so the caller's transaction
-    stays usable after a conflict.
+    stream). If another writer appended since, or the stream ends before it, raises
+    `ConcurrencyConflict`: the caller reloads and retries. The events are written by one
+    statement that writes nothing on a conflict, so the caller's transaction stays usable.
 
-    With `aggregate` (as loaded at `expected_sequence`), the events are applied to it after
-    they are written, and its state is saved as a snapshot after each event whose number is
-    a multiple of `SNAPSHOT_EVERY`. After a conflict it holds events that were not stored:
-    load it again. With `publish`, each event also goes to the outbox (`outbox.publish`) in
-    the same transaction, for the relay to send after commit.
+    With `aggregate` (as loaded at `expected_sequence`), the events are applied to it and
+    its state is saved as a snapshot after each event whose number is a multiple of
+    `SNAPSHOT_EVERY`. After a conflict it holds events that were not stored: load it again.
+    With `publish`, each event also goes to the outbox (`outbox.publish`) in the same
+    transaction, for the relay to send after commit.
     """
     if expected_sequence < 0:
         raise ValueError("expected_sequence must be 0 or more")
     if not events:
         return expected_sequence
     envelopes = [_envelope(aggregate_type, aggregate_id, event) for event in events]
-    try:
-        async with session.begin_nested():
-            await _require_head(session, aggregate_type, aggregate_id, expected_sequence)
-            await session.execute(insert(StoredEvent), _rows(envelopes, expected_sequence))
-            if aggregate is not None:
-                await _apply_and_snapshot(session, aggregate, envelopes, expected_sequence)
-            if publish:
-                for envelope in envelopes:
-                    await publish_to_outbox(session, envelope)
-    except IntegrityError as exc:
-        if SEQUENCE_CONSTRAINT not in str(exc.orig):
-            raise
-        raise await _conflict(session, aggregate_type, aggregate_id, expected_sequence) from exc
+    snapshots = [] if aggregate is None else _apply(aggregate, envelopes, expected_sequence)
+    written = await _insert_events(session, envelopes, expected_sequence)
+    if written != len(envelopes):
+        raise await _conflict(session, aggregate_type, aggregate_id, expected_sequence)
+    if snapshots:
+        await session.execute(insert(Snapshot), snapshots)
+    if publish:
+        for envelope in envelopes:
+            await publish_to_outbox(session, envelope)
     return expected_sequence + len(envelopes)
 
 
@@ -127,46 +123,70 @@ def _envelope(aggregate_type: str, aggregate_id: str, event: NewEvent) -> Envelo
     return envelope
 
 
-def _rows(envelopes: list[Envelope], expected_sequence: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "aggregate_type": envelope.aggregate_type,
-            "aggregate_id": envelope.aggregate_id,
-            "sequence_number": expected_sequence + offset,
-            "event_id": envelope.event_id,
-            "type": envelope.type,
-            "version": envelope.version,
-            "payload": envelope.payload,
-            "trace_id": envelope.trace_id,
-            "occurred_at": envelope.occurred_at,
-        }
-        for offset, envelope in enumerate(envelopes, start=1)
-    ]
+_INSERT_EVENTS = f"""
+WITH batch AS (
+    SELECT * FROM unnest($4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[],
+                         $9::timestamptz[])
+        WITH ORDINALITY AS e(event_id, type, version, payload, trace_id, occurred_at, n)
+), first_row AS (
+    INSERT INTO events.stored_events (aggregate_type, aggregate_id, sequence_number,
+        event_id, type, version, payload, trace_id, occurred_at)
+    SELECT $1::text, $2::text, $3::bigint + n,
+        event_id, type, version, payload::jsonb, trace_id, occurred_at
+    FROM batch
+    WHERE n = 1 AND ($3::bigint = 0 OR EXISTS (
+        SELECT FROM events.stored_events
+        WHERE aggregate_type = $1::text AND aggregate_id = $2::text
+          AND sequence_number = $3::bigint))
+    ON CONFLICT ON CONSTRAINT {SEQUENCE_CONSTRAINT} DO NOTHING
+    RETURNING 1
+), other_rows AS (
+    INSERT INTO events.stored_events (aggregate_type, aggregate_id, sequence_number,
+        event_id, type, version, payload, trace_id, occurred_at)
+    SELECT $1::text, $2::text, $3::bigint + n,
+        event_id, type, version, payload::jsonb, trace_id, occurred_at
+    FROM batch
+    WHERE n > 1 AND EXISTS (SELECT FROM first_row)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM first_row) + (SELECT count(*) FROM other_rows)
+"""
+"""Insert the events numbered `$3 + 1 …` in one round trip, all of them or none.
+
+`first_row` writes event `$3 + 1` only if event `$3` exists (no gap) and nobody holds
+`$3 + 1`: `ON CONFLICT … DO NOTHING` waits for a concurrent writer of that number and skips
+the row if that one commits, so a lost race raises no error and leaves the transaction
+usable. `other_rows` writes the rest only if `first_row` did. Once we hold `$3 + 1`, no other
+writer through this store can hold a later number of the batch (its own first row would be
+`$3 + 1`, or its head check would need a row we have not committed), so `other_rows` cannot
+collide while streams are written only through `append`."""
 
 
-async def _require_head(
-    session: AsyncSession, aggregate_type: str, aggregate_id: str, expected_sequence: int
-) -> None:
-    """Refuse an `expected_sequence` beyond the stream's end (it would leave a gap).
-
-    One that is behind needs no check here: its first insert collides with a stored row.
-    """
-    if expected_sequence == 0:
-        return
-    found = await session.scalar(
-        select(StoredEvent.sequence_number).where(
-            StoredEvent.aggregate_type == aggregate_type,
-            StoredEvent.aggregate_id == aggregate_id,
-            StoredEvent.sequence_number == expected_sequence,
-        )
+async def _insert_events(
+    session: AsyncSession, envelopes: list[Envelope], expected_sequence: int
+) -> int:
+    """Write the events after `expected_sequence`; the number written: all, or 0."""
+    connection = await session.connection()
+    first = envelopes[0]
+    result = await connection.exec_driver_sql(
+        _INSERT_EVENTS,
+        (
+            first.aggregate_type,
+            first.aggregate_id,
+            expected_sequence,
+            [envelope.event_id for envelope in envelopes],
+            [envelope.type for envelope in envelopes],
+            [envelope.version for envelope in envelopes],
+            [json.dumps(envelope.payload) for envelope in envelopes],
+            [envelope.trace_id for envelope in envelopes],
+            [envelope.occurred_at for envelope in envelopes],
+        ),
     )
-    if found is None:
-        raise await _conflict(session, aggregate_type, aggregate_id, expected_sequence)
+    return int(result.scalar_one())
 
 
-async def _apply_and_snapshot(
-    session: AsyncSession, aggregate: Aggregate, envelopes: list[Envelope], expected: int
-) -> None:
+def _apply(aggregate: Aggregate, envelopes: list[Envelope], expected: int) -> list[dict[str, Any]]:
+    """Apply the events to `aggregate`; the snapshot rows due along the way."""
     snapshots: list[dict[str, Any]] = []
     for sequence, envelope in enumerate(envelopes, start=expected + 1):
         aggregate.apply(envelope)
@@ -179,8 +199,7 @@ async def _apply_and_snapshot(
                     "state": copy.deepcopy(aggregate.snapshot()),
                 }
             )
-    if snapshots:
-        await session.execute(insert(Snapshot), snapshots)
+    return snapshots
 
 
 async def _conflict(
