@@ -15,6 +15,7 @@ from ensemble.apps.eco import locations, service
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import open_database, resolve_redis
+from ensemble.kernel.console import AdminPassword
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.projection import Projection, count_stored, rebuild
 from ensemble.settings import get_settings
@@ -26,20 +27,9 @@ console = Console()
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Argument(help="The admin's email")],
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="ENSEMBLE_ADMIN_PASSWORD",
-            help="At least 8 characters",
-        ),
-    ],
+    password: AdminPassword,
 ) -> None:
     """Create an ADMIN account (there is no open endpoint for it)."""
-    if len(password) < 8:
-        raise typer.BadParameter("the password needs at least 8 characters")
 
     async def run() -> str:
         async with open_database(get_settings()) as database, database.unit_of_work() as session:

@@ -13,6 +13,7 @@ from rich.table import Table
 from ensemble.apps.stock import service
 from ensemble.apps.stock.seed import SeedPlan, seed
 from ensemble.kernel.bootstrap import open_database
+from ensemble.kernel.console import AdminPassword
 from ensemble.settings import get_settings
 
 cli = typer.Typer(help="DDon-DDon Stock administration.", no_args_is_help=True)
@@ -22,21 +23,10 @@ console = Console()
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Argument(help="The admin's email")],
-    password: Annotated[
-        str,
-        typer.Option(
-            prompt=True,
-            hide_input=True,
-            confirmation_prompt=True,
-            envvar="ENSEMBLE_ADMIN_PASSWORD",
-            help="At least 8 characters",
-        ),
-    ],
+    password: AdminPassword,
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create the first ADMIN (there is no open endpoint for it)."""
-    if len(password) < 8:
-        raise typer.BadParameter("the password needs at least 8 characters")
 
     async def run() -> str:
         async with open_database(get_settings()) as database, database.unit_of_work() as session:
