@@ -54,6 +54,13 @@ async def _record(session: AsyncSession, scan: Scan, payload: events.EcoEvent, t
 
 # Requesting
 
+_INSERT_SCAN = (
+    insert(Scan)
+    .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+    .returning(Scan)
+)
+"""A new scan, or nothing if the caller already used its `Idempotency-Key` (built once)."""
+
 
 async def request(
     session: AsyncSession,
@@ -67,32 +74,39 @@ async def request(
     already used by the caller with the same body, that key's task (409 with another body).
     Concurrent requests with one key create one task."""
     digest = request_digest(body)
-    scan_id = new_id()
-    created = await session.scalar(
-        insert(Scan)
-        .values(
-            id=scan_id,
-            user_id=user_id,
-            idempotency_key=idempotency_key,
-            request_digest=digest,
-            image_id=body.image_id,
-            image_url=str(body.image_url) if body.image_url else None,
-            user_input=body.user_input,
-            status=ScanStatus.PROCESSING,
-            sequence=0,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-        .returning(Scan.id)
+    now = utcnow()
+    # The row is written already numbered 1 and returned as an entity: no reload and no
+    # UPDATE of `sequence` after the append (which writes event 1 of this new stream, or
+    # raises and rolls the whole transaction back).
+    scan = await session.scalar(
+        _INSERT_SCAN,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "idempotency_key": idempotency_key,
+            "request_digest": digest,
+            "image_id": body.image_id,
+            "image_url": str(body.image_url) if body.image_url else None,
+            "user_input": body.user_input,
+            "status": ScanStatus.PROCESSING,
+            "sequence": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    if created is None:
+    if scan is None:
         return await _replay(session, user_id, idempotency_key, digest)
-    scan = await session.get_one(Scan, scan_id)
     requested = events.ScanRequested(
         scan_id=scan.id, user_id=user_id, image_id=body.image_id, has_text=bool(body.user_input)
     )
-    await _record(session, scan, requested, events.SCAN_REQUESTED)
+    await append(
+        session,
+        aggregate_type=events.SCAN,
+        aggregate_id=str(scan.id),
+        expected_sequence=0,
+        events=[events.new_event(requested, events.SCAN_REQUESTED)],
+        publish=True,
+    )
     await enqueue(session, classify, scan_id=str(scan.id))
     return scan
 
