@@ -4,31 +4,57 @@ ImageRegistered → (scan keeps its copy) · ScanCompleted → character grants 
 CharacterAcquired / CharacterAcquireFailed → scan settles or compensates the reward ·
 ScanCompleted, CharacterAcquired → my updates stats → ProfileUpdated · ProfileUpdated,
 ScanRewardCompensated, ScanFailed → notification. Every hop runs once per event (the
-kernel's `processed_events`), and each also guards itself by state.
+kernel's `processed_events`), and each also guards itself by state. Each hop logs what it
+did under the event's trace id, so one trace id finds the whole saga in the logs.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import characters, events, my, scan
 from ensemble.apps.eco.tasks import push
 from ensemble.kernel.events import Envelope
-from ensemble.kernel.events.consumer import consumer
+from ensemble.kernel.events.consumer import Consumer, Handler, consumer
 from ensemble.settings import get_settings
 
+logger = logging.getLogger(__name__)
 
-@consumer("eco.scan.images", aggregate_types=[events.IMAGE], types=[events.IMAGE_REGISTERED])
+
+def saga_step(
+    name: str, *, aggregate_types: Iterable[str], types: Iterable[str]
+) -> Callable[[Handler], Consumer]:
+    """`@consumer` for a hop of the saga, logging its outcome: one INFO line per event it
+    handles (a duplicate delivery is skipped before the handler, so it logs nothing)."""
+
+    def declare(handler: Handler) -> Consumer:
+        async def logged(session: AsyncSession, envelope: Envelope) -> Any:
+            result = await handler(session, envelope)
+            logger.info(
+                "%s handled %s %s: %s", name, envelope.type, envelope.event_id, result or "done"
+            )
+            return result
+
+        return consumer(name, aggregate_types=aggregate_types, types=types)(logged)
+
+    return declare
+
+
+@saga_step("eco.scan.images", aggregate_types=[events.IMAGE], types=[events.IMAGE_REGISTERED])
 async def scan_images(session: AsyncSession, envelope: Envelope) -> None:
     await scan.remember_image(session, envelope)
 
 
-@consumer("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.SCAN_COMPLETED])
+@saga_step("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.SCAN_COMPLETED])
 async def character_rewards(session: AsyncSession, envelope: Envelope) -> str:
     return await characters.reward_scan(session, envelope, get_settings().eco_max_characters)
 
 
-@consumer(
+@saga_step(
     "eco.scan.rewards",
     aggregate_types=[events.CHARACTER],
     types=[events.CHARACTER_ACQUIRED, events.CHARACTER_ACQUIRE_FAILED],
@@ -37,7 +63,7 @@ async def scan_rewards(session: AsyncSession, envelope: Envelope) -> str:
     return await scan.settle_reward(session, envelope)
 
 
-@consumer(
+@saga_step(
     "eco.my.stats",
     aggregate_types=[events.SCAN, events.CHARACTER],
     types=[events.SCAN_COMPLETED, events.CHARACTER_ACQUIRED],
@@ -46,7 +72,7 @@ async def my_stats(session: AsyncSession, envelope: Envelope) -> str:
     return await my.count_activity(session, envelope)
 
 
-@consumer(
+@saga_step(
     "eco.my.notifications",
     aggregate_types=[events.PROFILE, events.SCAN],
     types=[events.PROFILE_UPDATED, events.SCAN_REWARD_COMPENSATED, events.SCAN_FAILED],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from ensemble.kernel.errors import Conflict, NotFound
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.store import append
 from ensemble.kernel.jobs import Job, enqueue
+
+logger = logging.getLogger(__name__)
 
 IMAGE_WAIT = timedelta(seconds=60)
 """How long a scan waits for its image's `ImageRegistered` to reach the scan domain."""
@@ -183,12 +186,20 @@ async def complete(session: AsyncSession, scan: Scan, result: Classification) ->
         confidence=result.confidence,
     )
     await _record(session, scan, completed, events.SCAN_COMPLETED)
+    logger.info(
+        "scan %s completed: %s (confidence %s, %s)",
+        scan.id,
+        result.category,
+        result.confidence,
+        "reward eligible" if eligible else "not eligible",
+    )
 
 
 async def fail(session: AsyncSession, scan: Scan, reason: str) -> None:
     scan.status, scan.completed_at, scan.error = ScanStatus.FAILED, utcnow(), reason
     failed = events.ScanFailed(scan_id=scan.id, user_id=scan.user_id, reason=reason)
     await _record(session, scan, failed, events.SCAN_FAILED)
+    logger.info("scan %s failed: %s", scan.id, reason)
 
 
 async def fail_stale(session: AsyncSession, older_than: timedelta) -> int:
