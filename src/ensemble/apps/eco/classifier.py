@@ -87,7 +87,11 @@ class VisionClassifier:
                 response.raise_for_status()
         except httpx.HTTPError as exc:
             raise ClassifierUnavailable(f"vision endpoint failed: {exc}") from exc
-        return parse_answer(response.json())
+        try:
+            body = response.json()
+        except ValueError:  # not JSON: as garbage as a wrong answer
+            body = None
+        return parse_answer(body)
 
 
 def parse_answer(body: Any) -> Classification:

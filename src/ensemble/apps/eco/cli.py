@@ -86,7 +86,8 @@ def import_locations(
     records are listed and skipped."""
     fmt = "geojson" if path.suffix.lower() in {".geojson", ".json"} else "csv"
     report = locations.ImportReport()
-    records = list(locations.validate(locations.read_records(path.read_text("utf-8"), fmt), report))
+    text = path.read_text("utf-8-sig")  # a spreadsheet's CSV starts with a byte-order mark
+    records = list(locations.validate(locations.read_records(text, fmt), report))
 
     async def run() -> None:
         async with open_database(get_settings()) as database, database.unit_of_work() as session:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -109,7 +109,7 @@ def classify_text(*parts: str | None) -> Classification:
 
 def week_key(moment: datetime) -> str:
     """The ISO week of an instant (UTC), e.g. `2026-W49`: the ranking's period key."""
-    year, week, _ = moment.isocalendar()
+    year, week, _ = moment.astimezone(UTC).isocalendar()
     return f"{year}-W{week:02d}"
 
 

@@ -23,8 +23,8 @@ from ensemble.apps.eco.models import Centre
 from ensemble.kernel.db import new_id, utcnow
 
 EARTH_RADIUS_KM = 6371.0088
-KM_PER_DEGREE_LAT = 111.32
 IMPORT_BATCH = 500
+BOX_MARGIN = 1.000001  # rounding never cuts off a centre on the radius
 
 
 def _distance_km(lat: float, lng: float) -> Any:
@@ -41,8 +41,7 @@ async def nearby(
     session: AsyncSession, *, lat: float, lng: float, radius_km: float, limit: int
 ) -> Sequence[tuple[Centre, float]]:
     """Centres within `radius_km` of (lat, lng), nearest first, with their distance."""
-    dlat = radius_km / KM_PER_DEGREE_LAT
-    dlng = radius_km / (KM_PER_DEGREE_LAT * max(math.cos(math.radians(lat)), 0.01))
+    dlat, dlng = _box(lat, radius_km)
     distance = _distance_km(lat, lng)
     stmt = (
         select(Centre, distance.label("distance_km"))
@@ -55,6 +54,16 @@ async def nearby(
         .limit(limit)
     )
     return [(centre, float(distance)) for centre, distance in await session.execute(stmt)]
+
+
+def _box(lat: float, radius_km: float) -> tuple[float, float]:
+    """Half the height and width, in degrees, of a box holding the whole circle on the
+    sphere the distance uses (a smaller box would cut off centres near the radius); a
+    circle around a pole reaches every longitude."""
+    angle = radius_km / EARTH_RADIUS_KM
+    reach = math.sin(angle) / max(math.cos(math.radians(lat)), 1e-12)
+    dlng = math.degrees(math.asin(reach)) if reach < 1 else 180.0
+    return math.degrees(angle) * BOX_MARGIN, dlng * BOX_MARGIN
 
 
 # Import
@@ -97,10 +106,22 @@ def read_records(text: str, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
         return
     document = json.loads(text)
     for number, feature in enumerate(document.get("features", []), start=1):
-        properties = dict(feature.get("properties") or {})
-        coordinates = (feature.get("geometry") or {}).get("coordinates") or [None, None]
-        properties.setdefault("external_id", feature.get("id"))
-        yield number, {**properties, "lng": coordinates[0], "lat": coordinates[1]}
+        yield number, _feature_fields(feature)
+
+
+def _feature_fields(feature: Any) -> dict[str, Any]:
+    """A Point feature's fields; a malformed feature gives fields that fail validation
+    (it is rejected and listed, the import goes on)."""
+    if not isinstance(feature, dict):
+        return {}
+    properties = feature.get("properties")
+    fields = dict(properties) if isinstance(properties, dict) else {}
+    geometry = feature.get("geometry")
+    coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if not isinstance(coordinates, list) or len(coordinates) < 2:
+        coordinates = [None, None]
+    fields.setdefault("external_id", feature.get("id"))
+    return {**fields, "lng": coordinates[0], "lat": coordinates[1]}
 
 
 def validate(
