@@ -27,6 +27,7 @@ from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
 from ensemble.kernel.modules import consumers_of, jobs_of, projections_of
 from ensemble.kernel.observability.logging import configure_logging
+from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.server import create_app
 from ensemble.settings import Settings, get_settings
 
@@ -79,6 +80,7 @@ def serve(
         if processes == 1:
             modules = [load_app(app_name)] if app_name else load_apps()
             api = create_app(modules, settings, alone=app_name is not None)
+            configure_tracing(settings, "api")
             uvicorn.run(api, access_log=False, **options)
         else:  # each process imports the app; it finds the resolved URLs in its environment
             os.environ.update(_child_environment(settings, app_name))

@@ -123,10 +123,12 @@ def app_from_environment() -> FastAPI:
     worker process builds its own; used when `WEB_WORKERS` > 1)."""
     from ensemble.apps import load_app, load_apps
     from ensemble.kernel.observability.logging import configure_logging
+    from ensemble.kernel.observability.tracing import configure_tracing
     from ensemble.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    configure_tracing(settings, "api")
     name = settings.serve_app or None
     modules = [load_app(name)] if name else load_apps()
     return create_app(modules, settings, alone=name is not None)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     environment: str = "development"
     log_level: str = "INFO"
+    tracing_exporter: Literal["none", "console", "otlp"] = Field(
+        default="none",
+        description="OpenTelemetry spans: none (off), console (one JSON span a line on stdout)"
+        " or otlp (OTLP over HTTP to OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
 
     db_pool_size: int = 20

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from fastapi.encoders import jsonable_encoder
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -49,6 +50,7 @@ from ensemble.kernel.observability.context import (
     bind_request_context,
     current_request_context,
 )
+from ensemble.kernel.observability.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +126,21 @@ def describe(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def event_context(envelope: Envelope) -> Iterator[RequestContext]:
-    """Log under the envelope's trace and request ids while handling it."""
+def event_context(envelope: Envelope, consumer_name: str = "") -> Iterator[RequestContext]:
+    """Log (and with tracing on, trace in a span) under the envelope's trace and request ids
+    while `consumer_name` handles it."""
     previous = current_request_context()
     context = RequestContext(request_id=envelope.request_id, app="events")
     context.trace_id = envelope.trace_id or context.trace_id
     bind_request_context(context)
     try:
-        yield context
+        with span(
+            f"consume {envelope.type} by {consumer_name}",
+            kind=SpanKind.CONSUMER,
+            consumer=consumer_name,
+            event_id=str(envelope.event_id),
+        ):
+            yield context
     finally:
         bind_request_context(previous)
 
@@ -242,7 +251,7 @@ class ConsumerRunner:
             outcome: Outcome = "dead_lettered"
         else:
             if self.consumer.handles(envelope):
-                with event_context(envelope):
+                with event_context(envelope, self.consumer.name):
                     outcome = await self._deliver(stream, envelope)
             else:
                 outcome = "ignored"

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.consumer import Consumer, run_consumers
 from ensemble.kernel.events.projection import Projection, projection_consumer
+from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -59,4 +60,5 @@ def serve_consumers(
         logger.info("consuming events as %s", names)
         await consume(settings, consumers, projections, stop)
 
+    configure_tracing(settings, "consume")
     asyncio.run(main())

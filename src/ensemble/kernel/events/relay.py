@@ -27,6 +27,7 @@ from ensemble.kernel.db.raw import asyncpg_dsn
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
+from ensemble.kernel.observability.tracing import configure_tracing, span
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ async def relay_once(database: Database, redis: Redis, limit: int = BATCH) -> in
             return None
         rows = await claim_batch(session, limit)
         if rows:
-            await append(redis, [envelope_of(row) for row in rows])
-            await mark_published(session, rows)
+            with span("relay publish", new_trace=True, count=len(rows)):
+                await append(redis, [envelope_of(row) for row in rows])
+                await mark_published(session, rows)
     return len(rows)
 
 
@@ -166,4 +168,5 @@ def serve_relay(settings: Settings) -> None:
         logger.info("event relay publishing to Redis Streams %s*", STREAM_PREFIX)
         await run_relay(settings, stop)
 
+    configure_tracing(settings, "relay")
     asyncio.run(main())

@@ -24,6 +24,7 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.outbox import run_relay
 from ensemble.kernel.jobs.runtime import configure_jobs
+from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None = None) -> None:
     """Consume jobs until SIGTERM/SIGINT; in-flight jobs finish (or are redelivered)."""
+    configure_tracing(settings, "worker")
     runtime = configure_jobs(settings, jobs)
     worker = dramatiq.Worker(
         runtime.broker, worker_threads=threads or settings.jobs_worker_threads, worker_timeout=250
@@ -54,6 +56,7 @@ def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None =
 
 def run_scheduler(settings: Settings, jobs: Sequence[Job]) -> None:
     """Relay the outbox and send periodic jobs until SIGTERM/SIGINT."""
+    configure_tracing(settings, "scheduler")
     stop = threading.Event()
     _stop_on_signals(stop)
     asyncio.run(_schedule(settings, jobs, stop))

@@ -1,9 +1,10 @@
 """The jobs of one process: the broker, one dramatiq actor per job, and how a job runs.
 
 A job runs on the worker's event loop with its own session (committed on success), under
-the trace and request ids of whoever asked for it. When it fails for good — a business
-error, or a transient one past its retries — the failure is written to
-`jobs.task_failure_log` and dramatiq moves the message to its dead-letter queue.
+the trace and request ids of whoever asked for it (with tracing on, in a span of that
+trace). When it fails for good — a business error, or a transient one past its retries —
+the failure is written to `jobs.task_failure_log` and dramatiq moves the message to its
+dead-letter queue.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
 from ensemble.kernel.db import Database
@@ -25,6 +27,7 @@ from ensemble.kernel.jobs.broker import build_broker
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import TaskFailure
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
+from ensemble.kernel.observability.tracing import span
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,7 +90,16 @@ class JobRuntime:
             context = RequestContext(request_id=options.get("request_id"), app="jobs")
             context.trace_id = options.get("trace_id") or context.trace_id
             bind_request_context(context)
-            with JOB_SECONDS.labels(job.name).time():
+            attributes: dict[str, Any] = {
+                "messaging.system": "dramatiq",
+                "messaging.destination.name": job.queue,
+                "messaging.message.id": message.message_id if message else "direct",
+                "job.attempt": int(options.get("retries", 0)) + 1,
+            }
+            with (
+                span(f"job {job.name}", kind=SpanKind.CONSUMER, **attributes),
+                JOB_SECONDS.labels(job.name).time(),
+            ):
                 try:
                     async with self.database.unit_of_work() as session:
                         await job.function(session, **kwargs)

@@ -1,4 +1,5 @@
-"""ASGI middleware: request/trace ids in and out, one access log line, request metrics.
+"""ASGI middleware: request/trace ids in and out, one access log line, request metrics and
+(with tracing on) one span per request under the request's trace id.
 
 Every response carries `X-Request-ID`, `traceparent` and `Server-Timing: app;dur=<ms>` (the
 time the server spent until the response started, which the benchmarks read).
@@ -9,7 +10,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -20,6 +23,7 @@ from ensemble.kernel.observability.context import (
     new_span_id,
     parse_traceparent,
 )
+from ensemble.kernel.observability.tracing import span
 
 logger = logging.getLogger("ensemble.access")
 
@@ -46,6 +50,18 @@ def _route_template(scope: Scope) -> str:
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     prefix = scope.get("root_path", "")
     return f"{prefix}{path}" if path else "unmatched"
+
+
+def _describe(current: Span, scope: Scope, method: str, status: int) -> None:
+    """Name the request's span after its route (known once routed) and note its status."""
+    if not current.is_recording():
+        return
+    route = _route_template(scope)
+    current.update_name(f"HTTP {method} {route}")
+    current.set_attribute("http.route", route)
+    current.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        current.set_status(StatusCode.ERROR)
 
 
 class ObservabilityMiddleware:
@@ -77,10 +93,15 @@ class ObservabilityMiddleware:
                 out["Server-Timing"] = f"app;dur={elapsed_ms:.3f}"
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_ids)
-        finally:
-            self._record(scope, ctx, status_holder["status"], time.perf_counter() - started)
+        method = scope.get("method", "")
+        attributes: dict[str, Any] = {"http.request.method": method, "url.path": scope["path"]}
+        with span(f"HTTP {method}", kind=SpanKind.SERVER, **attributes) as current:
+            try:
+                await self.app(scope, receive, send_with_ids)
+            finally:
+                status = status_holder["status"]
+                self._record(scope, ctx, status, time.perf_counter() - started)
+                _describe(current, scope, method, status)
 
     def _record(self, scope: Scope, ctx: RequestContext, status: int, elapsed: float) -> None:
         app = ctx.app or self.app_name or "root"
