@@ -1,0 +1,266 @@
+"""ECO² accounts: sign-up, login (throttled, audited by the `auth.audit` job), refresh-token
+rotation with reuse detection, and logout, which puts the access token on the deny-list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import text
+
+from ensemble.apps.eco.tasks import audit_login
+from ensemble.kernel.db import Database
+from ensemble.kernel.identity.denylist import prune_denied_tokens
+from tests.apicheck import assert_error, bearer
+from tests.apps.eco.conftest import API, PASSWORD, EcoWorld, eco_rows, log_out, running
+from tests.polling import eventually
+
+
+def new_email() -> str:
+    return f"{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def sign_up(world: EcoWorld, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await world.client.post(
+        f"{API}/auth/signup", json={"email": email, "password": password}
+    )
+
+
+async def log_in(
+    world: EcoWorld, email: str, password: str = PASSWORD, **headers: str
+) -> httpx.Response:
+    return await world.client.post(
+        f"{API}/auth/login", json={"email": email, "password": password}, headers=headers
+    )
+
+
+async def refresh(world: EcoWorld, refresh_token: str) -> httpx.Response:
+    return await world.client.post(f"{API}/auth/refresh", json={"refresh_token": refresh_token})
+
+
+async def me(world: EcoWorld, access_token: str) -> httpx.Response:
+    return await world.client.get(f"{API}/auth/me", headers=bearer(access_token))
+
+
+# Sign-up and login
+
+
+async def test_a_new_account_logs_in_and_knows_who_it_is(eco: EcoWorld) -> None:
+    email = new_email()
+    created = await sign_up(eco, email.upper())
+    assert created.status_code == 201, created.text
+    account = created.json()
+    assert account["email"] == email  # stored normalised
+    assert account["role"] == "USER"
+
+    tokens = await log_in(eco, email)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["token_type"] == "bearer"
+    assert tokens.json()["expires_in"] == eco.settings.access_token_minutes * 60
+    claims = jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})
+    assert (claims["aud"], claims["typ"], claims["sub"]) == ("eco", "access", account["user_id"])
+
+    found = await me(eco, tokens.json()["access_token"])
+    assert found.status_code == 200, found.text
+    assert found.json() == account
+
+
+async def test_an_email_has_one_account_whatever_its_case(eco: EcoWorld) -> None:
+    email = new_email()
+    assert (await sign_up(eco, email)).status_code == 201
+    assert_error(await sign_up(eco, email.upper(), "another password"), 409, "email_taken")
+    assert (await log_in(eco, email)).status_code == 200  # the first password still counts
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"email": "not-an-email", "password": PASSWORD}, "email", id="bad-email"),
+        pytest.param({"email": "a@example.com", "password": "short"}, "password", id="short"),
+        pytest.param({"email": "a@example.com"}, "password", id="no-password"),
+        pytest.param(
+            {"email": "a@example.com", "password": PASSWORD, "role": "ADMIN"},
+            "role",
+            id="self-made-admin",
+        ),
+    ],
+)
+async def test_invalid_sign_ups_are_422_and_create_nothing(
+    eco: EcoWorld, body: dict[str, Any], field: str
+) -> None:
+    before = await eco_rows(eco.database)
+    response = await eco.client.post(f"{API}/auth/signup", json=body)
+    error = assert_error(response, 422, "validation_error")
+    assert ["body", field] in [detail["loc"] for detail in error["details"]], error
+    assert await eco_rows(eco.database) == before
+
+
+async def test_a_wrong_password_and_an_unknown_email_get_the_same_401(eco: EcoWorld) -> None:
+    user = await eco.user()
+    wrong = await log_in(eco, user.email, "wrong password")
+    unknown = await log_in(eco, new_email())
+    assert_error(wrong, 401, "invalid_credentials")
+    assert wrong.json() == unknown.json()
+
+
+async def test_repeated_failures_throttle_that_email(eco: EcoWorld) -> None:
+    user, bystander = await eco.user(), await eco.user()
+    for _ in range(eco.settings.login_max_failures):
+        assert_error(await log_in(eco, user.email, "guess"), 401, "invalid_credentials")
+    throttled = await log_in(eco, user.email)  # even the right password, for a while
+    assert_error(throttled, 429, "login_throttled")
+    assert int(throttled.headers["retry-after"]) == eco.settings.login_window_seconds
+    assert (await log_in(eco, bystander.email)).status_code == 200
+
+
+# Refresh and logout
+
+
+async def test_refresh_rotates_and_a_reused_token_revokes_its_family(eco: EcoWorld) -> None:
+    user = await eco.user()
+    elsewhere = await eco.login(user.email)  # another session of the same account
+
+    rotated = await refresh(eco, user.refresh_token)
+    assert rotated.status_code == 200, rotated.text
+    pair = rotated.json()
+    assert pair["refresh_token"] != user.refresh_token
+    assert (await me(eco, pair["access_token"])).status_code == 200
+
+    assert_error(await refresh(eco, user.refresh_token), 401, "refresh_token_reused")
+    assert_error(await refresh(eco, pair["refresh_token"]), 401, "session_revoked")
+    assert (await refresh(eco, elsewhere["refresh_token"])).status_code == 200
+    assert_error(await refresh(eco, user.access_token), 401, "invalid_token")
+
+
+async def test_logout_denies_the_access_token_and_ends_the_session(eco: EcoWorld) -> None:
+    user = await eco.user()
+    elsewhere = await eco.login(user.email)
+
+    out = await log_out(eco, user.access_token, user.refresh_token)
+    assert out.status_code == 204, out.text
+
+    assert_error(await me(eco, user.access_token), 401, "token_revoked")
+    assert_error(await refresh(eco, user.refresh_token), 401, "session_revoked")
+    again = await log_out(eco, user.access_token, user.refresh_token)
+    assert_error(again, 401, "token_revoked")
+    # only that session ended
+    assert (await me(eco, elsewhere["access_token"])).status_code == 200
+    assert (await refresh(eco, elsewhere["refresh_token"])).status_code == 200
+
+
+async def test_logout_with_someone_elses_refresh_token_is_refused(eco: EcoWorld) -> None:
+    alice, bob = await eco.user(), await eco.user()
+    refused = await log_out(eco, alice.access_token, bob.refresh_token)
+    assert_error(refused, 401, "invalid_token")
+    assert (await me(eco, alice.access_token)).status_code == 200  # not denied either
+    assert (await refresh(eco, bob.refresh_token)).status_code == 200  # Bob is still in
+
+
+async def test_denied_tokens_are_pruned_only_once_expired(
+    eco: EcoWorld, database: Database
+) -> None:
+    user = await eco.user()
+    claims = jwt.decode(user.access_token, options={"verify_signature": False})
+    assert (await log_out(eco, user.access_token, user.refresh_token)).status_code == 204
+
+    async def denied_until() -> datetime | None:
+        async with database.unit_of_work() as session:
+            await prune_denied_tokens.run(session)
+        async with database.unit_of_work() as session:
+            found: datetime | None = await session.scalar(
+                text("SELECT expires_at FROM identity.denied_tokens WHERE jti = :jti"),
+                {"jti": claims["jti"]},
+            )
+            return found
+
+    assert await denied_until() == datetime.fromtimestamp(claims["exp"], UTC)
+    assert_error(await me(eco, user.access_token), 401, "token_revoked")
+
+    async with database.unit_of_work() as session:  # as if the token's hour had passed
+        await session.execute(
+            text(
+                "UPDATE identity.denied_tokens SET expires_at = now() - interval '1 second'"
+                " WHERE jti = :jti"
+            ),
+            {"jti": claims["jti"]},
+        )
+    assert await denied_until() is None
+
+
+# The login audit
+
+
+async def audit_jobs(database: Database, account_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The `auth.audit` jobs requested for an account (their kwargs)."""
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT kwargs FROM jobs.outbox WHERE job = 'auth.audit'"
+                " AND kwargs->>'account_id' = :account ORDER BY created_at"
+            ),
+            {"account": str(account_id)},
+        )
+        return list(rows.scalars())
+
+
+async def audits(database: Database, account_id: uuid.UUID) -> list[dict[str, Any]]:
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT to_jsonb(a) FROM eco_auth.login_audit a"
+                " WHERE account_id = :account ORDER BY logged_in_at"
+            ),
+            {"account": account_id},
+        )
+        return list(rows.scalars())
+
+
+async def test_a_login_requests_its_audit_which_writes_one_row_however_often_run(
+    eco: EcoWorld, database: Database
+) -> None:
+    user = await eco.user()  # logged in once
+    assert_error(await log_in(eco, user.email, "wrong"), 401, "invalid_credentials")
+    jobs = await audit_jobs(database, user.user_id)
+    assert len(jobs) == 1, jobs  # the failed login asked for nothing
+    assert await audits(database, user.user_id) == []  # written by the job, not the login
+
+    for _ in range(2):  # a redelivered job
+        async with database.unit_of_work() as session:
+            await audit_login.run(session, **jobs[0])
+    rows = await audits(database, user.user_id)
+    assert [row["id"] for row in rows] == [jobs[0]["audit_id"]]
+    assert rows[0]["client_address"] == "127.0.0.1"
+
+
+@pytest.fixture
+def worker_and_scheduler(process_env: dict[str, str]) -> Iterator[None]:
+    """A job worker and the scheduler, which relays the job outbox to it."""
+    with running("worker", process_env), running("scheduler", process_env):
+        yield
+
+
+async def test_the_worker_audits_every_login_with_its_trace(
+    eco: EcoWorld, database: Database, worker_and_scheduler: None
+) -> None:
+    created = await sign_up(eco, new_email())
+    assert created.status_code == 201, created.text
+    account = created.json()
+    traces = [uuid.uuid4().hex for _ in range(2)]
+    for number, trace in enumerate(traces):
+        headers = {"traceparent": f"00-{trace}-{'1' * 16}-01", "User-Agent": f"phone/{number}"}
+        assert (await log_in(eco, account["email"], **headers)).status_code == 200
+    assert_error(await log_in(eco, account["email"], "wrong"), 401, "invalid_credentials")
+
+    user_id = uuid.UUID(account["user_id"])
+    rows = await eventually(
+        lambda: audits(database, user_id), lambda rows: len(rows) >= len(traces), timeout=60
+    )
+    assert len(await audit_jobs(database, user_id)) == len(rows) == len(traces)
+    assert [row["trace_id"] for row in rows] == traces
+    assert [row["user_agent"] for row in rows] == ["phone/0", "phone/1"]
+    assert {row["client_address"] for row in rows} == {"127.0.0.1"}
