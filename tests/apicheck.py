@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from schemathesis import Case
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import text
+from starlette.routing import BaseRoute
 
 from ensemble.kernel.db import Database
 from tests.conftest import TEST_SECRET
@@ -73,12 +74,23 @@ def fill(value: Any, values: Mapping[str, object]) -> Any:
 # Routes and rows
 
 
+def _served(routes: Iterable[BaseRoute], outer: str = "") -> Iterator[tuple[str, BaseRoute]]:
+    """`(full path, route)` of every route, walking into routers included into routers
+    (FastAPI keeps those as one entry carrying the include's prefix)."""
+    for route in routes:
+        context = getattr(route, "include_context", None)
+        if context is not None:
+            yield from _served(route.original_router.routes, outer + context.prefix)  # type: ignore[attr-defined]
+        elif isinstance(route, APIRoute | APIWebSocketRoute):
+            yield outer + route.path, route
+
+
 def http_routes(routers: Iterable[APIRouter], prefix: str) -> set[tuple[str, str]]:
     """Every `(method, path)` the routers serve over HTTP, paths without `prefix`."""
     return {
-        (method, route.path.removeprefix(prefix))
+        (method, path.removeprefix(prefix))
         for router in routers
-        for route in router.routes
+        for path, route in _served(router.routes)
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
@@ -86,9 +98,9 @@ def http_routes(routers: Iterable[APIRouter], prefix: str) -> set[tuple[str, str
 
 def websocket_routes(routers: Iterable[APIRouter], prefix: str) -> set[str]:
     return {
-        route.path.removeprefix(prefix)
+        path.removeprefix(prefix)
         for router in routers
-        for route in router.routes
+        for path, route in _served(router.routes)
         if isinstance(route, APIWebSocketRoute)
     }
 
