@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import func, select, text
+from sqlalchemy import DateTime, String, Table, Uuid, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.kernel.db import Database, utcnow
+from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.db.raw import asyncpg_dsn
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
@@ -32,25 +33,46 @@ HORIZON = timedelta(seconds=5)  # rows due later stay in the database, the truth
 BATCH = 200
 
 
+_COLUMNS = ("id", "job", "kwargs", "run_at", "trace_id", "request_id", "created_at")
+_TABLE = cast(Table, OutboxJob.__table__)  # Core statements: no ORM flush per request
+_INSERT = insert(_TABLE)
+_INSERT_AND_WAKE = insert(_TABLE).from_select(
+    _COLUMNS,
+    select(
+        bindparam("id", type_=Uuid),
+        bindparam("job", type_=String),
+        bindparam("kwargs", type_=JSONB),
+        bindparam("run_at", type_=DateTime(timezone=True)),
+        bindparam("trace_id", type_=String),
+        bindparam("request_id", type_=String),
+        bindparam("created_at", type_=DateTime(timezone=True)),
+    ).select_from(select(func.pg_notify(CHANNEL, "")).subquery("wake")),
+)
+"""The row and the relay's wake-up (`pg_notify`, delivered at commit) in one statement."""
+
+
 async def enqueue(
     session: AsyncSession, job: Job, *, run_at: datetime | None = None, **kwargs: Any
 ) -> None:
-    """Request `job(**kwargs)` (at `run_at`, default now) as part of the session's transaction."""
+    """Request `job(**kwargs)` (at `run_at`, default now) as part of the session's transaction.
+
+    Only work due now wakes the relay at commit: PostgreSQL serialises the commits of
+    notifying transactions, so jobs for later just wait for the relay's next poll.
+    """
     context = current_request_context()
-    due = run_at or utcnow()
-    session.add(
-        OutboxJob(
-            job=job.name,
-            kwargs=kwargs,
-            run_at=due,
-            trace_id=context.trace_id,
-            request_id=context.request_id,
-        )
-    )
-    if due <= utcnow() + HORIZON:
-        # Wake the relay at commit. Only for work due now: PostgreSQL serialises the commits
-        # of notifying transactions, so jobs for later just wait for the relay's next poll.
-        await session.execute(text(f"NOTIFY {CHANNEL}"))
+    now = utcnow()
+    due = run_at or now
+    row = {
+        "id": new_id(),
+        "job": job.name,
+        "kwargs": kwargs,
+        "run_at": due,
+        "trace_id": context.trace_id,
+        "request_id": context.request_id,
+        "created_at": now,
+    }
+    statement = _INSERT_AND_WAKE if due <= now + HORIZON else _INSERT
+    await session.execute(statement, row)
 
 
 async def dispatch_due(database: Database, runtime: JobRuntime) -> int:
