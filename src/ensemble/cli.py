@@ -67,9 +67,7 @@ def serve(
     infrastructure = _bring_up()
     settings = infrastructure.settings
     processes = workers or settings.web_workers
-    children = (
-        [_spawn(role, settings) for role in BACKGROUND_ROLES] if background else []
-    )
+    children = [_spawn(role, settings) for role in BACKGROUND_ROLES] if background else []
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the

@@ -108,7 +108,12 @@ class EcoWorld:
         body: dict[str, Any] = response.json()
         return body
 
-    async def settled(self, user: EcoUser, task_id: str, timeout: float = 30) -> dict[str, Any]:
+    async def settled(
+        self,
+        user: EcoUser,
+        task_id: str,
+        timeout: float = 30,  # noqa: ASYNC109 - a deadline, not a cancellation scope
+    ) -> dict[str, Any]:
         """The task once its saga reached a terminal state (failed, or a settled reward)."""
         return await eventually(
             lambda: self.task(user, task_id), is_terminal, timeout=timeout, interval=0.1
