@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ from ensemble.settings import Settings
 from tests.apps.b0.conftest import B0World
 from tests.conftest import TEST_SECRET
 from tests.polling import eventually
+from tests.processes import running
 
 TRAVELLERS = 40
 
@@ -36,19 +33,6 @@ def process_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
         "LOG_LEVEL": "WARNING",
     }
-
-
-@contextmanager
-def running(role: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ensemble", role], env=env, stdout=subprocess.DEVNULL
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 async def _status_counts(b0: B0World) -> dict[TicketStatus, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from ensemble.kernel.db import Database
 from ensemble.settings import Settings
 from tests.conftest import TEST_SECRET, in_process_client
 from tests.polling import eventually
+from tests.processes import running
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -154,25 +154,6 @@ def process_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         "ECO_MAX_CHARACTERS": str(MAX_CHARACTERS),
         "LOG_LEVEL": "WARNING",
     }
-
-
-@contextmanager
-def running(
-    role: str, env: dict[str, str], log: Path | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`ensemble <role>` as a child process for the duration of the block."""
-    output = log.open("ab") if log else None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ensemble", role], env=env, stdout=output, stderr=output
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-        if log:
-            output.close()  # type: ignore[union-attr]
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from ensemble.apps.eco.tasks import audit_login
 from ensemble.kernel.db import Database
 from ensemble.kernel.identity.denylist import prune_denied_tokens
 from tests.apicheck import assert_error, bearer
-from tests.apps.eco.conftest import API, PASSWORD, EcoWorld, eco_rows, log_out, running
+from tests.apps.eco.conftest import API, PASSWORD, EcoWorld, eco_rows, log_out
 from tests.polling import eventually
+from tests.processes import running
 
 
 def new_email() -> str:

@@ -32,9 +32,9 @@ from tests.apps.eco.conftest import (
     InlineSaga,
     all_pages,
     quick_users,
-    running,
 )
 from tests.polling import eventually
+from tests.processes import running
 
 Frame = dict[str, Any]
 DEADLINE_S = 30.0

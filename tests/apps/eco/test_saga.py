@@ -7,8 +7,9 @@ import asyncio
 import subprocess
 from typing import Any
 
-from tests.apps.eco.conftest import API, MAX_CHARACTERS, EcoWorld, all_settled, running
+from tests.apps.eco.conftest import API, MAX_CHARACTERS, EcoWorld, all_settled
 from tests.polling import eventually
+from tests.processes import running
 
 ELIGIBLE = ("plastic", "paper", "can", "glass")
 WORDS = {"plastic": "페트병", "paper": "종이 박스", "can": "알루미늄 캔", "glass": "유리병"}
