@@ -51,7 +51,7 @@ from ensemble.apps.stock import service
 from ensemble.apps.stock.seed import SeedPlan, barcode_for, seed
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
-from ensemble.kernel.embedded import EmbeddedPostgres
+from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
 from ensemble.kernel.identity.service import find_account
 
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -207,6 +207,20 @@ def start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
     console.print(
         f"[dim]embedded PostgreSQL {'started' if embedded.started_here else 'joined'}"
         f" at {url.split('@')[-1]}[/]"
+    )
+    return url, embedded
+
+
+def start_redis(data_dir: Path) -> tuple[str, EmbeddedRedis | None]:
+    """`REDIS_URL` if set, else an embedded Redis in `<data-dir>/redis` (started or joined)."""
+    configured = os.environ.get("REDIS_URL")
+    if configured:
+        console.print(f"[dim]using REDIS_URL {configured.split('@')[-1]}[/]")
+        return configured, None
+    embedded = EmbeddedRedis(data_dir / "redis")
+    url = embedded.start()
+    console.print(
+        f"[dim]embedded Redis {'started' if embedded.started_here else 'joined'} at {url}[/]"
     )
     return url, embedded
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any, cast
 
 import pytest
@@ -303,6 +303,69 @@ async def test_messages_of_a_dead_consumer_are_reclaimed_and_handled_exactly_onc
     assert await _effects(database, kind) == [0, 1]
     assert await _count(database, ProcessedEvent) == 2
     assert _consumed(handler, "duplicate") == duplicates + 1
+
+
+class Died(BaseException):
+    """The handler's process dying: nothing after it runs (no commit, no ACK)."""
+
+
+async def test_a_message_that_kills_its_process_is_dead_lettered_after_its_attempts(
+    database: Database, redis: Redis, kind: str
+) -> None:
+    def die(envelope: Envelope, _: int) -> None:
+        if envelope.payload["n"] == 1:
+            raise Died()
+
+    recorder = Recorder(kind, die)
+    handler = recorder.consumer()
+    first = await _runner(database, redis, handler, member="first", transaction_ms=60_000)
+    await _emit(database, redis, kind, 0, 1, 2)
+    with pytest.raises(Died):
+        await first.run_once(block_ms=None)
+    assert await _unacked(redis, handler) == 3, "the shared transaction died with it"
+
+    heir = await _runner(database, redis, handler, member="heir", claim_idle_ms=1)
+
+    async def deliver_again() -> int:
+        with suppress(Died):
+            await heir.run_once(block_ms=None)
+        return await _unacked(redis, handler)
+
+    await eventually(deliver_again, lambda unacked: unacked == 0)
+    assert await _effects(database, kind) == [0, 2]
+    # 1 ran in 3 deliveries (the first one's attempt not counted in Redis), then was
+    # given up without running; 0 ran again after its shared transaction died.
+    assert recorder.calls == {0: 2, 1: 3, 2: 1}
+    [letter] = await _dead_letters(database)
+    assert (letter.attempts, letter.error) == (3, "RuntimeError: abandoned after 3 deliveries")
+    assert not await redis.exists(f"events:attempts:{handler.name}:{letter.event_id}")
+
+
+async def test_a_failed_flush_takes_only_its_own_message_down(
+    database: Database, redis: Redis, kind: str
+) -> None:
+    recorder = Recorder(kind)
+    name = f"c-{kind}"
+
+    async def handler(session: AsyncSession, envelope: Envelope) -> dict[str, int]:
+        result = await recorder(session, envelope)
+        if envelope.payload["n"] == 1:  # collides with its own claim: the flush fails
+            session.add(ProcessedEvent(consumer=name, event_id=envelope.event_id))
+        return result
+
+    flushing = consumer(name, aggregate_types=[kind], retry=FAST)(handler)
+    runner = await _runner(database, redis, flushing, transaction_ms=60_000)
+    await _emit(database, redis, kind, 0, 1, 2)
+    await _drain(runner)
+
+    assert await _effects(database, kind) == [0, 2]
+    # A failed flush rolls back the shared transaction: 0 ran again, on its own.
+    assert recorder.calls == {0: 2, 1: 3, 2: 1}
+    [letter] = await _dead_letters(database)
+    assert letter.attempts == 3
+    assert letter.error.startswith("IntegrityError")
+    assert await _count(database, ProcessedEvent) == 2
+    assert await _unacked(redis, flushing) == 0
 
 
 # Admin endpoints and CLI
