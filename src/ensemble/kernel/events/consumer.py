@@ -33,6 +33,7 @@ import socket
 import time
 import traceback
 import uuid
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -349,7 +350,8 @@ class ConsumerRunner:
                             )
                             try:
                                 outcome = await self._run(session, envelope, claimed)
-                                await session.flush()
+                                if session.new or session.dirty or session.deleted:
+                                    await session.flush()
                             except Exception as exc:
                                 failure = exc
                                 if not session.is_active:
@@ -365,8 +367,8 @@ class ConsumerRunner:
                         break
         except _TransactionLost:
             return len(outcomes), failure, True
-        for outcome in outcomes:
-            EVENTS_CONSUMED.labels(self.consumer.name, outcome).inc()
+        for outcome, count in Tally(outcomes).items():
+            EVENTS_CONSUMED.labels(self.consumer.name, outcome).inc(count)
         return len(outcomes), failure, False
 
     async def _savepoint_and_claim(
