@@ -93,6 +93,9 @@ async def test_owned_characters_come_from_the_store_on_a_read_model_miss(
     await redis.delete(namespace.key("owned", str(user.user_id)))
     assert await read_models.owned_characters(redis, user.user_id) is None  # a miss
     assert await get(eco, user, "/characters/me") == cached
+    refilled = await read_models.owned_characters(redis, user.user_id)  # the miss filled it
+    assert refilled is not None
+    assert [item.code for item in refilled] == codes(cached)
 
     await drop(redis, namespace)  # the whole read model gone
     await redis.delete(read_models.owned_projection.meta)

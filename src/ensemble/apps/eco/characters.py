@@ -118,12 +118,14 @@ def owned_items(ownership: CharacterOwnership) -> list[OwnedCharacter]:
 
 
 async def owned(session: AsyncSession, redis: Redis, user_id: uuid.UUID) -> list[OwnedCharacter]:
-    """From the read model; a user it does not know yet is answered from the event store."""
+    """From the read model; on a miss, from the event store, and the read model is filled."""
     cached = await read_models.owned_characters(redis, user_id)
     if cached is not None:
         return cached
     ownership, _ = await load_ownership(session, user_id)
-    return owned_items(ownership)
+    items = owned_items(ownership)
+    await read_models.fill_owned(redis, user_id, items)
+    return items
 
 
 async def owned_at(session: AsyncSession, user_id: uuid.UUID, at: datetime) -> list[OwnedCharacter]:

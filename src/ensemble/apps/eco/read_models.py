@@ -23,7 +23,13 @@ from ensemble.apps.eco.domain import week_key
 from ensemble.apps.eco.schemas import OwnedCharacter, ScanHistoryItem
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.envelope import as_text
-from ensemble.kernel.events.projection import Namespace, Projection, projection, read
+from ensemble.kernel.events.projection import (
+    Namespace,
+    Projection,
+    ensure_current,
+    projection,
+    read,
+)
 from ensemble.kernel.pagination import Page, PageRequest, encode_cursor
 
 SCAN_EVENTS = (
@@ -112,6 +118,17 @@ async def owned_characters(redis: Redis, user_id: uuid.UUID) -> list[OwnedCharac
         return sorted(items, key=lambda item: (item.acquired_at, item.code))
 
     return await read(redis, owned_projection, reader)
+
+
+async def fill_owned(redis: Redis, user_id: uuid.UUID, items: Sequence[OwnedCharacter]) -> None:
+    """Write a user's characters (loaded from the store after a miss) into the current read
+    model. Harmless beside live deliveries: a character's entry is the same whoever writes
+    it, and ownership only grows."""
+    if not items:
+        return
+    ns = owned_projection.namespace(await ensure_current(redis, owned_projection))
+    mapping = {item.code: item.model_dump_json() for item in items}
+    await redis.hset(ns.key("owned", str(user_id)), mapping=mapping)  # type: ignore[arg-type]
 
 
 async def weekly_top(redis: Redis, week: str, limit: int) -> list[tuple[uuid.UUID, int]]:
