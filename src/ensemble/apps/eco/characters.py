@@ -59,7 +59,7 @@ async def reward_scan(session: AsyncSession, envelope: Envelope, max_characters:
     (`CharacterAcquireFailed`); once per scan. Returns what happened.
 
     A concurrent writer of the same ownership makes the append conflict: reload and decide
-    again (the append ran in a savepoint, so the transaction is still usable).
+    again (a refused append writes nothing, so the transaction is still usable).
     """
     completed = envelope.payload_as(events.ScanCompleted)
     if not completed.reward_eligible:
