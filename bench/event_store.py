@@ -3,15 +3,19 @@
 Series, all in one run against one PostgreSQL (embedded unless DATABASE_URL):
 
 - **append**: `--concurrency` clients, each on its own aggregate, append one event per
-  transaction (`--appends` per series):
+  transaction (`--appends` per series, in `--rounds` rounds that take the series in turn, so
+  the load other work puts on the machine weighs on every series alike):
   - *baseline raw asyncpg*: `BEGIN; INSERT INTO events.stored_events …; COMMIT` from an
     asyncpg pool;
-  - *floor: unit of work + INSERT*: that same INSERT sent through a `Database.unit_of_work()`
-    session: what the SQLAlchemy session costs before the store does anything;
+  - *floor: unit of work + INSERT*: that same INSERT in a `Database.unit_of_work()`, on
+    the session's asyncpg connection as the store sends its statement
+    (`kernel.db.raw.transaction_connection`): what the unit of work costs before the store
+    does anything;
   - *ensemble append*: `kernel.events.store.append` in `Database.unit_of_work()` (one
     statement that checks the head, inserts and tells a conflict, then commit);
-  - *ensemble append + outbox*: the same with `publish=True` (the event also goes to the
-    outbox), the counterpart of eventsourcing's notification log;
+  - *ensemble append + outbox*: the same with `publish=True` (the same statement also
+    writes the outbox row and wakes the relay), the counterpart of eventsourcing's
+    notification log;
   - *eventsourcing save*: `Application.save(aggregate)` of the `eventsourcing` library with
     its PostgreSQL persistence (`eventsourcing.postgres`, psycopg 3, its defaults: a
     notification log, so each save locks its events table), in its own schema
@@ -38,7 +42,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +62,7 @@ from common import (
     verdict,
 )
 from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.store import append, load
 
@@ -207,10 +212,9 @@ def raw_appender(pool: asyncpg.Pool) -> Appender:
 def floor_appender(database: Database) -> Appender:
     async def one(aggregate_id: str, sequence: int) -> None:
         async with database.unit_of_work() as session:
-            connection = await session.connection()
-            await connection.exec_driver_sql(
-                RAW_INSERT,
-                (KIND, aggregate_id, sequence, new_id(), '{"character": "c"}', utcnow()),
+            connection = await transaction_connection(session)
+            await connection.execute(
+                RAW_INSERT, KIND, aggregate_id, sequence, new_id(), '{"character": "c"}', utcnow()
             )
 
     return one
@@ -258,22 +262,52 @@ class AppendRun:
     client_cpu_us: float
 
 
-async def append_series(label: str, one: Appender, total: int, concurrency: int) -> AppendRun:
-    """`total` appends from `concurrency` clients, each appending to its own new aggregate."""
-    run_id = new_id().hex[-12:]
-    sequences = [0] * concurrency
-    timings: list[float] = []
+@dataclass
+class AppendSeries:
+    """An append series measured in rounds: each client appends to its own aggregate, which
+    it goes on appending to from round to round."""
 
-    async def measured(index: int) -> None:
-        client = index % concurrency
-        sequences[client] += 1
-        started = time.perf_counter()
-        await one(f"{label[:8]}-{run_id}-{client}", sequences[client])
-        timings.append((time.perf_counter() - started) * 1000)
+    label: str
+    one: Appender
+    concurrency: int
+    run_id: str = field(default_factory=lambda: new_id().hex[-12:])
+    sequences: list[int] = field(default_factory=list)
+    timings: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
 
-    cpu = time.process_time()
-    wall = await _per_client(concurrency, total, measured)
-    return AppendRun(Stats(label, timings, wall), (time.process_time() - cpu) / total * 1e6)
+    async def run(self, total: int) -> None:
+        """`total` more appends from the `concurrency` clients."""
+        if not self.sequences:
+            self.sequences = [0] * self.concurrency
+
+        async def measured(index: int) -> None:
+            client = index % self.concurrency
+            self.sequences[client] += 1
+            started = time.perf_counter()
+            await self.one(f"{self.label[:8]}-{self.run_id}-{client}", self.sequences[client])
+            self.timings.append((time.perf_counter() - started) * 1000)
+
+        cpu = time.process_time()
+        self.wall_s += await _per_client(self.concurrency, total, measured)
+        self.cpu_s += time.process_time() - cpu
+
+    def result(self) -> AppendRun:
+        count = len(self.timings)
+        return AppendRun(Stats(self.label, self.timings, self.wall_s), self.cpu_s / count * 1e6)
+
+
+async def append_series(
+    appenders: dict[str, Appender], total: int, concurrency: int, rounds: int
+) -> dict[str, AppendRun]:
+    """`total` appends per series, in `rounds` rounds that take the series in turn, so a
+    change in the machine's load during the run weighs on every series alike."""
+    series = [AppendSeries(label, one, concurrency) for label, one in appenders.items()]
+    for done in range(rounds):
+        share = total * (done + 1) // rounds - total * done // rounds
+        for each in series:
+            await each.run(share)
+    return {each.label: each.result() for each in series}
 
 
 async def _per_client(
@@ -464,12 +498,8 @@ async def main(options: argparse.Namespace) -> int:
             }
             if library is not None:
                 appenders["eventsourcing save"] = eventsourcing_appender(library)
-            for one in appenders.values():
-                await append_series("warm-up", one, concurrency * 4, concurrency)
-            runs = {
-                label: await append_series(label, one, options.appends, concurrency)
-                for label, one in appenders.items()
-            }
+            await append_series(appenders, concurrency * 4, concurrency, rounds=1)  # warm-up
+            runs = await append_series(appenders, options.appends, concurrency, options.rounds)
             aggregate_id = await build_aggregate(database, options.events, options.batch)
             replays = await replay_series(
                 database, pool, aggregate_id, options.loads, options.events
@@ -514,6 +544,9 @@ def options_parser() -> argparse.ArgumentParser:
     p = parser(__doc__.splitlines()[0] if __doc__ else "event store")
     p.add_argument("--appends", type=positive, default=4000, help="measured appends per series")
     p.add_argument("--concurrency", type=positive, default=16, help="concurrent appenders")
+    p.add_argument(
+        "--rounds", type=positive, default=8, help="append rounds, taking the series in turn"
+    )
     p.add_argument("--events", type=positive, default=10_000, help="events of the replayed one")
     p.add_argument("--batch", type=positive, default=500, help="events per append when building")
     p.add_argument("--loads", type=positive, default=300, help="measured loads from snapshot")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ensemble.kernel.db import Database
+from ensemble.kernel.db.raw import asyncpg_dsn
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.models import OutboxEvent, Snapshot, StoredEvent
+from ensemble.kernel.events.outbox import CHANNEL
 from ensemble.kernel.events.store import (
     SNAPSHOT_EVERY,
     ConcurrencyConflict,
@@ -20,6 +25,7 @@ from ensemble.kernel.events.store import (
     last_sequence,
     load,
 )
+from ensemble.kernel.observability.context import RequestContext, bind_request_context
 
 KIND = "CharacterOwnership"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -157,6 +163,26 @@ async def test_an_envelope_of_another_aggregate_is_refused(database: Database) -
             )
 
 
+async def test_an_event_appended_twice_is_refused(database: Database) -> None:
+    """The same envelope again (even as the next number) breaks `event_id`'s uniqueness: a
+    database error, after which the caller rolls back."""
+    event = at_minute("u1", 1)
+    async with database.unit_of_work() as session:
+        await append(
+            session, aggregate_type=KIND, aggregate_id="u1", expected_sequence=0, events=[event]
+        )
+    with pytest.raises(asyncpg.UniqueViolationError, match="event_id"):
+        async with database.unit_of_work() as session:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=1,
+                events=[event],
+            )
+    assert await sequences(database, "u1") == [1]
+
+
 async def test_stored_events_are_append_only(database: Database) -> None:
     await fill(database, "u1", 2)
     async with database.unit_of_work() as session:
@@ -164,10 +190,9 @@ async def test_stored_events_are_append_only(database: Database) -> None:
             await session.execute(text("UPDATE events.stored_events SET payload = '{}'"))
 
 
-async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
-    database: Database,
-) -> None:
-    async with database.unit_of_work() as session:
+async def test_an_append_is_part_of_the_callers_transaction(database: Database) -> None:
+    """Also when it is the transaction's first statement: a rollback takes it back."""
+    async with database.sessionmaker() as session:
         await append(
             session,
             aggregate_type=KIND,
@@ -176,18 +201,108 @@ async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
             events=[acquired(1), acquired(2)],
             publish=True,
         )
+        assert await last_sequence(session, KIND, "u1") == 2
+        await session.rollback()
+    assert await sequences(database, "u1") == []
     async with database.sessionmaker() as session:
-        stored = set(await session.scalars(select(StoredEvent.event_id)))
-        published = set(await session.scalars(select(OutboxEvent.event_id)))
-    assert len(stored) == 2
-    assert published == stored
+        assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+
+
+@asynccontextmanager
+async def relay_wake_ups(database: Database) -> AsyncIterator[list[str]]:
+    """The channels of the NOTIFYs on the outbox channel received while inside."""
+    received: list[str] = []
+    listener = await asyncpg.connect(asyncpg_dsn(database.url))
+    await listener.add_listener(CHANNEL, lambda *notification: received.append(notification[2]))
+    try:
+        yield received
+    finally:
+        await listener.close()
+
+
+async def settled(received: list[str]) -> list[str]:
+    """`received` once a first notification came (or after 2 s) and a little longer, so a
+    second one would have come too."""
+    for _ in range(100):
+        if received:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    return received
+
+
+@pytest.mark.parametrize("count", [1, 3])
+async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
+    database: Database, count: int
+) -> None:
+    """The outbox rows are the stored events, in their order, with the running request's
+    trace and request ids; the relay is woken once, at commit, and not by a rollback."""
+    context = RequestContext(request_id="req-7")
+    bind_request_context(context)
+    events = [acquired(n) for n in range(1, count + 1)]
+    async with relay_wake_ups(database) as woken:
+        async with database.sessionmaker() as session:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u0",
+                expected_sequence=0,
+                events=events,
+                publish=True,
+            )
+            await session.rollback()
+        async with database.unit_of_work() as session:
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=0,
+                events=events,
+                publish=True,
+            )
+            await asyncio.sleep(0.1)
+            assert woken == [], "nothing is sent before commit"
+        assert await settled(woken) == [CHANNEL]
+    async with database.sessionmaker() as session:
+        stored = (
+            await session.scalars(select(StoredEvent).order_by(StoredEvent.sequence_number))
+        ).all()
+        published = (
+            await session.scalars(select(OutboxEvent).order_by(OutboxEvent.xid, OutboxEvent.seq))
+        ).all()
+    assert [row.event_id for row in published] == [row.event_id for row in stored]
+    assert [row.payload for row in published] == [payload for _, payload, _ in events]
+    assert [row.occurred_at for row in published] == [row.occurred_at for row in stored]
+    assert {(row.aggregate_type, row.aggregate_id) for row in published} == {(KIND, "u1")}
+    assert {(row.trace_id, row.request_id) for row in published} == {(context.trace_id, "req-7")}
+
+
+@pytest.mark.parametrize("count", [1, 3])
+async def test_a_refused_publishing_append_publishes_nothing(
+    database: Database, count: int
+) -> None:
+    await fill(database, "u1", 3)
+    async with database.unit_of_work() as session:
+        with pytest.raises(ConcurrencyConflict):
+            await append(
+                session,
+                aggregate_type=KIND,
+                aggregate_id="u1",
+                expected_sequence=2,
+                events=[acquired(n) for n in range(10, 10 + count)],
+                publish=True,
+            )
+    async with database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+    assert await sequences(database, "u1") == [1, 2, 3]
 
 
 # Optimistic concurrency
 
 
+@pytest.mark.parametrize("count", [1, 2])
 async def test_of_two_appenders_that_saw_the_same_sequence_exactly_one_wins(
-    database: Database,
+    database: Database, count: int
 ) -> None:
     await fill(database, "u1", 5)
 
@@ -201,21 +316,21 @@ async def test_of_two_appenders_that_saw_the_same_sequence_exactly_one_wins(
                     aggregate_type=KIND,
                     aggregate_id="u1",
                     expected_sequence=sequence,
-                    events=[acquired(100 + n), acquired(200 + n)],
+                    events=[acquired(100 * k + n) for k in range(1, count + 1)],
                 )
             except ConcurrencyConflict as conflict:
-                # The savepoint rolled back: the transaction is still usable.
+                # Nothing was written and no error raised: the transaction is still usable.
                 assert await last_sequence(session, KIND, "u1") >= 5
                 return conflict
 
     results = await asyncio.gather(appender(1), appender(2))
     winners = [r for r in results if isinstance(r, int)]
     [loser] = [r for r in results if isinstance(r, ConcurrencyConflict)]
-    assert winners == [7]
+    assert winners == [5 + count]
     assert (loser.status_code, loser.code) == (409, "concurrent_modification")
     assert loser.details["expected_sequence"] == 5
-    assert loser.details["current_sequence"] in (5, 7)
-    assert await sequences(database, "u1") == list(range(1, 8))
+    assert loser.details["current_sequence"] in (5, 5 + count)
+    assert await sequences(database, "u1") == list(range(1, 6 + count))
 
 
 async def test_concurrent_writers_retrying_on_conflict_leave_no_gap(database: Database) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -42,14 +43,21 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work commits once at the end, or rolls back on any error."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        """A session whose work commits once at the end, or rolls back on any error.
+
+        Commit and close take one trip into SQLAlchemy's synchronous core (a greenlet)
+        instead of two, and no task to shield the close: a measurable share of the client's
+        CPU per transaction. On an error the session is closed (which rolls back) as
+        `async with session` closes it: to the end, even if the caller is cancelled meanwhile.
+        """
+        session = self.sessionmaker()
+        try:
+            yield session
+            await session.run_sync(_commit_and_close)
+        except BaseException:
+            async with session:
+                pass
+            raise
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -57,3 +65,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _commit_and_close(session: Session) -> None:
+    session.commit()
+    session.close()

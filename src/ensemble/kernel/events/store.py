@@ -21,11 +21,14 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Conflict
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import Snapshot, StoredEvent
-from ensemble.kernel.events.outbox import publish as publish_to_outbox
-from ensemble.kernel.observability.context import current_request_context
+from ensemble.kernel.events.outbox import COLUMNS as OUTBOX_COLUMNS
+from ensemble.kernel.events.outbox import TABLE as OUTBOX_TABLE
+from ensemble.kernel.events.outbox import WAKE_RELAY
+from ensemble.kernel.observability.context import RequestContext, current_request_context
 
 SNAPSHOT_EVERY = 100
 """A snapshot is written after every event whose sequence is a multiple of this."""
@@ -80,109 +83,167 @@ async def append(
     With `aggregate` (as loaded at `expected_sequence`), the events are applied to it and
     its state is saved as a snapshot after each event whose number is a multiple of
     `SNAPSHOT_EVERY`. After a conflict it holds events that were not stored: load it again.
-    With `publish`, each event also goes to the outbox (`outbox.publish`) in the same
-    transaction, for the relay to send after commit.
+    With `publish`, the same statement also writes each event to the outbox, as
+    `outbox.publish` would, and wakes the relay at commit.
     """
     if expected_sequence < 0:
         raise ValueError("expected_sequence must be 0 or more")
     if not events:
         return expected_sequence
-    envelopes = [_envelope(aggregate_type, aggregate_id, event) for event in events]
+    context = current_request_context()
+    envelopes = [_envelope(aggregate_type, aggregate_id, event, context) for event in events]
     snapshots = [] if aggregate is None else _apply(aggregate, envelopes, expected_sequence)
-    written = await _insert_events(session, envelopes, expected_sequence)
+    written = await _insert_events(session, envelopes, expected_sequence, publish=publish)
     if written != len(envelopes):
         raise await _conflict(session, aggregate_type, aggregate_id, expected_sequence)
     if snapshots:
         await session.execute(insert(Snapshot), snapshots)
-    if publish:
-        for envelope in envelopes:
-            await publish_to_outbox(session, envelope)
     return expected_sequence + len(envelopes)
 
 
-def _envelope(aggregate_type: str, aggregate_id: str, event: NewEvent) -> Envelope:
-    """The event as an envelope of this aggregate, with the running trace id if it has none."""
-    if isinstance(event, Envelope):
-        if (event.aggregate_type, event.aggregate_id) != (aggregate_type, aggregate_id):
-            raise ValueError(f"{event.aggregate_key} is not {aggregate_type}:{aggregate_id}")
-        envelope = event
-    else:
+def _envelope(
+    aggregate_type: str, aggregate_id: str, event: NewEvent, context: RequestContext
+) -> Envelope:
+    """The event as an envelope of this aggregate; missing trace and request ids are the
+    running request's or job's (as `outbox.publish` fills them)."""
+    if not isinstance(event, Envelope):
         type_, payload, version = event
-        envelope = Envelope(
+        return Envelope(
             aggregate_type=aggregate_type,
             aggregate_id=aggregate_id,
             type=type_,
             payload=payload,
             version=version,
+            trace_id=context.trace_id,
+            request_id=context.request_id,
         )
-    if envelope.trace_id is None:
-        context = current_request_context()
-        envelope = envelope.model_copy(
-            update={"trace_id": context.trace_id, "request_id": context.request_id}
-        )
-    return envelope
+    if (event.aggregate_type, event.aggregate_id) != (aggregate_type, aggregate_id):
+        raise ValueError(f"{event.aggregate_key} is not {aggregate_type}:{aggregate_id}")
+    trace_id = event.trace_id or context.trace_id
+    request_id = event.request_id or context.request_id
+    if (trace_id, request_id) == (event.trace_id, event.request_id):
+        return event
+    return event.model_copy(update={"trace_id": trace_id, "request_id": request_id})
 
 
-_INSERT_EVENTS = f"""
+# The append statements. Each inserts the events numbered `$3 + 1 …`, all of them or none,
+# in one round trip, and its command tag counts the events written (`_count`); the publishing
+# ones also write the events' outbox rows and wake the relay at commit.
+#
+# Event `$3 + 1` goes in only if event `$3` exists (no gap) and nobody holds `$3 + 1`:
+# `ON CONFLICT … DO NOTHING` waits for a concurrent writer of that number and skips the row
+# if that one commits, so a lost race raises no error and leaves the transaction usable. In a
+# batch, the later events go in only if the first did. Once we hold `$3 + 1`, no other writer
+# through this store can hold a later number of the batch (its own first row would be
+# `$3 + 1`, or its head check would need a row we have not committed), so they cannot collide
+# while streams are written only through `append`. One event, the common case, takes plain
+# parameters; a batch takes arrays (`unnest`), which costs the client and the server more.
+
+_STORED_COLUMNS = (
+    "aggregate_type, aggregate_id, sequence_number, event_id, type, version, payload,"
+    " trace_id, occurred_at"
+)
+_HEAD_EXISTS = """($3::bigint = 0 OR EXISTS (
+        SELECT FROM events.stored_events
+        WHERE aggregate_type = $1::text AND aggregate_id = $2::text
+          AND sequence_number = $3::bigint))"""
+_UNLESS_TAKEN = f"ON CONFLICT ON CONSTRAINT {SEQUENCE_CONSTRAINT} DO NOTHING"
+_RETURNING = "RETURNING sequence_number, event_id, type, version, payload, trace_id, occurred_at"
+
+_APPEND_ONE = f"""
+INSERT INTO events.stored_events ({_STORED_COLUMNS})
+SELECT $1::text, $2::text, $3::bigint + 1, $4::uuid, $5::text, $6::int, $7::text::jsonb,
+    $8::text, $9::timestamptz
+WHERE {_HEAD_EXISTS}
+{_UNLESS_TAKEN}"""
+"""One event, from plain parameters `$4 … $9` (its tag `INSERT 0 n` counts it)."""
+
+_STORED_MANY = f"""
 WITH batch AS (
     SELECT * FROM unnest($4::uuid[], $5::text[], $6::int[], $7::text[], $8::text[],
                          $9::timestamptz[])
         WITH ORDINALITY AS e(event_id, type, version, payload, trace_id, occurred_at, n)
 ), first_row AS (
-    INSERT INTO events.stored_events (aggregate_type, aggregate_id, sequence_number,
-        event_id, type, version, payload, trace_id, occurred_at)
+    INSERT INTO events.stored_events ({_STORED_COLUMNS})
     SELECT $1::text, $2::text, $3::bigint + n,
         event_id, type, version, payload::jsonb, trace_id, occurred_at
     FROM batch
-    WHERE n = 1 AND ($3::bigint = 0 OR EXISTS (
-        SELECT FROM events.stored_events
-        WHERE aggregate_type = $1::text AND aggregate_id = $2::text
-          AND sequence_number = $3::bigint))
-    ON CONFLICT ON CONSTRAINT {SEQUENCE_CONSTRAINT} DO NOTHING
-    RETURNING 1
+    WHERE n = 1 AND {_HEAD_EXISTS}
+    {_UNLESS_TAKEN}
+    {_RETURNING}
 ), other_rows AS (
-    INSERT INTO events.stored_events (aggregate_type, aggregate_id, sequence_number,
-        event_id, type, version, payload, trace_id, occurred_at)
+    INSERT INTO events.stored_events ({_STORED_COLUMNS})
     SELECT $1::text, $2::text, $3::bigint + n,
         event_id, type, version, payload::jsonb, trace_id, occurred_at
     FROM batch
     WHERE n > 1 AND EXISTS (SELECT FROM first_row)
+    {_RETURNING}
+), stored AS (
+    SELECT * FROM first_row UNION ALL SELECT * FROM other_rows
+)"""
+"""A batch, from arrays `$4 … $9` of one element per event, written as the CTE `stored`."""
+
+
+def _published(request_id: str) -> str:
+    """The outbox rows of the events in `stored`, in event order (each draws its outbox `seq`
+    in turn), then the relay's wake-up; one row per event written."""
+    return f""", published AS (
+    INSERT INTO {OUTBOX_TABLE} ({OUTBOX_COLUMNS})
+    SELECT event_id, $1::text, $2::text, type, version, payload, trace_id, {request_id},
+        occurred_at
+    FROM stored
+    ORDER BY sequence_number
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM first_row) + (SELECT count(*) FROM other_rows)
-"""
-"""Insert the events numbered `$3 + 1 …` in one round trip, all of them or none.
+SELECT {WAKE_RELAY} FROM stored"""
 
-`first_row` writes event `$3 + 1` only if event `$3` exists (no gap) and nobody holds
-`$3 + 1`: `ON CONFLICT … DO NOTHING` waits for a concurrent writer of that number and skips
-the row if that one commits, so a lost race raises no error and leaves the transaction
-usable. `other_rows` writes the rest only if `first_row` did. Once we hold `$3 + 1`, no other
-writer through this store can hold a later number of the batch (its own first row would be
-`$3 + 1`, or its head check would need a row we have not committed), so `other_rows` cannot
-collide while streams are written only through `append`."""
+
+_APPEND_MANY = f"{_STORED_MANY}\nSELECT FROM stored"
+"""A batch (its tag `SELECT n` counts the events written)."""
+
+_PUBLISH_ONE = f"WITH stored AS ({_APPEND_ONE}\n{_RETURNING}\n){_published('$10::text')}"
+"""One event and its outbox row, with request id `$10`."""
+
+_PUBLISH_MANY = _STORED_MANY + _published("($10::text[])[sequence_number - $3::bigint]")
+"""A batch and its outbox rows, with the request ids of array `$10`."""
 
 
 async def _insert_events(
-    session: AsyncSession, envelopes: list[Envelope], expected_sequence: int
+    session: AsyncSession, envelopes: list[Envelope], expected_sequence: int, *, publish: bool
 ) -> int:
-    """Write the events after `expected_sequence`; the number written: all, or 0."""
-    connection = await session.connection()
+    """Write the events after `expected_sequence` (and publish them); the number written:
+    all, or 0."""
+    connection = await transaction_connection(session)
     first = envelopes[0]
-    result = await connection.exec_driver_sql(
-        _INSERT_EVENTS,
-        (
-            first.aggregate_type,
-            first.aggregate_id,
-            expected_sequence,
-            [envelope.event_id for envelope in envelopes],
-            [envelope.type for envelope in envelopes],
-            [envelope.version for envelope in envelopes],
-            [json.dumps(envelope.payload) for envelope in envelopes],
-            [envelope.trace_id for envelope in envelopes],
-            [envelope.occurred_at for envelope in envelopes],
-        ),
+    head = (first.aggregate_type, first.aggregate_id, expected_sequence)
+    if len(envelopes) == 1:
+        event = _event_parameters(first)
+        if not publish:
+            return _count(await connection.execute(_APPEND_ONE, *head, *event))
+        return _count(await connection.execute(_PUBLISH_ONE, *head, *event, first.request_id))
+    events = [list(column) for column in zip(*map(_event_parameters, envelopes), strict=True)]
+    if not publish:
+        return _count(await connection.execute(_APPEND_MANY, *head, *events))
+    request_ids = [envelope.request_id for envelope in envelopes]
+    return _count(await connection.execute(_PUBLISH_MANY, *head, *events, request_ids))
+
+
+def _event_parameters(envelope: Envelope) -> tuple[Any, ...]:
+    """`$4 … $9` of one event."""
+    return (
+        envelope.event_id,
+        envelope.type,
+        envelope.version,
+        json.dumps(envelope.payload),
+        envelope.trace_id,
+        envelope.occurred_at,
     )
-    return int(result.scalar_one())
+
+
+def _count(status: str) -> int:
+    """The rows a statement wrote or returned, from its command tag (`INSERT 0 3`,
+    `SELECT 3`)."""
+    return int(status.rpartition(" ")[2])
 
 
 def _apply(aggregate: Aggregate, envelopes: list[Envelope], expected: int) -> list[dict[str, Any]]:
