@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     jobs_relay_interval_seconds: float = 1.0
     events_relay_interval_seconds: float = 0.5
     jobs_scheduler_tick_seconds: float = 1.0
+    event_bus_url: str | None = Field(
+        default=None,
+        pattern=r"^kafka://[^\s,/]+(,[^\s,/]+)*/?$",
+        description="kafka://host:port[,host:port] puts domain events on Kafka; unset: Redis"
+        " Streams on REDIS_URL",
+    )
     events_claim_idle_ms: int = Field(
         default=30_000,
         description="an event left unacknowledged this long by a consumer process is taken"

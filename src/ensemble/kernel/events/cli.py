@@ -10,6 +10,7 @@ import typer
 from redis.asyncio import Redis
 
 from ensemble.kernel.bootstrap import open_database, resolve_redis
+from ensemble.kernel.events.bus import event_bus
 from ensemble.kernel.events.dlq import list_dead_letters, reprocess
 from ensemble.kernel.pagination import MAX_LIMIT, PageRequest
 from ensemble.settings import get_settings
@@ -45,16 +46,20 @@ def reprocess_command(
         str | None, typer.Option("--reason", help="Only those whose error contains this")
     ] = None,
 ) -> None:
-    """Send dead letters through their stream again and mark them reprocessed."""
+    """Send dead letters through their stream (or topic) again and mark them reprocessed."""
     settings, _ = resolve_redis(get_settings())
     assert settings.redis_url is not None
 
     async def run() -> int:
         redis = Redis.from_url(settings.redis_url or "")
         try:
-            async with open_database(settings) as database, database.unit_of_work() as session:
+            async with (
+                open_database(settings) as database,
+                event_bus(settings, redis) as bus,
+                database.unit_of_work() as session,
+            ):
                 letters = await reprocess(
-                    session, redis, consumer=queue, count=count, filter_reason=reason
+                    session, bus, consumer=queue, count=count, filter_reason=reason
                 )
         finally:
             await redis.aclose()

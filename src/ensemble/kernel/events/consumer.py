@@ -1,23 +1,26 @@
-"""Consuming events: Redis Streams consumer groups, idempotent handlers, retries and a DLQ.
+"""Consuming events: consumer groups on the event bus, idempotent handlers, retries and a DLQ.
 
-A `Consumer` is a named handler of some aggregate types' streams; its name is its consumer
-group, so every consumer sees every event of its streams. A `ConsumerRunner` reads the
-group's new messages (XREADGROUP) and reclaims those left pending too long by a dead
-process (XAUTOCLAIM), and handles each message on its own:
+A `Consumer` is a named handler of some aggregate types' events; its name is its consumer
+group, so every consumer sees every event of those types. What happens to a delivered
+message is the same whichever transport delivered it (`Delivery`):
 
 - in one database transaction, it first inserts `(consumer, event_id)` into
   `events.processed_events` (a redelivery finds the row, or waits on it, and is skipped as
-  a duplicate), then runs `handler(session, envelope)`; both commit together (the new
-  messages of one read share a transaction, each in a savepoint of its own: one commit,
-  so one wait for the disk, per read; see `ConsumerRunner.read`);
+  a duplicate), then runs `handler(session, envelope)`; both commit together;
 - a transient error retries after an exponential backoff with jitter, up to the policy's
   attempts; the attempt count lives in Redis per (consumer, event), so a message that kills
-  its process keeps counting in the process that reclaims it (the first attempt of a new
-  message is the one not written down: most messages succeed at once, and a reclaimed
-  message counts it, see `_count_attempt`);
+  its process keeps counting in the process it is delivered to next (on Redis Streams the
+  first attempt of a new message is the one not written down: most messages succeed at
+  once, and a reclaimed message counts it, see `Delivery._count_attempt`);
 - an `AppError`, or the last failed attempt, writes the message to `events.dead_letters`;
-- then the message is ACKed (one XACK for the messages of a read), so a poison message
-  never holds back the ones behind it.
+- then the transport acknowledges it, so a poison message never holds back the ones behind.
+
+Delivering is the transport's (`kernel.events.bus`). On Redis Streams, `ConsumerRunner`
+reads the group's new messages (XREADGROUP) and reclaims those left pending too long by a
+dead process (XAUTOCLAIM); the new messages of one read share a transaction, each in a
+savepoint of its own (one commit, so one wait for the disk, per read; see
+`ConsumerRunner.read`), and one XACK. On Kafka, a FastStream subscriber hands each message
+to `Delivery.settle` and commits its offset after (`KafkaBus.subscribe`).
 
 Handling runs under the envelope's trace and request ids, so every log line carries them.
 """
@@ -36,6 +39,7 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, cast
 
 from fastapi.encoders import jsonable_encoder
@@ -48,9 +52,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.db.raw import driver_connection
-from ensemble.kernel.events.envelope import Envelope, as_text, decode_fields
+from ensemble.kernel.events.bus import (
+    Incoming,
+    KafkaBus,
+    RedisStreamsBus,
+    Unreadable,
+    read_entry,
+    stream_name,
+)
+from ensemble.kernel.events.envelope import Envelope, as_text
 from ensemble.kernel.events.models import SCHEMA, DeadLetter, ProcessedEvent
-from ensemble.kernel.events.relay import stream_name, transaction_connection
+from ensemble.kernel.events.relay import transaction_connection
 from ensemble.kernel.jobs.definition import RetryPolicy
 from ensemble.kernel.observability.context import (
     RequestContext,
@@ -63,6 +75,9 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[Any]]
 Outcome = Literal["ok", "duplicate", "retry", "dead_lettered", "ignored"]
+Redelivered = Literal["no", "yes", "unknown"]
+"""Whether the group delivered a message before: "no" (a new message on Redis Streams),
+"yes" (reclaimed from a member that died), "unknown" (Kafka cannot tell)."""
 StreamFields = Mapping[Any, bytes | str]
 Message = tuple[bytes, StreamFields]
 
@@ -183,14 +198,169 @@ async def record_result(
     await session.execute(stmt)
 
 
+@dataclass
+class Delivery:
+    """What happens to a delivered message of `consumer`, whichever transport delivered it:
+    `settle` handles it to its end (done, skipped as a duplicate, ignored or dead-lettered),
+    after which the transport acknowledges it. `redis` keeps the attempt counts."""
+
+    database: Database
+    redis: Redis
+    consumer: Consumer
+
+    async def settle(
+        self,
+        source: str,
+        message: Incoming,
+        *,
+        redelivered: Redelivered,
+        failure: Exception | None = None,
+    ) -> Outcome:
+        """Handle a message of stream or topic `source` to its end, in transactions of its
+        own. `failure`: its first attempt already ran (in a shared transaction) and failed
+        so."""
+        if isinstance(message, Unreadable):
+            await self._dead_letter(source, message.raw, None, None, 1, message.error)
+            outcome: Outcome = "dead_lettered"
+        elif self.consumer.handles(message):
+            with event_context(message, self.consumer.name):
+                outcome = await self._deliver(source, message, redelivered, failure)
+        else:
+            outcome = "ignored"
+        EVENTS_CONSUMED.labels(self.consumer.name, outcome).inc()
+        return outcome
+
+    async def _deliver(
+        self,
+        source: str,
+        envelope: Envelope,
+        redelivered: Redelivered,
+        failure: Exception | None = None,
+    ) -> Outcome:
+        """Attempts until one succeeds or the policy gives up (then a dead letter).
+        `failure`: the first attempt already ran, in a shared transaction, and failed so."""
+        attempts_key = f"events:attempts:{self.consumer.name}:{envelope.event_id}"
+        every = redelivered == "unknown"
+        counted = redelivered != "no"
+        attempt = await self._count_attempt(attempts_key, every=every) if counted else 1
+        while True:
+            if failure is None:
+                if attempt > self.consumer.max_attempts:  # earlier deliveries died mid-way
+                    failure = RuntimeError(f"abandoned after {attempt - 1} deliveries")
+                    await self._dead_letter_envelope(source, envelope, attempt - 1, failure)
+                    outcome: Outcome = "dead_lettered"
+                    break
+                try:
+                    outcome = await self.attempt(envelope)
+                    break
+                except Exception as exc:
+                    failure = exc
+            if not self.consumer.retry.should_retry(attempt - 1, failure):
+                await self._dead_letter_envelope(source, envelope, attempt, failure)
+                outcome = "dead_lettered"
+                break
+            EVENTS_CONSUMED.labels(self.consumer.name, "retry").inc()
+            logger.warning(
+                "consumer %s: attempt %s at event %s failed (%s); retrying",
+                self.consumer.name,
+                attempt,
+                envelope.event_id,
+                describe(failure),
+            )
+            await asyncio.sleep(backoff_seconds(self.consumer.retry, attempt))
+            attempt = await self._count_attempt(attempts_key, every=every)
+            failure, counted = None, True
+        if counted:
+            await self.redis.delete(attempts_key)  # kept if this process dies before here
+        return outcome
+
+    async def attempt(self, envelope: Envelope) -> Outcome:
+        """One transaction: claim the event for this consumer, then run the handler."""
+        async with self.database.unit_of_work() as session:
+            return await self._run(session, envelope)
+
+    async def _run(
+        self, session: AsyncSession, envelope: Envelope, claimed: bool | None = None
+    ) -> Outcome:
+        """Claim (unless `claimed` says how that went), handle, record the result."""
+        if claimed is None:
+            claimed = await claim_event(session, self.consumer.name, envelope.event_id)
+        if not claimed:
+            return "duplicate"
+        result = await self.consumer.handler(session, envelope)
+        if result is not None:
+            await record_result(session, self.consumer.name, envelope.event_id, result)
+        return "ok"
+
+    async def _count_attempt(self, key: str, *, every: bool) -> int:
+        """The number of the attempt about to start, written down before it starts.
+
+        On Redis Streams the first attempt of a new message is not written (no round trip
+        for the messages that succeed at once), so an absent count stands for it: `SET NX 1`
+        then `INCR` gives 2 for the second attempt, in this member (after a failure) or in
+        one that reclaimed the message from a member that died in its first attempt. With
+        `every` (a transport that cannot tell a first delivery) every attempt is written,
+        and an absent count stands for none.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0 if every else 1, nx=True, ex=ATTEMPTS_TTL_SECONDS)
+            pipe.incr(key)
+            pipe.expire(key, ATTEMPTS_TTL_SECONDS)
+            _, count, _ = await pipe.execute()
+        return int(count)
+
+    async def _dead_letter_envelope(
+        self, source: str, envelope: Envelope, attempts: int, error: BaseException
+    ) -> None:
+        await self._dead_letter(
+            source,
+            envelope.model_dump(mode="json"),
+            envelope.event_id,
+            envelope.trace_id,
+            attempts,
+            error,
+        )
+
+    async def _dead_letter(
+        self,
+        source: str,
+        envelope: dict[str, Any],
+        event_id: uuid.UUID | None,
+        trace_id: str | None,
+        attempts: int,
+        error: BaseException,
+    ) -> None:
+        logger.error(
+            "consumer %s gave up on event %s after %s attempt(s): %s",
+            self.consumer.name,
+            event_id,
+            attempts,
+            describe(error),
+        )
+        async with self.database.unit_of_work() as session:
+            session.add(
+                DeadLetter(
+                    consumer=self.consumer.name,
+                    stream=source,
+                    event_id=event_id,
+                    envelope=envelope,
+                    error=describe(error),
+                    traceback="".join(traceback.format_exception(error))[-8000:],
+                    trace_id=trace_id,
+                    attempts=attempts,
+                )
+            )
+
+
 def default_member_name() -> str:
     """This process's name inside consumer groups."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass
-class ConsumerRunner:
-    """Runs one consumer in this process under the group member name `member`.
+class ConsumerRunner(Delivery):
+    """The Redis Streams transport: runs one consumer in this process under the group
+    member name `member`, settling its messages as `Delivery` does.
 
     Messages of a stream are handled one at a time in stream order; with one member per
     group, the order per aggregate holds (a dead-lettered message is skipped, not waited
@@ -205,9 +375,6 @@ class ConsumerRunner:
     `claim_idle_ms` after their delivery.
     """
 
-    database: Database
-    redis: Redis
-    consumer: Consumer
     member: str = field(default_factory=default_member_name)
     claim_idle_ms: int = 60_000
     batch: int = 50
@@ -301,14 +468,14 @@ class ConsumerRunner:
                     settled, failure, lost = len(queue), None, True
                 if lost:  # rolled back: what it had settled runs again on its own
                     for message_id, fields in queue[:settled]:
-                        await self._settle(stream, fields, first_delivery=True)
+                        await self.settle(stream, read_entry(fields), redelivered="no")
                         done.append(message_id)
                 else:
                     done.extend(message_id for message_id, _ in queue[:settled])
                 del queue[:settled]
                 if failure is not None:  # the head of the queue failed its first attempt
                     message_id, fields = queue.pop(0)
-                    await self._settle(stream, fields, first_delivery=True, failure=failure)
+                    await self.settle(stream, read_entry(fields), redelivered="no", failure=failure)
                     done.append(message_id)
         finally:
             if done:
@@ -336,10 +503,9 @@ class ConsumerRunner:
             async with self.database.unit_of_work() as session:
                 raw = await driver_connection(session)
                 for _, fields in queue:
-                    try:
-                        envelope = Envelope.from_stream_fields(fields)
-                    except (ValueError, KeyError) as exc:
-                        failure = exc  # dead-lettered outside this transaction
+                    envelope = read_entry(fields)
+                    if isinstance(envelope, Unreadable):
+                        failure = envelope.error  # dead-lettered outside this transaction
                         break
                     if not self.consumer.handles(envelope):
                         outcomes.append("ignored")
@@ -394,150 +560,9 @@ class ConsumerRunner:
     async def handle(self, stream: str, message_id: bytes | str, fields: StreamFields) -> Outcome:
         """Handle one message to its end (done, skipped or dead-lettered) in transactions
         of its own, then ACK it."""
-        outcome = await self._settle(stream, fields, first_delivery=False)
+        outcome = await self.settle(stream, read_entry(fields), redelivered="yes")
         await self.redis.xack(stream, self.consumer.name, message_id)
         return outcome
-
-    async def _settle(
-        self,
-        stream: str,
-        fields: StreamFields,
-        *,
-        first_delivery: bool,
-        failure: Exception | None = None,
-    ) -> Outcome:
-        """Handle one message to its end, without the ACK. `first_delivery`: the group never
-        delivered it before; `failure`: its first attempt already ran and failed so."""
-        try:
-            envelope = Envelope.from_stream_fields(fields)
-        except (ValueError, KeyError) as exc:
-            await self._dead_letter(stream, decode_fields(fields), None, None, 1, exc)
-            outcome: Outcome = "dead_lettered"
-        else:
-            if self.consumer.handles(envelope):
-                with event_context(envelope, self.consumer.name):
-                    outcome = await self._deliver(stream, envelope, first_delivery, failure)
-            else:
-                outcome = "ignored"
-        EVENTS_CONSUMED.labels(self.consumer.name, outcome).inc()
-        return outcome
-
-    async def _deliver(
-        self,
-        stream: str,
-        envelope: Envelope,
-        first_delivery: bool,
-        failure: Exception | None = None,
-    ) -> Outcome:
-        """Attempts until one succeeds or the policy gives up (then a dead letter).
-        `failure`: the first attempt already ran, in a shared transaction, and failed so."""
-        attempts_key = f"events:attempts:{self.consumer.name}:{envelope.event_id}"
-        counted = not first_delivery
-        attempt = 1 if first_delivery else await self._count_attempt(attempts_key)
-        while True:
-            if failure is None:
-                if attempt > self.consumer.max_attempts:  # earlier deliveries died mid-way
-                    failure = RuntimeError(f"abandoned after {attempt - 1} deliveries")
-                    await self._dead_letter_envelope(stream, envelope, attempt - 1, failure)
-                    outcome: Outcome = "dead_lettered"
-                    break
-                try:
-                    outcome = await self.attempt(envelope)
-                    break
-                except Exception as exc:
-                    failure = exc
-            if not self.consumer.retry.should_retry(attempt - 1, failure):
-                await self._dead_letter_envelope(stream, envelope, attempt, failure)
-                outcome = "dead_lettered"
-                break
-            EVENTS_CONSUMED.labels(self.consumer.name, "retry").inc()
-            logger.warning(
-                "consumer %s: attempt %s at event %s failed (%s); retrying",
-                self.consumer.name,
-                attempt,
-                envelope.event_id,
-                describe(failure),
-            )
-            await asyncio.sleep(backoff_seconds(self.consumer.retry, attempt))
-            attempt, failure, counted = await self._count_attempt(attempts_key), None, True
-        if counted:
-            await self.redis.delete(attempts_key)  # kept if this process dies before here
-        return outcome
-
-    async def attempt(self, envelope: Envelope) -> Outcome:
-        """One transaction: claim the event for this consumer, then run the handler."""
-        async with self.database.unit_of_work() as session:
-            return await self._run(session, envelope)
-
-    async def _run(
-        self, session: AsyncSession, envelope: Envelope, claimed: bool | None = None
-    ) -> Outcome:
-        """Claim (unless `claimed` says how that went), handle, record the result."""
-        if claimed is None:
-            claimed = await claim_event(session, self.consumer.name, envelope.event_id)
-        if not claimed:
-            return "duplicate"
-        result = await self.consumer.handler(session, envelope)
-        if result is not None:
-            await record_result(session, self.consumer.name, envelope.event_id, result)
-        return "ok"
-
-    async def _count_attempt(self, key: str) -> int:
-        """The number of the attempt about to start, written down before it starts.
-
-        The first attempt of a new message is not written (no round trip for the messages
-        that succeed at once), so an absent count stands for it: `SET NX 1` then `INCR`
-        gives 2 for the second attempt, in this member (after a failure) or in one that
-        reclaimed the message from a member that died in its first attempt.
-        """
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, 1, nx=True, ex=ATTEMPTS_TTL_SECONDS)
-            pipe.incr(key)
-            pipe.expire(key, ATTEMPTS_TTL_SECONDS)
-            _, count, _ = await pipe.execute()
-        return int(count)
-
-    async def _dead_letter_envelope(
-        self, stream: str, envelope: Envelope, attempts: int, error: BaseException
-    ) -> None:
-        await self._dead_letter(
-            stream,
-            envelope.model_dump(mode="json"),
-            envelope.event_id,
-            envelope.trace_id,
-            attempts,
-            error,
-        )
-
-    async def _dead_letter(
-        self,
-        stream: str,
-        envelope: dict[str, Any],
-        event_id: uuid.UUID | None,
-        trace_id: str | None,
-        attempts: int,
-        error: BaseException,
-    ) -> None:
-        logger.error(
-            "consumer %s gave up on event %s after %s attempt(s): %s",
-            self.consumer.name,
-            event_id,
-            attempts,
-            describe(error),
-        )
-        async with self.database.unit_of_work() as session:
-            session.add(
-                DeadLetter(
-                    consumer=self.consumer.name,
-                    stream=stream,
-                    event_id=event_id,
-                    envelope=envelope,
-                    error=describe(error),
-                    traceback="".join(traceback.format_exception(error))[-8000:],
-                    trace_id=trace_id,
-                    attempts=attempts,
-                )
-            )
 
     async def run(self, stop: asyncio.Event, *, block_ms: int = 1000) -> None:
         """Handle messages until `stop` is set (noticed within `block_ms`).
@@ -566,8 +591,28 @@ async def run_consumers(
     redis: Redis,
     consumers: Sequence[Consumer],
     stop: asyncio.Event,
+    *,
+    bus: RedisStreamsBus | KafkaBus | None = None,
     **options: Any,
 ) -> None:
-    """Run every consumer in this process until `stop` is set (options: see ConsumerRunner)."""
+    """Run every consumer in this process until `stop` is set: on Kafka when `bus` is a
+    `KafkaBus`, else on the Redis Streams of `redis` (options: see ConsumerRunner). `redis`
+    keeps the attempt counts on either."""
+    if isinstance(bus, KafkaBus):
+        subscribe(bus, database, redis, consumers)
+        async with bus:
+            await stop.wait()
+        return
     runners = [ConsumerRunner(database, redis, each, **options) for each in consumers]
     await asyncio.gather(*(runner.run(stop) for runner in runners))
+
+
+def subscribe(
+    bus: KafkaBus, database: Database, redis: Redis, consumers: Sequence[Consumer]
+) -> None:
+    """Each consumer as a consumer group of `bus`, settling its messages as `Delivery` does
+    (they start coming once the bus is entered). Kafka cannot tell a redelivery, so every
+    attempt is counted."""
+    for each in consumers:
+        settle = partial(Delivery(database, redis, each).settle, redelivered="unknown")
+        bus.subscribe(each.name, each.aggregate_types, settle)

@@ -1,10 +1,11 @@
 """The dead-letter store seen from outside: listing, re-driving, admin endpoints.
 
-Re-driving appends a dead letter's envelope to its stream again and marks it
-`reprocessed_at`. Every consumer group of that stream receives it once more; the ones that
-had handled it skip it as a duplicate (`processed_events`), so only the consumer that gave
-up does the work. Appending happens before the marks commit: a failure in between sends
-the envelope again on the next re-drive, which the consumers' idempotency absorbs.
+Re-driving appends a dead letter's envelope to its stream (or topic) again, through the
+event bus, and marks it `reprocessed_at`. Every consumer group of that stream receives it
+once more; the ones that had handled it skip it as a duplicate (`processed_events`), so
+only the consumer that gave up does the work. Appending happens before the marks commit:
+a failure in between sends the envelope again on the next re-drive, which the consumers'
+idempotency absorbs.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import SessionDep, utcnow
-from ensemble.kernel.events.envelope import Envelope
+from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
 from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.identity.principal import PrincipalResolver
 from ensemble.kernel.pagination import Page, PageDep, PageRequest, build_page
@@ -80,31 +81,22 @@ async def list_dead_letters(
     return build_page(rows, page.limit, lambda row: [row.id], DeadLetterView.model_validate)
 
 
-def stream_fields(letter: DeadLetter) -> dict[str, str]:
-    """What goes back on the stream: the envelope, or the raw fields it could not parse."""
-    if letter.event_id is None:
-        return {str(name): str(value) for name, value in letter.envelope.items()}
-    return Envelope.model_validate(letter.envelope).to_stream_fields()
-
-
 async def reprocess(
     session: AsyncSession,
-    redis: Redis,
+    bus: EventBus | Redis,
     *,
     consumer: str | None = None,
     count: int,
     filter_reason: str | None = None,
 ) -> Sequence[DeadLetter]:
     """Re-drive up to `count` pending dead letters (of `consumer`, whose error contains
-    `filter_reason`), oldest first; they are marked in the session's transaction."""
+    `filter_reason`), oldest first, on `bus` (a Redis client: its streams); they are marked
+    in the session's transaction."""
     stmt = _pending(consumer, filter_reason).order_by(DeadLetter.id).limit(count)
     letters = (await session.execute(stmt.with_for_update(skip_locked=True))).scalars().all()
     if not letters:
         return letters
-    async with redis.pipeline(transaction=False) as pipe:
-        for letter in letters:
-            pipe.xadd(letter.stream, stream_fields(letter))  # type: ignore[arg-type]
-        await pipe.execute()
+    await as_bus(bus).redrive(letters)
     marked = (
         update(DeadLetter)
         .where(DeadLetter.id.in_([letter.id for letter in letters]))
@@ -131,16 +123,17 @@ def dlq_router(resolver: PrincipalResolver) -> APIRouter:
 
     @router.post("/reprocess")
     async def reprocess_dlq(
-        body: ReprocessRequest, session: SessionDep, redis: RedisDep
+        body: ReprocessRequest, session: SessionDep, redis: RedisDep, request: Request
     ) -> ReprocessResult:
         """Send up to `count` dead letters of `queue` through their stream again."""
-        letters = await reprocess(
-            session,
-            redis,
-            consumer=body.queue,
-            count=body.count,
-            filter_reason=body.filter_reason,
-        )
+        async with event_bus(request.state.settings, redis) as bus:
+            letters = await reprocess(
+                session,
+                bus,
+                consumer=body.queue,
+                count=body.count,
+                filter_reason=body.filter_reason,
+            )
         return ReprocessResult(reprocessed=len(letters), ids=[letter.id for letter in letters])
 
     return router

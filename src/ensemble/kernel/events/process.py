@@ -2,7 +2,8 @@
 
 Any number of these processes may run: each joins every consumer group under its own
 member name, so the groups' messages are shared between them and a dead process's
-messages are reclaimed by the others (see `ConsumerRunner`).
+messages are reclaimed by the others (see `ConsumerRunner`; on Kafka, the group's
+partitions are shared and a dead member's are reassigned).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from ensemble.kernel.db import Database
+from ensemble.kernel.events.bus import event_bus
 from ensemble.kernel.events.consumer import Consumer, run_consumers
 from ensemble.kernel.events.projection import Projection, projection_consumer
 from ensemble.kernel.observability.tracing import configure_tracing
@@ -30,7 +32,8 @@ async def consume(
     projections: Sequence[Projection],
     stop: asyncio.Event,
 ) -> None:
-    """Run `consumers` and the live side of `projections` until `stop` is set."""
+    """Run `consumers` and the live side of `projections` until `stop` is set, on the
+    event bus `settings` select."""
     assert settings.database_url is not None
     assert settings.redis_url is not None
     database = Database(settings.database_url, pool_size=5)
@@ -38,7 +41,12 @@ async def consume(
     every = [*consumers, *(projection_consumer(each, redis) for each in projections)]
     try:
         await run_consumers(
-            database, redis, every, stop, claim_idle_ms=settings.events_claim_idle_ms
+            database,
+            redis,
+            every,
+            stop,
+            bus=event_bus(settings, redis),
+            claim_idle_ms=settings.events_claim_idle_ms,
         )
     finally:
         await redis.aclose()

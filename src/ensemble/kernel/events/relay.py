@@ -1,11 +1,12 @@
-"""The relay: committed outbox rows to Redis Streams, in position order, at least once.
+"""The relay: committed outbox rows to the event bus, in position order, at least once.
 
 A pass runs in one transaction. It takes a transaction-scoped advisory lock (other relays
 stand by until the next pass, so one relay publishes at a time and the order per aggregate
 holds), reads unpublished rows below the horizon in position order, appends each envelope
-to the stream of its aggregate type, then marks the rows published and commits. A crash
-after the append and before the commit leaves the rows unpublished: the next pass sends
-them again (consumers dedupe by `event_id`); nothing is lost.
+to the bus (the stream or topic of its aggregate type, see `kernel.events.bus`), then
+marks the rows published and commits. A crash after the append and before the commit
+leaves the rows unpublished: the next pass sends them again (consumers dedupe by
+`event_id`); nothing is lost.
 
 The pass commits without waiting for its WAL flush (`synchronous_commit = off`): a marking
 lost in a database crash only sends its rows again, as above, and the relay does not
@@ -32,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn, driver_connection
+from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
+from ensemble.kernel.events.bus import stream_name as stream_name  # noqa: PLC0414 (re-exported)
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import SCHEMA, OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
@@ -41,14 +44,8 @@ from ensemble.settings import Settings
 logger = logging.getLogger(__name__)
 
 RELAY_LOCK = 0x6576_656E_7473  # "events"
-STREAM_PREFIX = "events:"
 BATCH = 500
 LINGER_SECONDS = 0.01  # passes start at most this often while events keep coming
-
-
-def stream_name(aggregate_type: str) -> str:
-    return f"{STREAM_PREFIX}{aggregate_type}"
-
 
 _LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _PASS = text(
@@ -116,12 +113,9 @@ def envelope_of(row: asyncpg.Record) -> Envelope:
     )
 
 
-async def append(redis: Redis, envelopes: Sequence[Envelope]) -> None:
-    """XADD each envelope to its stream, in the given order (one round trip)."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for envelope in envelopes:
-            pipe.xadd(stream_name(envelope.aggregate_type), envelope.to_stream_fields())  # type: ignore[arg-type]
-        await pipe.execute()
+async def append(bus: EventBus | Redis, envelopes: Sequence[Envelope]) -> None:
+    """Append the envelopes to the bus, in the given order (a Redis client: to its streams)."""
+    await as_bus(bus).append(envelopes)
 
 
 async def mark_published(session: AsyncSession, rows: Sequence[asyncpg.Record]) -> None:
@@ -129,8 +123,9 @@ async def mark_published(session: AsyncSession, rows: Sequence[asyncpg.Record]) 
     await raw.execute(_MARK, [row["event_id"] for row in rows], datetime.now(UTC))
 
 
-async def relay_once(database: Database, redis: Redis, limit: int = BATCH) -> int | None:
-    """One pass: how many events were published, or None if another relay holds the lock."""
+async def relay_once(database: Database, redis: Redis | EventBus, limit: int = BATCH) -> int | None:
+    """One pass: how many events were published (to the streams of `redis`, or to the bus
+    given instead), or None if another relay holds the lock."""
     async with database.unit_of_work() as session:
         locked, _ = (await session.execute(_PASS, {"key": RELAY_LOCK})).one()
         if not locked:
@@ -143,9 +138,9 @@ async def relay_once(database: Database, redis: Redis, limit: int = BATCH) -> in
     return len(rows)
 
 
-async def _drain(database: Database, redis: Redis) -> None:
+async def _drain(database: Database, bus: EventBus) -> None:
     """Passes until the outbox has no full batch left (or another relay holds the lock)."""
-    while await relay_once(database, redis) == BATCH:
+    while await relay_once(database, bus) == BATCH:
         pass
 
 
@@ -166,22 +161,25 @@ async def run_relay(
     period = interval if interval is not None else settings.events_relay_interval_seconds
     database = Database(settings.database_url, pool_size=2, max_overflow=0)
     redis = Redis.from_url(settings.redis_url)
+    bus = event_bus(settings, redis)
     wake = asyncio.Event()
     listener = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     await listener.add_listener(CHANNEL, lambda *_: wake.set())
     loop = asyncio.get_running_loop()
     try:
-        while not stop.is_set():
-            wake.clear()
-            started = loop.time()
-            try:
-                await _drain(database, redis)
-            except Exception:
-                logger.exception("event relay pass failed; retrying")
-            await _wait(wake, stop, period)
-            pause = started + linger - loop.time()
-            if pause > 0 and not stop.is_set():
-                await asyncio.sleep(pause)
+        async with bus:
+            logger.info("event relay publishing to %s", bus)
+            while not stop.is_set():
+                wake.clear()
+                started = loop.time()
+                try:
+                    await _drain(database, bus)
+                except Exception:
+                    logger.exception("event relay pass failed; retrying")
+                await _wait(wake, stop, period)
+                pause = started + linger - loop.time()
+                if pause > 0 and not stop.is_set():
+                    await asyncio.sleep(pause)
     finally:
         await listener.close()
         await redis.aclose()
@@ -204,7 +202,6 @@ def serve_relay(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        logger.info("event relay publishing to Redis Streams %s*", STREAM_PREFIX)
         await run_relay(settings, stop)
 
     configure_tracing(settings, "relay")

@@ -1,0 +1,266 @@
+"""The event bus: the one seam between the events backbone and its transport.
+
+`EVENT_BUS_URL` picks the transport (`event_bus`): unset, Redis Streams on `REDIS_URL`;
+`kafka://host:port[,host:port]`, Kafka. Only two things differ between them:
+
+- **appending** envelopes, in order per aggregate: Redis XADDs each to the stream
+  `events:<aggregate_type>` (one pipeline); Kafka publishes each to the topic
+  `events.<aggregate_type>` keyed by the aggregate id, so that one partition holds an
+  aggregate's events in order;
+- **delivering** a consumer group's messages to the code that settles them, acknowledging
+  each once that ended: on Redis Streams `kernel.events.consumer.ConsumerRunner` (XREADGROUP,
+  XAUTOCLAIM, XACK, new messages of a read in one transaction), on Kafka a FastStream
+  subscriber (`KafkaBus.subscribe`).
+
+Everything else is the same code on both: the relay's claiming, marking and horizon, and
+what happens to a delivered message (`kernel.events.consumer.Delivery`: idempotency,
+retries, dead letters, metrics, trace context). See docs/decisions/0014-event-bus-transports.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from redis.asyncio import Redis
+
+from ensemble.kernel.events.envelope import Envelope, decode_fields
+from ensemble.kernel.events.models import DeadLetter
+from ensemble.kernel.observability.context import RequestContext, parse_traceparent
+from ensemble.settings import Settings
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
+
+STREAM_PREFIX = "events:"
+TOPIC_PREFIX = "events."
+KAFKA_SCHEME = "kafka://"
+FAILURE_PAUSE_SECONDS = 1.0
+
+
+def stream_name(aggregate_type: str) -> str:
+    """The Redis Stream of an aggregate type's events."""
+    return f"{STREAM_PREFIX}{aggregate_type}"
+
+
+def topic_name(aggregate_type: str) -> str:
+    """The Kafka topic of an aggregate type's events (Kafka allows no colon in a name)."""
+    return f"{TOPIC_PREFIX}{aggregate_type}"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A delivered message that is not an envelope: what it held, as delivered (kept in its
+    dead letter; a re-drive sends it again as such), and why it could not be read."""
+
+    raw: dict[str, Any]
+    error: Exception
+
+
+Incoming = Envelope | Unreadable
+Handle = Callable[[str, Incoming], Awaitable[object]]
+"""`handle(source, message)`: settles a message delivered from stream or topic `source`."""
+
+
+class EventBus(Protocol):
+    """What the relay and re-drives need of a transport. Entered around its use: Kafka
+    connects then; Redis Streams use a client that its owner closes."""
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        """Each envelope to its aggregate type's stream or topic, in the given order."""
+
+    async def redrive(self, letters: Sequence[DeadLetter]) -> None:
+        """Dead letters back on their stream or topic: the envelope, or the message as it
+        was delivered when it was not one."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+def event_bus(settings: Settings, redis: Redis) -> RedisStreamsBus | KafkaBus:
+    """The transport `settings` select: Kafka when `EVENT_BUS_URL` is set, else Redis
+    Streams on `redis`."""
+    if settings.event_bus_url is not None:
+        return KafkaBus.from_url(settings.event_bus_url)
+    return RedisStreamsBus(redis)
+
+
+def as_bus(target: EventBus | Redis) -> EventBus:
+    """A Redis client stands for the Redis Streams bus on it."""
+    return RedisStreamsBus(target) if isinstance(target, Redis) else target
+
+
+# Redis Streams
+
+
+@dataclass(frozen=True)
+class RedisStreamsBus:
+    """Streams `events:<aggregate_type>` on `redis`; each entry's fields are the envelope's
+    (`Envelope.to_stream_fields`). Its consumer groups are read by `ConsumerRunner`."""
+
+    redis: Redis
+
+    def __str__(self) -> str:
+        return f"Redis Streams {STREAM_PREFIX}*"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        """XADD each envelope to its stream, in the given order (one round trip)."""
+        await self._xadd((stream_name(e.aggregate_type), e.to_stream_fields()) for e in envelopes)
+
+    async def redrive(self, letters: Sequence[DeadLetter]) -> None:
+        await self._xadd((letter.stream, _entry_of(letter)) for letter in letters)
+
+    async def _xadd(self, entries: Iterable[tuple[str, dict[str, str]]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, fields in entries:
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]
+            await pipe.execute()
+
+
+def read_entry(fields: Mapping[Any, bytes | str]) -> Incoming:
+    """A stream entry's envelope, or its fields if it is not one."""
+    try:
+        return Envelope.from_stream_fields(fields)
+    except (ValueError, KeyError) as exc:
+        return Unreadable(decode_fields(fields), exc)
+
+
+def _entry_of(letter: DeadLetter) -> dict[str, str]:
+    if letter.event_id is None:
+        return {str(name): str(value) for name, value in letter.envelope.items()}
+    return Envelope.model_validate(letter.envelope).to_stream_fields()
+
+
+# Kafka
+
+Record = tuple[str, bytes | None, bytes, dict[str, str]]
+"""What is published: topic, key, value and headers."""
+
+
+class Received(Protocol):
+    """What is read of a delivered Kafka record (aiokafka's `ConsumerRecord`)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+
+
+def kafka_servers(url: str) -> list[str]:
+    """The bootstrap servers of `kafka://host:port[,host:port]`."""
+    return url.removeprefix(KAFKA_SCHEME).rstrip("/").split(",")
+
+
+@dataclass(frozen=True)
+class KafkaBus:
+    """Topics `events.<aggregate_type>` through a FastStream broker; each record's key is the
+    aggregate id and its value the envelope as JSON."""
+
+    broker: KafkaBroker
+
+    @classmethod
+    def from_url(cls, url: str) -> KafkaBus:
+        # imported where Kafka is used only: they add 0.3 s to a process's start
+        from faststream.kafka import KafkaBroker
+
+        # idempotent producer: its retries neither duplicate nor reorder a partition's records;
+        # FastStream's per-message logs at DEBUG (ours say what was done with each)
+        broker = KafkaBroker(
+            kafka_servers(url),
+            client_id="ensemble",
+            enable_idempotence=True,
+            log_level=logging.DEBUG,
+        )
+        return cls(broker)
+
+    def __str__(self) -> str:
+        return f"Kafka topics {TOPIC_PREFIX}*"
+
+    async def __aenter__(self) -> Self:
+        await self.broker.start()  # connects, and starts the subscribers
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.broker.stop()
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        await self._send(_record_of(envelope) for envelope in envelopes)
+
+    async def redrive(self, letters: Sequence[DeadLetter]) -> None:
+        await self._send(_letter_record(letter) for letter in letters)
+
+    async def _send(self, records: Iterable[Record]) -> None:
+        """Publish in order without waiting for each, then until every one is stored (a
+        failure raises: the caller sends them all again)."""
+        sent = [
+            await self.broker.publish(value, topic, key=key, headers=headers, no_confirm=True)
+            for topic, key, value, headers in records
+        ]
+        # FastStream's test broker delivers at once and returns no future
+        await asyncio.gather(*(each for each in sent if each is not None))
+
+    def subscribe(self, group: str, aggregate_types: Iterable[str], handle: Handle) -> None:
+        """Deliver the messages of consumer group `group` on the aggregate types' topics to
+        `handle`, one at a time in partition order (a new group starts from the oldest
+        kept). A message's offset is committed once `handle` returned (the message done,
+        skipped or dead-lettered); if it raised (the database away), FastStream seeks back
+        and the message comes again after a pause. Runs once the bus is entered."""
+        from faststream import AckPolicy, Context  # imported late as above, hence `Any` below
+
+        subscriber = self.broker.subscriber(
+            *(topic_name(kind) for kind in aggregate_types),
+            group_id=group,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+
+        async def receive(message: Any = Context("message")) -> None:
+            record: Received = message.raw_message
+            try:
+                await handle(record.topic, read_record(record))
+            except Exception:
+                await asyncio.sleep(FAILURE_PAUSE_SECONDS)  # no tight loop while it lasts
+                raise
+
+        subscriber(receive)
+
+
+def read_record(record: Received) -> Incoming:
+    """A record's envelope, or its key and value if it is not one."""
+    try:
+        return Envelope.model_validate_json(record.value or b"")
+    except ValueError as exc:
+        return Unreadable({"key": _text(record.key), "value": _text(record.value)}, exc)
+
+
+def _record_of(envelope: Envelope) -> Record:
+    """The envelope as JSON keyed by its aggregate id; headers: its content type and trace
+    (a W3C `traceparent` for tools that read headers; consumers read the envelope's ids)."""
+    headers = {"content-type": "application/json"}
+    traceparent = RequestContext(trace_id=envelope.trace_id or "").traceparent()
+    if parse_traceparent(traceparent) is not None:
+        headers["traceparent"] = traceparent
+    key = envelope.aggregate_id.encode()
+    return topic_name(envelope.aggregate_type), key, envelope.model_dump_json().encode(), headers
+
+
+def _letter_record(letter: DeadLetter) -> Record:
+    """An envelope goes to its aggregate type's topic (also when it was dead-lettered on
+    Redis Streams before a switch to Kafka); an unreadable message back as it came."""
+    if letter.event_id is not None:
+        return _record_of(Envelope.model_validate(letter.envelope))
+    key, value = letter.envelope.get("key"), letter.envelope.get("value")
+    return letter.stream, None if key is None else str(key).encode(), str(value or "").encode(), {}
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode(errors="replace")
