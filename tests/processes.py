@@ -23,8 +23,19 @@ def running(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        stop(process)
         if output is not None:
             output.close()
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within `grace` seconds (a worker
+    waiting out a job's backoff may take longer than a test wants to wait)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

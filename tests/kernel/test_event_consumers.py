@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.kernel.db import Database
 from ensemble.kernel.errors import Conflict, Unauthorized, install_error_handlers
 from ensemble.kernel.events import Envelope, publish
+from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.consumer import (
     Consumer,
     ConsumerRunner,
@@ -32,7 +33,7 @@ from ensemble.kernel.events.consumer import (
 )
 from ensemble.kernel.events.dlq import dlq_router, list_dead_letters, reprocess
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
-from ensemble.kernel.events.relay import relay_once, stream_name
+from ensemble.kernel.events.relay import relay_once
 from ensemble.kernel.identity.principal import Principal, require_roles
 from ensemble.kernel.jobs.definition import RetryPolicy
 from ensemble.kernel.observability.context import (

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope, EventPayload, publish
+from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.models import OutboxEvent
 from ensemble.kernel.events.relay import (
     append,
@@ -22,7 +23,6 @@ from ensemble.kernel.events.relay import (
     mark_published,
     relay_once,
     run_relay,
-    stream_name,
     try_lock,
 )
 from ensemble.kernel.observability.context import RequestContext, bind_request_context

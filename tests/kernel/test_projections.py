@@ -17,6 +17,7 @@ from redis.asyncio.client import Pipeline
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope
+from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.consumer import ConsumerRunner, Message
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.projection import (
@@ -29,7 +30,7 @@ from ensemble.kernel.events.projection import (
     read,
     rebuild,
 )
-from ensemble.kernel.events.relay import relay_once, stream_name
+from ensemble.kernel.events.relay import relay_once
 from ensemble.kernel.events.store import append, last_sequence
 from ensemble.kernel.jobs.definition import RetryPolicy
 

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from ensemble.apps.eco import events
 from ensemble.apps.eco.models import Scan
 from ensemble.kernel.db import Database
+from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.models import OutboxEvent
-from ensemble.kernel.events.relay import stream_name
 from tests.apps.eco.conftest import (
     MAX_CHARACTERS,
     EcoUser,

@@ -51,7 +51,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, utcnow
-from ensemble.kernel.db.raw import driver_connection
+from ensemble.kernel.db.raw import driver_connection, transaction_connection
 from ensemble.kernel.events.bus import (
     Incoming,
     KafkaBus,
@@ -62,7 +62,6 @@ from ensemble.kernel.events.bus import (
 )
 from ensemble.kernel.events.envelope import Envelope, as_text
 from ensemble.kernel.events.models import SCHEMA, DeadLetter, ProcessedEvent
-from ensemble.kernel.events.relay import transaction_connection
 from ensemble.kernel.jobs.definition import RetryPolicy
 from ensemble.kernel.observability.context import (
     RequestContext,

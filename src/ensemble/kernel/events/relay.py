@@ -24,7 +24,6 @@ import logging
 import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -32,9 +31,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.db.raw import asyncpg_dsn, driver_connection
+from ensemble.kernel.db.raw import asyncpg_dsn, transaction_connection
 from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
-from ensemble.kernel.events.bus import stream_name as stream_name  # noqa: PLC0414 (re-exported)
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import SCHEMA, OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
@@ -51,7 +49,6 @@ _LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _PASS = text(
     "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)"
 )
-_BEGIN = text("SELECT 1")
 _OUTBOX = f"{SCHEMA}.{OutboxEvent.__tablename__}"
 # The oldest transaction id still running: every transaction below it has finished.
 HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
@@ -64,19 +61,6 @@ ORDER BY xid, seq
 LIMIT $1
 """
 _MARK = f"UPDATE {_OUTBOX} SET published_at = $2 WHERE event_id = ANY($1::uuid[])"
-
-
-async def transaction_connection(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside the session's transaction.
-
-    SQLAlchemy's asyncpg adapter sends BEGIN with its first statement; plain SQL sent
-    before any would run outside a transaction (each statement committed on its own), so
-    one is sent first if needed.
-    """
-    raw = await driver_connection(session)
-    if not raw.is_in_transaction():
-        await session.execute(_BEGIN)
-    return raw
 
 
 async def try_lock(session: AsyncSession) -> bool:
