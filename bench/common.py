@@ -194,14 +194,17 @@ class Bench:
         return [(row["id"], row["quantity"]) for row in rows]
 
 
-def start_postgres(data_dir: Path) -> tuple[str, EmbeddedPostgres | None]:
+def start_postgres(
+    data_dir: Path, database: str = BENCH_DATABASE
+) -> tuple[str, EmbeddedPostgres | None]:
+    """`DATABASE_URL` if set, else `database` on the embedded server in `<data-dir>/postgres`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     check_machine()
     configured = os.environ.get("DATABASE_URL")
     if configured:
         console.print(f"[dim]using DATABASE_URL {configured.split('@')[-1]}[/]")
         return configured, None
-    embedded = EmbeddedPostgres(data_dir / "postgres", database=BENCH_DATABASE)
+    embedded = EmbeddedPostgres(data_dir / "postgres", database=database)
     with console.status(f"starting embedded PostgreSQL in {data_dir / 'postgres'}"):
         url = embedded.start()
     console.print(
@@ -346,14 +349,19 @@ class Server:
     _log: Any = field(repr=False)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self._log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT a child process if it still runs; kill it if it outlives 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 def _serve_command(port: int, app: str) -> list[str]:
@@ -368,11 +376,18 @@ def _serve_command(port: int, app: str) -> list[str]:
 
 
 def spawn_server(
-    url: str, data_dir: Path, log_level: str, app: str = "stock", env: dict[str, str] | None = None
+    url: str,
+    data_dir: Path,
+    log_level: str,
+    app: str = "stock",
+    env: dict[str, str] | None = None,
+    *,
+    args: Sequence[str] = (),
+    log_name: str = "server.log",
 ) -> Server:
-    """Start `ensemble serve --app <app>` (its output goes to `<data-dir>/server.log`)."""
+    """Start `ensemble serve --app <app> [args]` (its output goes to `<data-dir>/<log_name>`)."""
     port = free_port()
-    log_path = data_dir / "server.log"
+    log_path = data_dir / log_name
     log = log_path.open("wb")
     env = {
         **os.environ,
@@ -382,8 +397,9 @@ def spawn_server(
         "DATA_DIR": str(data_dir / "server"),
         **(env or {}),
     }
+    command = [*_serve_command(port, app), *args]
     process = subprocess.Popen(
-        _serve_command(port, app), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
     )
     return Server(process, f"http://127.0.0.1:{port}", log_path, log)
 
@@ -392,10 +408,14 @@ async def start_server(
     url: str, data_dir: Path, log_level: str, app: str = "stock", env: dict[str, str] | None = None
 ) -> Server:
     """A running server: spawned, then polled on /health until a deadline."""
-    server = spawn_server(url, data_dir, log_level, app, env)
+    return await until_healthy(spawn_server(url, data_dir, log_level, app, env))
+
+
+async def until_healthy(server: Server, name: str = "the server") -> Server:
+    """`server` once /health answers 200; stopped and raised if it exits or the deadline passes."""
     process, log_path = server.process, server.log_path
     deadline = time.monotonic() + HEALTH_DEADLINE_S
-    with console.status(f"waiting for the server at {server.base_url}"):
+    with console.status(f"waiting for {name} at {server.base_url}"):
         async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
             while True:
                 if process.poll() is not None:

@@ -16,11 +16,8 @@ relay sharing the bench database inherits them. Target: server-side p99 < 20 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -30,14 +27,9 @@ import httpx
 
 from common import (
     API,
-    BENCH_SECRET,
-    HEALTH_DEADLINE_S,
-    REPO_ROOT,
     Server,
     Stats,
-    _serve_command,
     console,
-    free_port,
     load_parser,
     positive,
     process_cpu_s,
@@ -46,7 +38,9 @@ from common import (
     run,
     run_concurrently,
     server_ms,
+    spawn_server,
     start_postgres,
+    until_healthy,
     verdict,
 )
 from ensemble.kernel.bootstrap import migrate
@@ -86,46 +80,19 @@ def tree_cpu_s(pid: int) -> float | None:
     return sum(known) if known else None
 
 
-def spawn_eco(url: str, data_dir: Path, log_level: str, workers: int) -> Server:
-    """`ensemble serve --app eco --no-background` (output in `<data-dir>/server-eco.log`)."""
-    port = free_port()
-    log_path = data_dir / "server-eco.log"
-    log = log_path.open("wb")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "SECRET_KEY": BENCH_SECRET,
-        "LOG_LEVEL": log_level,
-        "DATA_DIR": str(data_dir / "server"),
-        "WEB_WORKERS": str(workers),
-    }
-    command = [*_serve_command(port, "eco"), "--no-background"]
-    process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
-    )
-    return Server(process, f"http://127.0.0.1:{port}", log_path, log)
-
-
 async def start_eco(url: str, data_dir: Path, log_level: str, workers: int) -> Server:
-    """The ECO² server without background roles, polled on /health until a deadline."""
-    server = spawn_eco(url, data_dir, log_level, workers)
-    process, log_path = server.process, server.log_path
-    deadline = time.monotonic() + HEALTH_DEADLINE_S
-    with console.status(f"waiting for the ECO² server at {server.base_url}"):
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
-            while True:
-                if process.poll() is not None:
-                    server.stop()
-                    raise RuntimeError(f"the server exited early; see {log_path}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await client.get("/health")).status_code == 200:
-                        return server
-                if time.monotonic() > deadline:
-                    server.stop()
-                    raise RuntimeError(
-                        f"no /health within {HEALTH_DEADLINE_S:.0f} s; see {log_path}"
-                    )
-                await asyncio.sleep(0.1)
+    """`ensemble serve --app eco --no-background` (output in `<data-dir>/server-eco.log`),
+    polled on /health until a deadline."""
+    server = spawn_server(
+        url,
+        data_dir,
+        log_level,
+        "eco",
+        {"WEB_WORKERS": str(workers)},
+        args=["--no-background"],
+        log_name="server-eco.log",
+    )
+    return await until_healthy(server, "the ECO² server")
 
 
 # Users
