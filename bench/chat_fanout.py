@@ -48,9 +48,9 @@ from common import (
     process_cpu_s,
     report,
     run,
+    start_redis,
     verdict,
 )
-from ensemble.kernel.embedded import EmbeddedRedis
 from ensemble.kernel.errors import Unauthorized
 from ensemble.kernel.realtime import Hub, authenticate
 
@@ -104,20 +104,11 @@ def create_app() -> FastAPI:
 def redis_server(data_dir: Path, keep: bool) -> Iterator[str]:
     """`REDIS_URL`, or an embedded Redis in `<data-dir>/redis` (stopped at the end if started
     here, unless `keep`)."""
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        console.print(f"[dim]using REDIS_URL {configured.split('@')[-1]}[/]")
-        yield configured
-        return
-    embedded = EmbeddedRedis(data_dir / "redis")
-    url = embedded.start()
-    console.print(
-        f"[dim]embedded Redis {'started' if embedded.started_here else 'joined'}: {url}[/]"
-    )
+    url, embedded = start_redis(data_dir)
     try:
         yield url
     finally:
-        if not keep:
+        if embedded is not None and not keep:
             embedded.stop()
 
 

@@ -43,7 +43,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -71,6 +70,7 @@ from common import (
     report,
     run,
     start_redis,
+    stop_process,
     verdict,
 )
 from ensemble.kernel.db import Database, new_id
@@ -414,13 +414,7 @@ class Relay:
                 await asyncio.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        stop_process(self.process)
         self.log.close()
 
 
