@@ -11,8 +11,6 @@ which these tests watch.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -46,19 +44,6 @@ from tests.kernel.test_event_consumers import FAST, Recorder
 from tests.polling import eventually
 
 KAFKA_URL = "kafka://kafka-1:9092,kafka-2:9092"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def kind() -> str:
-    """An aggregate type (so a topic and a consumer name) of this test alone."""
-    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

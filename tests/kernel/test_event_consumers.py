@@ -49,19 +49,6 @@ from tests.test_cli import _ensemble
 FAST = RetryPolicy(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def kind() -> str:
-    """An aggregate type (so a stream and a consumer name) of this test alone."""
-    return f"test-{uuid.uuid4().hex[:12]}"
-
-
 class Recorder:
     """A handler whose effect is an outbox row per handled event (in the handler's
     transaction); `fail(envelope, calls)` may raise to simulate failures."""

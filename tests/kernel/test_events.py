@@ -6,7 +6,6 @@ import asyncio
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -28,19 +27,6 @@ from ensemble.kernel.events.relay import (
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.settings import Settings
 from tests.polling import eventually
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def kind() -> str:
-    """An aggregate type of this test alone, so its stream starts empty."""
-    return f"test-{uuid.uuid4().hex[:12]}"
 
 
 def _event(kind: str, aggregate_id: str = "a1", n: int = 0) -> Envelope:

@@ -5,13 +5,10 @@ rebuild."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -39,19 +36,6 @@ MONDAY = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 
 Model = dict[str, Any]
 Scored = list[tuple[bytes, float]]
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def kind() -> str:
-    """An aggregate type (so a stream, a consumer and a projection) of this test alone."""
-    return f"user-{uuid.uuid4().hex[:12]}"
 
 
 def owned_items(kind: str) -> Projection:

@@ -175,13 +175,6 @@ def servers(redis_url: str) -> Iterator[tuple[Served, Served]]:
         yield one, two
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 # Clients
 
 

@@ -39,13 +39,6 @@ async def eco_client(settings: Settings, database: Database) -> AsyncIterator[As
         yield client
 
 
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 @dataclass
 class EcoUser:
     user_id: uuid.UUID
