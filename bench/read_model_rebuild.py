@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -55,7 +53,6 @@ from rich.progress import (
 from common import (
     BENCH_DATABASE,
     Stats,
-    check_machine,
     console,
     parser,
     positive,
@@ -63,6 +60,7 @@ from common import (
     report,
     run,
     start_postgres,
+    start_redis,
     verdict,
 )
 from ensemble.apps.eco import events
@@ -77,7 +75,6 @@ from ensemble.apps.eco.domain import (
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database, new_id
-from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.projection import CHUNK, Projection, count_stored, rebuild
 from ensemble.kernel.events.store import append
@@ -419,37 +416,13 @@ async def drop_keys(redis: Redis, pattern: str) -> None:
         await redis.unlink(*batch)
 
 
-# Setup
-
-
-def start_database(options: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
-    """DATABASE_URL if set, else `ensemble_bench_eco_<events>` on the embedded bench server."""
-    if os.environ.get("DATABASE_URL"):
-        return start_postgres(options.data_dir.resolve())
-    check_machine()
-    pgdata = options.data_dir.resolve() / "postgres"
-    embedded = EmbeddedPostgres(pgdata, database=f"{BENCH_DATABASE}_eco_{options.events}")
-    with console.status(f"starting embedded PostgreSQL in {pgdata}"):
-        url = embedded.start()
-    console.print(
-        f"[dim]embedded PostgreSQL {'started' if embedded.started_here else 'joined'}"
-        f" at {url.split('@')[-1]}[/]"
-    )
-    return url, embedded
-
-
-def start_redis(data_dir: Path) -> tuple[str, EmbeddedRedis | None]:
-    """`REDIS_URL` if set, else an embedded Redis in `<data-dir>/redis`."""
-    configured = os.environ.get("REDIS_URL")
-    if configured:
-        return configured, None
-    embedded = EmbeddedRedis(data_dir / "redis")
-    return embedded.start(), embedded
+# Run
 
 
 async def main(options: argparse.Namespace) -> int:
     data_dir = options.data_dir.resolve()
-    url, embedded = start_database(options)
+    # DATABASE_URL if set, else `ensemble_bench_eco_<events>` on the embedded bench server
+    url, embedded = start_postgres(data_dir, f"{BENCH_DATABASE}_eco_{options.events}")
     redis_url, embedded_redis = start_redis(data_dir)
     database = Database(url, pool_size=2, max_overflow=0)
     redis = Redis.from_url(redis_url)
