@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn
@@ -21,6 +22,7 @@ from ensemble.kernel.events.outbox import CHANNEL
 from ensemble.kernel.events.store import (
     SNAPSHOT_EVERY,
     ConcurrencyConflict,
+    NewEvent,
     append,
     last_sequence,
     load,
@@ -68,6 +70,27 @@ def acquired(n: int) -> tuple[str, dict[str, Any], int]:
     return ("character.acquired", {"character": f"c{n}"}, 1)
 
 
+async def append_to(
+    session: AsyncSession,
+    expected_sequence: int,
+    events: Sequence[NewEvent],
+    *,
+    user: str = "u1",
+    aggregate: Ownership | None = None,
+    publish: bool = False,
+) -> int:
+    """`append` to the stream of `user`'s ownership."""
+    return await append(
+        session,
+        aggregate_type=KIND,
+        aggregate_id=user,
+        expected_sequence=expected_sequence,
+        events=events,
+        aggregate=aggregate,
+        publish=publish,
+    )
+
+
 def at_minute(user: str, n: int, minute: int | None = None) -> Envelope:
     """Event number `n` of `user`: acquire c<n>, every third one loses c<n-1>."""
     type_ = "character.lost" if n % 3 == 0 else "character.acquired"
@@ -97,13 +120,8 @@ async def fill(
     for first in range(0, count, batch):
         async with database.unit_of_work() as session:
             aggregate, sequence = await load(session, Ownership, KIND, user)
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id=user,
-                expected_sequence=sequence,
-                events=events[first : first + batch],
-                aggregate=aggregate,
+            await append_to(
+                session, sequence, events[first : first + batch], user=user, aggregate=aggregate
             )
     return events
 
@@ -123,12 +141,8 @@ async def sequences(database: Database, user: str) -> list[int]:
 
 async def test_append_and_load_round_trip(database: Database) -> None:
     async with database.unit_of_work() as session:
-        last = await append(
-            session,
-            aggregate_type=KIND,
-            aggregate_id="u1",
-            expected_sequence=0,
-            events=[acquired(1), acquired(2), ("character.lost", {"character": "c1"}, 2)],
+        last = await append_to(
+            session, 0, [acquired(1), acquired(2), ("character.lost", {"character": "c1"}, 2)]
         )
     assert last == 3
     async with database.sessionmaker() as session:
@@ -154,13 +168,7 @@ async def test_an_unknown_aggregate_loads_fresh_at_sequence_zero(database: Datab
 async def test_an_envelope_of_another_aggregate_is_refused(database: Database) -> None:
     async with database.unit_of_work() as session:
         with pytest.raises(ValueError, match="is not"):
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=0,
-                events=[at_minute("u2", 1)],
-            )
+            await append_to(session, 0, [at_minute("u2", 1)])
 
 
 async def test_an_event_appended_twice_is_refused(database: Database) -> None:
@@ -168,18 +176,10 @@ async def test_an_event_appended_twice_is_refused(database: Database) -> None:
     database error, after which the caller rolls back."""
     event = at_minute("u1", 1)
     async with database.unit_of_work() as session:
-        await append(
-            session, aggregate_type=KIND, aggregate_id="u1", expected_sequence=0, events=[event]
-        )
+        await append_to(session, 0, [event])
     with pytest.raises(asyncpg.UniqueViolationError, match="event_id"):
         async with database.unit_of_work() as session:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=1,
-                events=[event],
-            )
+            await append_to(session, 1, [event])
     assert await sequences(database, "u1") == [1]
 
 
@@ -193,14 +193,7 @@ async def test_stored_events_are_append_only(database: Database) -> None:
 async def test_an_append_is_part_of_the_callers_transaction(database: Database) -> None:
     """Also when it is the transaction's first statement: a rollback takes it back."""
     async with database.sessionmaker() as session:
-        await append(
-            session,
-            aggregate_type=KIND,
-            aggregate_id="u1",
-            expected_sequence=0,
-            events=[acquired(1), acquired(2)],
-            publish=True,
-        )
+        await append_to(session, 0, [acquired(1), acquired(2)], publish=True)
         assert await last_sequence(session, KIND, "u1") == 2
         await session.rollback()
     assert await sequences(database, "u1") == []
@@ -242,24 +235,10 @@ async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
     events = [acquired(n) for n in range(1, count + 1)]
     async with relay_wake_ups(database) as woken:
         async with database.sessionmaker() as session:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u0",
-                expected_sequence=0,
-                events=events,
-                publish=True,
-            )
+            await append_to(session, 0, events, user="u0", publish=True)
             await session.rollback()
         async with database.unit_of_work() as session:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=0,
-                events=events,
-                publish=True,
-            )
+            await append_to(session, 0, events, publish=True)
             await asyncio.sleep(0.1)
             assert woken == [], "nothing is sent before commit"
         assert await settled(woken) == [CHANNEL]
@@ -284,14 +263,7 @@ async def test_a_refused_publishing_append_publishes_nothing(
     await fill(database, "u1", 3)
     async with database.unit_of_work() as session:
         with pytest.raises(ConcurrencyConflict):
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=2,
-                events=[acquired(n) for n in range(10, 10 + count)],
-                publish=True,
-            )
+            await append_to(session, 2, [acquired(n) for n in range(10, 10 + count)], publish=True)
     async with database.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
     assert await sequences(database, "u1") == [1, 2, 3]
@@ -311,12 +283,8 @@ async def test_of_two_appenders_that_saw_the_same_sequence_exactly_one_wins(
             _, sequence = await load(session, Ownership, KIND, "u1")
             await asyncio.sleep(0.05)  # both have loaded before either appends
             try:
-                return await append(
-                    session,
-                    aggregate_type=KIND,
-                    aggregate_id="u1",
-                    expected_sequence=sequence,
-                    events=[acquired(100 * k + n) for k in range(1, count + 1)],
+                return await append_to(
+                    session, sequence, [acquired(100 * k + n) for k in range(1, count + 1)]
                 )
             except ConcurrencyConflict as conflict:
                 # Nothing was written and no error raised: the transaction is still usable.
@@ -344,13 +312,7 @@ async def test_concurrent_writers_retrying_on_conflict_leave_no_gap(database: Da
                 try:
                     async with database.unit_of_work() as session:
                         _, sequence = await load(session, Ownership, KIND, "u1")
-                        await append(
-                            session,
-                            aggregate_type=KIND,
-                            aggregate_id="u1",
-                            expected_sequence=sequence,
-                            events=[acquired(w * 100 + i)],
-                        )
+                        await append_to(session, sequence, [acquired(w * 100 + i)])
                     break
                 except ConcurrencyConflict:
                     conflicts += 1
@@ -366,13 +328,7 @@ async def test_an_expected_sequence_beyond_the_end_is_a_conflict(database: Datab
     await fill(database, "u1", 3)
     async with database.unit_of_work() as session:
         with pytest.raises(ConcurrencyConflict) as raised:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=7,
-                events=[acquired(8)],
-            )
+            await append_to(session, 7, [acquired(8)])
     assert raised.value.details["current_sequence"] == 3
     assert await sequences(database, "u1") == [1, 2, 3]
 
@@ -383,20 +339,8 @@ async def test_a_refused_append_leaves_the_transaction_usable(database: Database
     async with database.unit_of_work() as session:
         for stale in (7, 1):  # beyond the end (a gap), then behind it
             with pytest.raises(ConcurrencyConflict):
-                await append(
-                    session,
-                    aggregate_type=KIND,
-                    aggregate_id="u1",
-                    expected_sequence=stale,
-                    events=[acquired(8), acquired(9)],
-                )
-        last = await append(
-            session,
-            aggregate_type=KIND,
-            aggregate_id="u1",
-            expected_sequence=3,
-            events=[acquired(4)],
-        )
+                await append_to(session, stale, [acquired(8), acquired(9)])
+        last = await append_to(session, 3, [acquired(4)])
     assert last == 4
     assert await sequences(database, "u1") == [1, 2, 3, 4]
 
@@ -407,22 +351,10 @@ async def test_a_longer_batch_that_lost_the_race_writes_none_of_its_events(
     """Its first number is taken, its later ones are free: still all or nothing."""
     await fill(database, "u1", 3)
     async with database.unit_of_work() as session:
-        await append(
-            session,
-            aggregate_type=KIND,
-            aggregate_id="u1",
-            expected_sequence=3,
-            events=[acquired(n) for n in range(4, 6)],
-        )
+        await append_to(session, 3, [acquired(n) for n in range(4, 6)])
     async with database.unit_of_work() as session:
         with pytest.raises(ConcurrencyConflict) as raised:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=3,
-                events=[acquired(n) for n in range(100, 110)],
-            )
+            await append_to(session, 3, [acquired(n) for n in range(100, 110)])
     assert raised.value.details["current_sequence"] == 5
     assert await sequences(database, "u1") == [1, 2, 3, 4, 5]
 
@@ -433,13 +365,7 @@ async def test_a_writer_waiting_on_one_that_rolls_back_then_appends(database: Da
 
     async def rolled_back() -> None:
         async with database.sessionmaker() as session:
-            await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=3,
-                events=[acquired(40)],
-            )
+            await append_to(session, 3, [acquired(40)])
             first_holds_four.set()
             await asyncio.sleep(0.2)  # the second writer now waits on number 4
             await session.rollback()
@@ -447,13 +373,7 @@ async def test_a_writer_waiting_on_one_that_rolls_back_then_appends(database: Da
     async def waiting() -> int:
         await first_holds_four.wait()
         async with database.unit_of_work() as session:
-            return await append(
-                session,
-                aggregate_type=KIND,
-                aggregate_id="u1",
-                expected_sequence=3,
-                events=[acquired(4), acquired(5)],
-            )
+            return await append_to(session, 3, [acquired(4), acquired(5)])
 
     _, last = await asyncio.gather(rolled_back(), waiting())
     assert last == 5
@@ -489,13 +409,7 @@ async def test_snapshots_are_taken_every_hundred_events_and_load_starts_from_the
 
 async def test_appending_without_the_aggregate_writes_no_snapshot(database: Database) -> None:
     async with database.unit_of_work() as session:
-        await append(
-            session,
-            aggregate_type=KIND,
-            aggregate_id="u1",
-            expected_sequence=0,
-            events=[acquired(n) for n in range(150)],
-        )
+        await append_to(session, 0, [acquired(n) for n in range(150)])
     async with database.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Snapshot)) == 0
         aggregate, sequence = await load(session, Ownership, KIND, "u1")
