@@ -361,7 +361,7 @@ class InlineSaga:
                     .order_by(OutboxEvent.xid, OutboxEvent.seq)
                 )
             ).all()
-            envelopes = [_envelope(row) for row in rows]
+            envelopes = [Envelope.model_validate(row, from_attributes=True) for row in rows]
             for row in rows:
                 row.published_at = utcnow()
         for envelope in envelopes:
@@ -392,20 +392,6 @@ def invoke_cli(settings: Settings, *args: str) -> Result:
 
 async def run_cli(settings: Settings, *args: str) -> Result:
     return await asyncio.to_thread(invoke_cli, settings, *args)
-
-
-def _envelope(row: OutboxEvent) -> Envelope:
-    return Envelope(
-        event_id=row.event_id,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        type=row.type,
-        version=row.version,
-        payload=row.payload,
-        trace_id=row.trace_id,
-        request_id=row.request_id,
-        occurred_at=row.occurred_at,
-    )
 
 
 async def log_out(world: EcoWorld, access_token: str, refresh_token: str) -> httpx.Response:
