@@ -290,6 +290,15 @@ def aim_at_known_rows(
             params[name] = target
 
 
+@dataclass(frozen=True)
+class Known:
+    """A fuzzed caller's headers and the ids of rows that exist, named as in the routes and
+    bodies (what `call_fuzzed` aims generated ids at)."""
+
+    headers: dict[str, str]
+    values: dict[str, str]
+
+
 def call_fuzzed(
     case: Case[Any],
     server: Server,

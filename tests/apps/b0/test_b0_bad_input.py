@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.pagination import encode_cursor
-from tests.apicheck import Server, assert_error_shape, call_fuzzed, fuzz_schema, send, serve
+from tests.apicheck import Known, Server, assert_error_shape, call_fuzzed, fuzz_schema, send, serve
 from tests.apps.b0.conftest import B0World
 from tests.apps.b0.helpers import check_in, question
 
@@ -35,14 +34,6 @@ def b0_server(
 ) -> Iterator[Server]:
     with serve("b0", database_url, redis_url, tmp_path_factory.mktemp("b0-server")) as server:
         yield server
-
-
-@dataclass(frozen=True)
-class Known:
-    """A traveller's headers and the ids of rows that exist (named as in the routes)."""
-
-    headers: dict[str, str]
-    values: dict[str, str]
 
 
 async def scene(world: B0World, *, arrived: bool) -> Known:

@@ -22,19 +22,11 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.apps.eco.models import Role
 from ensemble.kernel.pagination import encode_cursor
-from tests.apicheck import Server, assert_error_shape, call_fuzzed, fuzz_schema, send
+from tests.apicheck import Known, Server, assert_error_shape, call_fuzzed, fuzz_schema, send
 from tests.apps.eco.conftest import API, EcoWorld, eco_rows, uploaded_image
 
 # Fuzzing examples per operation (the coverage phase adds its own cases); raise it for a deep run.
 MAX_EXAMPLES = int(os.environ.get("ECO_FUZZ_EXAMPLES", "10"))
-
-
-@dataclass(frozen=True)
-class Known:
-    """A caller's headers and the ids of their rows (named as in the routes and bodies)."""
-
-    headers: dict[str, str]
-    values: dict[str, str]
 
 
 async def scene(world: EcoWorld, role: Role = Role.USER) -> Known:
