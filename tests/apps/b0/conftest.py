@@ -19,6 +19,7 @@ from ensemble.apps.b0.models import Airship, City, GuestHouse
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
 from ensemble.settings import Settings
+from tests.apicheck import bearer
 from tests.conftest import in_process_client
 
 
@@ -37,7 +38,7 @@ class Traveller:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
 
 @dataclass
@@ -57,9 +58,7 @@ class B0World:
         """A registered user (with the sign-up bonus), topped up or down to `points`."""
         sub = uuid.uuid4().hex
         token = self.token(sub, email=f"{sub[:8]}@example.com")
-        response = await self.client.post(
-            "/api/v1/users", headers={"Authorization": f"Bearer {token}"}
-        )
+        response = await self.client.post("/api/v1/users", headers=bearer(token))
         assert response.status_code == 201, response.text
         user_id = uuid.UUID(response.json()["user_id"])
         if points is not None:

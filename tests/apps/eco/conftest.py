@@ -21,6 +21,7 @@ from ensemble.apps.eco import service
 from ensemble.apps.eco.models import Role
 from ensemble.kernel.db import Database
 from ensemble.settings import Settings
+from tests.apicheck import Server, assert_error_shape, bearer, serve, snapshot, tables_of
 from tests.conftest import TEST_SECRET, in_process_client
 from tests.polling import eventually
 from tests.processes import running
@@ -48,7 +49,7 @@ class EcoUser:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
+        return bearer(self.access_token)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class EcoWorld:
             )
             assert signed.status_code == 201, signed.text
         tokens = await self.login(email)
-        me = await self.client.get(f"{API}/auth/me", headers=_bearer(tokens["access_token"]))
+        me = await self.client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))
         assert me.status_code == 200, me.text
         user = EcoUser(
             uuid.UUID(me.json()["user_id"]),
@@ -120,10 +121,6 @@ def is_terminal(task: dict[str, Any]) -> bool:
     return task["status"] == "completed" and reward.get("status") != "pending"
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 async def eco(settings: Settings, database: Database, eco_client: AsyncClient) -> EcoWorld:
     return EcoWorld(settings, database, eco_client)
@@ -166,8 +163,6 @@ def saga_processes(process_env: dict[str, str]) -> Iterator[dict[str, subprocess
 
 from datetime import datetime  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
-
-from tests.apicheck import Server, assert_error_shape, serve, snapshot, tables_of  # noqa: E402
 
 ECO_SCHEMAS = (
     "eco_auth",
@@ -396,7 +391,7 @@ async def run_cli(settings: Settings, *args: str) -> Result:
 
 async def log_out(world: EcoWorld, access_token: str, refresh_token: str) -> httpx.Response:
     return await world.client.post(
-        f"{API}/auth/logout", json={"refresh_token": refresh_token}, headers=_bearer(access_token)
+        f"{API}/auth/logout", json={"refresh_token": refresh_token}, headers=bearer(access_token)
     )
 
 
