@@ -17,6 +17,7 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
+from ensemble.apps.eco import models as eco_models
 from ensemble.apps.eco import service
 from ensemble.apps.eco.models import Role
 from ensemble.kernel.db import Database
@@ -165,13 +166,13 @@ from datetime import datetime  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 ECO_SCHEMAS = (
-    "eco_auth",
-    "eco_image",
-    "eco_scan",
-    "eco_character",
-    "eco_my",
-    "eco_location",
-    "eco_chat",
+    eco_models.AUTH,
+    eco_models.IMAGE,
+    eco_models.SCAN,
+    eco_models.CHARACTER,
+    eco_models.MY,
+    eco_models.LOCATION,
+    eco_models.CHAT,
 )
 PHOTO = b"\xff\xd8\xff\xe0 a photo of a bottle \xff\xd9"
 
@@ -272,7 +273,6 @@ from sqlalchemy import func, select, update  # noqa: E402
 from typer.testing import CliRunner, Result  # noqa: E402
 
 from ensemble import cli as ensemble_cli  # noqa: E402
-from ensemble.apps.eco import models as eco_models  # noqa: E402
 from ensemble.apps.eco.consumers import CONSUMERS  # noqa: E402
 from ensemble.apps.eco.read_models import PROJECTIONS  # noqa: E402
 from ensemble.apps.eco.scan import IMAGE_WAIT  # noqa: E402
