@@ -9,9 +9,7 @@ partitions are shared and a dead member's are reassigned).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
@@ -20,6 +18,7 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.events.bus import event_bus
 from ensemble.kernel.events.consumer import Consumer, run_consumers
 from ensemble.kernel.events.projection import Projection, projection_consumer
+from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.settings import Settings
 
@@ -57,16 +56,7 @@ def serve_consumers(
     settings: Settings, consumers: Sequence[Consumer], projections: Sequence[Projection]
 ) -> None:
     """Consume until SIGTERM/SIGINT."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        names = sorted([each.name for each in consumers] + [p.consumer_name for p in projections])
-        logger.info("consuming events as %s", names)
-        await consume(settings, consumers, projections, stop)
-
     configure_tracing(settings, "consume")
-    asyncio.run(main())
+    names = sorted([each.name for each in consumers] + [p.consumer_name for p in projections])
+    logger.info("consuming events as %s", names)
+    run_until_signalled(lambda stop: consume(settings, consumers, projections, stop))

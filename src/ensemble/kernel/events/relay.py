@@ -18,10 +18,8 @@ several times the round trips).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -36,6 +34,7 @@ from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import SCHEMA, OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
+from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing, span
 from ensemble.settings import Settings
 
@@ -179,14 +178,5 @@ async def _wait(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> Non
 
 def serve_relay(settings: Settings) -> None:
     """`ensemble relay`: relay until SIGTERM/SIGINT."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await run_relay(settings, stop)
-
     configure_tracing(settings, "relay")
-    asyncio.run(main())
+    run_until_signalled(lambda stop: run_relay(settings, stop))
