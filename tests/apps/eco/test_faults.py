@@ -81,6 +81,8 @@ async def unacked_by(redis: Redis, pid: int) -> int:
     acknowledged (member names carry the pid)."""
     held = 0
     for stream in STREAMS:
+        if not await redis.exists(stream):  # no group has read it yet
+            continue
         for group in await redis.xinfo_groups(stream):
             members = await redis.xinfo_consumers(stream, as_text(group["name"]))
             held += sum(m["pending"] for m in members if f"-{pid}-" in as_text(m["name"]))
