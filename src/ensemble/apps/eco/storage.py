@@ -63,6 +63,12 @@ def upload_signature(
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+def upload_key(signing_key: str) -> str:
+    """The key upload URLs are signed with: derived from the signing key, so a leaked upload
+    signature says nothing about the key that signs tokens."""
+    return hmac.new(signing_key.encode(), b"eco.uploads", hashlib.sha256).hexdigest()
+
+
 def signature_matches(
     secret: str, upload_id: uuid.UUID, content_type: str, size: int, expires: int, signature: str
 ) -> bool:
@@ -187,7 +193,7 @@ def storage_for(settings: Settings) -> Storage:
             built = S3Storage(settings)
         else:
             root = settings.eco_storage_dir or settings.data_dir / "eco" / "images"
-            built = LocalStorage(root, settings.signing_key())
+            built = LocalStorage(root, upload_key(settings.signing_key()))
         cached = (settings, built)
         _storages[id(settings)] = cached
     return cached[1]
