@@ -76,10 +76,11 @@ from common import (
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.events import Envelope, publish
 from ensemble.kernel.events.bus import stream_name
-from ensemble.kernel.events.consumer import ConsumerRunner, Message, consumer
+from ensemble.kernel.events.consumer import consumer
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.outbox import CHANNEL
 from ensemble.kernel.events.relay import BATCH, relay_once
+from ensemble.kernel.events.runner import ConsumerRunner, Message
 
 TARGET_MS = 200.0
 PAGE = BATCH

@@ -34,10 +34,10 @@ from ensemble.kernel.events.bus import (
     kafka_servers,
     topic_name,
 )
-from ensemble.kernel.events.consumer import run_consumers, subscribe
 from ensemble.kernel.events.dlq import reprocess
 from ensemble.kernel.events.models import DeadLetter, ProcessedEvent
 from ensemble.kernel.events.relay import relay_once
+from ensemble.kernel.events.runner import run_consumers, subscribe
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.settings import Settings
 from tests.kernel.test_event_consumers import FAST, Recorder

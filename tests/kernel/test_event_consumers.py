@@ -24,16 +24,11 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.errors import Conflict, Unauthorized, install_error_handlers
 from ensemble.kernel.events import Envelope, publish
 from ensemble.kernel.events.bus import stream_name
-from ensemble.kernel.events.consumer import (
-    Consumer,
-    ConsumerRunner,
-    Message,
-    consumer,
-    run_consumers,
-)
+from ensemble.kernel.events.consumer import Consumer, consumer
 from ensemble.kernel.events.dlq import dlq_router, list_dead_letters, reprocess
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from ensemble.kernel.events.relay import relay_once
+from ensemble.kernel.events.runner import ConsumerRunner, Message, run_consumers
 from ensemble.kernel.identity.principal import Principal, require_roles
 from ensemble.kernel.jobs.definition import RetryPolicy
 from ensemble.kernel.observability.context import (

@@ -15,7 +15,6 @@ from redis.asyncio.client import Pipeline
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.bus import stream_name
-from ensemble.kernel.events.consumer import ConsumerRunner, Message
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.projection import (
     Namespace,
@@ -28,6 +27,7 @@ from ensemble.kernel.events.projection import (
     rebuild,
 )
 from ensemble.kernel.events.relay import relay_once
+from ensemble.kernel.events.runner import ConsumerRunner, Message
 from ensemble.kernel.events.store import append, last_sequence
 from ensemble.kernel.jobs.definition import RetryPolicy
 

@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope, publish
-from ensemble.kernel.events.consumer import ConsumerRunner, consumer
+from ensemble.kernel.events.consumer import consumer
 from ensemble.kernel.events.relay import relay_once
+from ensemble.kernel.events.runner import ConsumerRunner
 from ensemble.kernel.jobs import configure_jobs
 from ensemble.kernel.observability.context import (
     RequestContext,

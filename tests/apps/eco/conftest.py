@@ -279,9 +279,9 @@ from ensemble.apps.eco.scan import IMAGE_WAIT  # noqa: E402
 from ensemble.apps.eco.tasks import JOBS  # noqa: E402
 from ensemble.kernel.db import utcnow  # noqa: E402
 from ensemble.kernel.events import Envelope  # noqa: E402
-from ensemble.kernel.events.consumer import ConsumerRunner  # noqa: E402
 from ensemble.kernel.events.models import OutboxEvent  # noqa: E402
 from ensemble.kernel.events.projection import apply_live  # noqa: E402
+from ensemble.kernel.events.runner import ConsumerRunner  # noqa: E402
 from ensemble.kernel.jobs.models import OutboxJob  # noqa: E402
 from ensemble.settings import get_settings  # noqa: E402
 

@@ -22,10 +22,11 @@ from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.events import Envelope
-from ensemble.kernel.events.consumer import Consumer, ConsumerRunner
+from ensemble.kernel.events.consumer import Consumer
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from ensemble.kernel.events.projection import apply_live, projection_consumer
+from ensemble.kernel.events.runner import ConsumerRunner
 from ensemble.settings import get_settings
 from tests.apps.eco.conftest import (
     API,

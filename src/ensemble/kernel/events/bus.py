@@ -8,7 +8,7 @@
   `events.<aggregate_type>` keyed by the aggregate id, so that one partition holds an
   aggregate's events in order;
 - **delivering** a consumer group's messages to the code that settles them, acknowledging
-  each once that ended: on Redis Streams `kernel.events.consumer.ConsumerRunner` (XREADGROUP,
+  each once that ended: on Redis Streams `kernel.events.runner.ConsumerRunner` (XREADGROUP,
   XAUTOCLAIM, XACK, new messages of a read in one transaction), on Kafka a FastStream
   subscriber (`KafkaBus.subscribe`).
 

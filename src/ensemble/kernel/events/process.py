@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.bus import event_bus
-from ensemble.kernel.events.consumer import Consumer, run_consumers
+from ensemble.kernel.events.consumer import Consumer
 from ensemble.kernel.events.projection import Projection, projection_consumer
+from ensemble.kernel.events.runner import run_consumers
 from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.settings import Settings
