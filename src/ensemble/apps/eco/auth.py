@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.eco.models import Role, User
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, Unauthorized
-from ensemble.kernel.identity.models import Account, DeniedToken
+from ensemble.kernel.identity.denylist import denied
+from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import CodecDep, Principal
 from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.kernel.observability.context import current_request_context
@@ -34,7 +35,7 @@ _PRINCIPAL = (
     select(
         User.role,
         Account.is_active,
-        select(DeniedToken.jti).where(DeniedToken.jti == bindparam("jti", type_=Uuid)).exists(),
+        denied(bindparam("jti", type_=Uuid)),
     )
     .join(Account, Account.id == User.account_id)
     .where(User.account_id == bindparam("account_id", type_=Uuid))

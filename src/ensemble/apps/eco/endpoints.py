@@ -79,12 +79,6 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _tokens(pair: Any) -> TokenResponse:
-    return TokenResponse(
-        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
-    )
-
-
 # Auth
 
 
@@ -111,13 +105,13 @@ async def log_in(
         codec=codec,
         settings=_settings(request),
     )
-    return _tokens(pair)
+    return TokenResponse.of(pair)
 
 
 @router.post("/auth/refresh", tags=["auth"])
 async def refresh(body: RefreshRequest, session: SessionDep, codec: CodecDep) -> TokenResponse:
     """Rotate a refresh token: the old one is spent; re-using it revokes the session."""
-    return _tokens(await service.refresh(session, body.refresh_token, codec))
+    return TokenResponse.of(await service.refresh(session, body.refresh_token, codec))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])

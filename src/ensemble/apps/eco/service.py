@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,14 +31,6 @@ async def sign_up(
     return account, user
 
 
-def throttle_policy(settings: Settings) -> identity.ThrottlePolicy:
-    return identity.ThrottlePolicy(
-        max_failures=settings.login_max_failures,
-        max_failures_per_address=settings.login_max_failures_per_ip,
-        window=timedelta(seconds=settings.login_window_seconds),
-    )
-
-
 async def log_in(
     session: AsyncSession,
     *,
@@ -59,7 +50,7 @@ async def log_in(
         client_address=client_address,
         codec=codec,
         claims=claims_of,
-        throttle=throttle_policy(settings),
+        throttle=identity.ThrottlePolicy.from_settings(settings),
     )
     account = await identity.find_account(session, REALM, email)
     assert account is not None

@@ -1,7 +1,8 @@
 """The deny-list: access tokens revoked before they expire (a logout ends the token at once).
 
 An access token is otherwise valid until its `exp`; a realm whose logout must take effect
-immediately checks `is_denied(jti)` when it resolves the caller (one primary-key probe).
+immediately folds `denied(jti)` into the query that resolves the caller (a primary-key
+probe, no extra round trip).
 Entries are pruned once the token would have expired anyway.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Exists, delete, func, select
+from sqlalchemy import BindParameter, Exists, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,13 +37,10 @@ async def deny_claims(session: AsyncSession, claims: dict[str, object]) -> None:
     )
 
 
-def denied(jti: uuid.UUID) -> Exists:
-    """`EXISTS` clause: whether `jti` is on the deny-list (to fold into a caller's query)."""
+def denied(jti: uuid.UUID | BindParameter[uuid.UUID]) -> Exists:
+    """`EXISTS` clause: whether `jti` (a value, or a bound parameter of a statement built
+    once) is on the deny-list."""
     return select(DeniedToken.jti).where(DeniedToken.jti == jti).exists()
-
-
-async def is_denied(session: AsyncSession, jti: uuid.UUID) -> bool:
-    return bool(await session.scalar(select(denied(jti))))
 
 
 @job("identity.prune_denied_tokens", every=timedelta(hours=1))

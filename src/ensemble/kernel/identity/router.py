@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Request, Response, status
 
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service
 from ensemble.kernel.identity.principal import CodecDep
 from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
-from ensemble.settings import Settings
 
 _AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"description": "Wrong credentials or token", "content": {"application/json": {}}},
 }
-
-
-def _throttle_policy(settings: Settings) -> service.ThrottlePolicy:
-    return service.ThrottlePolicy(
-        max_failures=settings.login_max_failures,
-        max_failures_per_address=settings.login_max_failures_per_ip,
-        window=timedelta(seconds=settings.login_window_seconds),
-    )
-
-
-def _token_response(pair: service.TokenPair) -> TokenResponse:
-    return TokenResponse(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
-    )
 
 
 def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth") -> APIRouter:
@@ -52,9 +33,9 @@ def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth")
             client_address=request.client.host if request.client else "unknown",
             codec=codec,
             claims=claims,
-            throttle=_throttle_policy(request.state.settings),
+            throttle=service.ThrottlePolicy.from_settings(request.state.settings),
         )
-        return _token_response(pair)
+        return TokenResponse.of(pair)
 
     @router.post("/refresh")
     async def refresh(body: RefreshRequest, session: SessionDep, codec: CodecDep) -> TokenResponse:
@@ -62,7 +43,7 @@ def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth")
         pair = await service.rotate(
             session, body.refresh_token, realm=realm, codec=codec, claims=claims
         )
-        return _token_response(pair)
+        return TokenResponse.of(pair)
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
     async def logout(body: RefreshRequest, session: SessionDep, codec: CodecDep) -> Response:

@@ -20,6 +20,7 @@ from ensemble.kernel.errors import Conflict, TooManyRequests, Unauthorized
 from ensemble.kernel.identity.models import Account, LoginFailure, RefreshToken
 from ensemble.kernel.identity.passwords import hash_password, verify_password
 from ensemble.kernel.identity.tokens import TokenCodec
+from ensemble.settings import Settings
 
 ClaimsLoader = Callable[[AsyncSession, Account], Awaitable[dict[str, Any]]]
 
@@ -41,6 +42,14 @@ class ThrottlePolicy:
     max_failures: int
     max_failures_per_address: int
     window: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ThrottlePolicy:
+        return cls(
+            max_failures=settings.login_max_failures,
+            max_failures_per_address=settings.login_max_failures_per_ip,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
 
 
 @dataclass(frozen=True)
