@@ -39,10 +39,20 @@ class OutboxJob(Base):
 
 
 class TaskFailure(Base):
-    """A job that failed for good: a business error, or transient errors past its retries."""
+    """A job that failed for good (a business error, or transient errors past its retries):
+    a dead job; `reprocessed_at` is set when it is requested again."""
 
     __tablename__ = "task_failure_log"
-    __table_args__ = (Index(None, "job", "failed_at"), {"schema": SCHEMA})
+    __table_args__ = (
+        Index(None, "job", "failed_at"),
+        Index(
+            "ix_jobs_task_failure_log_pending",
+            "job",
+            "id",
+            postgresql_where=text("reprocessed_at IS NULL"),
+        ),
+        {"schema": SCHEMA},
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     job: Mapped[str] = mapped_column(String(200))
@@ -54,3 +64,4 @@ class TaskFailure(Base):
     traceback: Mapped[str | None] = mapped_column(Text)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
