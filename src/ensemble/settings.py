@@ -43,6 +43,15 @@ class Settings(BaseSettings):
         " or otlp (OTLP over HTTP to OTEL_EXPORTER_OTLP_ENDPOINT)",
     )
     cors_origins: list[str] = ["http://localhost:5173", "http://127.0.0.1:5173"]
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="the largest request body accepted (a route may allow more); past it: 413",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="the bearer token `/metrics` asks for; unset: `/metrics` answers 404",
+    )
 
     db_pool_size: int = 20
     db_max_overflow: int = 10
@@ -99,6 +108,23 @@ class Settings(BaseSettings):
         description="an event left unacknowledged this long by a consumer process is taken"
         " over by another (keep it above a handler's time plus its retries)",
     )
+
+    heartbeat_interval_seconds: float = Field(
+        default=2.0, gt=0, description="each background role refreshes its heartbeat this often"
+    )
+    heartbeat_ttl_seconds: float = Field(
+        default=10.0, gt=0, description="a role whose heartbeat is older than this is missing"
+    )
+    ready_roles: list[str] = Field(
+        default=[],
+        description="background roles `/ready` requires a live heartbeat of (set by `serve`"
+        " for the roles it starts)",
+    )
+    supervisor_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="`serve` restarts a dead role after this, doubled for"
+        " each quick exit in a row",
+    )
+    supervisor_backoff_max_seconds: float = 30.0
 
     b0_timezone: str = "Asia/Seoul"
     b0_max_active_trips: int | None = Field(
