@@ -9,6 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ensemble.apps.stock import service
+from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.models import Role, Store, TransactionType
+from ensemble.apps.stock.schemas import TransactionCreate
+from ensemble.kernel.errors import AppError
+from ensemble.kernel.identity.principal import Principal
 from tests.apps.stock.conftest import StockWorld
 
 
@@ -86,6 +91,34 @@ async def test_out_below_zero_is_409_and_changes_nothing(world: StockWorld) -> N
     log = await world.client.get(_moves(store), headers=headers)
     assert [t["type"] for t in log.json()["items"]] == ["IN"]
     assert await _stock(world, store, headers, product) == 2
+
+
+async def _log_length(world: StockWorld, product: uuid.UUID) -> int:
+    async with world.database.unit_of_work() as session:
+        count = await session.scalar(
+            text("SELECT count(*) FROM stock.inventory_transactions WHERE product_id = :p"),
+            {"p": product},
+        )
+    return int(count or 0)
+
+
+async def test_refused_out_as_a_sessions_first_statement_leaves_no_log_row(
+    world: StockWorld,
+) -> None:
+    """The one-statement move appends before it checks stock; the refusal rolls the append
+    back only if the statement ran inside the session's transaction, also when it is the
+    first statement the session sends."""
+    store_id = await world.store()
+    product = await world.product(store_id, stock=2)
+    async with world.database.unit_of_work() as session:
+        store = await session.get(Store, store_id)
+    assert store is not None
+    access = StoreAccess(store, Principal(await world.actor(), REALM, Role.ADMIN.value, {}))
+    movement = TransactionCreate(product_id=product, type=TransactionType.OUT, quantity=3)
+    with pytest.raises(AppError, match="Not enough stock"):
+        async with world.database.unit_of_work() as session:
+            await service.record_transaction(session, access, movement)
+    assert await _log_length(world, product) == 1
 
 
 async def test_store_allowing_negative_stock_accepts_the_out(world: StockWorld) -> None:

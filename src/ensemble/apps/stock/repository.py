@@ -24,7 +24,7 @@ from ensemble.apps.stock.models import (
     User,
     UserStore,
 )
-from ensemble.kernel.db.raw import driver_connection
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.identity.models import Account
 
 ProductRow = Row[Product, int]
@@ -272,7 +272,7 @@ async def move_stock(
 ) -> MoveOutcome:
     """Check the product, append the movement and move the stock in ONE statement (the hot
     path of the API: one round trip instead of four)."""
-    raw = await driver_connection(session)
+    raw = await transaction_connection(session)
     row = await raw.fetchrow(
         _MOVE_STOCK, movement.id, movement.store_id, movement.product_id, movement.type.value,
         movement.quantity, movement.delta, movement.reason, movement.occurred_at,

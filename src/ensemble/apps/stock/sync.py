@@ -42,7 +42,7 @@ from ensemble.apps.stock.schemas import (
     product_public,
 )
 from ensemble.kernel.db import utcnow
-from ensemble.kernel.db.raw import driver_connection
+from ensemble.kernel.db.raw import transaction_connection
 
 # Products
 
@@ -446,7 +446,7 @@ async def _insert_movements(
                 totals.get(movement.record.product_id, 0) + movement.delta
             )
     ordered = sorted(totals)
-    raw = await driver_connection(session)
+    raw = await transaction_connection(session)
     await raw.execute(_ADD_TO_STOCK, ordered, [totals[p] for p in ordered])
 
 

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, cast
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.db.raw import driver_connection
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.events.bus import (
     KafkaBus,
     RedisStreamsBus,
@@ -39,7 +38,6 @@ from ensemble.kernel.events.consumer import (
     Consumer,
     Delivery,
     Outcome,
-    claim_event,
     event_context,
 )
 from ensemble.kernel.events.envelope import as_text
@@ -203,7 +201,7 @@ class ConsumerRunner(Delivery):
         savepoint = "SAVEPOINT event_message"
         try:
             async with self.database.unit_of_work() as session:
-                raw = await driver_connection(session)
+                raw = await transaction_connection(session)
                 for _, fields in queue:
                     envelope = read_entry(fields)
                     if isinstance(envelope, Unreadable):
@@ -214,7 +212,7 @@ class ConsumerRunner(Delivery):
                     else:
                         with event_context(envelope, self.consumer.name):
                             claimed = await self._savepoint_and_claim(
-                                session, raw, savepoint, envelope.event_id
+                                raw, savepoint, envelope.event_id
                             )
                             try:
                                 outcome = await self._run(session, envelope, claimed)
@@ -240,16 +238,12 @@ class ConsumerRunner(Delivery):
         return len(outcomes), failure, False
 
     async def _savepoint_and_claim(
-        self, session: AsyncSession, raw: Any, savepoint: str, event_id: uuid.UUID
+        self, raw: asyncpg.Connection[asyncpg.Record], savepoint: str, event_id: uuid.UUID
     ) -> bool:
         """Open the message's savepoint, then claim its event in it: one round trip (the
         statements go as one simple query, the claim's values inlined: a UUID and the
-        consumer's name quoted by the database, see `_name_literal`), except for the
-        transaction's first statement, which goes through SQLAlchemy so that it sends
-        BEGIN. Whether the claim inserted its row (not a duplicate)."""
-        if not raw.is_in_transaction():
-            await session.execute(text(savepoint))
-            return await claim_event(session, self.consumer.name, event_id)
+        consumer's name quoted by the database, see `_name_literal`). Whether the claim
+        inserted its row (not a duplicate)."""
         if self._name_literal is None:
             self._name_literal = await raw.fetchval("SELECT quote_literal($1)", self.consumer.name)
         status = await raw.execute(
