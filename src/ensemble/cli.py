@@ -22,6 +22,7 @@ from ensemble.kernel.bootstrap import (
 )
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.cli import cli as events_cli
+from ensemble.kernel.events.cli import dlq as dlq_cli
 from ensemble.kernel.events.process import serve_consumers
 from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
@@ -185,6 +186,7 @@ def migrate_command(
 
 
 app.add_typer(events_cli, name="events")
+app.add_typer(dlq_cli, name="dlq", no_args_is_help=True)
 
 for _module in load_apps():
     if _module.cli is not None:

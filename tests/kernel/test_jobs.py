@@ -3,6 +3,7 @@ trace propagation, periodic scheduling and redelivery after a worker is killed."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,18 +11,23 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 import pytest
 from sqlalchemy import func, select, text
 
 from ensemble.kernel.db import Database, utcnow
+from ensemble.kernel.events.dlq import list_dead_work
+from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.jobs import JobRuntime, configure_jobs, dispatch_due, enqueue
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
+from ensemble.kernel.pagination import PageRequest
 from ensemble.settings import Settings
 from tests.kernel import job_probes
 from tests.polling import eventually
+from tests.test_cli import _ensemble
 
 
 @pytest.fixture
@@ -267,3 +273,79 @@ async def test_old_dispatched_outbox_rows_are_pruned(database: Database) -> None
     async with database.unit_of_work() as session:
         left = sorted((await session.execute(select(OutboxJob.job))).scalars())
     assert left == ["b", "c"], "recent and undispatched rows stay"
+
+
+# Dead jobs beside dead letters: one operator view
+
+
+async def _dead_letter(database: Database) -> DeadLetter:
+    """A consumer's dead letter (as the runner writes one)."""
+    async with database.unit_of_work() as session:
+        letter = DeadLetter(
+            consumer="probe.consumer",
+            stream="events:probe",
+            event_id=None,
+            envelope={"raw": "not an envelope"},
+            error="ValueError: unreadable",
+            attempts=1,
+        )
+        session.add(letter)
+    return letter
+
+
+async def _dead_work(database: Database, **filters: Any) -> list[tuple[str, str]]:
+    async with database.sessionmaker() as session:
+        page = await list_dead_work(session, PageRequest(None, 100), **filters)
+    return [(item.kind, item.queue) for item in page.items]
+
+
+async def test_a_dead_job_is_listed_with_dead_letters_and_redriven_to_success(
+    database: Database, runtime: JobRuntime, database_url: str, redis_url: str
+) -> None:
+    letter = await _dead_letter(database)
+    async with database.unit_of_work() as session:  # 3 attempts fail; the 4th would succeed
+        await enqueue(session, job_probes.flaky, key="revived", failures=3)
+    await dispatch_due(database, runtime)
+    with worker(runtime):  # one worker: its jobs' database lives on its event loop
+        [failure] = await eventually(lambda: _failures(database), lambda f: len(f) == 1)
+        await _list_then_redrive(database, runtime, letter, failure, database_url, redis_url)
+        await eventually(lambda: _events(database, "revived"), lambda e: "done" in e)
+    assert await _dead_work(database) == [("event", letter.consumer)]
+    [done] = await _failures(database)
+    assert done.reprocessed_at is not None
+
+
+async def _list_then_redrive(
+    database: Database,
+    runtime: JobRuntime,
+    letter: DeadLetter,
+    failure: TaskFailure,
+    database_url: str,
+    redis_url: str,
+) -> None:
+    """The dead job is listed beside the dead letter, then re-driven by `ensemble dlq`."""
+    assert await _dead_work(database) == [("event", letter.consumer), ("job", "probe.flaky")]
+    assert await _dead_work(database, kind="job") == [("job", "probe.flaky")]
+    assert await _dead_work(database, queue=letter.consumer) == [("event", letter.consumer)]
+    async with database.sessionmaker() as session:
+        first = await list_dead_work(session, PageRequest(None, 1))
+        rest = await list_dead_work(session, PageRequest(first.next_cursor, 1))
+    assert [item.id for item in [*first.items, *rest.items]] == [letter.id, failure.id]
+    assert rest.next_cursor is None
+
+    env = {"REDIS_URL": redis_url}
+    listed = _ensemble(database_url, "events", "dlq", "list", "--kind", "job", env=env)
+    assert listed.returncode == 0, listed.stderr
+    [line] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (line["kind"], line["queue"], line["attempts"]) == ("job", "probe.flaky", 3)
+    assert (line["arguments"], line["error_type"]) == (
+        {"key": "revived", "failures": 3},
+        "RuntimeError",
+    )
+    redriven = _ensemble(
+        database_url, "dlq", "reprocess", "--queue", "probe.flaky", "--count", "5", env=env
+    )
+    assert redriven.returncode == 0, redriven.stderr
+    assert json.loads(redriven.stdout.splitlines()[-1]) == {"reprocessed": 1}
+
+    assert await dispatch_due(database, runtime) == 1, "requested again through the outbox"

@@ -1,11 +1,14 @@
-"""The dead-letter store seen from outside: listing, re-driving, admin endpoints.
+"""Dead work seen from outside: the consumers' dead letters and the dead jobs, listed and
+re-driven together (the admin endpoints and `ensemble dlq`). An item's `kind` says which
+(`event` or `job`); its `queue` is the consumer's or the job's name.
 
-Re-driving appends a dead letter's envelope to its stream (or topic) again, through the
+Re-driving a dead letter appends its envelope to its stream (or topic) again, through the
 event bus, and marks it `reprocessed_at`. Every consumer group of that stream receives it
 once more; the ones that had handled it skip it as a duplicate (`processed_events`), so
 only the consumer that gave up does the work. Appending happens before the marks commit:
 a failure in between sends the envelope again on the next re-drive, which the consumers'
-idempotency absorbs.
+idempotency absorbs. Re-driving a dead job requests it again through the job outbox in
+the same transaction (`ensemble.kernel.jobs.dead`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,17 +28,24 @@ from ensemble.kernel.db import SessionDep, utcnow
 from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
 from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.identity.principal import PrincipalResolver
+from ensemble.kernel.jobs.dead import dead_jobs_after, pending_dead_jobs, redrive_jobs
+from ensemble.kernel.jobs.models import TaskFailure
 from ensemble.kernel.pagination import Page, PageDep, PageRequest, build_page
 from ensemble.kernel.redis import RedisDep
 
 QueueName = Annotated[str, Field(min_length=1, max_length=200)]
+Kind = Literal["event", "job"]
+KindQuery = Annotated[Kind | None, Query(description="Only dead events or only dead jobs")]
 
 
 class DeadLetterView(BaseModel):
+    """A message a consumer gave up on."""
+
     model_config = ConfigDict(from_attributes=True)
 
+    kind: Literal["event"] = "event"
     id: uuid.UUID
-    queue: str = Field(validation_alias="consumer")
+    queue: str = Field(validation_alias="consumer", description="the consumer's name")
     stream: str
     event_id: uuid.UUID | None
     envelope: dict[str, Any]
@@ -47,17 +57,52 @@ class DeadLetterView(BaseModel):
     reprocessed_at: datetime | None
 
 
+class DeadJobView(BaseModel):
+    """A job that failed for good."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: Literal["job"] = "job"
+    id: uuid.UUID
+    queue: str = Field(validation_alias="job", description="the job's name")
+    message_id: str
+    arguments: dict[str, Any] = Field(
+        validation_alias=AliasPath("kwargs"), description="its arguments"
+    )
+    error_type: str
+    error: str
+    traceback: str | None
+    trace_id: str | None
+    attempts: int
+    failed_at: datetime
+    reprocessed_at: datetime | None
+
+
+DeadItem = Annotated[DeadLetterView | DeadJobView, Field(discriminator="kind")]
+Dead = DeadLetter | TaskFailure
+
+
+def view_of(row: Dead) -> DeadLetterView | DeadJobView:
+    if isinstance(row, DeadLetter):
+        return DeadLetterView.model_validate(row)
+    return DeadJobView.model_validate(row)
+
+
 class ReprocessRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    queue: QueueName
+    queue: QueueName = Field(description="a consumer's or a job's name")
     count: int = Field(ge=1, le=1000)
     filter_reason: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: Kind | None = Field(default=None, description="only dead events or only dead jobs")
 
 
 class ReprocessResult(BaseModel):
     reprocessed: int
     ids: list[uuid.UUID]
+
+
+# Dead letters (events)
 
 
 def _pending(consumer: str | None, filter_reason: str | None) -> Select[DeadLetter]:
@@ -66,19 +111,44 @@ def _pending(consumer: str | None, filter_reason: str | None) -> Select[DeadLett
         stmt = stmt.where(DeadLetter.consumer == consumer)
     if filter_reason is not None:
         stmt = stmt.where(DeadLetter.error.icontains(filter_reason, autoescape=True))
-    return stmt
+    return stmt.order_by(DeadLetter.id)
+
+
+async def _letters_after(
+    session: AsyncSession, after: uuid.UUID | None, limit: int, consumer: str | None
+) -> Sequence[DeadLetter]:
+    stmt = _pending(consumer, None).limit(limit)
+    if after is not None:
+        stmt = stmt.where(DeadLetter.id > after)
+    return (await session.execute(stmt)).scalars().all()
 
 
 async def list_dead_letters(
     session: AsyncSession, page: PageRequest, *, consumer: str | None = None
 ) -> Page[DeadLetterView]:
     """Dead letters not yet re-driven, oldest first, one page."""
-    stmt = _pending(consumer, None).order_by(DeadLetter.id).limit(page.limit + 1)
-    after = page.after_id()
-    if after is not None:
-        stmt = stmt.where(DeadLetter.id > after)
-    rows = (await session.execute(stmt)).scalars().all()
+    rows = await _letters_after(session, page.after_id(), page.limit + 1, consumer)
     return build_page(rows, page.limit, lambda row: [row.id], DeadLetterView.model_validate)
+
+
+async def _redrive_letters(
+    session: AsyncSession, bus: EventBus | Redis, letters: Sequence[DeadLetter]
+) -> None:
+    if not letters:
+        return
+    await as_bus(bus).redrive(letters)
+    marked = (
+        update(DeadLetter)
+        .where(DeadLetter.id.in_([letter.id for letter in letters]))
+        .values(reprocessed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(marked)
+
+
+async def _lock(session: AsyncSession, stmt: Select[Any], count: int) -> list[Any]:
+    locked = stmt.limit(count).with_for_update(skip_locked=True)
+    return list((await session.execute(locked)).scalars().all())
 
 
 async def reprocess(
@@ -92,24 +162,63 @@ async def reprocess(
     """Re-drive up to `count` pending dead letters (of `consumer`, whose error contains
     `filter_reason`), oldest first, on `bus` (a Redis client: its streams); they are marked
     in the session's transaction."""
-    stmt = _pending(consumer, filter_reason).order_by(DeadLetter.id).limit(count)
-    letters = (await session.execute(stmt.with_for_update(skip_locked=True))).scalars().all()
-    if not letters:
-        return letters
-    await as_bus(bus).redrive(letters)
-    marked = (
-        update(DeadLetter)
-        .where(DeadLetter.id.in_([letter.id for letter in letters]))
-        .values(reprocessed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(marked)
+    letters = await _lock(session, _pending(consumer, filter_reason), count)
+    await _redrive_letters(session, bus, letters)
     return letters
+
+
+# Dead letters and dead jobs together
+
+
+def _oldest(rows: Sequence[Dead], count: int) -> list[Dead]:
+    """The `count` oldest of dead letters and dead jobs (ids are UUID v7: time-ordered)."""
+    return sorted(rows, key=lambda row: row.id)[:count]
+
+
+async def list_dead_work(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    queue: str | None = None,
+    kind: Kind | None = None,
+) -> Page[DeadLetterView | DeadJobView]:
+    """Dead letters and dead jobs not yet re-driven, oldest first, one page."""
+    after, fetch = page.after_id(), page.limit + 1
+    rows: list[Dead] = []
+    if kind != "job":
+        rows += await _letters_after(session, after, fetch, queue)
+    if kind != "event":
+        rows += await dead_jobs_after(session, after, fetch, job=queue)
+    return build_page(_oldest(rows, fetch), page.limit, lambda row: [row.id], view_of)
+
+
+async def reprocess_dead_work(
+    session: AsyncSession,
+    bus: EventBus | Redis,
+    *,
+    queue: str | None,
+    count: int,
+    filter_reason: str | None = None,
+    kind: Kind | None = None,
+) -> list[Dead]:
+    """Re-drive up to `count` pending dead letters and dead jobs (of `queue`, whose error
+    contains `filter_reason`), oldest first: letters through `bus`, jobs through the job
+    outbox; all are marked in the session's transaction."""
+    rows: list[Dead] = []
+    if kind != "job":
+        rows += await _lock(session, _pending(queue, filter_reason), count)
+    if kind != "event":
+        rows += await _lock(session, pending_dead_jobs(queue, filter_reason), count)
+    chosen = _oldest(rows, count)
+    await _redrive_letters(session, bus, [row for row in chosen if isinstance(row, DeadLetter)])
+    await redrive_jobs(session, [row for row in chosen if isinstance(row, TaskFailure)])
+    return chosen
 
 
 def dlq_router(resolver: PrincipalResolver) -> APIRouter:
     """`GET /admin/dlq` and `POST /admin/dlq/reprocess`, for the principals `resolver` admits
-    (apps pass their ADMIN resolver). A queue is a consumer's name."""
+    (apps pass their ADMIN resolver): dead letters and dead jobs in one view. A queue is a
+    consumer's or a job's name."""
     router = APIRouter(prefix="/admin/dlq", tags=["admin"], dependencies=[Depends(resolver)])
 
     @router.get("")
@@ -117,23 +226,27 @@ def dlq_router(resolver: PrincipalResolver) -> APIRouter:
         session: SessionDep,
         page: PageDep,
         queue: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    ) -> Page[DeadLetterView]:
-        """Dead letters not yet re-driven, oldest first."""
-        return await list_dead_letters(session, page, consumer=queue)
+        kind: KindQuery = None,
+    ) -> Page[DeadItem]:
+        """Dead letters (`kind: event`) and dead jobs (`kind: job`) not yet re-driven,
+        oldest first."""
+        return await list_dead_work(session, page, queue=queue, kind=kind)
 
     @router.post("/reprocess")
     async def reprocess_dlq(
         body: ReprocessRequest, session: SessionDep, redis: RedisDep, request: Request
     ) -> ReprocessResult:
-        """Send up to `count` dead letters of `queue` through their stream again."""
+        """Re-drive up to `count` dead items of `queue`, oldest first: a dead letter through
+        its stream again, a dead job through the job queue."""
         async with event_bus(request.state.settings, redis) as bus:
-            letters = await reprocess(
+            chosen = await reprocess_dead_work(
                 session,
                 bus,
-                consumer=body.queue,
+                queue=body.queue,
                 count=body.count,
                 filter_reason=body.filter_reason,
+                kind=body.kind,
             )
-        return ReprocessResult(reprocessed=len(letters), ids=[letter.id for letter in letters])
+        return ReprocessResult(reprocessed=len(chosen), ids=[row.id for row in chosen])
 
     return router

@@ -59,15 +59,28 @@ async def enqueue(
     Only work due now wakes the relay at commit: PostgreSQL serialises the commits of
     notifying transactions, so jobs for later just wait for the relay's next poll.
     """
+    await request_job(session, job.name, kwargs, run_at=run_at)
+
+
+async def request_job(
+    session: AsyncSession,
+    name: str,
+    kwargs: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    trace_id: str | None = None,
+) -> None:
+    """`enqueue` by the job's name (a dead job re-driven), under `trace_id` if given (else
+    the current request's)."""
     context = current_request_context()
     now = utcnow()
     due = run_at or now
     row = {
         "id": new_id(),
-        "job": job.name,
+        "job": name,
         "kwargs": kwargs,
         "run_at": due,
-        "trace_id": context.trace_id,
+        "trace_id": trace_id or context.trace_id,
         "request_id": context.request_id,
         "created_at": now,
     }
