@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     eco_scan_timeout_seconds: int = Field(
         default=600, ge=10, description="a scan still processing after this long is failed"
     )
+    eco_image_wait_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="how long a scan waits for its image to be registered before it fails"
+        " (`image_not_found`)",
+    )
 
     @property
     def is_development(self) -> bool:

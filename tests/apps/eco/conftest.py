@@ -275,7 +275,6 @@ from typer.testing import CliRunner, Result  # noqa: E402
 from ensemble import cli as ensemble_cli  # noqa: E402
 from ensemble.apps.eco.consumers import CONSUMERS  # noqa: E402
 from ensemble.apps.eco.read_models import PROJECTIONS  # noqa: E402
-from ensemble.apps.eco.scan import IMAGE_WAIT  # noqa: E402
 from ensemble.apps.eco.tasks import JOBS  # noqa: E402
 from ensemble.kernel.db import utcnow  # noqa: E402
 from ensemble.kernel.events import Envelope  # noqa: E402
@@ -657,7 +656,13 @@ async def quick_users(world: EcoWorld, count: int) -> list[EcoUser]:
             session.add_all([account, User(account_id=account.id, role=Role.USER), refresh])
             extra = {"email": account.email, "role": Role.USER.value}
             access = codec.encode(
-                typ="access", realm=REALM, subject=account.id, jti=new_id(), now=now, extra=extra
+                typ="access",
+                realm=REALM,
+                subject=account.id,
+                jti=new_id(),
+                now=now,
+                session_id=refresh.family_id,
+                extra=extra,
             )
             refresh_token = codec.encode(
                 typ="refresh", realm=REALM, subject=account.id, jti=refresh.jti, now=now
@@ -675,12 +680,17 @@ async def backdate_scan(database: Database, task_id: str, by: timedelta) -> None
         await session.execute(earlier.where(scans.id == uuid.UUID(task_id)))
 
 
+def image_wait() -> timedelta:
+    """How long a scan waits for its image (`ECO_IMAGE_WAIT_SECONDS`)."""
+    return timedelta(seconds=get_settings().eco_image_wait_seconds)
+
+
 async def failing_scan(world: EcoWorld, user: EcoUser) -> str:
     """A scan of an image that never arrives, already past waiting: its job fails it."""
     response = await world.classify(user, image_id=str(uuid.uuid4()))
     assert response.status_code == 202, response.text
     task_id: str = response.json()["task_id"]
-    await backdate_scan(world.database, task_id, IMAGE_WAIT + timedelta(seconds=1))
+    await backdate_scan(world.database, task_id, image_wait() + timedelta(seconds=1))
     return task_id
 
 

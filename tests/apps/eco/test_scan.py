@@ -9,14 +9,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ensemble.apps.eco import events, tasks
 from ensemble.apps.eco.domain import classify_text, disposal_guide
 from ensemble.apps.eco.models import Scan
-from ensemble.apps.eco.scan import IMAGE_WAIT, ImageNotYetKnown
-from ensemble.kernel.db import Database
+from ensemble.apps.eco.scan import RECHECK_MAX, next_look
+from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.events.models import StoredEvent
 from ensemble.kernel.jobs.models import OutboxJob
 from ensemble.settings import get_settings
@@ -29,6 +28,7 @@ from tests.apps.eco.conftest import (
     all_pages,
     backdate_scan,
     failing_scan,
+    image_wait,
     quick_users,
 )
 
@@ -54,14 +54,21 @@ async def scan_events(database: Database, task_id: str) -> list[str]:
 
 
 async def classify_jobs(database: Database, task_id: str) -> int:
+    return len(await classify_requests(database, task_id))
+
+
+async def classify_requests(database: Database, task_id: str) -> list[OutboxJob]:
+    """The scan's `scan.classify` requests in the job outbox, in the order they are due."""
     async with database.sessionmaker() as session:
-        found = await session.scalar(
-            select(func.count()).where(
+        rows = await session.scalars(
+            select(OutboxJob)
+            .where(
                 OutboxJob.job == tasks.classify_scan.name,
                 OutboxJob.kwargs["scan_id"].astext == task_id,
             )
+            .order_by(OutboxJob.run_at)
         )
-        return int(found or 0)
+        return list(rows)
 
 
 async def scans_of(database: Database, user: EcoUser) -> list[Scan]:
@@ -206,23 +213,36 @@ async def test_running_the_classify_job_twice_changes_nothing(eco: EcoWorld) -> 
     ]
 
 
-async def test_a_scan_of_an_unknown_image_waits_then_fails(eco: EcoWorld) -> None:
+async def test_a_scan_of_an_unknown_image_looks_again_later_then_fails(eco: EcoWorld) -> None:
     [user] = await quick_users(eco, 1)
     task_id = await accepted_task(eco, user, image_id=str(uuid.uuid4()))
-    with pytest.raises(ImageNotYetKnown):  # the job retries while the image may yet arrive
-        await run_classify(eco.database, task_id)
+    await run_classify(eco.database, task_id)  # no error: the image may yet arrive
     assert (await eco.task(user, task_id))["status"] == "processing"
+    [_, again] = await classify_requests(eco.database, task_id)
+    assert utcnow() < again.run_at <= utcnow() + RECHECK_MAX, "one look later, delayed"
 
-    await backdate_scan(eco.database, task_id, IMAGE_WAIT + timedelta(seconds=1))
+    await backdate_scan(eco.database, task_id, image_wait() + timedelta(seconds=1))
     await run_classify(eco.database, task_id)
     task = await eco.task(user, task_id)
     assert (task["status"], task["error"], task["category"]) == ("failed", "image_not_found", None)
     assert task["completed_at"] is not None
     expected = [events.SCAN_REQUESTED, events.SCAN_FAILED]
     assert await scan_events(eco.database, task_id) == expected
+    assert await classify_jobs(eco.database, task_id) == 2, "no look after the deadline"
 
     await run_classify(eco.database, task_id)
     assert await scan_events(eco.database, task_id) == expected
+
+
+def test_a_waiting_scan_looks_a_few_times_and_last_at_its_deadline() -> None:
+    created, wait = utcnow(), timedelta(seconds=60)
+    looks, now = [], created
+    while (again := next_look(created, now, wait)) is not None:
+        looks.append(again)
+        now = again
+    assert looks[-1] == created + wait
+    assert len(looks) <= 15, "no retry storm"
+    assert max(b - a for a, b in zip([created, *looks], looks, strict=False)) <= RECHECK_MAX
 
 
 async def test_the_sweep_fails_stale_scans_once(eco: EcoWorld) -> None:

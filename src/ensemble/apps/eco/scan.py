@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,12 +30,9 @@ from ensemble.kernel.jobs import Job, enqueue
 
 logger = logging.getLogger(__name__)
 
-IMAGE_WAIT = timedelta(seconds=60)
-"""How long a scan waits for its image's `ImageRegistered` to reach the scan domain."""
-
-
-class ImageNotYetKnown(Exception):
-    """The scan's image has not reached this domain yet (transient: the job retries)."""
+RECHECK_MIN = timedelta(seconds=1)
+RECHECK_MAX = timedelta(seconds=10)
+"""A scan waiting for its image looks again after half the time it has waited, within these."""
 
 
 def request_digest(body: ClassifyRequest) -> str:
@@ -136,18 +133,35 @@ async def task_of(session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID)
 # Classifying (the job)
 
 
-async def classify(session: AsyncSession, scan_id: uuid.UUID, classifier: Classifier) -> None:
+def next_look(created_at: datetime, now: datetime, wait: timedelta) -> datetime | None:
+    """When a scan created at `created_at` should look for its image again, or None once it
+    has waited `wait` (the last look is at the deadline itself)."""
+    deadline = created_at + wait
+    if now >= deadline:
+        return None
+    pause = min(max((now - created_at) / 2, RECHECK_MIN), RECHECK_MAX)
+    return min(now + pause, deadline)
+
+
+async def classify(
+    session: AsyncSession, scan_id: uuid.UUID, classifier: Classifier, *, image_wait: timedelta
+) -> datetime | None:
     """Classify a processing scan, then complete it (`ScanCompleted`) or fail it
-    (`ScanFailed`); a scan no longer processing is left alone, so the job may run twice."""
+    (`ScanFailed`); a scan no longer processing is left alone, so the job may run twice.
+
+    A scan whose image has not reached this domain yet is not an error: the answer is when
+    to look again; once it has waited `image_wait`, it fails (`image_not_found`)."""
     scan = await session.get(Scan, scan_id)
     if scan is None or scan.status is not ScanStatus.PROCESSING:
-        return
+        return None
     image = await _image(session, scan)
     if scan.image_id is not None and image is None:
-        if utcnow() - scan.created_at < IMAGE_WAIT:
-            raise ImageNotYetKnown(f"image {scan.image_id} not registered here yet")
-        await _lock_and(session, scan_id, lambda locked: fail(session, locked, "image_not_found"))
-        return
+        again = next_look(scan.created_at, utcnow(), image_wait)
+        if again is None:
+            await _lock_and(
+                session, scan_id, lambda locked: fail(session, locked, "image_not_found")
+            )
+        return again
     item = ScanInput(
         text=scan.user_input,
         image_url=image.url if image else scan.image_url,
@@ -155,6 +169,7 @@ async def classify(session: AsyncSession, scan_id: uuid.UUID, classifier: Classi
     )
     result = await classifier.classify(item)  # outside the row lock: it may take seconds
     await _lock_and(session, scan_id, lambda locked: complete(session, locked, result))
+    return None
 
 
 async def _lock_and(session: AsyncSession, scan_id: uuid.UUID, change: Any) -> None:

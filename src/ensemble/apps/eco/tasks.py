@@ -21,8 +21,9 @@ from ensemble.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = RetryPolicy(max_retries=6, min_backoff_ms=500, max_backoff_ms=15_000)
-PUSH = RetryPolicy(max_retries=3, min_backoff_ms=100, max_backoff_ms=2_000)
+TRANSIENT = RetryPolicy(max_retries=2, min_backoff_ms=500, max_backoff_ms=5_000)
+"""Three attempts in all, as the spec's consumers; then the job is dead (`/admin/dlq`)."""
+PUSH = RetryPolicy(max_retries=2, min_backoff_ms=100, max_backoff_ms=2_000)
 SWEEP_INTERVAL = timedelta(seconds=30)
 
 
@@ -53,8 +54,18 @@ async def audit_login(
 
 @job("scan.classify", retry=TRANSIENT, time_limit=timedelta(minutes=2))
 async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
-    """Classify a scan and complete (or fail) it; a second run changes nothing."""
-    await scan.classify(session, uuid.UUID(scan_id), classifier_for(get_settings()))
+    """Classify a scan and complete (or fail) it; a second run changes nothing. A scan whose
+    image has not arrived yet is looked at again later (this job, delayed) until
+    `ECO_IMAGE_WAIT_SECONDS` have passed; then it fails."""
+    settings = get_settings()
+    again = await scan.classify(
+        session,
+        uuid.UUID(scan_id),
+        classifier_for(settings),
+        image_wait=timedelta(seconds=settings.eco_image_wait_seconds),
+    )
+    if again is not None:
+        await enqueue(session, classify_scan, run_at=again, scan_id=scan_id)
 
 
 @job("scan.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
