@@ -395,6 +395,7 @@ def spawn_server(
         "SECRET_KEY": BENCH_SECRET,
         "LOG_LEVEL": log_level,
         "DATA_DIR": str(data_dir / "server"),
+        "SIGNUP_MAX_PER_IP": "1000000",  # every bench user signs up from this one address
         **(env or {}),
     }
     command = [*_serve_command(port, app), *args]

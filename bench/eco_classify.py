@@ -3,7 +3,8 @@
 Runs `ensemble serve --app eco --no-background` (no worker, scheduler, relay or consumers:
 the request's own cost alone) against the bench PostgreSQL. `--users` users sign up (once)
 and log in over HTTP; each request is a text scan of a random user with a fresh
-`Idempotency-Key`. The request authenticates the caller (token + one principal query),
+`Idempotency-Key`. The request authenticates the caller (token, its session's revocation
+(one Redis EXISTS, not in the baseline) and one principal query),
 inserts the scan row, appends `ScanRequested` to the event store and the event outbox
 (+ NOTIFY) and requests the `scan.classify` job (job outbox + NOTIFY), in one transaction.
 
@@ -169,8 +170,7 @@ async def through_api(
 
 
 PRINCIPAL_SQL = """
-SELECT u.role, a.is_active,
-       EXISTS (SELECT FROM identity.denied_tokens d WHERE d.jti = $2) AS denied
+SELECT u.role, a.is_active
 FROM eco_auth.users u JOIN identity.accounts a ON a.id = u.account_id
 WHERE u.account_id = $1
 """
@@ -214,10 +214,9 @@ async def baseline(
         async with pool.acquire() as connection:
             started = time.perf_counter()
             async with connection.transaction():
-                row = await connection.fetchrow(PRINCIPAL_SQL, user, uuid.uuid4())
+                row = await connection.fetchrow(PRINCIPAL_SQL, user)
                 assert row is not None
                 assert row["is_active"]
-                assert not row["denied"]
                 created = await connection.fetchval(
                     SCAN_SQL, scan_id, user, uuid.uuid4().hex, "0" * 64, TEXTS[0]
                 )

@@ -71,6 +71,7 @@ def settings(
         data_dir=Path(tmp_path_factory.mktemp("data")),
         login_max_failures=5,
         login_max_failures_per_ip=1000,
+        signup_max_per_ip=10_000,
     )
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, IPvAnyNetwork, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,9 +59,20 @@ class Settings(BaseSettings):
 
     access_token_minutes: int = 60
     refresh_token_days: int = 7
-    login_max_failures: int = 5
-    login_max_failures_per_ip: int = 50
-    login_window_seconds: int = 300
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per account and client address per window"
+    )
+    login_max_failures_per_ip: int = Field(
+        default=50, ge=1, description="failed logins per client address per window"
+    )
+    login_window_seconds: int = Field(default=300, ge=1, le=86_400)
+    signup_max_per_ip: int = Field(default=20, ge=1, description="sign-ups per client address")
+    signup_window_seconds: int = Field(default=3600, ge=1, le=86_400)
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[],
+        description="peers (addresses or networks) whose X-Forwarded-For names the client;"
+        " empty: the peer is the client",
+    )
 
     external_provider: str = Field(
         default="SUPABASE", description="the name recorded with identities of the external provider"

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from ensemble.apps.eco.tasks import audit_login
 from ensemble.kernel.db import Database
-from ensemble.kernel.identity.denylist import prune_denied_tokens
 from tests.apicheck import assert_error, bearer
 from tests.apps.eco.conftest import API, PASSWORD, EcoWorld, eco_rows, log_out
 from tests.polling import eventually
@@ -115,7 +114,7 @@ async def test_repeated_failures_throttle_that_email(eco: EcoWorld) -> None:
         assert_error(await log_in(eco, user.email, "guess"), 401, "invalid_credentials")
     throttled = await log_in(eco, user.email)  # even the right password, for a while
     assert_error(throttled, 429, "login_throttled")
-    assert int(throttled.headers["retry-after"]) == eco.settings.login_window_seconds
+    assert 0 < int(throttled.headers["retry-after"]) <= eco.settings.login_window_seconds
     assert (await log_in(eco, bystander.email)).status_code == 200
 
 
@@ -145,10 +144,10 @@ async def test_logout_denies_the_access_token_and_ends_the_session(eco: EcoWorld
     out = await log_out(eco, user.access_token, user.refresh_token)
     assert out.status_code == 204, out.text
 
-    assert_error(await me(eco, user.access_token), 401, "token_revoked")
+    assert_error(await me(eco, user.access_token), 401, "session_revoked")
     assert_error(await refresh(eco, user.refresh_token), 401, "session_revoked")
     again = await log_out(eco, user.access_token, user.refresh_token)
-    assert_error(again, 401, "token_revoked")
+    assert_error(again, 401, "session_revoked")
     # only that session ended
     assert (await me(eco, elsewhere["access_token"])).status_code == 200
     assert (await refresh(eco, elsewhere["refresh_token"])).status_code == 200
@@ -162,35 +161,15 @@ async def test_logout_with_someone_elses_refresh_token_is_refused(eco: EcoWorld)
     assert (await refresh(eco, bob.refresh_token)).status_code == 200  # Bob is still in
 
 
-async def test_denied_tokens_are_pruned_only_once_expired(
-    eco: EcoWorld, database: Database
+async def test_a_revoked_session_is_remembered_as_long_as_its_access_tokens_live(
+    eco: EcoWorld, redis: Redis
 ) -> None:
     user = await eco.user()
     claims = jwt.decode(user.access_token, options={"verify_signature": False})
     assert (await log_out(eco, user.access_token, user.refresh_token)).status_code == 204
-
-    async def denied_until() -> datetime | None:
-        async with database.unit_of_work() as session:
-            await prune_denied_tokens.run(session)
-        async with database.unit_of_work() as session:
-            found: datetime | None = await session.scalar(
-                text("SELECT expires_at FROM identity.denied_tokens WHERE jti = :jti"),
-                {"jti": claims["jti"]},
-            )
-            return found
-
-    assert await denied_until() == datetime.fromtimestamp(claims["exp"], UTC)
-    assert_error(await me(eco, user.access_token), 401, "token_revoked")
-
-    async with database.unit_of_work() as session:  # as if the token's hour had passed
-        await session.execute(
-            text(
-                "UPDATE identity.denied_tokens SET expires_at = now() - interval '1 second'"
-                " WHERE jti = :jti"
-            ),
-            {"jti": claims["jti"]},
-        )
-    assert await denied_until() is None
+    ttl = await redis.ttl(f"ensemble:identity:revoked-session:{claims['sid']}")
+    lifetime = eco.settings.access_token_minutes * 60
+    assert lifetime - 60 < ttl <= lifetime
 
 
 # The login audit

@@ -192,7 +192,13 @@ def mint(
     if secret is not None:
         codec = dataclasses.replace(codec, secret=secret)
     return codec.encode(
-        typ="access", realm=realm, subject=subject, jti=new_id(), now=utcnow() - age, extra=claims
+        typ="access",
+        realm=realm,
+        subject=subject,
+        jti=new_id(),
+        now=utcnow() - age,
+        session_id=new_id(),
+        extra=claims,
     )
 
 
@@ -257,7 +263,7 @@ BAD_TOKENS: dict[str, tuple[TokenMaker, str]] = {
     ),
     "refresh-token": (lambda world, user: user.refresh_token, "invalid_token"),
     "unknown-account": (lambda world, user: mint(world, new_id()), "account_disabled"),
-    "revoked": (revoked, "token_revoked"),
+    "revoked": (revoked, "session_revoked"),
     "disabled-account": (disabled, "account_disabled"),  # last: it disables the owner
 }
 

@@ -47,6 +47,7 @@ class StockWorld:
             subject=user_id,
             jti=new_id(),
             now=now or utcnow(),
+            session_id=new_id(),
             extra=claims,
         )
 

@@ -1,9 +1,10 @@
-"""Every ECO² auth rule in one place: own accounts (realm `eco`), the deny-list checked on
-each request, and the role read live from the database (a demoted admin loses access at once)."""
+"""Every ECO² auth rule in one place: own accounts (realm `eco`), the token's session checked
+against the revoked sessions on each request, and the role read live from the database (a
+demoted admin loses access at once)."""
 
 from __future__ import annotations
 
-import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -14,11 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.eco.models import Role, User
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, Unauthorized
-from ensemble.kernel.identity.denylist import denied
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.identity.principal import CodecDep, Principal
+from ensemble.kernel.identity.principal import CodecDep, Principal, live_principal
+from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
 from ensemble.kernel.identity.tokens import TokenCodec
-from ensemble.kernel.observability.context import current_request_context
 
 REALM = "eco"
 
@@ -32,43 +32,35 @@ async def claims_of(session: AsyncSession, account: Account) -> dict[str, Any]:
 
 
 _PRINCIPAL = (
-    select(
-        User.role,
-        Account.is_active,
-        denied(bindparam("jti", type_=Uuid)),
-    )
+    select(User.role, Account.is_active)
     .join(Account, Account.id == User.account_id)
     .where(User.account_id == bindparam("account_id", type_=Uuid))
 )
-"""The role, whether the account is active and whether the token is on the deny-list, in
-one round trip; built once, so each request skips building it and its cache key."""
+"""The role and whether the account is active, in one round trip; built once, so each
+request skips building it and its cache key."""
 
 
-async def principal_of(session: AsyncSession, codec: TokenCodec, token: str) -> Principal:
-    """The caller of an access token: valid, not denied, of an existing active user."""
+async def principal_of(
+    session: AsyncSession, codec: TokenCodec, revocations: Revocations, token: str
+) -> Principal:
+    """The caller of an access token: valid, of a live session, of an existing active user."""
     claims = codec.decode(token, realm=REALM, typ="access")
-    try:
-        account_id, jti = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"]))
-    except ValueError as exc:
-        raise Unauthorized("The token is not valid.", code="invalid_token") from exc
-    params = {"account_id": account_id, "jti": jti}
-    found = (await session.execute(_PRINCIPAL, params)).first()
-    if found is not None and found[2]:
-        raise Unauthorized("This token was revoked by a logout.", code="token_revoked")
+    principal = await live_principal(session, revocations, claims, REALM)
+    found = (await session.execute(_PRINCIPAL, {"account_id": principal.account_id})).first()
     if found is None or not found.is_active:
         raise Unauthorized("The account is disabled.", code="account_disabled")
-    current_request_context().user_id = str(account_id)
-    return Principal(account_id=account_id, realm=REALM, role=found.role.value, claims=claims)
+    return replace(principal, role=found.role.value)
 
 
 async def _current_principal(
     session: SessionDep,
     codec: CodecDep,
+    revocations: RevocationsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
         raise Unauthorized("A bearer access token is required.", code="not_authenticated")
-    return await principal_of(session, codec, credentials.credentials)
+    return await principal_of(session, codec, revocations, credentials.credentials)
 
 
 async def _admin(principal: Annotated[Principal, Depends(_current_principal)]) -> Principal:

@@ -52,7 +52,10 @@ from ensemble.kernel.errors import AppError, InvalidInput
 from ensemble.kernel.events.dlq import dlq_router
 from ensemble.kernel.identity.principal import CodecDep, codec_for
 from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.identity.address import ClientAddress
 from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
+from ensemble.kernel.identity.router import TOKEN_RESPONSE
 from ensemble.kernel.realtime import authenticate
 from ensemble.kernel.redis import RedisDep
 from ensemble.settings import Settings
@@ -75,32 +78,50 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 # Auth
 
 
-@router.post("/auth/signup", status_code=status.HTTP_201_CREATED, tags=["auth"])
-async def sign_up(body: SignupRequest, session: SessionDep) -> UserPublic:
+@router.post(
+    "/auth/signup",
+    status_code=status.HTTP_201_CREATED,
+    tags=["auth"],
+    responses={429: {"description": "Too many sign-ups from this address"}},
+)
+async def sign_up(
+    body: SignupRequest, request: Request, address: ClientAddress, session: SessionDep
+) -> UserPublic:
     """Create an account (409 `email_taken` if the email has one); then log in."""
-    account, user = await service.sign_up(session, email=body.email, password=body.password)
+    account, user = await service.register(
+        session,
+        email=body.email,
+        password=body.password,
+        client_address=address,
+        settings=_settings(request),
+    )
     return UserPublic(
         user_id=account.id, email=account.email, role=user.role, created_at=account.created_at
     )
 
 
-@router.post("/auth/login", tags=["auth"], responses={429: {"description": "Too many failures"}})
+@router.post(
+    "/auth/login",
+    tags=["auth"],
+    responses={429: {"description": "Too many failures"}},
+    dependencies=TOKEN_RESPONSE,
+)
 async def log_in(
-    body: LoginRequest, request: Request, session: SessionDep, codec: CodecDep
+    body: LoginRequest,
+    request: Request,
+    address: ClientAddress,
+    session: SessionDep,
+    codec: CodecDep,
 ) -> TokenResponse:
     """Email and password for an access and a refresh token; the login is audited."""
     pair = await service.log_in(
         session,
         email=body.email,
         password=body.password,
-        client_address=_client_address(request),
+        client_address=address,
         user_agent=request.headers.get("user-agent"),
         codec=codec,
         settings=_settings(request),
@@ -108,18 +129,25 @@ async def log_in(
     return TokenResponse.of(pair)
 
 
-@router.post("/auth/refresh", tags=["auth"])
-async def refresh(body: RefreshRequest, session: SessionDep, codec: CodecDep) -> TokenResponse:
+@router.post("/auth/refresh", tags=["auth"], dependencies=TOKEN_RESPONSE)
+async def refresh(
+    body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
+) -> TokenResponse:
     """Rotate a refresh token: the old one is spent; re-using it revokes the session."""
-    return TokenResponse.of(await service.refresh(session, body.refresh_token, codec))
+    pair = await service.refresh(session, body.refresh_token, codec, revocations)
+    return TokenResponse.of(pair)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
 async def log_out(
-    body: RefreshRequest, user: CurrentUser, session: SessionDep, codec: CodecDep
+    body: RefreshRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    codec: CodecDep,
+    revocations: RevocationsDep,
 ) -> Response:
-    """End the session: the access token is denied until it expires, the refresh family revoked."""
-    await service.log_out(session, user, body.refresh_token, codec)
+    """End the session: its refresh family and its access tokens are refused at once."""
+    await service.log_out(session, user, body.refresh_token, codec, revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -391,7 +419,7 @@ async def notification_socket(websocket: WebSocket) -> None:
 
     async def verify(token: str) -> uuid.UUID:
         async with database.unit_of_work() as session:
-            return (await principal_of(session, codec, token)).account_id
+            return (await principal_of(session, codec, revocations, token)).account_id
 
     user_id = await authenticate(websocket, verify)
     if user_id is None:
@@ -402,6 +430,7 @@ async def notification_socket(websocket: WebSocket) -> None:
         async for _ in connection.messages():
             pass  # the channel only speaks to the client
 
+    revocations = Revocations.of(websocket.state.redis, websocket.state.settings)
 
 # Locations
 

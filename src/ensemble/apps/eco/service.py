@@ -1,4 +1,4 @@
-"""ECO² accounts: sign-up, login (with its audit written by a job), logout onto the deny-list."""
+"""ECO² accounts: sign-up, login (with its audit written by a job), refresh and logout."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from ensemble.apps.eco.tasks import audit_login
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Unauthorized
 from ensemble.kernel.identity import service as identity
-from ensemble.kernel.identity.denylist import deny_claims
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import Principal
+from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.kernel.jobs import enqueue
 from ensemble.settings import Settings
@@ -29,6 +29,17 @@ async def sign_up(
     session.add(user)
     await session.flush()
     return account, user
+
+
+async def register(
+    session: AsyncSession, *, email: str, password: str, client_address: str, settings: Settings
+) -> tuple[Account, User]:
+    """A sign-up over HTTP: throttled per client address, then `sign_up`."""
+    throttle = identity.ThrottlePolicy.from_settings(settings)
+    await identity.throttle_signup(
+        session, realm=REALM, client_address=client_address, throttle=throttle
+    )
+    return await sign_up(session, email=email, password=password)
 
 
 async def log_in(
@@ -67,20 +78,25 @@ async def log_in(
 
 
 async def log_out(
-    session: AsyncSession, principal: Principal, refresh_token: str, codec: TokenCodec
+    session: AsyncSession,
+    principal: Principal,
+    refresh_token: str,
+    codec: TokenCodec,
+    revocations: Revocations,
 ) -> None:
-    """Deny the access token until it expires and revoke the refresh token's family."""
+    """End the refresh token's session (its access tokens too, this one included)."""
     refresh = codec.decode(refresh_token, realm=REALM, typ="refresh")
     if refresh.get("sub") != str(principal.account_id):
         raise Unauthorized("The refresh token is not yours.", code="invalid_token")
-    await deny_claims(session, dict(principal.claims))
-    await identity.logout(session, refresh_token, realm=REALM, codec=codec)
+    await identity.logout(session, refresh_token, realm=REALM, codec=codec, revocations=revocations)
 
 
 async def refresh(
-    session: AsyncSession, refresh_token: str, codec: TokenCodec
+    session: AsyncSession, refresh_token: str, codec: TokenCodec, revocations: Revocations
 ) -> identity.TokenPair:
-    return await identity.rotate(session, refresh_token, realm=REALM, codec=codec, claims=claims_of)
+    return await identity.rotate(
+        session, refresh_token, realm=REALM, codec=codec, claims=claims_of, revocations=revocations
+    )
 
 
 async def account_of(session: AsyncSession, account_id: uuid.UUID) -> Account:

@@ -45,6 +45,7 @@ from ensemble.apps.stock.schemas import (
     product_public,
     stock_public,
 )
+from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.pagination import Page, PageDep, build_page
@@ -120,10 +121,15 @@ async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> Us
 
 @users.patch("/{user_id}")
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, _: AdminUser, session: SessionDep
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    _: AdminUser,
+    session: SessionDep,
+    revocations: RevocationsDep,
 ) -> UserPublic:
-    """Change role, stores, name, password or active flag; disabling revokes all sessions."""
-    return _user(await service.update_user(session, user_id, body))
+    """Change role, stores, name, password or active flag; a new password or disabling ends
+    all the user's sessions (their access tokens are refused at once)."""
+    return _user(await service.update_user(session, user_id, body, revocations))
 
 
 # Stores

@@ -42,6 +42,7 @@ from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import Principal
+from ensemble.kernel.identity.revocation import Revocations
 
 SERVER_DEVICE = ""  # online edits carry no device id: any device wins a same-instant tie
 
@@ -94,7 +95,9 @@ async def list_users(session: AsyncSession, after: uuid.UUID | None, limit: int)
     return [UserView(user, account, sorted(stores[user.id])) for user, account in rows]
 
 
-async def update_user(session: AsyncSession, user_id: uuid.UUID, patch: UserUpdate) -> UserView:
+async def update_user(
+    session: AsyncSession, user_id: uuid.UUID, patch: UserUpdate, revocations: Revocations
+) -> UserView:
     view = await get_user(session, user_id)
     user, account = view.user, view.account
     fields = patch.model_fields_set
@@ -105,9 +108,9 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, patch: UserUpda
     if "is_active" in fields and patch.is_active is not None:
         user.is_active = account.is_active = patch.is_active
         if not patch.is_active:
-            await identity.revoke_all_sessions(session, user.id)
+            await identity.revoke_all_sessions(session, user.id, revocations)
     if "password" in fields and patch.password is not None:
-        await identity.set_password(session, account, patch.password)
+        await identity.set_password(session, account, patch.password, revocations)
     if "store_ids" in fields and patch.store_ids is not None:
         await _require_stores(session, set(patch.store_ids))
         await repository.replace_user_stores(session, user.id, set(patch.store_ids))

@@ -1,11 +1,11 @@
-"""Accounts per realm (one realm per app), refresh-token families and login failures."""
+"""Accounts per realm (one realm per app), refresh-token families and throttle counters."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ensemble.kernel.db import Base, new_id, utcnow
@@ -44,24 +44,14 @@ class RefreshToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class LoginFailure(Base):
-    """A failed login, counted per subject (email or client address) for throttling."""
+class ThrottleCounter(Base):
+    """Attempts counted for one throttle key (a login key or a client address) in the current
+    fixed window; counted and checked in one atomic upsert (`throttle.charge`)."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (Index(None, "realm", "subject", "failed_at"), {"schema": SCHEMA})
+    __tablename__ = "throttle_counters"
+    __table_args__ = (Index(None, "window_started_at"), {"schema": SCHEMA})
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    realm: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(400))
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class DeniedToken(Base):
-    """An access token revoked before its expiry (logout); kept until it would have expired."""
-
-    __tablename__ = "denied_tokens"
-    __table_args__ = (Index(None, "expires_at"), {"schema": SCHEMA})
-
-    jti: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    realm: Mapped[str] = mapped_column(String(32))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    realm: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)

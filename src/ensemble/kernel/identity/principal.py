@@ -8,9 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, Unauthorized
-from ensemble.kernel.identity.tokens import TokenCodec
+from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
+from ensemble.kernel.identity.tokens import TokenCodec, claimed_id
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.settings import Settings
 
@@ -44,24 +47,38 @@ CodecDep = Annotated[TokenCodec, Depends(token_codec)]
 PrincipalResolver = Callable[..., Awaitable[Principal]]
 
 
+class SessionRevoked(Unauthorized):
+    code = "session_revoked"
+    message = "This session has been revoked."
+
+
+async def live_principal(
+    session: AsyncSession, revocations: Revocations, claims: dict[str, Any], realm: str
+) -> Principal:
+    """The principal of verified access-token `claims`, unless its session was revoked."""
+    account_id = claimed_id(claims, "sub")
+    if await revocations.is_revoked(session, claimed_id(claims, "sid")):
+        raise SessionRevoked()
+    current_request_context().user_id = str(account_id)
+    return Principal(
+        account_id=account_id, realm=realm, role=str(claims.get("role", "")), claims=claims
+    )
+
+
 def bearer_principal(realm: str) -> PrincipalResolver:
-    """A dependency resolving the caller of `realm` from `Authorization: Bearer <access token>`."""
+    """A dependency resolving the caller of `realm` from `Authorization: Bearer <access token>`
+    (401 `session_revoked` once the token's session is revoked)."""
 
     async def current_principal(
         codec: CodecDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        revocations: RevocationsDep,
+        session: SessionDep,
     ) -> Principal:
         if credentials is None:
             raise Unauthorized("A bearer access token is required.", code="not_authenticated")
         claims = codec.decode(credentials.credentials, realm=realm, typ="access")
-        try:
-            account_id = uuid.UUID(str(claims["sub"]))
-        except ValueError as exc:
-            raise Unauthorized("The token is not valid.", code="invalid_token") from exc
-        current_request_context().user_id = str(account_id)
-        return Principal(
-            account_id=account_id, realm=realm, role=str(claims.get("role", "")), claims=claims
-        )
+        return await live_principal(session, revocations, claims, realm)
 
     return current_principal
 

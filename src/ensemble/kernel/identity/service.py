@@ -9,26 +9,34 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.errors import Conflict, TooManyRequests, Unauthorized
-from ensemble.kernel.identity.models import Account, LoginFailure, RefreshToken
+from ensemble.kernel.errors import Conflict, Unauthorized
+from ensemble.kernel.identity.models import Account, RefreshToken
 from ensemble.kernel.identity.passwords import hash_password, verify_password
-from ensemble.kernel.identity.tokens import TokenCodec
+from ensemble.kernel.identity.revocation import Revocations
+from ensemble.kernel.identity.throttle import Limit, charge, forgive
+from ensemble.kernel.identity.tokens import TokenCodec, claimed_id
 from ensemble.settings import Settings
 
 ClaimsLoader = Callable[[AsyncSession, Account], Awaitable[dict[str, Any]]]
+_UNIQUE_EMAIL = "uq_accounts_realm"
 
 
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "The email or password is wrong."
-    keeps_changes = True  # the failure itself must be recorded for throttling
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    message = "An account with this email already exists."
 
 
 class RefreshTokenReused(Unauthorized):
@@ -42,6 +50,8 @@ class ThrottlePolicy:
     max_failures: int
     max_failures_per_address: int
     window: timedelta
+    max_signups_per_address: int
+    signup_window: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ThrottlePolicy:
@@ -49,6 +59,8 @@ class ThrottlePolicy:
             max_failures=settings.login_max_failures,
             max_failures_per_address=settings.login_max_failures_per_ip,
             window=timedelta(seconds=settings.login_window_seconds),
+            max_signups_per_address=settings.signup_max_per_ip,
+            signup_window=timedelta(seconds=settings.signup_window_seconds),
         )
 
 
@@ -71,8 +83,9 @@ async def find_account(session: AsyncSession, realm: str, email: str) -> Account
 async def create_account(
     session: AsyncSession, *, realm: str, email: str, password: str
 ) -> Account:
+    """A new account; 409 `email_taken` if the email has one, also when two sign-ups race."""
     if await find_account(session, realm, email) is not None:
-        raise Conflict("An account with this email already exists.", code="email_taken")
+        raise EmailTaken()
     account = Account(
         id=new_id(),
         realm=realm,
@@ -80,43 +93,59 @@ async def create_account(
         password_hash=await hash_password(password),
     )
     session.add(account)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if _violated_constraint(exc) == _UNIQUE_EMAIL:
+            raise EmailTaken() from exc
+        raise
     return account
 
 
-async def set_password(session: AsyncSession, account: Account, password: str) -> None:
-    account.password_hash = await hash_password(password)
-    await revoke_all_sessions(session, account.id)
+def _violated_constraint(exc: IntegrityError) -> str | None:
+    name = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    return name if isinstance(name, str) else None
 
 
-async def revoke_all_sessions(session: AsyncSession, account_id: uuid.UUID) -> None:
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.account_id == account_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
-async def _recent_failures(session: AsyncSession, realm: str, subject: str, since: datetime) -> int:
-    stmt = select(func.count()).where(
-        LoginFailure.realm == realm,
-        LoginFailure.subject == subject,
-        LoginFailure.failed_at >= since,
-    )
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def _check_throttle(
-    session: AsyncSession, realm: str, subjects: dict[str, int], window: timedelta
+async def throttle_signup(
+    session: AsyncSession, *, realm: str, client_address: str, throttle: ThrottlePolicy
 ) -> None:
-    since = utcnow() - window
-    for subject, limit in subjects.items():
-        if await _recent_failures(session, realm, subject, since) >= limit:
-            raise TooManyRequests(
-                "Too many failed logins; try again later.",
-                code="login_throttled",
-                headers={"Retry-After": str(int(window.total_seconds()))},
-            )
+    """Count a sign-up attempt from `client_address`; 429 `signup_throttled` past the limit."""
+    await charge(
+        session,
+        realm=realm,
+        limits=[Limit(f"signup:{client_address}", throttle.max_signups_per_address)],
+        window=throttle.signup_window,
+        code="signup_throttled",
+        message="Too many sign-ups from your address; try again later.",
+    )
+
+
+async def set_password(
+    session: AsyncSession, account: Account, password: str, revocations: Revocations
+) -> None:
+    """A new password ends every session of the account."""
+    account.password_hash = await hash_password(password)
+    await revoke_all_sessions(session, account.id, revocations)
+
+
+async def revoke_all_sessions(
+    session: AsyncSession, account_id: uuid.UUID, revocations: Revocations
+) -> None:
+    """End every session of the account: no refresh, and its access tokens refused at once."""
+    await _revoke(session, revocations, RefreshToken.account_id == account_id)
+
+
+async def _revoke(
+    session: AsyncSession, revocations: Revocations, which: ColumnElement[bool]
+) -> None:
+    revoked = await session.scalars(
+        update(RefreshToken)
+        .where(which, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(RefreshToken.family_id)
+    )
+    await revocations.announce(set(revoked))
 
 
 async def login(
@@ -130,24 +159,29 @@ async def login(
     claims: ClaimsLoader,
     throttle: ThrottlePolicy,
 ) -> TokenPair:
-    """Verify credentials (same answer for unknown email and wrong password) and issue a pair."""
-    email_key, address_key = f"email:{normalise_email(email)}", f"addr:{client_address}"
-    await _check_throttle(
+    """Verify credentials (same answer for unknown email and wrong password) and issue a pair.
+
+    Every attempt is charged before the password is checked, per (email, address) and per
+    address, and given back on success: parallel guesses cannot pass the limit, and guesses
+    from one address do not lock the account out of another."""
+    pair_key = f"login:{normalise_email(email)}|{client_address}"
+    address_key = f"login-address:{client_address}"
+    await charge(
         session,
-        realm,
-        {email_key: throttle.max_failures, address_key: throttle.max_failures_per_address},
-        throttle.window,
+        realm=realm,
+        limits=[
+            Limit(pair_key, throttle.max_failures),
+            Limit(address_key, throttle.max_failures_per_address),
+        ],
+        window=throttle.window,
+        code="login_throttled",
+        message="Too many failed logins; try again later.",
     )
     account = await find_account(session, realm, email)
     valid = await verify_password(password, account.password_hash if account else None)
     if account is None or not valid or not account.is_active:
-        session.add_all(
-            [LoginFailure(realm=realm, subject=key) for key in (email_key, address_key)]
-        )
         raise InvalidCredentials()
-    await session.execute(
-        delete(LoginFailure).where(LoginFailure.realm == realm, LoginFailure.subject == email_key)
-    )
+    await forgive(session, realm=realm, reset=pair_key, refund=[address_key])
     return await _issue_pair(session, account, family_id=new_id(), codec=codec, claims=claims)
 
 
@@ -173,7 +207,13 @@ async def _issue_pair(
     )
     await session.flush()
     access = codec.encode(
-        typ="access", realm=account.realm, subject=account.id, jti=new_id(), now=now, extra=extra
+        typ="access",
+        realm=account.realm,
+        subject=account.id,
+        jti=new_id(),
+        now=now,
+        session_id=family_id,
+        extra=extra,
     )
     refresh = codec.encode(
         typ="refresh", realm=account.realm, subject=account.id, jti=refresh_jti, now=now
@@ -188,11 +228,7 @@ async def _issue_pair(
 async def _locked_refresh_token(
     session: AsyncSession, token: str, *, realm: str, codec: TokenCodec
 ) -> RefreshToken:
-    payload = codec.decode(token, realm=realm, typ="refresh")
-    try:
-        jti = uuid.UUID(payload["jti"])
-    except ValueError as exc:
-        raise Unauthorized("The token is not valid.", code="invalid_token") from exc
+    jti = claimed_id(codec.decode(token, realm=realm, typ="refresh"), "jti")
     stmt = select(RefreshToken).where(RefreshToken.jti == jti).with_for_update()
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
@@ -200,23 +236,21 @@ async def _locked_refresh_token(
     return row
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 async def rotate(
-    session: AsyncSession, token: str, *, realm: str, codec: TokenCodec, claims: ClaimsLoader
+    session: AsyncSession,
+    token: str,
+    *,
+    realm: str,
+    codec: TokenCodec,
+    claims: ClaimsLoader,
+    revocations: Revocations,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair; a second use of it revokes its whole family."""
     row = await _locked_refresh_token(session, token, realm=realm, codec=codec)
     if row.revoked_at is not None:
         raise Unauthorized("This session has been revoked.", code="session_revoked")
     if row.used_at is not None:
-        await _revoke_family(session, row.family_id)
+        await _revoke(session, revocations, RefreshToken.family_id == row.family_id)
         raise RefreshTokenReused()
     account = await session.get(Account, row.account_id)
     if account is None or not account.is_active:
@@ -225,6 +259,9 @@ async def rotate(
     return await _issue_pair(session, account, family_id=row.family_id, codec=codec, claims=claims)
 
 
-async def logout(session: AsyncSession, token: str, *, realm: str, codec: TokenCodec) -> None:
+async def logout(
+    session: AsyncSession, token: str, *, realm: str, codec: TokenCodec, revocations: Revocations
+) -> None:
+    """End the session of `token`: its family is revoked and its access tokens refused."""
     row = await _locked_refresh_token(session, token, realm=realm, codec=codec)
-    await _revoke_family(session, row.family_id)
+    await _revoke(session, revocations, RefreshToken.family_id == row.family_id)

@@ -1,8 +1,12 @@
-"""JWT access and refresh tokens; the audience (`aud`) is the realm, so tokens never cross apps."""
+"""JWT access and refresh tokens; the audience (`aud`) is the realm, so tokens never cross apps.
+
+An access token names its session (`sid`: the refresh-token family it was issued in), so
+revoking the session refuses the token at once (`revocation`)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -13,6 +17,7 @@ from ensemble.kernel.errors import Unauthorized
 
 ALGORITHM = "HS256"
 TokenType = Literal["access", "refresh"]
+_REQUIRED = ("exp", "iat", "sub", "jti", "aud", "typ")
 
 
 @dataclass(frozen=True)
@@ -29,11 +34,16 @@ class TokenCodec:
         subject: uuid.UUID,
         jti: uuid.UUID,
         now: datetime,
+        session_id: uuid.UUID | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
+        """A signed token; an access token must name its `session_id`."""
+        if (typ == "access") != (session_id is not None):
+            raise ValueError("an access token, and only an access token, names its session")
         ttl = self.access_ttl if typ == "access" else self.refresh_ttl
         claims: dict[str, Any] = {
             **(extra or {}),
+            **({"sid": str(session_id)} if session_id is not None else {}),
             "sub": str(subject),
             "aud": realm,
             "typ": typ,
@@ -51,7 +61,7 @@ class TokenCodec:
                 self.secret,
                 algorithms=[ALGORITHM],
                 audience=realm,
-                options={"require": ["exp", "iat", "sub", "jti", "aud", "typ"]},
+                options={"require": [*_REQUIRED, *(["sid"] if typ == "access" else [])]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("The token has expired.", code="token_expired") from exc
@@ -60,3 +70,11 @@ class TokenCodec:
         if claims.get("typ") != typ:
             raise Unauthorized("The token is not valid.", code="invalid_token")
         return claims
+
+
+def claimed_id(claims: Mapping[str, Any], name: str) -> uuid.UUID:
+    """The UUID in claim `name` of verified `claims` (`sub`, `jti`, `sid`), or 401."""
+    try:
+        return uuid.UUID(str(claims[name]))
+    except (KeyError, ValueError) as exc:
+        raise Unauthorized("The token is not valid.", code="invalid_token") from exc

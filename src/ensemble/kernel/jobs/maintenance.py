@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.kernel.identity.denylist import prune_denied_tokens
+from ensemble.kernel.identity.throttle import prune_throttle_counters
 from ensemble.kernel.jobs.definition import job
 from ensemble.kernel.jobs.models import OutboxJob
 
@@ -22,4 +22,4 @@ async def prune_outbox(session: AsyncSession) -> None:
     )
 
 
-KERNEL_JOBS = (prune_outbox, prune_denied_tokens)
+KERNEL_JOBS = (prune_outbox, prune_throttle_counters)
