@@ -188,9 +188,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serve(app: str, database_url: str, redis_url: str, workdir: Path) -> Iterator[Server]:
-    """`ensemble serve --app <app> --no-background` on the (migrated) test database and Redis,
-    with the tests' signing key; healthy on entry, terminated on exit."""
+def serve(app: str | None, database_url: str, redis_url: str, workdir: Path) -> Iterator[Server]:
+    """`ensemble serve --app <app> --no-background` (every app with `app=None`) on the
+    (migrated) test database and Redis, with the tests' signing key; healthy on entry,
+    terminated on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -201,7 +202,7 @@ def serve(app: str, database_url: str, redis_url: str, workdir: Path) -> Iterato
         "DATA_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
     }
-    command = [_ensemble_command(), "serve", "--app", app, "--no-background"]
+    command = [_ensemble_command(), "serve", *(["--app", app] if app else []), "--no-background"]
     log = workdir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

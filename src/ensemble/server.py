@@ -8,10 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
+from ensemble.kernel.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from ensemble.kernel.errors import install_error_handlers
 from ensemble.kernel.modules import AppModule
 from ensemble.kernel.observability.context import current_request_context
@@ -22,7 +24,10 @@ from ensemble.settings import Settings
 
 
 class _TagApp:
-    """Marks the request context with the app that serves it (for logs and metrics)."""
+    """Marks the request context with the app that serves it (for logs and metrics).
+
+    Added as the mounted app's own middleware, not wrapped around it, so the mount still
+    shows the app's routes and `url_for` finds them from the root in both modes."""
 
     def __init__(self, app: ASGIApp, name: str) -> None:
         self.app, self.name = app, name
@@ -33,7 +38,9 @@ class _TagApp:
 
 
 def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
-    app = FastAPI(
+    """The app's own application; its `/docs` and `/redoc` load Swagger UI and ReDoc from
+    assets shipped in the `fastapi-offline` package (no CDN: they work offline)."""
+    app = FastAPIOffline(
         title=module.title,
         description=module.description,
         openapi_tags=list(module.tags) or None,
@@ -94,7 +101,9 @@ def create_app(
         )
         install_error_handlers(root)
         for module in modules:
-            root.mount(f"/{module.name}", _TagApp(_module_app(module), module.name))
+            mounted = _module_app(module)
+            mounted.add_middleware(_TagApp, name=module.name)
+            root.mount(f"/{module.name}", mounted)
         _add_index(root, modules)
         app_name = None
     root.include_router(health_router)
@@ -106,6 +115,8 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "traceparent"],
     )
+    root.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    root.add_middleware(SecurityHeadersMiddleware)
     root.add_middleware(ObservabilityMiddleware, app_name=app_name)
     return root
 

@@ -18,6 +18,7 @@ from ensemble.apps.eco.models import (
     Notification,
     Profile,
     Scan,
+    Upload,
 )
 from ensemble.apps.eco.schemas import (
     CentrePublic,
@@ -48,7 +49,8 @@ from ensemble.apps.eco.schemas import (
 from ensemble.apps.eco.storage import LocalStorage, storage_for
 from ensemble.apps.eco.tasks import chat_pipeline, classify_scan
 from ensemble.kernel.db import SessionDep
-from ensemble.kernel.errors import AppError, InvalidInput
+from ensemble.kernel.edge import allow_body
+from ensemble.kernel.errors import AppError
 from ensemble.kernel.events.dlq import dlq_router
 from ensemble.kernel.identity.principal import CodecDep, codec_for
 from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
@@ -207,7 +209,11 @@ async def presigned_url(
     name="upload_bytes",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["images"],
-    responses={403: {"description": "Bad signature"}, 410: {"description": "Expired"}},
+    responses={
+        403: {"description": "Bad signature"},
+        410: {"description": "Expired"},
+        413: {"description": "Larger than ECO_UPLOAD_MAX_BYTES"},
+    },
 )
 async def upload_bytes(
     upload_id: uuid.UUID,
@@ -216,25 +222,33 @@ async def upload_bytes(
     expires: Annotated[int, Query(ge=0, le=2**40)],
     signature: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
-    """The presigned upload target (local storage): the raw bytes, as requested."""
-    storage = storage_for(_settings(request))
+    """The presigned upload target (local storage): the raw bytes, as requested. The URL is
+    checked before the body is read, and the body is read only up to the requested size."""
+    settings = _settings(request)
+    storage = storage_for(settings)
     if not isinstance(storage, LocalStorage):
         raise AppError("Uploads go to the object store.", code="upload_not_here")
-    declared = request.headers.get("content-length")
-    limit = _settings(request).eco_upload_max_bytes
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise InvalidInput("The image is too large.", code="image_too_large")
-    body = await request.body()
-    await images.receive(
+    upload = await images.authorize_upload(
         session,
         storage,
         upload_id=upload_id,
         expires=expires,
         signature=signature,
         content_type=request.headers.get("content-type"),
-        body=body[: limit + 1],
     )
+    allow_body(request, settings.eco_upload_max_bytes)
+    await images.receive(session, storage, upload, await _body_up_to(request, upload))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _body_up_to(request: Request, upload: Upload) -> bytes:
+    """The request's body, refused as soon as it grows past the upload's size."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > upload.size:
+            raise images.size_mismatch(upload, len(body))
+    return bytes(body)
 
 
 @router.post("/images/register", status_code=status.HTTP_201_CREATED, tags=["images"])

@@ -62,7 +62,7 @@ async def presign(
     return upload
 
 
-async def receive(
+async def authorize_upload(
     session: AsyncSession,
     storage: LocalStorage,
     *,
@@ -70,33 +70,51 @@ async def receive(
     expires: int,
     signature: str,
     content_type: str | None,
-    body: bytes,
 ) -> Upload:
-    """The bytes PUT to a local upload URL: the signature, expiry, type and size must match."""
-    upload = await session.get(Upload, upload_id, with_for_update=True)
+    """The pending upload a PUT to a local upload URL may fill: signature, expiry and type
+    are checked before any byte of the body is read."""
+    upload = await session.get(Upload, upload_id)
     if upload is None or not signature_matches(
         storage.secret, upload_id, upload.content_type, upload.size, expires, signature
     ):
         raise Forbidden("The upload URL is not valid.", code="invalid_signature")
     if expires != int(upload.expires_at.timestamp()) or upload.expires_at <= utcnow():
         raise UploadExpired()
-    if upload.status is not UploadStatus.PENDING:
-        raise Conflict("This upload already has its bytes.", code="upload_already_received")
+    _check_pending(upload)
     if (content_type or "").split(";")[0].strip().lower() != upload.content_type:
         raise InvalidInput(
             "The Content-Type differs from the one requested.",
             code="content_type_mismatch",
             details={"expected": upload.content_type},
         )
+    return upload
+
+
+def size_mismatch(upload: Upload, received: int) -> InvalidInput:
+    """The error for a body of `received` bytes (or more) where the upload asked for another."""
+    return InvalidInput(
+        "The body's size differs from the one requested.",
+        code="size_mismatch",
+        details={"expected": upload.size, "received": received},
+    )
+
+
+async def receive(
+    session: AsyncSession, storage: LocalStorage, upload: Upload, body: bytes
+) -> Upload:
+    """Store the bytes of an authorized upload (once: a second PUT is refused)."""
     if len(body) != upload.size:
-        raise InvalidInput(
-            "The body's size differs from the one requested.",
-            code="size_mismatch",
-            details={"expected": upload.size, "received": len(body)},
-        )
+        raise size_mismatch(upload, len(body))
+    await session.refresh(upload, with_for_update=True)
+    _check_pending(upload)
     await storage.write(upload.storage_key, body)
     upload.status, upload.uploaded_at = UploadStatus.UPLOADED, utcnow()
     return upload
+
+
+def _check_pending(upload: Upload) -> None:
+    if upload.status is not UploadStatus.PENDING:
+        raise Conflict("This upload already has its bytes.", code="upload_already_received")
 
 
 async def register_upload(

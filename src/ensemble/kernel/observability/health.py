@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
-from ensemble.kernel.errors import error_body
+from ensemble.kernel.errors import NotFound, Unauthorized, error_body
 
 router = APIRouter(tags=["operations"])
 
@@ -30,5 +33,18 @@ async def ready(request: Request) -> dict[str, str] | JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for the bearer of `METRICS_TOKEN` only (unset: not served)."""
+    _check_metrics_token(request)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _check_metrics_token(request: Request) -> None:
+    expected: SecretStr | None = request.state.settings.metrics_token
+    if expected is None:
+        raise NotFound()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.encode(), expected.get_secret_value().encode()
+    ):
+        raise Unauthorized("A valid metrics token is required.")

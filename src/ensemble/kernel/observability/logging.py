@@ -1,9 +1,11 @@
-"""One JSON object per log line, carrying the request context."""
+"""One JSON object per log line, carrying the request context, with secrets in URLs'
+query strings (`?token=…`, `&signature=…`) redacted from every line."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +13,28 @@ from typing import Any
 from ensemble.kernel.observability.context import current_request_context
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+SECRET_PARAMETERS = (
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "code",
+    "signature",
+    "sig",
+    "key",
+    "api_key",
+    "apikey",
+    "password",
+    "secret",
+    "client_secret",
+)
+_QUERY_SECRET = re.compile(rf"([?&](?:{'|'.join(SECRET_PARAMETERS)})=)[^&#\s\"'\\]*", re.IGNORECASE)
+REDACTED = "[REDACTED]"
+
+
+def redact(text: str) -> str:
+    """`text` with the value of every secret query parameter replaced by `[REDACTED]`."""
+    return _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         line.update({key: value for key, value in record.__dict__.items() if key not in _RESERVED})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return redact(json.dumps(line, default=str, ensure_ascii=False))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -1,0 +1,105 @@
+"""The HTTP edge, in pure ASGI: security headers on every response and a limit on request
+bodies, enforced while the body streams in (never read whole to be measured).
+
+The body limit is checked when the application first reads the body, before any byte of it
+is taken: a declared `Content-Length` over the limit is refused at once, and a chunked body
+is counted as it arrives and refused the moment it passes the limit. A route that takes
+larger bodies raises the limit for its request with `allow_body` before it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_BODY_LIMIT = "ensemble.body_limit"
+
+
+class SecurityHeadersMiddleware:
+    """`X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
+    `Referrer-Policy: no-referrer` on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class PayloadTooLarge(HTTPException):
+    """413 `payload_too_large` (an HTTPException, so FastAPI's body parsing passes it on)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"The request body may have at most {max_bytes} bytes.")
+
+
+@dataclass
+class BodyLimit:
+    """One request's body allowance and what has arrived so far."""
+
+    max_bytes: int
+    declared: int | None
+    received: int = 0
+
+    def check_declared(self) -> None:
+        if self.declared is not None and self.declared > self.max_bytes:
+            raise PayloadTooLarge(self.max_bytes)
+
+    def count(self, size: int) -> None:
+        self.received += size
+        if self.received > self.max_bytes:
+            raise PayloadTooLarge(self.max_bytes)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` (or a route's own allowance) with 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = BodyLimit(self.max_bytes, _content_length(scope))
+        scope[_BODY_LIMIT] = limit
+
+        async def limited_receive() -> Message:
+            limit.check_declared()
+            message = await receive()
+            if message["type"] == "http.request":
+                limit.count(len(message.get("body", b"")))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def allow_body(connection: HTTPConnection, max_bytes: int) -> None:
+    """Let this request's body reach `max_bytes` (call it before reading the body)."""
+    limit = connection.scope.get(_BODY_LIMIT)
+    if isinstance(limit, BodyLimit):
+        limit.max_bytes = max_bytes
