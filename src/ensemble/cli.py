@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +31,7 @@ from ensemble.kernel.jobs.processes import run_scheduler, run_worker
 from ensemble.kernel.modules import consumers_of, jobs_of, projections_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.kernel.observability.tracing import configure_tracing
+from ensemble.kernel.supervisor import Supervisor
 from ensemble.server import create_app
 from ensemble.settings import Settings, get_settings
 
@@ -66,9 +69,10 @@ def serve(
     a job worker, the scheduler (periodic jobs + outbox relay), the event relay, the event
     consumers and the HTTP API."""
     infrastructure = _bring_up()
-    settings = infrastructure.settings
+    roles = BACKGROUND_ROLES if background else ()
+    settings = infrastructure.settings.model_copy(update={"ready_roles": list(roles)})
     processes = workers or settings.web_workers
-    children = [_spawn(role, settings) for role in BACKGROUND_ROLES] if background else []
+    supervisor = _supervise(roles, settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
@@ -91,7 +95,7 @@ def serve(
                 **options,
             )
     finally:
-        _stop(children)
+        supervisor.stop()
         infrastructure.stop()
 
 
@@ -110,6 +114,7 @@ def _child_environment(settings: Settings, app_name: str | None = None) -> dict[
         "DATABASE_URL": settings.database_url or "",
         "REDIS_URL": settings.redis_url or "",
         "SERVE_APP": app_name or "",
+        "READY_ROLES": json.dumps(settings.ready_roles),
     }
 
 
@@ -118,14 +123,16 @@ def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ensemble", role], env=env)
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
+def _supervise(roles: Sequence[str], settings: Settings) -> Supervisor:
+    """Start the background `roles` as child processes, restarted whenever one dies."""
+    supervisor = Supervisor(
+        roles,
+        lambda role: _spawn(role, settings),
+        backoff=settings.supervisor_backoff_seconds,
+        max_backoff=settings.supervisor_backoff_max_seconds,
+    )
+    supervisor.start()
+    return supervisor
 
 
 @app.command()

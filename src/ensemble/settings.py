@@ -132,8 +132,9 @@ class Settings(BaseSettings):
         " for the roles it starts)",
     )
     supervisor_backoff_seconds: float = Field(
-        default=1.0, gt=0, description="`serve` restarts a dead role after this, doubled for"
-        " each quick exit in a row",
+        default=1.0,
+        gt=0,
+        description="`serve` restarts a dead role after this, doubled for each quick exit",
     )
     supervisor_backoff_max_seconds: float = 30.0
 

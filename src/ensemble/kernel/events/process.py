@@ -19,6 +19,7 @@ from ensemble.kernel.events.bus import event_bus
 from ensemble.kernel.events.consumer import Consumer
 from ensemble.kernel.events.projection import Projection, projection_consumer
 from ensemble.kernel.events.runner import run_consumers
+from ensemble.kernel.heartbeat import heartbeat
 from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.settings import Settings
@@ -60,4 +61,5 @@ def serve_consumers(
     configure_tracing(settings, "consume")
     names = sorted([each.name for each in consumers] + [p.consumer_name for p in projections])
     logger.info("consuming events as %s", names)
-    run_until_signalled(lambda stop: consume(settings, consumers, projections, stop))
+    with heartbeat(settings, "consume"):
+        run_until_signalled(lambda stop: consume(settings, consumers, projections, stop))

@@ -34,6 +34,7 @@ from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import SCHEMA, OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
+from ensemble.kernel.heartbeat import heartbeat
 from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing, span
 from ensemble.settings import Settings
@@ -179,4 +180,5 @@ async def _wait(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> Non
 def serve_relay(settings: Settings) -> None:
     """`ensemble relay`: relay until SIGTERM/SIGINT."""
     configure_tracing(settings, "relay")
-    run_until_signalled(lambda stop: run_relay(settings, stop))
+    with heartbeat(settings, "relay"):
+        run_until_signalled(lambda stop: run_relay(settings, stop))

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ensemble.kernel.db import Database
+from ensemble.kernel.heartbeat import heartbeat
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.outbox import run_relay
 from ensemble.kernel.jobs.runtime import configure_jobs
@@ -47,10 +48,11 @@ def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None =
     )
     stop = threading.Event()
     _stop_on_signals(stop)
-    worker.start()
-    logger.info("worker consuming %s", sorted(runtime.actors))
-    stop.wait()
-    worker.stop(timeout=30_000)
+    with heartbeat(settings, "worker"):
+        worker.start()
+        logger.info("worker consuming %s", sorted(runtime.actors))
+        stop.wait()
+        worker.stop(timeout=30_000)
     runtime.broker.close()
 
 
@@ -59,7 +61,8 @@ def run_scheduler(settings: Settings, jobs: Sequence[Job]) -> None:
     configure_tracing(settings, "scheduler")
     stop = threading.Event()
     _stop_on_signals(stop)
-    asyncio.run(_schedule(settings, jobs, stop))
+    with heartbeat(settings, "scheduler"):
+        asyncio.run(_schedule(settings, jobs, stop))
 
 
 async def _schedule(settings: Settings, jobs: Sequence[Job], stop_signal: threading.Event) -> None:

@@ -1,4 +1,5 @@
-"""`/health` (the process is up), `/ready` (its database answers) and `/metrics`."""
+"""`/health` (the process is up), `/ready` (its database answers and its background roles
+beat) and `/metrics`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from ensemble.kernel.errors import NotFound, Unauthorized, error_body
+from ensemble.kernel.heartbeat import missing_roles
 
 router = APIRouter(tags=["operations"])
 
@@ -22,14 +25,25 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None)
 async def ready(request: Request) -> dict[str, str] | JSONResponse:
-    """Readiness: the database answers."""
+    """Readiness: the database answers, and each background role this deployment expects
+    (`READY_ROLES`, set by `serve`) has a live heartbeat."""
     try:
         await request.state.database.ping()
     except Exception:
-        return JSONResponse(
-            error_body("not_ready", "The database does not answer."), status_code=503
-        )
+        return _not_ready("The database does not answer.")
+    expected: list[str] = request.state.settings.ready_roles
+    if expected:
+        try:
+            missing = await missing_roles(request.state.redis, expected)
+        except RedisError:
+            return _not_ready("Redis does not answer.")
+        if missing:
+            return _not_ready(f"Not running: {', '.join(missing)}.", {"missing_roles": missing})
     return {"status": "ready"}
+
+
+def _not_ready(message: str, details: dict[str, list[str]] | None = None) -> JSONResponse:
+    return JSONResponse(error_body("not_ready", message, details), status_code=503)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -1,0 +1,181 @@
+"""`ensemble serve` supervises the background roles it starts: a role killed with SIGKILL is
+missing from `/ready` (503 naming it) until it is back, it is back within seconds (a new
+process with a live heartbeat), and the work asked for while it was dead completes once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.heartbeat import live_members
+from ensemble.kernel.supervisor import Child, Supervisor
+from ensemble.settings import Settings
+from tests.apicheck import free_port
+from tests.apps.eco.conftest import MAX_CHARACTERS, EcoWorld, all_settled, quick_users
+from tests.conftest import TEST_SECRET
+from tests.polling import eventually
+
+ROLES = ("worker", "scheduler", "relay", "consume")
+
+
+@pytest.fixture
+def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "SECRET_KEY": TEST_SECRET,
+        "DATA_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+        "HEARTBEAT_INTERVAL_SECONDS": "0.2",
+        "HEARTBEAT_TTL_SECONDS": "1",
+        "SUPERVISOR_BACKOFF_SECONDS": "0.2",
+        "JOBS_HEARTBEAT_TIMEOUT_MS": "1500",
+        "JOBS_MAINTENANCE_CHANCE": "1000000",
+        "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
+        "EVENTS_RELAY_INTERVAL_SECONDS": "0.1",
+        "EVENTS_CLAIM_IDLE_MS": "2000",
+        "ECO_MAX_CHARACTERS": str(MAX_CHARACTERS),
+    }
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    """`ensemble serve` (every app, every background role) on a free port: its base URL
+    and pid."""
+    port = free_port()
+    command = [sys.executable, "-m", "ensemble", "serve", "--host", "127.0.0.1"]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+@asynccontextmanager
+async def client_of(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the server once `/ready` answers 200 (every role beating)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        await eventually(lambda: readiness(client), lambda r: r[0] == 200, timeout=120)
+        yield client
+
+
+async def readiness(client: httpx.AsyncClient) -> tuple[int, list[str]]:
+    """`/ready`'s status and the roles it names as missing (0 while nothing listens)."""
+    try:
+        response = await client.get("/ready")
+    except httpx.TransportError:
+        return 0, []
+    details: dict[str, Any] = response.json().get("error", {}).get("details", {})
+    return response.status_code, details.get("missing_roles", [])
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+async def role_pids(redis: Redis, role: str, server: int) -> list[int]:
+    """The pids of `role` with a live heartbeat that are children of the server process
+    (other tests' processes may beat on the same Redis)."""
+    members = (await live_members(redis, [role]))[role]
+    pids = [int(member.rsplit(":", 1)[1]) for member in members]
+    return [pid for pid in pids if parent_of(pid) == server]
+
+
+async def outage(
+    client: httpx.AsyncClient, redis: Redis, role: str, server: int, victim: int
+) -> tuple[bool, bool]:
+    """Whether `/ready` names `role` as missing, and whether a new `role` process beats."""
+    named = role in (await readiness(client))[1]
+    return named, any(pid != victim for pid in await role_pids(redis, role, server))
+
+
+def replaced(victim: int, pids: list[int]) -> bool:
+    return len(pids) == 1 and pids[0] != victim
+
+
+def single(pids: list[int]) -> bool:
+    return len(pids) == 1
+
+
+async def test_serve_restarts_each_killed_role_and_its_work_completes_once(
+    serve_env: dict[str, str], settings: Settings, database: Database, redis: Redis, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    named: list[str] = []
+    with serving(serve_env, log) as (base_url, server):
+        async with (
+            client_of(base_url) as client,
+            httpx.AsyncClient(base_url=f"{base_url}/eco", timeout=30) as eco_client,
+        ):
+            world = EcoWorld(settings, database, eco_client)
+            users = await quick_users(world, len(ROLES))
+            for role, user in zip(ROLES, users, strict=True):
+                [victim] = await eventually(partial(role_pids, redis, role, server), single)
+                os.kill(victim, signal.SIGKILL)
+                asked = await world.classify(user, user_input="다 마신 페트병")
+                assert asked.status_code == 202, asked.text
+                seen = await eventually(partial(outage, client, redis, role, server, victim), any)
+                named += [role] if seen[0] else []
+                await eventually(
+                    partial(role_pids, redis, role, server), partial(replaced, victim), timeout=60
+                )
+                await eventually(partial(readiness, client), lambda r: r[0] == 200)
+            facts = await all_settled(database, [user.user_id for user in users], within=90)
+    facts.check(MAX_CHARACTERS)
+    assert named, "/ready named no killed role as missing"
+    assert sorted(facts.outcomes().elements()) == ["granted"] * len(ROLES)
+    logged = log.read_text(errors="replace")
+    assert logged.count("exited with -9; restarting it in") == len(ROLES), logged[-3000:]
+    for role in ROLES:
+        assert f"{role} restarted as pid" in logged
+
+
+def exiting(code: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+
+
+def test_a_role_that_keeps_dying_is_restarted_with_exponential_backoff() -> None:
+    spawned: list[str] = []
+
+    def spawn(role: str) -> subprocess.Popen[bytes]:
+        spawned.append(role)
+        return exiting(3)
+
+    supervisor = Supervisor(["worker"], spawn, backoff=1.0, max_backoff=4.0, stable_after=60.0)
+    child = Child("worker", spawn("worker"), started=0.0)
+    delays = []
+    now = 0.0
+    for _ in range(5):
+        child.process.wait()
+        supervisor.check(child, now)  # notices the exit, schedules the restart
+        assert child.restart_at is not None
+        delays.append(child.restart_at - now)
+        now = child.restart_at
+        supervisor.check(child, now)  # restarts it
+        assert child.restart_at is None
+    assert delays == [1.0, 2.0, 4.0, 4.0, 4.0]
+    assert len(spawned) == 6
+    child.process.wait()
+    supervisor.check(child, now + 61)  # it had run long enough: back to the first delay
+    assert child.restart_at == now + 61 + 1.0
