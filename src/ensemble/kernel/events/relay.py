@@ -3,8 +3,9 @@
 A pass runs in one transaction. It takes a transaction-scoped advisory lock (other relays
 stand by until the next pass, so one relay publishes at a time and the order per aggregate
 holds), reads unpublished rows below the horizon in position order, appends each envelope
-to the bus (the stream or topic of its aggregate type, see `kernel.events.bus`), then
-marks the rows published and commits. A crash after the append and before the commit
+to the bus (the stream or topic of its aggregate type, see `kernel.events.bus`; on Redis
+the append returns once the server has it on disk, decision 16), then marks the rows
+published and commits. A crash after the append and before the commit
 leaves the rows unpublished: the next pass sends them again (consumers dedupe by
 `event_id`); nothing is lost.
 
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn, transaction_connection
-from ensemble.kernel.events.bus import EventBus, as_bus, event_bus
+from ensemble.kernel.events.bus import EventBus, RedisStreamsBus, as_bus, event_bus
 from ensemble.kernel.events.envelope import Envelope
 from ensemble.kernel.events.models import SCHEMA, OutboxEvent
 from ensemble.kernel.events.outbox import CHANNEL
@@ -145,7 +146,7 @@ async def run_relay(
     period = interval if interval is not None else settings.events_relay_interval_seconds
     database = Database(settings.database_url, pool_size=2, max_overflow=0)
     redis = Redis.from_url(settings.redis_url)
-    bus = event_bus(settings, redis)
+    bus = await _persisting(event_bus(settings, redis))
     wake = asyncio.Event()
     listener = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     await listener.add_listener(CHANNEL, lambda *_: wake.set())
@@ -168,6 +169,11 @@ async def run_relay(
         await listener.close()
         await redis.aclose()
         await database.dispose()
+
+
+async def _persisting(bus: EventBus) -> EventBus:
+    """On Redis Streams, a bus whose appends return once on Redis's disk (decision 16)."""
+    return await bus.persisting() if isinstance(bus, RedisStreamsBus) else bus
 
 
 async def _wait(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
