@@ -4,6 +4,7 @@ speaking the OpenAI chat-completions shape."""
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import uuid
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +34,7 @@ from ensemble.apps.eco.domain import (
     Refusal,
     categories,
     classify_text,
+    disposal_guide,
     week_key,
 )
 from ensemble.kernel.events import Envelope
@@ -48,17 +51,83 @@ EXAMPLES = [
     ("styrofoam", "스티로폼은 어떻게", "styrofoam packing", "styrofoam_eps.jpg"),
     ("food", "음식물은 어디에", "leftovers from dinner", "food_leftover.jpg"),
     ("general", "휴지를 버려요", "a used tissue", "trash_receipt.jpg"),
+    ("battery", "다 쓴 배터리를", "dead batteries", "IMG_battery.jpg"),
+    ("lamp", "형광등은 어디에", "a fluorescent tube", "fluorescent_lamp.jpg"),
+    ("medicine", "유통기한 지난 약은", "expired medicine", "old_pills.png"),
+    ("large", "소파를 버리려면", "an old mattress", "sofa.jpg"),
+    ("clothes", "안 입는 옷을", "old clothes", "jeans_and_shirts.jpg"),
 ]
 CODES = [example[0] for example in EXAMPLES]
 RECYCLABLE = ["plastic", "paper", "can", "glass", "vinyl", "styrofoam"]
+"""The categories that earn a character (the catalogue has characters for exactly these)."""
+LABELS = Path(__file__).with_name("classifier_labels.csv")
 
 
 # The lexicon classifier
 
 
-def test_the_lexicon_knows_exactly_the_eight_categories() -> None:
+def test_the_lexicon_knows_the_categories_korea_collects() -> None:
     assert sorted(categories()) == sorted(CODES)
     assert sorted(code for code, c in categories().items() if c.recyclable) == sorted(RECYCLABLE)
+
+
+def test_the_labelled_phrases_are_classified_right_at_least_95_percent() -> None:
+    with LABELS.open(encoding="utf-8") as labels:
+        rows = list(csv.DictReader(labels))
+    assert len(rows) >= 150
+    assert {row["category"] for row in rows} == set(CODES)
+    wrong = [
+        (row["text"], row["category"], found.category)
+        for row in rows
+        if (found := classify_text(row["text"])).category != row["category"]
+    ]
+    accuracy = 1 - len(wrong) / len(rows)
+    print(f"\nlexicon accuracy on {len(rows)} labelled phrases: {accuracy:.1%}; wrong: {wrong}")
+    assert accuracy >= 0.95, wrong
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("glass bottle", "glass"),
+        ("empty glass soju bottle", "glass"),
+        ("유리 음료수 병", "glass"),
+        ("plastic bag", "vinyl"),
+        ("paper bag", "paper"),
+        ("스티로폼 상자", "styrofoam"),
+        ("broken glass", "general"),
+        ("배터리", "battery"),
+        ("폐건전지", "battery"),
+    ],
+)
+def test_materials_beat_containers_and_longer_words_beat_their_parts(
+    text: str, category: str
+) -> None:
+    assert classify_text(text).category == category
+
+
+def test_batteries_get_the_battery_guide_not_general_waste() -> None:
+    found = classify_text("폐건전지")
+    guide = disposal_guide(found.category)
+    assert (found.category, guide["label_en"]) == ("battery", "Batteries")
+    assert "폐건전지 수거함" in guide["bin"]
+    assert not found.reward_eligible, "no character to give: recorded, not compensated"
+
+
+@pytest.mark.parametrize(
+    ("category", "where"),
+    [
+        ("lamp", "폐형광등 수거함"),
+        ("medicine", "폐의약품 수거함"),
+        ("large", "대형폐기물 신고"),
+        ("clothes", "의류수거함"),
+    ],
+)
+def test_separately_collected_waste_is_sent_where_korea_collects_it(
+    category: str, where: str
+) -> None:
+    assert where in disposal_guide(category)["bin"]
+    assert not Classification(category, 1.0).reward_eligible
 
 
 @pytest.mark.parametrize(("category", "korean", "english", "filename"), EXAMPLES, ids=CODES)

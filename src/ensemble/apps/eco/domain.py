@@ -18,14 +18,54 @@ MIN_REWARD_CONFIDENCE = 0.5
 FALLBACK_CATEGORY = "general"
 
 
+TIERS = {"materials": 3.0, "words": 2.0, "containers": 1.0}
+"""What a word says about a category: a material (glass, 유리) outweighs an item (jar, 박스),
+which outweighs a container any material may make (bottle, 병)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word of a category's lexicon and what a match of it scores."""
+
+    category: str
+    word: str
+    weight: float
+    pattern: re.Pattern[str]
+
+
 @dataclass(frozen=True)
 class Category:
+    """A waste category. `recyclable` ones go in the household recycling bins and earn a
+    character; the ones collected apart (batteries, lamps, medicines, large waste, clothes)
+    and food and general waste do not."""
+
     code: str
     label_ko: str
     label_en: str
     recyclable: bool
-    words: tuple[str, ...]
+    terms: tuple[Term, ...]
     guide: dict[str, Any]
+
+
+def term_pattern(word: str) -> re.Pattern[str]:
+    """Latin words match whole words (with a plural `s`/`es`); Korean words match inside a
+    phrase (particles attach to them), or only at a word's start when written `^word`
+    (one-syllable words such as `^약`, which hide inside others)."""
+    if word.isascii() and not word.startswith("^"):
+        return re.compile(rf"(?<= ){re.escape(word)}(?:s|es)?(?= )")
+    if word.startswith("^"):
+        return re.compile(rf"(?<= ){re.escape(word[1:])}")
+    return re.compile(re.escape(word))
+
+
+def _terms(code: str, entry: dict[str, Any]) -> tuple[Term, ...]:
+    found = []
+    for tier, factor in TIERS.items():
+        for raw in entry.get(tier, []):
+            word = normalise_text(raw).strip()
+            length = len(word.lstrip("^"))
+            found.append(Term(code, word, factor * (1 + length / 4), term_pattern(word)))
+    return tuple(found)
 
 
 @cache
@@ -40,11 +80,19 @@ def categories() -> dict[str, Category]:
             label_ko=entry["label_ko"],
             label_en=entry["label_en"],
             recyclable=entry["recyclable"],
-            words=tuple(word.lower() for word in entry["words"]),
+            terms=_terms(code, entry),
             guide=entry["guide"],
         )
         for code, entry in raw.items()
     }
+
+
+@cache
+def lexicon() -> tuple[Term, ...]:
+    """Every category's terms, longest first: a longer match takes its words from shorter
+    ones ("plastic bag" is film, not plastic; 아이스박스 is not a 박스)."""
+    terms = (term for category in categories().values() for term in category.terms)
+    return tuple(sorted(terms, key=lambda term: (-len(term.word.lstrip("^")), term.word)))
 
 
 def disposal_guide(code: str) -> dict[str, Any]:
@@ -76,26 +124,28 @@ def normalise_text(*parts: str | None) -> str:
     return " " + _SEPARATORS.sub(" ", " ".join(p for p in parts if p).lower()).strip() + " "
 
 
-def _hits(text: str, word: str) -> int:
-    """How often `word` occurs: Korean words inside a phrase (particles attach to them),
-    Latin words only as whole words."""
-    if word.isascii():
-        return text.count(f" {word} ")
-    return text.count(word)
+def _scores(text: str) -> dict[str, float]:
+    """Each category's score in `text`: every term matched where no longer term did."""
+    taken = bytearray(len(text))
+    scores: dict[str, float] = {}
+    for term in lexicon():
+        for match in term.pattern.finditer(text):
+            start, end = match.span()
+            if any(taken[start:end]):
+                continue
+            taken[start:end] = b"\x01" * (end - start)
+            scores[term.category] = scores.get(term.category, 0.0) + term.weight
+    return scores
 
 
 def classify_text(*parts: str | None) -> Classification:
-    """The category whose words occur most (longer words weigh more), deterministically.
+    """The category whose words weigh most (materials over items over containers, longer
+    words more), deterministically.
 
     Confidence grows with the winner's share of all matches and with how much matched; with
     no match at all the answer is general waste with low confidence (never rewarded).
     """
-    text = normalise_text(*parts)
-    scores: dict[str, float] = {}
-    for code, category in categories().items():
-        score = sum(_hits(text, word) * (1 + len(word) / 4) for word in category.words)
-        if score:
-            scores[code] = score
+    scores = _scores(normalise_text(*parts))
     if not scores:
         return Classification(FALLBACK_CATEGORY, 0.2)
     best = max(sorted(scores), key=lambda code: scores[code])
