@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from pwdlib.hashers.argon2 import Argon2Hasher
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -22,10 +23,15 @@ from ensemble.apps import load_app, load_apps
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
 from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
+from ensemble.kernel.identity.passwords import use_hasher
 from ensemble.server import create_app
 from ensemble.settings import Settings
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+use_hasher(Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1))
+"""Real argon2id, at a test's cost: production keeps the library's (`kernel.identity.passwords`);
+servers the tests start as processes hash at that cost."""
 
 
 @pytest.fixture(scope="session")

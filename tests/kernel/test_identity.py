@@ -6,19 +6,30 @@ tests drive the Stock realm's `/api/v1/auth/...` routes end to end against real 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from ipaddress import ip_network
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.identity import passwords
+from ensemble.kernel.identity.revocation import Revocations
+from ensemble.settings import Settings
+from tests.apicheck import serve
 from tests.apps.stock import conftest as stock_fixtures
 from tests.apps.stock.conftest import PASSWORD, StockWorld
+from tests.conftest import in_process_client
 
 world = stock_fixtures.world  # the Stock app's fixture, shared with this kernel module's tests
 AUTH = "/api/v1/auth"
@@ -251,3 +262,173 @@ async def test_password_is_stored_as_argon2id(world: StockWorld) -> None:
         ).scalar_one()
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+# Throttling: atomic, per (account, address) and per address, addresses from trusted proxies
+
+
+def from_address(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+@pytest.fixture
+async def proxied(world: StockWorld, settings: Settings) -> AsyncIterator[StockWorld]:
+    """The Stock world behind a trusted proxy on the loopback (the test client's address),
+    so `X-Forwarded-For` names the client."""
+    behind_proxy = settings.model_copy(update={"trusted_proxies": [ip_network("127.0.0.1")]})
+    async with in_process_client(behind_proxy, world.database, "stock") as client:
+        yield dataclasses.replace(world, client=client)
+
+
+async def test_parallel_wrong_passwords_never_pass_the_limit(world: StockWorld) -> None:
+    _, email = await worker(world)
+    answers = await asyncio.gather(*(login(world, email, "wrong-password") for _ in range(30)))
+    statuses = sorted(response.status_code for response in answers)
+    assert statuses == [401] * 5 + [429] * 25  # settings fixture: login_max_failures=5
+    assert_error(await login(world, email), 429, "login_throttled")
+
+
+async def test_guesses_from_one_address_do_not_lock_the_owner_out_elsewhere(
+    proxied: StockWorld,
+) -> None:
+    _, email = await worker(proxied)
+    attacker, owner = from_address("203.0.113.5"), from_address("198.51.100.7")
+    for _ in range(5):
+        wrong = await proxied.client.post(
+            f"{AUTH}/login", json={"email": email, "password": "guess"}, headers=attacker
+        )
+        assert_error(wrong, 401, "invalid_credentials")
+    right = {"email": email, "password": PASSWORD}
+    throttled = await proxied.client.post(f"{AUTH}/login", json=right, headers=attacker)
+    assert_error(throttled, 429, "login_throttled")
+    owners = await proxied.client.post(f"{AUTH}/login", json=right, headers=owner)
+    assert owners.status_code == 200, owners.text
+
+
+async def test_a_spoofed_forwarded_for_changes_nothing(
+    world: StockWorld, proxied: StockWorld
+) -> None:
+    """Without trusted proxies the header is ignored; behind one, only the address the proxy
+    appended counts (what the client put in front of it is not believed)."""
+    for client, spoof in ((world, "{n}.0.0.1"), (proxied, "{n}.0.0.1, 203.0.113.9")):
+        _, email = await worker(client)
+        for n in range(1, 6):
+            guess = {"email": email, "password": "guess"}
+            headers = from_address(spoof.format(n=n))
+            response = await client.client.post(f"{AUTH}/login", json=guess, headers=headers)
+            assert_error(response, 401, "invalid_credentials")
+        headers = from_address(spoof.format(n=99))
+        right = await client.client.post(
+            f"{AUTH}/login", json={"email": email, "password": PASSWORD}, headers=headers
+        )
+        assert_error(right, 429, "login_throttled")
+
+
+async def test_many_accounts_from_one_address_hit_the_address_limit(
+    world: StockWorld, settings: Settings
+) -> None:
+    strict = settings.model_copy(update={"login_max_failures_per_ip": 3})
+    async with in_process_client(strict, world.database, "stock") as client:
+        guesses = [{"email": f"nobody-{n}@example.com", "password": "guess"} for n in range(4)]
+        answers = [await client.post(f"{AUTH}/login", json=guess) for guess in guesses]
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
+
+
+# Revocation: an access token dies with its session, at once
+
+
+async def test_logout_refuses_the_sessions_access_token_at_once(world: StockWorld) -> None:
+    _, email = await worker(world)
+    tokens, other = await login_tokens(world, email), await login_tokens(world, email)
+    assert (await me(world, tokens["access_token"])).status_code == 200
+    out = await world.client.post(f"{AUTH}/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert out.status_code == 204
+    assert_error(await me(world, tokens["access_token"]), 401, "session_revoked")
+    assert (await me(world, other["access_token"])).status_code == 200  # another session
+
+
+async def test_refresh_reuse_refuses_every_live_access_token_of_the_family(
+    world: StockWorld,
+) -> None:
+    _, email = await worker(world)
+    first = await login_tokens(world, email)
+    second = (await refresh(world, first["refresh_token"])).json()
+    assert (await me(world, second["access_token"])).status_code == 200
+    assert_error(await refresh(world, first["refresh_token"]), 401, "refresh_token_reused")
+    for access in (first["access_token"], second["access_token"]):
+        assert_error(await me(world, access), 401, "session_revoked")
+
+
+async def test_a_new_password_ends_every_session_at_once(world: StockWorld) -> None:
+    user_id, email = await worker(world)
+    sessions = [await login_tokens(world, email) for _ in range(2)]
+    patched = await world.client.patch(
+        f"/api/v1/users/{user_id}",
+        json={"password": "a-brand-new-password"},
+        headers=await world.admin_headers(),
+    )
+    assert patched.status_code == 200, patched.text
+    for tokens in sessions:
+        assert_error(await me(world, tokens["access_token"]), 401, "session_revoked")
+        assert_error(await refresh(world, tokens["refresh_token"]), 401, "session_revoked")
+
+
+async def test_revoked_sessions_are_checked_in_the_database_while_redis_is_down(
+    world: StockWorld, settings: Settings
+) -> None:
+    _, email = await worker(world)
+    ended, live = await login_tokens(world, email), await login_tokens(world, email)
+    await world.client.post(f"{AUTH}/logout", json={"refresh_token": ended["refresh_token"]})
+    unreachable = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+    revocations = Revocations.of(unreachable, settings)
+    try:
+        async with world.database.unit_of_work() as session:
+            found = {
+                name: await revocations.is_revoked(session, session_of(tokens["access_token"]))
+                for name, tokens in (("ended", ended), ("live", live))
+            }
+    finally:
+        await unreachable.aclose()
+    assert found == {"ended": True, "live": False}
+
+
+def session_of(access_token: str) -> uuid.UUID:
+    return uuid.UUID(jwt.decode(access_token, options={"verify_signature": False})["sid"])
+
+
+async def test_token_responses_are_never_cached(world: StockWorld) -> None:
+    _, email = await worker(world)
+    logged_in = await login(world, email)
+    refreshed = await refresh(world, logged_in.json()["refresh_token"])
+    for response in (logged_in, refreshed):
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["pragma"] == "no-cache"
+
+
+async def test_a_real_server_ignores_a_spoofed_forwarded_for(
+    world: StockWorld, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """Under `ensemble serve` (uvicorn) too: its own proxy-header handling, which believes
+    any loopback peer, is off."""
+    _, email = await worker(world)
+    with serve("stock", database_url, redis_url, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            statuses = []
+            for n in range(1, 7):
+                password = PASSWORD if n == 6 else "guess"
+                response = await client.post(
+                    f"{AUTH}/login",
+                    json={"email": email, "password": password},
+                    headers=from_address(f"{n}.0.0.1"),
+                )
+                statuses.append(response.status_code)
+    assert statuses == [401] * 5 + [429]
+
+
+async def test_production_hashes_at_the_librarys_cost_while_tests_hash_cheaply() -> None:
+    production = passwords._Hashing().hash("secret")
+    assert production.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # argon2-cffi's default
+    cheap = await passwords.hash_password("secret")
+    assert cheap.startswith("$argon2id$v=19$m=1024,t=1,p=1$")  # tests/conftest.py
+    assert await passwords.verify_password("secret", production)  # each hash says its cost
