@@ -3,8 +3,10 @@ rotation with reuse detection, and logout, which puts the access token on the de
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -15,8 +17,10 @@ from sqlalchemy import text
 
 from ensemble.apps.eco.tasks import audit_login
 from ensemble.kernel.db import Database
+from ensemble.settings import Settings
 from tests.apicheck import assert_error, bearer
 from tests.apps.eco.conftest import API, PASSWORD, EcoWorld, eco_rows, log_out
+from tests.conftest import in_process_client
 from tests.polling import eventually
 from tests.processes import running
 
@@ -118,6 +122,47 @@ async def test_repeated_failures_throttle_that_email(eco: EcoWorld) -> None:
     assert (await log_in(eco, bystander.email)).status_code == 200
 
 
+async def test_parallel_sign_ups_of_one_email_create_one_account(eco: EcoWorld) -> None:
+    email = new_email()
+    answers = await asyncio.gather(*(sign_up(eco, email) for _ in range(8)))
+    assert sorted(answer.status_code for answer in answers) == [201] + [409] * 7
+    for refused in (answer for answer in answers if answer.status_code == 409):
+        assert_error(refused, 409, "email_taken")
+
+
+async def test_sign_ups_are_throttled_per_client_address(
+    eco: EcoWorld, settings: Settings, database: Database
+) -> None:
+    strict = settings.model_copy(
+        update={"signup_max_per_ip": 2, "trusted_proxies": [ip_network("127.0.0.1")]}
+    )
+    async with in_process_client(strict, database, "eco") as client:
+
+        async def from_address(address: str) -> httpx.Response:
+            body = {"email": new_email(), "password": PASSWORD}
+            headers = {"X-Forwarded-For": address}
+            return await client.post(f"{API}/auth/signup", json=body, headers=headers)
+
+        busy = [await from_address("203.0.113.5") for _ in range(3)]
+        elsewhere = await from_address("198.51.100.7")
+    assert [answer.status_code for answer in busy] == [201, 201, 429]
+    assert_error(busy[2], 429, "signup_throttled")
+    assert int(busy[2].headers["retry-after"]) > 0
+    assert elsewhere.status_code == 201, elsewhere.text
+
+
+async def test_token_responses_are_never_cached(eco: EcoWorld) -> None:
+    user = await eco.user()
+    logged_in = await log_in(eco, user.email)
+    refreshed = await refresh(eco, logged_in.json()["refresh_token"])
+    for response in (logged_in, refreshed):
+        assert response.status_code == 200, response.text
+        assert (response.headers["cache-control"], response.headers["pragma"]) == (
+            "no-store",
+            "no-cache",
+        )
+
+
 # Refresh and logout
 
 
@@ -133,6 +178,9 @@ async def test_refresh_rotates_and_a_reused_token_revokes_its_family(eco: EcoWor
 
     assert_error(await refresh(eco, user.refresh_token), 401, "refresh_token_reused")
     assert_error(await refresh(eco, pair["refresh_token"]), 401, "session_revoked")
+    for access in (user.access_token, pair["access_token"]):  # the family's, at once
+        assert_error(await me(eco, access), 401, "session_revoked")
+    assert (await me(eco, elsewhere["access_token"])).status_code == 200
     assert (await refresh(eco, elsewhere["refresh_token"])).status_code == 200
     assert_error(await refresh(eco, user.access_token), 401, "invalid_token")
 
