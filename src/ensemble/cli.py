@@ -68,6 +68,7 @@ def serve(
     """Start everything: embedded PostgreSQL and Redis when no URLs are set, migrations,
     a job worker, the scheduler (periodic jobs + outbox relay), the event relay, the event
     consumers and the HTTP API."""
+    _print_welcome(app_name, host, port)
     infrastructure = _bring_up()
     roles = BACKGROUND_ROLES if background else ()
     settings = infrastructure.settings.model_copy(update={"ready_roles": list(roles)})
@@ -78,7 +79,12 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
     # children and embedded servers below are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    options: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_config": None}
+    options: dict[str, Any] = {
+        "host": bind_host,
+        "port": bind_port,
+        "log_config": None,
+        "server_header": False,
+    }
     try:
         if processes == 1:
             modules = [load_app(app_name)] if app_name else load_apps()
@@ -97,6 +103,23 @@ def serve(
     finally:
         supervisor.stop()
         infrastructure.stop()
+
+
+def _print_welcome(app_name: str | None, host: str | None, port: int | None) -> None:
+    """Where to look, in plain words, before the JSON logs start."""
+    settings = get_settings()
+    bound = host or settings.host
+    shown = "127.0.0.1" if bound in {"0.0.0.0", "::", ""} else bound
+    base = f"http://{shown}:{port or settings.port}"
+    modules = [load_app(app_name)] if app_name else load_apps()
+    prefix = "" if app_name else "/{name}"
+    lines = [f"ensemble is starting {app_name or 'every app'} on {base}. Open:"]
+    lines += [f"  {m.title} docs: {base}{prefix.format(name=m.name)}/docs" for m in modules]
+    lines += [
+        f"  health: {base}/health (readiness: {base}/ready)",
+        "Logs follow, one JSON object per line. Ctrl+C stops everything.",
+    ]
+    typer.echo("\n".join(lines))
 
 
 def _bring_up() -> Infrastructure:
