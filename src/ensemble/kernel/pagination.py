@@ -18,6 +18,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from ensemble.kernel.errors import InvalidInput
+from ensemble.kernel.schemas import IntegerLiteral
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -71,7 +72,7 @@ class PageRequest:
 
 async def _page_request(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT), IntegerLiteral] = DEFAULT_LIMIT,
 ) -> PageRequest:
     return PageRequest(cursor=cursor, limit=limit)
 

@@ -6,6 +6,7 @@ import secrets
 import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 POINTS = "POINTS"
@@ -17,7 +18,7 @@ STAY_LENGTH = timedelta(hours=24)
 ROOM_CAPACITY = 6
 
 
-class Reason:
+class Reason(StrEnum):
     """Point transaction reasons (the source's names)."""
 
     SIGN_UP = "SIGN_UP"

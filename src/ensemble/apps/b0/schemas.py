@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from ensemble.apps.b0.domain import is_single_emoji
+from ensemble.apps.b0.domain import Reason, is_single_emoji
 from ensemble.apps.b0.models import GuestHouseType, StayStatus, TicketStatus
+from ensemble.kernel.ledger.models import Direction
+from ensemble.kernel.schemas import FromText, RequestModel
 
 
 def _emoji(value: str) -> str:
@@ -22,7 +24,7 @@ Nickname = Annotated[str, Field(min_length=2, max_length=10, pattern=r"^\S(.*\S)
 Emoji = Annotated[str, AfterValidator(_emoji)]
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestModel):
     nickname: Nickname | None = None
     profile: Emoji | None = None
 
@@ -39,12 +41,12 @@ class UserPublic(BaseModel):
 
 class PointTransactionPublic(BaseModel):
     point_transaction_id: uuid.UUID
-    type: str
+    type: Direction
     amount: int
-    reason: str
+    reason: Reason
     balance_before: int
     balance_after: int
-    status: str = "COMPLETED"
+    status: Literal["PENDING", "COMPLETED", "FAILED"] = "COMPLETED"
     reference_type: str | None
     reference_id: str | None
     description: str | None
@@ -71,9 +73,9 @@ class AirshipPublic(BaseModel):
     is_active: bool
 
 
-class TicketCreate(BaseModel):
-    city_id: uuid.UUID
-    airship_id: uuid.UUID
+class TicketCreate(RequestModel):
+    city_id: FromText[uuid.UUID]
+    airship_id: FromText[uuid.UUID]
 
 
 class TicketPublic(BaseModel):
@@ -126,16 +128,16 @@ class ChatMessagePublic(BaseModel):
     chat_message_id: uuid.UUID
     room_id: uuid.UUID
     user_id: uuid.UUID | None
-    message_type: str
+    message_type: Literal["USER", "SYSTEM"]
     content: str
     created_at: datetime
 
 
-class ChatMessageCreate(BaseModel):
+class ChatMessageCreate(RequestModel):
     content: str = Field(min_length=1, max_length=300)
 
 
-class DiaryCreate(BaseModel):
+class DiaryCreate(RequestModel):
     title: str = Field(min_length=1, max_length=100)
     content: str = Field(min_length=1, max_length=5000)
     mood: str | None = Field(default=None, max_length=32)
@@ -157,7 +159,7 @@ class QuestionPublic(BaseModel):
     my_answer: str | None
 
 
-class AnswerCreate(BaseModel):
+class AnswerCreate(RequestModel):
     content: str = Field(min_length=1, max_length=2000)
 
 

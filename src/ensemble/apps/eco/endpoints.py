@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, status
-from pydantic import AwareDatetime
 
 from ensemble.apps.eco import characters, chat, images, locations, my, read_models, scan, service
 from ensemble.apps.eco.auth import CurrentUser, admin_resolver, principal_of
@@ -60,6 +59,7 @@ from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
 from ensemble.kernel.identity.router import TOKEN_RESPONSE
 from ensemble.kernel.realtime import authenticate
 from ensemble.kernel.redis import RedisDep
+from ensemble.kernel.schemas import Instant, IntegerLiteral
 from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
@@ -219,7 +219,7 @@ async def upload_bytes(
     upload_id: uuid.UUID,
     request: Request,
     session: SessionDep,
-    expires: Annotated[int, Query(ge=0, le=2**40)],
+    expires: Annotated[int, Query(ge=0, le=2**40), IntegerLiteral],
     signature: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
     """The presigned upload target (local storage): the raw bytes, as requested. The URL is
@@ -360,7 +360,7 @@ async def owned(user: CurrentUser, session: SessionDep, redis: RedisDep) -> Owne
 
 @router.get("/characters/me/history", tags=["characters"])
 async def owned_history(
-    user: CurrentUser, session: SessionDep, at: Annotated[AwareDatetime, Query()]
+    user: CurrentUser, session: SessionDep, at: Annotated[Instant, Query()]
 ) -> OwnedCharacters:
     """Owned characters as they were at `at` (replayed from the event store)."""
     items = await characters.owned_at(session, user.account_id, at)
@@ -372,7 +372,7 @@ async def ranking(
     user: CurrentUser,
     redis: RedisDep,
     period: Literal["weekly"] = "weekly",
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=100), IntegerLiteral] = 10,
 ) -> Ranking:
     """This ISO week's collectors, most characters first."""
     del period  # only weekly exists
@@ -471,7 +471,7 @@ async def nearby(
     lat: Annotated[float, Query(ge=-90, le=90)],
     lng: Annotated[float, Query(ge=-180, le=180)],
     radius_km: Annotated[float, Query(gt=0, le=50)] = 3.0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100), IntegerLiteral] = 20,
 ) -> list[CentrePublic]:
     """Recycling centres within `radius_km`, nearest first."""
     rows = await locations.nearby(session, lat=lat, lng=lng, radius_km=radius_km, limit=limit)

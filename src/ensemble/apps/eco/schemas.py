@@ -17,12 +17,15 @@ from pydantic import (
 )
 
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
+from ensemble.kernel.schemas import FromText, RequestModel
 
 NICKNAME = Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(RequestModel):
+    """A request body: strict types (`ensemble.kernel.schemas`), no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 # auth
@@ -67,7 +70,7 @@ class PresignResponse(BaseModel):
 
 
 class RegisterRequest(Strict):
-    upload_id: uuid.UUID | None = None
+    upload_id: FromText[uuid.UUID] | None = None
     cdn_url: AnyHttpUrl | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
@@ -89,7 +92,7 @@ class ImagePublic(BaseModel):
 
 
 class ClassifyRequest(Strict):
-    image_id: uuid.UUID | None = None
+    image_id: FromText[uuid.UUID] | None = None
     image_url: AnyHttpUrl | None = Field(default=None, max_length=2000)
     user_input: str | None = Field(default=None, min_length=1, max_length=1000)
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from ensemble.apps.stock import service, sync
 from ensemble.apps.stock.auth import (
@@ -49,6 +48,7 @@ from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.schemas import Instant, IntegerLiteral
 
 PREFIX = "/api/v1"
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -290,8 +290,8 @@ async def list_transactions(
     page: PageDep,
     product_id: uuid.UUID | None = None,
     type: TransactionType | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Page[TransactionPublic]:
     """The append-only log, newest first."""
     filters = TransactionFilter(product_id=product_id, type=type, since=since, until=until)
@@ -339,7 +339,7 @@ async def pull(
     principal: CurrentUser,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    limit: Annotated[int, Query(ge=1, le=1000), IntegerLiteral] = 500,
 ) -> ChangesResponse:
     """Everything changed in the store after `cursor`; never skips a late-committing change."""
     access = await authorize_store(session, principal, store_id)

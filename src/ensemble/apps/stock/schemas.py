@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from ensemble.apps.stock.models import Role, TransactionType
+from ensemble.kernel.schemas import FromText, Instant, RequestModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -26,18 +27,18 @@ class Public(BaseModel):
 # Users
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestModel):
     email: EmailStr
     password: str = Field(min_length=8, max_length=128)
     name: Name
-    role: Role = Role.WORKER
-    store_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
+    role: FromText[Role] = Role.WORKER
+    store_ids: list[FromText[uuid.UUID]] = Field(default_factory=list, max_length=1000)
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestModel):
     name: Name | None = None
-    role: Role | None = None
-    store_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+    role: FromText[Role] | None = None
+    store_ids: list[FromText[uuid.UUID]] | None = Field(default=None, max_length=1000)
     is_active: bool | None = None
     password: str | None = Field(default=None, min_length=8, max_length=128)
 
@@ -56,13 +57,13 @@ class UserPublic(Public):
 # Stores and categories
 
 
-class StoreCreate(BaseModel):
+class StoreCreate(RequestModel):
     name: Name
     address: str | None = Field(default=None, max_length=500)
     allow_negative_stock: bool = False
 
 
-class StoreUpdate(BaseModel):
+class StoreUpdate(RequestModel):
     name: Name | None = None
     address: str | None = Field(default=None, max_length=500)
     allow_negative_stock: bool | None = None
@@ -77,12 +78,12 @@ class StorePublic(Public):
     updated_at: datetime
 
 
-class CategoryCreate(BaseModel):
-    id: uuid.UUID | None = None
+class CategoryCreate(RequestModel):
+    id: FromText[uuid.UUID] | None = None
     name: str = Field(min_length=1, max_length=100)
 
 
-class CategoryUpdate(BaseModel):
+class CategoryUpdate(RequestModel):
     name: str = Field(min_length=1, max_length=100)
 
 
@@ -98,22 +99,22 @@ class CategoryPublic(Public):
 # Products and stock
 
 
-class ProductCreate(BaseModel):
-    id: uuid.UUID | None = None
+class ProductCreate(RequestModel):
+    id: FromText[uuid.UUID] | None = None
     barcode: Barcode
     name: Name
-    category_id: uuid.UUID | None = None
+    category_id: FromText[uuid.UUID] | None = None
     unit_price: Price
     safety_stock: SafetyStock = 0
-    updated_at: AwareDatetime | None = None
+    updated_at: Instant | None = None
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(RequestModel):
     """Fields to change; `category_id: null` clears the category."""
 
     barcode: Barcode | None = None
     name: Name | None = None
-    category_id: uuid.UUID | None = None
+    category_id: FromText[uuid.UUID] | None = None
     unit_price: Price | None = None
     safety_stock: SafetyStock | None = None
 
@@ -145,13 +146,13 @@ class StockPublic(BaseModel):
 # Inventory transactions
 
 
-class TransactionCreate(BaseModel):
-    id: uuid.UUID | None = None
-    product_id: uuid.UUID
-    type: TransactionType
+class TransactionCreate(RequestModel):
+    id: FromText[uuid.UUID] | None = None
+    product_id: FromText[uuid.UUID]
+    type: FromText[TransactionType]
     quantity: AnyQuantity
     reason: Reason | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
 
 
 class TransactionPublic(Public):
@@ -177,30 +178,30 @@ class TransactionRecorded(BaseModel):
 # Offline sync
 
 
-class SyncTransaction(BaseModel):
-    id: uuid.UUID
-    product_id: uuid.UUID
-    type: TransactionType
+class SyncTransaction(RequestModel):
+    id: FromText[uuid.UUID]
+    product_id: FromText[uuid.UUID]
+    type: FromText[TransactionType]
     quantity: AnyQuantity
     reason: Reason | None = None
-    occurred_at: AwareDatetime
-    created_at: AwareDatetime
+    occurred_at: Instant
+    created_at: Instant
 
 
-class SyncProduct(BaseModel):
-    id: uuid.UUID
+class SyncProduct(RequestModel):
+    id: FromText[uuid.UUID]
     barcode: Barcode
     name: Name
-    category_id: uuid.UUID | None = None
+    category_id: FromText[uuid.UUID] | None = None
     unit_price: Price
     safety_stock: SafetyStock = 0
-    updated_at: AwareDatetime
+    updated_at: Instant
     deleted: bool = False
 
 
-class SyncRequest(BaseModel):
+class SyncRequest(RequestModel):
     device_id: str = Field(min_length=1, max_length=128)
-    store_id: uuid.UUID
+    store_id: FromText[uuid.UUID]
     transactions: list[SyncTransaction] = Field(default_factory=list)
     products: list[SyncProduct] = Field(default_factory=list)
     cursor: str | None = Field(
