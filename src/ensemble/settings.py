@@ -120,6 +120,22 @@ class Settings(BaseSettings):
         " over by another (keep it above a handler's time plus its retries)",
     )
 
+    events_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="published outbox rows, processed-event records and re-driven dead letters"
+        " are deleted this long after (records of an event awaiting a re-drive are kept)",
+    )
+    events_stream_retention_hours: float = Field(
+        default=24,
+        ge=0,
+        description="stream entries every consumer group has acknowledged are trimmed once"
+        " this old",
+    )
+    jobs_retention_hours: float = Field(
+        default=168, gt=0, description="relayed job rows and re-driven dead jobs kept this long"
+    )
+
     heartbeat_interval_seconds: float = Field(
         default=2.0, gt=0, description="each background role refreshes its heartbeat this often"
     )
