@@ -115,32 +115,34 @@ TRANSACTION_COLUMNS = (
 
 
 async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) -> list[uuid.UUID]:
-    """Load `plan` through a raw asyncpg connection; `advance(n)` reports products written."""
+    """Load `plan` through a raw asyncpg connection of its own (no session's), each store and
+    each chunk of products in a transaction; `advance(n)` reports products written."""
     rng = random.Random(plan.seed)
     now = utcnow()
     store_ids = []
     for store_index in range(plan.stores):
         store_id = new_id()
         store_ids.append(store_id)
-        await connection.execute(
-            "INSERT INTO stock.stores"
-            " (id, name, address, allow_negative_stock, created_at, updated_at)"
-            " VALUES ($1, $2, $3, false, $4, $4)",
-            store_id,
-            f"Store {store_index + 1}",
-            f"{store_index + 1} Market Street",
-            now,
-        )
         categories = [new_id() for _ in CATEGORY_NAMES]
-        await _copy(
-            connection,
-            "categories",
-            ("id", "store_id", "name", "created_at", "updated_at"),
-            [
-                (category_id, store_id, name, now, now)
-                for category_id, name in zip(categories, CATEGORY_NAMES, strict=True)
-            ],
-        )
+        async with connection.transaction():
+            await connection.execute(
+                "INSERT INTO stock.stores"
+                " (id, name, address, allow_negative_stock, created_at, updated_at)"
+                " VALUES ($1, $2, $3, false, $4, $4)",
+                store_id,
+                f"Store {store_index + 1}",
+                f"{store_index + 1} Market Street",
+                now,
+            )
+            await _copy(
+                connection,
+                "categories",
+                ("id", "store_id", "name", "created_at", "updated_at"),
+                [
+                    (category_id, store_id, name, now, now)
+                    for category_id, name in zip(categories, CATEGORY_NAMES, strict=True)
+                ],
+            )
         for start, stop in _chunks(plan.products_per_store):
             products, stock, transactions = _product_rows(
                 store_id, store_index, categories, start, stop, now, rng
