@@ -200,9 +200,37 @@ async def test_notifications_are_stored_once_and_listed_newest_first(eco: EcoWor
     seen = await all_pages(eco, user, "/notifications", 2)
     assert [n["data"]["reason"] for n in seen] == [f"reason-{n}" for n in reversed(range(5))]
     assert {(n["kind"], n["data"]["event"]) for n in seen} == {("scan_failed", "ScanFailed")}
-    assert "reason-4" in seen[0]["body"]
+    assert "reason-4" not in seen[0]["body"], "codes stay in data; the text is plain words"
     theirs = await eco.client.get(f"{API}/notifications", headers=other.headers)
     assert theirs.json() == {"items": [], "next_cursor": None}
+
+
+async def told(world: EcoWorld, user: EcoUser) -> list[dict[str, Any]]:
+    response = await world.client.get(f"{API}/notifications", headers=user.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_notifications_say_what_happened_in_words_not_codes(
+    eco: EcoWorld, inline_saga: InlineSaga
+) -> None:
+    [user] = await quick_users(eco, 1)
+    for _ in range(4):  # the three plastic characters, then one more plastic scan
+        await inline_saga.scan(eco, user, user_input="다 마신 페트병")
+    await notify(eco.database, scan_failed(user, "image_not_found"))
+
+    latest, refused = (await told(eco, user))[:2]
+    assert (refused["kind"], refused["data"]["compensation_reason"]) == (
+        "reward_failed",
+        "already_owned",
+    )
+    assert "You already have 페티 Petty, 캡시 Capsy, 라벨론 Labelon." in refused["body"]
+    assert latest["kind"] == "scan_failed"
+    assert "We could not find your photo" in latest["body"]
+    for notification in await told(eco, user):
+        text = notification["title"] + notification["body"]
+        assert "_" not in text, f"an internal code shown: {text}"
 
 
 # Pushed over the WebSocket of a real server

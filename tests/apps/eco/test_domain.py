@@ -233,7 +233,8 @@ def test_the_first_unowned_character_of_the_category_is_granted() -> None:
 
 def test_refusals() -> None:
     all_plastic = owning("petty", "capsy", "labelon")
-    assert all_plastic.decide("plastic", CATALOGUE, 10) == Refusal("already_owned")
+    names = tuple(entry.name for entry in CATALOGUE if entry.category == "plastic")
+    assert all_plastic.decide("plastic", CATALOGUE, 10) == Refusal("already_owned", names)
     assert owning("petty", "boxie").decide("plastic", CATALOGUE, 2) == Refusal(
         "max_characters_reached"
     )

@@ -102,7 +102,10 @@ def _decision_event(
         )
         return events.new_event(acquired, events.CHARACTER_ACQUIRED)
     failed = events.CharacterAcquireFailed(
-        user_id=completed.user_id, scan_id=completed.scan_id, reason=decision.reason
+        user_id=completed.user_id,
+        scan_id=completed.scan_id,
+        reason=decision.reason,
+        character_names=list(decision.characters),
     )
     return events.new_event(failed, events.CHARACTER_ACQUIRE_FAILED)
 

@@ -183,6 +183,8 @@ class Grant:
 @dataclass(frozen=True)
 class Refusal:
     reason: str  # max_characters_reached | already_owned | no_character_for_category
+    characters: tuple[str, ...] = ()
+    """For `already_owned`: the names of the category's characters (all owned)."""
 
 
 class CharacterOwnership:
@@ -233,7 +235,7 @@ class CharacterOwnership:
             return Refusal("no_character_for_category")
         unowned = [entry for entry in candidates if entry.code not in self.owned]
         if not unowned:
-            return Refusal("already_owned")
+            return Refusal("already_owned", tuple(entry.name for entry in candidates))
         if len(self.owned) >= max_characters:
             return Refusal("max_characters_reached")
         return Grant(unowned[0])

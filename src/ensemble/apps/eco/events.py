@@ -82,6 +82,7 @@ class ScanRewardCompensated(EcoEvent):
     scan_id: uuid.UUID
     user_id: uuid.UUID
     compensation_reason: str
+    character_names: list[str] = Field(default_factory=list)
 
 
 class CharacterAcquired(EcoEvent):
@@ -98,6 +99,8 @@ class CharacterAcquireFailed(EcoEvent):
     user_id: uuid.UUID
     scan_id: uuid.UUID
     reason: str
+    character_names: list[str] = Field(default_factory=list)
+    """For `already_owned`: the characters of the scan's category, all owned already."""
 
 
 class ProfileUpdated(EcoEvent):

@@ -110,8 +110,38 @@ class Message:
     body: str
 
 
+REFUSED = {
+    "max_characters_reached": (
+        "캐릭터 보관함이 가득 찼어요. Your character collection is full, so no new character "
+        "this time."
+    ),
+    "no_character_for_category": "이 품목에는 아직 캐릭터가 없어요. There is no character for "
+    "this kind of waste yet.",
+}
+SCAN_FAILED = {
+    "image_not_found": "사진을 찾지 못했어요. 다시 올려 주세요. We could not find your photo; "
+    "please upload it again.",
+    "timeout": "분류가 너무 오래 걸렸어요. 다시 시도해 주세요. Classifying took too long; "
+    "please try again.",
+}
+REFUSED_OTHERWISE = (
+    "이번에는 캐릭터를 드리지 못했어요. We could not give you a character this time."
+)
+SCAN_FAILED_OTHERWISE = (
+    "분류하지 못했어요. 다시 시도해 주세요. We could not classify it; please try again."
+)
+"""What the user reads for each reason code (the code itself stays in `data`)."""
+
+
+def refusal_text(reason: str, character_names: list[str]) -> str:
+    if reason == "already_owned":
+        owned = ", ".join(character_names) or "이 품목의 모든 캐릭터, every character for it"
+        return f"이미 가지고 있어요: {owned}. You already have {owned}."
+    return REFUSED.get(reason, REFUSED_OTHERWISE)
+
+
 def message_for(envelope: Envelope) -> Message | None:
-    """What the user is told about an event, if anything."""
+    """What the user is told about an event, if anything: plain words, no internal codes."""
     if envelope.type == events.PROFILE_UPDATED:
         updated = envelope.payload_as(events.ProfileUpdated)
         if updated.cause != events.CHARACTER_ACQUIRED:
@@ -123,17 +153,17 @@ def message_for(envelope: Envelope) -> Message | None:
             f"You now have {updated.total_characters}.",
         )
     if envelope.type == events.SCAN_REWARD_COMPENSATED:
-        reason = envelope.payload_as(events.ScanRewardCompensated).compensation_reason
+        refused = envelope.payload_as(events.ScanRewardCompensated)
         return Message(
             "reward_failed",
             "보상을 받지 못했어요 / No reward this time",
-            f"분리배출은 잘 기록되었지만 캐릭터를 지급하지 못했어요 ({reason}).",
+            "분리배출은 잘 기록되었어요. Your recycling was recorded. "
+            + refusal_text(refused.compensation_reason, refused.character_names),
         )
     if envelope.type == events.SCAN_FAILED:
         reason = envelope.payload_as(events.ScanFailed).reason
-        return Message(
-            "scan_failed", "분류에 실패했어요 / Scan failed", f"다시 시도해 주세요 ({reason})."
-        )
+        text = SCAN_FAILED.get(reason, SCAN_FAILED_OTHERWISE)
+        return Message("scan_failed", "분류에 실패했어요 / Scan failed", text)
     return None
 
 

@@ -283,7 +283,10 @@ async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
         return "already_settled"
     scan.reward_status, scan.reward_reason = RewardStatus.FAILED, refused.reason
     compensated = events.ScanRewardCompensated(
-        scan_id=scan.id, user_id=scan.user_id, compensation_reason=refused.reason
+        scan_id=scan.id,
+        user_id=scan.user_id,
+        compensation_reason=refused.reason,
+        character_names=refused.character_names,
     )
     await _record(session, scan, compensated, events.SCAN_REWARD_COMPENSATED)
     return "compensated"
