@@ -5,6 +5,7 @@ secret of a URL's query string in any log line."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from ensemble.apps import load_apps
+from ensemble.apps.stock.endpoints import SYNC_MAX_BODY_BYTES
 from ensemble.kernel.db import Database
 from ensemble.kernel.edge import SECURITY_HEADERS
 from ensemble.kernel.observability.logging import REDACTED, JsonFormatter
@@ -119,6 +121,19 @@ async def test_a_chunked_body_is_refused_as_it_passes_the_limit(
     )
     assert_error(response, 413, "payload_too_large")
     assert settings.max_body_bytes < body.pulled <= settings.max_body_bytes + CHUNK
+
+
+@pytest.mark.parametrize(("size", "status"), [(3 * 2**20, 401), (SYNC_MAX_BODY_BYTES + 1, 413)])
+async def test_a_route_may_declare_its_own_limit(
+    combined_client: AsyncClient, size: int, status: int
+) -> None:
+    """Stock's `/sync` takes a full batch, past the default limit (read, then refused for
+    want of a token), up to its own."""
+    batch = json.dumps({"device_id": "d", "products": [], "padding": "x" * size})
+    response = await combined_client.post(
+        "/stock/api/v1/sync", content=batch, headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, status)
 
 
 async def test_a_body_within_the_limit_is_read(combined_client: AsyncClient) -> None:

@@ -4,12 +4,15 @@ bodies, enforced while the body streams in (never read whole to be measured).
 The body limit is checked when the application first reads the body, before any byte of it
 is taken: a declared `Content-Length` over the limit is refused at once, and a chunked body
 is counted as it arrives and refused the moment it passes the limit. A route that takes
-larger bodies raises the limit for its request with `allow_body` before it reads.
+larger bodies declares it in its OpenAPI operation (`openapi_extra=max_body(n)`, so clients
+see it too) or, when the limit is only known at run time, raises it for its request with
+`allow_body` before it reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -22,6 +25,7 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
 )
 _BODY_LIMIT = "ensemble.body_limit"
+MAX_BODY_EXTENSION = "x-max-body-bytes"
 
 
 class SecurityHeadersMiddleware:
@@ -55,18 +59,29 @@ class PayloadTooLarge(HTTPException):
 class BodyLimit:
     """One request's body allowance and what has arrived so far."""
 
-    max_bytes: int
+    default: int
     declared: int | None
+    allowed: int | None = None
     received: int = 0
 
-    def check_declared(self) -> None:
-        if self.declared is not None and self.declared > self.max_bytes:
-            raise PayloadTooLarge(self.max_bytes)
+    def max_bytes(self, scope: Scope) -> int:
+        """What `allow_body` allowed, else the route's declared limit, else the default."""
+        if self.allowed is not None:
+            return self.allowed
+        extra = getattr(scope.get("route"), "openapi_extra", None) or {}
+        declared_by_route = extra.get(MAX_BODY_EXTENSION)
+        return declared_by_route if isinstance(declared_by_route, int) else self.default
 
-    def count(self, size: int) -> None:
+    def check_declared(self, scope: Scope) -> None:
+        max_bytes = self.max_bytes(scope)
+        if self.declared is not None and self.declared > max_bytes:
+            raise PayloadTooLarge(max_bytes)
+
+    def count(self, scope: Scope, size: int) -> None:
         self.received += size
-        if self.received > self.max_bytes:
-            raise PayloadTooLarge(self.max_bytes)
+        max_bytes = self.max_bytes(scope)
+        if self.received > max_bytes:
+            raise PayloadTooLarge(max_bytes)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -75,7 +90,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over `max_bytes` (or a route's own allowance) with 413."""
+    """Refuses request bodies over `max_bytes` with 413; a route may declare its own limit
+    (`openapi_extra=max_body(n)`) or set one at run time (`allow_body`)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -89,17 +105,22 @@ class BodyLimitMiddleware:
         scope[_BODY_LIMIT] = limit
 
         async def limited_receive() -> Message:
-            limit.check_declared()
+            limit.check_declared(scope)
             message = await receive()
             if message["type"] == "http.request":
-                limit.count(len(message.get("body", b"")))
+                limit.count(scope, len(message.get("body", b"")))
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+def max_body(max_bytes: int) -> dict[str, Any]:
+    """A route's own body limit, as its `openapi_extra` (documented in its operation)."""
+    return {MAX_BODY_EXTENSION: max_bytes}
 
 
 def allow_body(connection: HTTPConnection, max_bytes: int) -> None:
     """Let this request's body reach `max_bytes` (call it before reading the body)."""
     limit = connection.scope.get(_BODY_LIMIT)
     if isinstance(limit, BodyLimit):
-        limit.max_bytes = max_bytes
+        limit.allowed = max_bytes

@@ -46,6 +46,7 @@ from ensemble.apps.stock.schemas import (
 )
 from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.db import SessionDep
+from ensemble.kernel.edge import max_body
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.schemas import Instant, IntegerLiteral
@@ -323,8 +324,11 @@ async def read_stock(
 
 # Sync
 
+SYNC_MAX_BODY_BYTES = 8 * 2**20
+"""A full batch (`MAX_SYNC_RECORDS` records) runs past the default body limit."""
 
-@sync_router.post("")
+
+@sync_router.post("", openapi_extra=max_body(SYNC_MAX_BODY_BYTES))
 async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -> SyncResponse:
     """Apply a batch of offline records; every record gets a verdict. Safe to re-send."""
     access = await authorize_store(session, principal, body.store_id)
