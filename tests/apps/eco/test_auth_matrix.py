@@ -23,8 +23,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from sqlalchemy import text
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from ensemble.apps import load_app
 from ensemble.apps.eco.endpoints import PREFIX, routers
@@ -82,6 +83,7 @@ ENDPOINTS = [
     Endpoint("GET", "/notifications"),
     Endpoint("GET", "/locations/nearby", params={"lat": "37.57", "lng": "126.98"}),
     Endpoint("POST", "/chat/sessions", {"title": "Bins"}, ok=201),
+    Endpoint("GET", "/chat/sessions"),
     Endpoint(
         "POST",
         "/chat/sessions/{session_id}/messages",
@@ -378,3 +380,51 @@ async def test_the_notification_socket_delivers_to_its_user(
             while frame.get("type") != "notification":  # skip heartbeats
                 frame = json.loads(await socket.recv())
     assert frame == payload
+
+
+async def joined(socket: ClientConnection, user: EcoUser, redis_url: str) -> None:
+    """Return once `socket` receives what is published to its user (so it has joined)."""
+    payload = {"type": "notification", "title": "joined?"}
+    async with Publisher(redis_url) as publisher:
+        channel = notification_channel(user.user_id)
+        await eventually(lambda: publisher.publish(channel, payload), lambda n: n >= 1)
+    async with asyncio.timeout(DEADLINE_S):
+        while json.loads(await socket.recv()) != payload:  # skip heartbeats
+            pass
+
+
+async def closing(socket: ClientConnection) -> tuple[int, str]:
+    """The close code and reason the server ends `socket` with (frames before it skipped)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(DEADLINE_S):
+            while True:
+                await socket.recv()
+    frame = closed.value.rcvd
+    assert frame is not None, "closed without a close frame"
+    return frame.code, frame.reason
+
+
+async def test_the_notification_socket_closes_at_once_when_its_session_ends(
+    eco: EcoWorld, eco_server: Server
+) -> None:
+    user, redis_url = await eco.user(), eco.settings.redis_url
+    assert redis_url is not None
+    offered = [Subprotocol("bearer"), Subprotocol(user.access_token)]  # not in the URL
+    async with connect(socket_url(eco_server, None), subprotocols=offered) as socket:
+        assert socket.subprotocol == "bearer"
+        await joined(socket, user, redis_url)
+        assert (await log_out(eco, user.access_token, user.refresh_token)).status_code == 204
+        assert await closing(socket) == (4401, "session_revoked")
+
+
+async def test_the_notification_socket_closes_when_its_token_expires(
+    eco: EcoWorld, eco_server: Server
+) -> None:
+    user, redis_url = await eco.user(), eco.settings.redis_url
+    assert redis_url is not None
+    lifetime = timedelta(minutes=eco.settings.access_token_minutes)
+    expiring = mint(eco, user.user_id, age=lifetime - timedelta(seconds=2))
+    async with connect(socket_url(eco_server, None)) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": expiring}))  # the first message
+        await joined(socket, user, redis_url)
+        assert await closing(socket) == (4401, "token_expired")

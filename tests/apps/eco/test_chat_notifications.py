@@ -135,6 +135,26 @@ async def test_a_question_is_answered_once_with_the_guide(eco: EcoWorld) -> None
         assert category.label_ko in clarifying["content"]
 
 
+async def test_chat_sessions_lists_the_callers_sessions_newest_first_in_pages(
+    eco: EcoWorld,
+) -> None:
+    owner, other = await quick_users(eco, 2)
+    opened = [await open_chat(eco.client, owner, f"질문 {n}") for n in range(5)]
+    theirs = await open_chat(eco.client, other)
+
+    for limit in (1, 2, 5, 100):
+        listed = await all_pages(eco, owner, "/chat/sessions", limit)
+        assert [item["session_id"] for item in listed] == opened[::-1], limit
+    assert listed[0]["title"] == "질문 4"
+    response = await eco.client.get(f"{API}/chat/sessions", headers=other.headers)
+    assert [item["session_id"] for item in response.json()["items"]] == [theirs]
+    assert response.json()["next_cursor"] is None
+    for params in ({"limit": 0}, {"limit": 101}, {"cursor": "garbage!"}):
+        bad = await eco.client.get(f"{API}/chat/sessions", params=params, headers=owner.headers)
+        assert_error(bad, 422)
+    assert_error(await eco.client.get(f"{API}/chat/sessions"), 401)
+
+
 async def test_messages_come_in_pages_and_only_to_the_owner(
     eco: EcoWorld, inline_saga: InlineSaga
 ) -> None:

@@ -27,6 +27,22 @@ async def open_session(session: AsyncSession, user_id: uuid.UUID, title: str | N
     return chat
 
 
+async def sessions_of(
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> Sequence[ChatSession]:
+    """The user's chat sessions, newest first (ids are UUID v7), `limit + 1` rows."""
+    stmt = (
+        select(ChatSession)
+        .where(ChatSession.user_id == user_id)
+        .order_by(ChatSession.id.desc())
+        .limit(page.limit + 1)
+    )
+    after = page.after_id()
+    if after is not None:
+        stmt = stmt.where(ChatSession.id < after)
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def owned_session(
     session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> ChatSession:

@@ -504,6 +504,15 @@ async def open_chat(
     return _chat_session(await chat.open_session(session, user.account_id, body.title))
 
 
+@router.get("/chat/sessions", tags=["chat"])
+async def chat_sessions(
+    user: CurrentUser, session: SessionDep, page: PageDep
+) -> Page[ChatSessionPublic]:
+    """Your chat sessions, newest first."""
+    rows = await chat.sessions_of(session, user.account_id, page)
+    return build_page(rows, page.limit, lambda found: [str(found.id)], _chat_session)
+
+
 @router.post(
     "/chat/sessions/{session_id}/messages", status_code=status.HTTP_202_ACCEPTED, tags=["chat"]
 )
