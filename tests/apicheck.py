@@ -201,6 +201,7 @@ def serve(app: str | None, database_url: str, redis_url: str, workdir: Path) -> 
         "SECRET_KEY": TEST_SECRET,
         "DATA_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
+        "REALTIME_AUTH_TIMEOUT_SECONDS": "2",  # a socket without a token waits this for one
     }
     command = [_ensemble_command(), "serve", *(["--app", app] if app else []), "--no-background"]
     log = workdir / "server.log"

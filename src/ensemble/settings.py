@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     realtime_heartbeat_timeout_seconds: float = Field(
         default=20.0, description="a socket silent this long after a ping is dropped"
     )
+    realtime_auth_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a socket with no token in its handshake must send it this soon",
+    )
 
     jobs_broker_url: str | None = Field(
         default=None, description="redis://… or amqp://… for the job queue; unset: REDIS_URL"

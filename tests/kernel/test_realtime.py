@@ -15,9 +15,11 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,13 +31,17 @@ from redis.asyncio import Redis
 from starlette.websockets import WebSocketState
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from ensemble.kernel.errors import Unauthorized
+from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.realtime import (
+    BEARER_SUBPROTOCOL,
     CLOSE_FORBIDDEN,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_UNAUTHENTICATED,
     Hub,
+    Lease,
     authenticate,
     refuse,
 )
@@ -43,6 +49,23 @@ from ensemble.kernel.realtime import (
 TOKEN = "realtime-test-token"
 PREFIX = "test:realtime:"
 DEADLINE_S = 10.0
+AUTH_TIMEOUT_S = 1.0
+
+
+def leased_token(*, expires_at: float | None = None, session_id: str | None = None) -> str:
+    """A good token whose lease ends at `expires_at` or with the session `session_id`."""
+    return json.dumps({"token": TOKEN, "exp": expires_at, "sid": session_id})
+
+
+def lease_of(token: str) -> Lease | None:
+    """The lease a good token grants (None: not a good token)."""
+    if token == TOKEN:
+        return Lease()
+    with contextlib.suppress(ValueError):
+        claims = json.loads(token)
+        if isinstance(claims, dict) and claims.get("token") == TOKEN:
+            return Lease.of_claims(claims)
+    return None
 
 
 # The tiny app: token check, membership rule, one channel socket that echoes through the hub
@@ -59,19 +82,21 @@ def channel_router(state: ChannelApp) -> APIRouter:
 
     @router.websocket("/ws/channels/{channel}")
     async def channel_socket(websocket: WebSocket, channel: str) -> None:
-        async def check_token(token: str) -> str:
+        async def check_token(token: str) -> Lease:
             state.states_at_verification.append(websocket.application_state)
-            if token != TOKEN:
+            lease = lease_of(token)
+            if lease is None:
                 raise Unauthorized("bad token", code="invalid_token")
-            return websocket.query_params.get("member", "anonymous")
+            return lease
 
-        member = await authenticate(websocket, check_token)
-        if member is None:
+        lease = await authenticate(websocket, check_token, auth_timeout=AUTH_TIMEOUT_S)
+        if lease is None:
             return
         if channel.startswith("private-"):
             await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
             return
-        async with state.hub.connection(channel, websocket, member) as connection:
+        member = websocket.query_params.get("member", "anonymous")
+        async with state.hub.connection(channel, websocket, member, lease) as connection:
             connection.send({"type": "joined", "channel": channel, "member": member})
             async for message in connection.messages():
                 said = {"type": "said", "from": member, "body": message.get("body")}
@@ -223,9 +248,23 @@ class Client:
 
 
 @asynccontextmanager
-async def member(url: str, **headers: str) -> AsyncIterator[Client]:
-    """A client connected and joined (its `joined` message read)."""
-    async with connect(url, additional_headers=headers, open_timeout=DEADLINE_S) as connection:
+async def member(
+    url: str,
+    *,
+    subprotocols: Sequence[str] = (),
+    first: dict[str, Any] | None = None,
+    **headers: str,
+) -> AsyncIterator[Client]:
+    """A client connected and joined (its `joined` message read), offering `subprotocols`
+    and sending `first` as its first message."""
+    async with connect(
+        url,
+        additional_headers=headers,
+        subprotocols=[Subprotocol(offered) for offered in subprotocols] or None,
+        open_timeout=DEADLINE_S,
+    ) as connection:
+        if first is not None:
+            await connection.send(json.dumps(first))
         client = Client(connection)
         try:
             joined = await client.next()
@@ -421,6 +460,87 @@ async def test_a_non_member_is_refused_with_4403(servers: tuple[Served, Served])
     async with connect(one.url("private-room"), open_timeout=DEADLINE_S) as connection:
         assert await close_code(connection) == (CLOSE_FORBIDDEN, "not_a_member")
     assert one.hub.local_count("private-room") == 0
+
+
+# Tokens kept out of URLs
+
+
+async def test_the_token_may_come_as_a_subprotocol(servers: tuple[Served, Served]) -> None:
+    one, _ = servers
+    url = one.url("subprotocol-auth", member="fay", token=None)
+    async with member(url, subprotocols=[BEARER_SUBPROTOCOL, TOKEN]) as fay:
+        assert fay.connection.subprotocol == BEARER_SUBPROTOCOL
+        await fay.say("hi")
+        assert await fay.next() == said("fay", "hi")
+    offered = [Subprotocol(BEARER_SUBPROTOCOL), Subprotocol("nope")]
+    async with connect(url, subprotocols=offered, open_timeout=DEADLINE_S) as connection:
+        assert connection.subprotocol == BEARER_SUBPROTOCOL  # so the client reads the close
+        assert await close_code(connection) == (CLOSE_UNAUTHENTICATED, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    ("first", "closed"),
+    [
+        ({"type": "auth", "token": "nope"}, "invalid_token"),
+        ({"type": "hello", "token": TOKEN}, "not_authenticated"),
+        ({"type": "auth"}, "not_authenticated"),
+    ],
+    ids=["bad-token", "not-an-auth-message", "no-token"],
+)
+async def test_the_token_may_come_as_the_first_message(
+    servers: tuple[Served, Served], first: dict[str, Any], closed: str
+) -> None:
+    one, _ = servers
+    url = one.url("message-auth", member="gus", token=None)
+    async with member(url, first={"type": "auth", "token": TOKEN}) as gus:
+        await gus.say("hi")
+        assert await gus.next() == said("gus", "hi")
+    async with connect(url, open_timeout=DEADLINE_S) as connection:
+        await connection.send(json.dumps(first))
+        assert await close_code(connection) == (CLOSE_UNAUTHENTICATED, closed)
+
+
+# The token's lease: expiry and revocation
+
+
+async def test_a_socket_is_closed_when_its_token_expires(servers: tuple[Served, Served]) -> None:
+    one, _ = servers
+    token = leased_token(expires_at=time.time() + 1)
+    async with member(one.url("expiring", member="hal", token=token)) as hal:
+        assert await hal.closed() == (CLOSE_UNAUTHENTICATED, "token_expired")
+    await eventually(lambda: one.hub.local_count("expiring") == 0, "hal to leave the hub")
+    async with connect(one.url("expiring", token=token), open_timeout=DEADLINE_S) as late:
+        assert await close_code(late) == (CLOSE_UNAUTHENTICATED, "token_expired")
+
+
+async def test_a_revoked_session_closes_its_sockets_in_every_process_at_once(
+    servers: tuple[Served, Served], redis: Redis
+) -> None:
+    one, two = servers
+    ended, kept = uuid.uuid4(), uuid.uuid4()
+    token_of_ended, token_of_kept = (leased_token(session_id=str(s)) for s in (ended, kept))
+    async with (
+        member(one.url("sessions", member="ida", token=token_of_ended)) as ida_one,
+        member(two.url("sessions", member="ida", token=token_of_ended)) as ida_two,
+        member(two.url("sessions", member="jon", token=token_of_kept)) as jon,
+    ):
+        await Revocations(redis, timedelta(minutes=1)).announce([ended])
+        for socket_of_ended in (ida_one, ida_two):
+            assert await socket_of_ended.closed() == (CLOSE_UNAUTHENTICATED, "session_revoked")
+        await jon.say("still here")
+        assert await jon.next() == said("jon", "still here")
+
+
+async def test_a_socket_joining_just_after_its_session_was_revoked_is_closed(
+    servers: tuple[Served, Served], redis: Redis
+) -> None:
+    """As for a socket verified just before the revocation and joining just after it."""
+    one, _ = servers
+    ended = uuid.uuid4()
+    await Revocations(redis, timedelta(minutes=1)).announce([ended])
+    url = one.url("late-join", member="kim", token=leased_token(session_id=str(ended)))
+    async with connect(url, open_timeout=DEADLINE_S) as connection:
+        assert await close_code(connection) == (CLOSE_UNAUTHENTICATED, "session_revoked")
 
 
 # Leaving

@@ -12,7 +12,8 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -310,3 +311,15 @@ async def test_checking_out_closes_the_open_socket_and_tells_the_room(
             assert await _closed_after_frames(bob) == (4403, "checked_out")
         line = await receive(alice, lambda f: f["type"] == "message")
         assert (line["message_type"], line["content"]) == ("SYSTEM", "A traveller checked out.")
+
+
+async def test_a_guest_socket_closes_when_the_providers_token_expires(
+    b0: B0World, room: Room, servers: tuple[Server, Server]
+) -> None:
+    """B0 holds no sessions of its own (the provider does): its sockets end with the token."""
+    alice = replace(room.alice, token=b0.token(room.alice.sub, ttl=timedelta(seconds=3)))
+    async with joined(servers[0], room.room_id, alice) as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await receive(socket, lambda frame: False)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "token_expired")

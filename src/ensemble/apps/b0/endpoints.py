@@ -36,7 +36,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.pagination import Page, PageDep, build_page
-from ensemble.kernel.realtime import CLOSE_FORBIDDEN, authenticate, refuse
+from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate, refuse
 from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
@@ -314,7 +314,11 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
         websocket.state.database,
         websocket.state.hub,
     )
-    identity = await authenticate(websocket, token_verifier(settings).verify_async)
+    identity = await authenticate(
+        websocket,
+        token_verifier(settings).verify_async,
+        auth_timeout=settings.realtime_auth_timeout_seconds,
+    )
     if identity is None:
         return
     async with database.unit_of_work() as session:
@@ -324,7 +328,9 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
         await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
         return
     try:
-        async with hub.connection(room_channel(room_id), websocket, str(user.id)) as connection:
+        lease = Lease.of_claims(identity.claims)  # the provider's token: its expiry
+        channel = room_channel(room_id)
+        async with hub.connection(channel, websocket, str(user.id), lease) as connection:
             await chat.announce(hub, room_id, "joined", user.id)
             async for incoming in connection.messages():
                 content = incoming.get("content")

@@ -51,13 +51,13 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.events.dlq import dlq_router
-from ensemble.kernel.identity.principal import CodecDep, codec_for
-from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
 from ensemble.kernel.identity.address import ClientAddress
-from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.identity.principal import CodecDep, Principal, codec_for
 from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
 from ensemble.kernel.identity.router import TOKEN_RESPONSE
-from ensemble.kernel.realtime import authenticate
+from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.realtime import Lease, authenticate
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 from ensemble.settings import Settings
@@ -430,21 +430,21 @@ async def notification_socket(websocket: WebSocket) -> None:
     """Notifications and chat answers as they happen (`?token=<access token>`)."""
     database, hub = websocket.state.database, websocket.state.hub
     codec = codec_for(websocket.state.settings)
+    revocations = Revocations.of(websocket.state.redis, websocket.state.settings)
 
-    async def verify(token: str) -> uuid.UUID:
+    async def verify(token: str) -> Principal:
         async with database.unit_of_work() as session:
-            return (await principal_of(session, codec, revocations, token)).account_id
+            return await principal_of(session, codec, revocations, token)
 
-    user_id = await authenticate(websocket, verify)
-    if user_id is None:
+    timeout = websocket.state.settings.realtime_auth_timeout_seconds
+    user = await authenticate(websocket, verify, auth_timeout=timeout)
+    if user is None:
         return
-    async with hub.connection(
-        my.notification_channel(user_id), websocket, str(user_id)
-    ) as connection:
+    channel, lease = my.notification_channel(user.account_id), Lease.of_claims(user.claims)
+    async with hub.connection(channel, websocket, str(user.account_id), lease) as connection:
         async for _ in connection.messages():
             pass  # the channel only speaks to the client
 
-    revocations = Revocations.of(websocket.state.redis, websocket.state.settings)
 
 # Locations
 

@@ -44,9 +44,9 @@ from ensemble.apps.stock.schemas import (
     product_public,
     stock_public,
 )
-from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import max_body
+from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.schemas import Instant, IntegerLiteral

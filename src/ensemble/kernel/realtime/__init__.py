@@ -1,7 +1,9 @@
 """Realtime: a WebSocket hub with cross-process fan-out over Redis pub/sub.
 
-An endpoint authenticates before accepting, then joins a channel and reads the client's
-messages; anything may `publish` to a channel (a request, a job, another process)::
+An endpoint authenticates before accepting (the token from the subprotocols, a header, the
+first message or the query), then joins a channel with the token's lease (closed with 4401 at
+its expiry or when its session is revoked) and reads the client's messages; anything may
+`publish` to a channel (a request, a job, another process)::
 
     @router.websocket("/ws/things/{thing_id}")
     async def thing_socket(websocket: WebSocket, thing_id: str) -> None:
@@ -10,7 +12,8 @@ messages; anything may `publish` to a channel (a request, a job, another process
             return  # refused with 4401
         if not await may_watch(who, thing_id):
             return await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
-        async with hub.connection(f"thing:{thing_id}", websocket, who) as connection:
+        lease = Lease.of_claims(who.claims)
+        async with hub.connection(f"thing:{thing_id}", websocket, who.id, lease) as connection:
             async for message in connection.messages():
                 await hub.publish(f"thing:{thing_id}", {...})
 
@@ -19,6 +22,7 @@ answers with any frame (`{"type":"pong"}` is consumed by the hub) or is dropped 
 """
 
 from ensemble.kernel.realtime.auth import (
+    BEARER_SUBPROTOCOL,
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
     CLOSE_HEARTBEAT_TIMEOUT,
@@ -28,11 +32,12 @@ from ensemble.kernel.realtime.auth import (
     refuse,
     websocket_token,
 )
-from ensemble.kernel.realtime.connection import Connection
+from ensemble.kernel.realtime.connection import Connection, Lease
 from ensemble.kernel.realtime.hub import Hub
 from ensemble.kernel.realtime.publisher import Publisher
 
 __all__ = [
+    "BEARER_SUBPROTOCOL",
     "CLOSE_FORBIDDEN",
     "CLOSE_GOING_AWAY",
     "CLOSE_HEARTBEAT_TIMEOUT",
@@ -40,6 +45,7 @@ __all__ = [
     "CLOSE_UNAUTHENTICATED",
     "Connection",
     "Hub",
+    "Lease",
     "Publisher",
     "authenticate",
     "refuse",

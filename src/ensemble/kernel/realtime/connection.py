@@ -3,6 +3,8 @@
 Fan-out only appends to outboxes (never awaits a socket), so one slow client cannot delay
 the others; a socket whose outbox overflows, or whose send does not finish within
 `send_timeout`, is dropped. Every write to the socket goes through the writer, in order.
+A socket holds a `Lease` from its token: it is closed with 4401 when the token expires
+(`token_expired`) or its session is revoked (`session_revoked`, by the hub).
 """
 
 from __future__ import annotations
@@ -14,17 +16,37 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
 from starlette.websockets import WebSocket, WebSocketState
 
+from ensemble.kernel.realtime.auth import CLOSE_UNAUTHENTICATED
 from ensemble.kernel.realtime.metrics import DROPPED, FANNED_OUT
 
 logger = logging.getLogger(__name__)
 
 PING = '{"type":"ping"}'
 _CLIENT_PONG = "pong"
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How long a socket may stay: until its token's expiry (`exp`, epoch seconds) and while
+    its session (`sid`) is not revoked; None for either: no such limit."""
+
+    expires_at: float | None = None
+    session_id: str | None = None
+
+    @classmethod
+    def of_claims(cls, claims: Mapping[str, Any]) -> Lease:
+        """The lease of a verified token's claims (`exp`, and `sid` when it names one)."""
+        expires, session = claims.get("exp"), claims.get("sid")
+        return cls(
+            float(expires) if isinstance(expires, int | float) else None,
+            str(session) if session else None,
+        )
 
 
 def encode(payload: Any) -> str:
@@ -44,10 +66,12 @@ class Connection:
         max_pending: int,
         send_timeout: float,
         on_closed: Callable[[Connection], Awaitable[None]],
+        lease: Lease | None = None,
     ) -> None:
         self.websocket = websocket
         self.channel = channel
         self.member_id = member_id
+        self.lease = lease or Lease()
         self.last_seen = time.monotonic()
         self._max_pending = max_pending
         self._send_timeout = send_timeout
@@ -56,6 +80,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.member_id} on {self.channel}>"
@@ -66,6 +91,13 @@ class Connection:
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._run(), name=f"realtime-writer:{self.channel}")
+        if self.lease.expires_at is not None:
+            self._expiry = asyncio.get_running_loop().call_later(
+                max(0.0, self.lease.expires_at - time.time()),
+                self.drop,
+                CLOSE_UNAUTHENTICATED,
+                "token_expired",
+            )
 
     def offer(self, text: str) -> bool:
         """Queue a frame; False when the outbox is full (the caller drops the socket)."""
@@ -124,6 +156,8 @@ class Connection:
         except Exception as exc:  # the peer is gone or stuck: stop writing to it
             logger.debug("writer of %r stopped: %r", self, exc)
             self._close = self._close or (1011, "send failed")
+        if self._expiry is not None:
+            self._expiry.cancel()
         await self._on_closed(self)
 
     async def _write_all(self) -> None:

@@ -8,6 +8,9 @@ Redis has confirmed the subscription, so anything published after it is delivere
 Pub/sub is at-most-once: a message published while a process is disconnected from Redis is
 lost for its sockets. Apps keep the truth (for example chat history) in the database and
 clients refetch it on reconnect. The hub only moves messages; membership is the app's.
+
+Every hub also listens on the revoked-sessions channel: a socket whose lease names a revoked
+session is closed with 4401 `session_revoked` (and one that joins just after, too).
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
+from ensemble.kernel.identity.revocation import REVOKED_SESSIONS_CHANNEL
 from ensemble.kernel.realtime.auth import (
     CLOSE_GOING_AWAY,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHENTICATED,
+    accept,
 )
-from ensemble.kernel.realtime.connection import PING, Connection, encode
+from ensemble.kernel.realtime.connection import PING, Connection, Lease, encode
 from ensemble.kernel.realtime.metrics import CONNECTED, PUBLISHED
 from ensemble.kernel.realtime.publisher import DEFAULT_PREFIX, DISCONNECT, disconnect_payload
 from ensemble.settings import Settings
@@ -42,6 +48,8 @@ from ensemble.settings import Settings
 logger = logging.getLogger(__name__)
 
 _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 5.0
+_REVOKED_KEY = REVOKED_SESSIONS_CHANNEL.encode()
+_REMEMBER_REVOKED_S = 60.0
 
 
 @dataclass
@@ -79,6 +87,7 @@ class Hub:
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock: asyncio.Lock | None = None
+        self._revoked_recently: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -97,6 +106,7 @@ class Hub:
         self._redis = Redis.from_url(self._redis_url, client_name=self.name, socket_keepalive=True)
         self._pubsub = self._redis.pubsub()
         await self._pubsub.connect()  # type: ignore[no-untyped-call]
+        await self._pubsub.subscribe(REVOKED_SESSIONS_CHANNEL)
         self._lock = asyncio.Lock()
         self._tasks = [
             asyncio.create_task(self._read_loop(), name=f"{self.name}:reader"),
@@ -138,19 +148,21 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def connection(
-        self, channel: str, websocket: WebSocket, member_id: str
+        self, channel: str, websocket: WebSocket, member_id: str, lease: Lease | None = None
     ) -> AsyncIterator[Connection]:
         """`join` on enter and `leave` on exit, however the block ends."""
-        joined = await self.join(channel, websocket, member_id)
+        joined = await self.join(channel, websocket, member_id, lease)
         try:
             yield joined
         finally:
             await self.leave(joined)
 
-    async def join(self, channel: str, websocket: WebSocket, member_id: str) -> Connection:
-        """Add an (accepted, or accepted here) socket to `channel` on this process."""
-        if websocket.client_state == WebSocketState.CONNECTING:
-            await websocket.accept()
+    async def join(
+        self, channel: str, websocket: WebSocket, member_id: str, lease: Lease | None = None
+    ) -> Connection:
+        """Add an (accepted, or accepted here) socket to `channel` on this process; it is
+        closed when its `lease` ends."""
+        await accept(websocket)
         connection = Connection(
             websocket,
             channel,
@@ -158,6 +170,7 @@ class Hub:
             max_pending=self._max_pending,
             send_timeout=self._send_timeout,
             on_closed=self._detach,
+            lease=lease,
         )
         try:
             await self._attach(connection)
@@ -224,6 +237,8 @@ class Hub:
             entry.members.add(connection)
             self._connected += 1
             CONNECTED.inc()
+            if connection.lease.session_id in self._revoked_recently:
+                connection.drop(CLOSE_UNAUTHENTICATED, "session_revoked")
         async with asyncio.timeout(self._subscribe_timeout):
             await asyncio.shield(entry.ready)
 
@@ -291,6 +306,10 @@ class Hub:
         raw = message.get("channel")
         if not isinstance(raw, bytes):
             return
+        if raw == _REVOKED_KEY:
+            if message["type"] == "message":
+                self._revoke(message["data"].decode())
+            return
         channel = raw.decode()[len(self._prefix) :]
         kind = message["type"]
         if kind == "message":
@@ -324,6 +343,18 @@ class Hub:
             if connection.member_id == command.get("member_id"):
                 connection.close(int(command.get("code", 1000)), str(command.get("reason", "")))
         return True
+
+    def _revoke(self, session_id: str) -> None:
+        """Close the local sockets of a revoked session, and remember it for a while for
+        sockets verified before the revocation but joining after it."""
+        now = time.monotonic()
+        recent = self._revoked_recently
+        while recent and next(iter(recent.values())) < now - _REMEMBER_REVOKED_S:
+            del recent[next(iter(recent))]
+        recent[session_id] = now
+        for connection in self._all_connections():
+            if connection.lease.session_id == session_id:
+                connection.drop(CLOSE_UNAUTHENTICATED, "session_revoked")
 
     async def _heartbeat_loop(self) -> None:
         while True:
