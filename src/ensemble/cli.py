@@ -84,6 +84,7 @@ def serve(
         "port": bind_port,
         "log_config": None,
         "server_header": False,
+        "proxy_headers": False,  # the client address is ours to derive (TRUSTED_PROXIES)
     }
     try:
         if processes == 1:
