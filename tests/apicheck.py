@@ -307,9 +307,9 @@ def call_fuzzed(
     headers: Mapping[str, str],
     known: Mapping[str, str],
     **aim: Collection[str],
-) -> None:
+) -> schemathesis.Response:
     """Send a generated case (ids aimed at `known` rows): below 500, and a 4xx is JSON with
-    the error shape."""
+    the error shape. Returns the response."""
     for params in (case.path_parameters, case.query, case.body):
         aim_at_known_rows(params, known, **aim)
     response = case.call(headers=dict(headers), timeout=30)
@@ -320,3 +320,35 @@ def call_fuzzed(
     if 400 <= response.status_code < 500:
         assert response.headers.get("content-type", [""])[0].startswith("application/json"), request
         assert_error_shape(response.json())
+    return response
+
+
+# OpenAPI
+
+
+UNDOCUMENTED = {400, 405, 413}
+"""Statuses any route may answer that no operation lists: a body that is not even text, a
+method the path does not serve, a body past the server's size limit."""
+
+
+def assert_documented(case: Case[Any], response: schemathesis.Response) -> None:
+    """The status answered is one the operation's `responses` list."""
+    documented = case.operation.definition.raw["responses"]
+    if response.status_code not in UNDOCUMENTED:
+        assert str(response.status_code) in documented, (
+            f"{case.method} {case.path} answered {response.status_code}, documented:"
+            f" {sorted(documented)}: {response.text[:300]}"
+        )
+
+
+def documented_statuses(
+    document: Mapping[str, Any], prefix: str
+) -> dict[tuple[str, str], set[str]]:
+    """`(METHOD, path without prefix)` -> the statuses its `responses` list, for every
+    operation under `prefix`."""
+    return {
+        (method.upper(), path.removeprefix(prefix)): set(operation["responses"])
+        for path, operations in document["paths"].items()
+        if path.startswith(prefix)
+        for method, operation in operations.items()
+    }

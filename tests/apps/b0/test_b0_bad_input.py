@@ -20,7 +20,16 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.pagination import encode_cursor
-from tests.apicheck import Known, Server, assert_error_shape, call_fuzzed, fuzz_schema, send, serve
+from tests.apicheck import (
+    Known,
+    Server,
+    assert_documented,
+    assert_error_shape,
+    call_fuzzed,
+    fuzz_schema,
+    send,
+    serve,
+)
 from tests.apps.b0.conftest import B0World
 from tests.apps.b0.helpers import check_in, question
 
@@ -90,17 +99,17 @@ ENDS_THE_TRIP = r"/(check-out|cancel)$"
 def test_bad_input_is_a_4xx_with_the_error_shape(
     case: Case[Any], guest: Known, b0_server: Server
 ) -> None:
-    call_fuzzed(case, b0_server, guest.headers, guest.values)
+    assert_documented(case, call_fuzzed(case, b0_server, guest.headers, guest.values))
 
 
 @schema.include(path_regex=r"/cancel$").parametrize()
 def test_bad_cancellations_are_a_4xx(case: Case[Any], boarding: Known, b0_server: Server) -> None:
-    call_fuzzed(case, b0_server, boarding.headers, boarding.values)
+    assert_documented(case, call_fuzzed(case, b0_server, boarding.headers, boarding.values))
 
 
 @schema.include(path_regex=r"/check-out$").parametrize()
 def test_bad_check_outs_are_a_4xx(case: Case[Any], guest: Known, b0_server: Server) -> None:
-    call_fuzzed(case, b0_server, guest.headers, guest.values)
+    assert_documented(case, call_fuzzed(case, b0_server, guest.headers, guest.values))
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,15 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import Database
-from tests.apicheck import Server, assert_error_shape, call_fuzzed, fuzz_schema, send, serve
+from tests.apicheck import (
+    Server,
+    assert_documented,
+    assert_error_shape,
+    call_fuzzed,
+    fuzz_schema,
+    send,
+    serve,
+)
 from tests.apps.stock.conftest import StockWorld
 
 # Fuzzing examples per operation (the coverage phase adds its own cases); raise it for a deep run.
@@ -83,10 +91,11 @@ def test_bad_input_is_a_4xx_with_the_error_shape(
     case: Case[Any], known: Known, stock_server: Server
 ) -> None:
     # Every store id exists (a missing one is a 403 before anything else runs).
-    call_fuzzed(
+    response = call_fuzzed(
         case, stock_server, known.admin_headers, known.values,
         always={"store_id"}, free_form={"barcode"},
     )  # fmt: skip
+    assert_documented(case, response)
 
 
 def test_server_shares_the_test_database_and_key(stock_server: Server, known: Known) -> None:

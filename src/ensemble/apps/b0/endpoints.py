@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from fastapi import APIRouter, Request, Response, WebSocket, status
 
@@ -35,18 +34,30 @@ from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger.models import Entry
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate, refuse
 from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, expired or forged token"},
-    404: {"description": "Not found (or not yours)"},
-    409: {"description": "Conflicts with the current state"},
-    422: {"description": "Invalid input"},
+_DESCRIBED = {
+    401: "Missing, expired or forged token",
+    404: "Not found, or not yours; also when the caller has no user yet"
+    " (`user_not_registered`: `POST /users` first)",
+    422: "Invalid input (`validation_error`, `invalid_cursor`)",
 }
-router = APIRouter(prefix=PREFIX, responses=_ERRORS)
+
+
+def _errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
+
+
+_USER = (401, 404)
+_USER_INPUT = (401, 404, 422)
+_NOT_A_GUEST = (403, "Not a guest of this room (`not_a_member`)")
+_SHORT = "Not enough points (`insufficient_points`)"
+router = APIRouter(prefix=PREFIX)
 
 
 # Shaping
@@ -162,7 +173,15 @@ def _settings(request: Request) -> Settings:
 # Users and points
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"])
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses={
+        200: {"model": UserPublic, "description": "The caller's user already exists"},
+        **_errors(401),
+    },
+)
 async def register(identity: Caller, session: SessionDep, response: Response) -> UserPublic:
     """Create the caller's user from the token (the sign-up bonus once); `200` if it exists."""
     user, created = await service.register(session, identity)
@@ -171,18 +190,18 @@ async def register(identity: Caller, session: SessionDep, response: Response) ->
     return await _user(session, user)
 
 
-@router.get("/users/me", tags=["users"])
+@router.get("/users/me", tags=["users"], responses=_errors(*_USER))
 async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return await _user(session, user)
 
 
-@router.patch("/users/me", tags=["users"])
+@router.patch("/users/me", tags=["users"], responses=_errors(*_USER_INPUT))
 async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
     """Set the nickname (2–10 characters) and the profile (one emoji)."""
     return await _user(session, await service.update_user(session, user, body))
 
 
-@router.get("/points/transactions", tags=["points"])
+@router.get("/points/transactions", tags=["points"], responses=_errors(*_USER_INPUT))
 async def point_history(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PointTransactionPublic]:
@@ -197,18 +216,18 @@ async def point_history(
 # Catalogue
 
 
-@router.get("/cities", tags=["catalogue"])
+@router.get("/cities", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_cities(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[CityPublic]:
     rows = await service.cities(session, page.key(int, uuid.UUID), page.limit)
     return build_page(rows, page.limit, lambda c: (c.display_order, str(c.id)), _city)
 
 
-@router.get("/cities/{city_id}", tags=["catalogue"])
+@router.get("/cities/{city_id}", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def read_city(city_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> CityPublic:
     return _city(await service.city(session, city_id))
 
 
-@router.get("/airships", tags=["catalogue"])
+@router.get("/airships", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[AirshipPublic]:
     rows = await service.airships(session, page.key(int, uuid.UUID), page.limit)
     return build_page(rows, page.limit, lambda a: (a.display_order, str(a.id)), _airship)
@@ -217,7 +236,15 @@ async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> P
 # Tickets
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, tags=["tickets"])
+@router.post(
+    "/tickets",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tickets"],
+    responses=_errors(
+        *_USER_INPUT,
+        (409, f"{_SHORT}, or already travelling or staying (`active_trip_exists`)"),
+    ),
+)
 async def buy_ticket(
     body: TicketCreate, user: CurrentUser, session: SessionDep, request: Request
 ) -> TicketPublic:
@@ -230,7 +257,7 @@ async def buy_ticket(
     return _ticket(ticket)
 
 
-@router.get("/tickets", tags=["tickets"])
+@router.get("/tickets", tags=["tickets"], responses=_errors(*_USER_INPUT))
 async def list_tickets(
     user: CurrentUser, session: SessionDep, page: PageDep, status: TicketStatus | None = None
 ) -> Page[TicketPublic]:
@@ -239,17 +266,21 @@ async def list_tickets(
     return build_page(rows, page.limit, lambda t: (t.created_at.isoformat(), str(t.id)), _ticket)
 
 
-@router.get("/tickets/current", tags=["tickets"])
+@router.get("/tickets/current", tags=["tickets"], responses=_errors(*_USER))
 async def read_current_ticket(user: CurrentUser, session: SessionDep) -> TicketPublic:
     return _ticket(await travel.current_ticket(session, user))
 
 
-@router.get("/tickets/{ticket_id}", tags=["tickets"])
+@router.get("/tickets/{ticket_id}", tags=["tickets"], responses=_errors(*_USER_INPUT))
 async def read_ticket(ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TicketPublic:
     return _ticket(await travel.own_ticket(session, user, ticket_id))
 
 
-@router.post("/tickets/{ticket_id}/cancel", tags=["tickets"])
+@router.post(
+    "/tickets/{ticket_id}/cancel",
+    tags=["tickets"],
+    responses=_errors(*_USER_INPUT, (409, "Not boarding (`ticket_not_cancellable`)")),
+)
 async def cancel_ticket(
     ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> TicketPublic:
@@ -260,24 +291,26 @@ async def cancel_ticket(
 # Stays and rooms
 
 
-@router.get("/room-stays/current", tags=["stays"])
+@router.get("/room-stays/current", tags=["stays"], responses=_errors(*_USER))
 async def read_current_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
     return await _stay(session, await travel.current_stay(session, user))
 
 
-@router.post("/room-stays/current/extend", tags=["stays"])
+@router.post("/room-stays/current/extend", tags=["stays"], responses=_errors(*_USER, (409, _SHORT)))
 async def extend_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
     """Spend points to stay a day longer."""
     return await _stay(session, await travel.extend(session, user))
 
 
-@router.post("/room-stays/current/check-out", tags=["stays"])
+@router.post("/room-stays/current/check-out", tags=["stays"], responses=_errors(*_USER))
 async def check_out(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
     stay = await travel.current_stay(session, user, lock=True)
     return await _stay(session, await travel.check_out(session, stay))
 
 
-@router.get("/rooms/{room_id}/members", tags=["stays"])
+@router.get(
+    "/rooms/{room_id}/members", tags=["stays"], responses=_errors(*_USER_INPUT, _NOT_A_GUEST)
+)
 async def room_members(
     room_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> Page[MemberPublic]:
@@ -291,7 +324,9 @@ async def room_members(
     return Page[MemberPublic](items=items, next_cursor=None)
 
 
-@router.get("/rooms/{room_id}/messages", tags=["chat"])
+@router.get(
+    "/rooms/{room_id}/messages", tags=["chat"], responses=_errors(*_USER_INPUT, _NOT_A_GUEST)
+)
 async def room_messages(
     room_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:
@@ -359,7 +394,12 @@ async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID
 # Diaries and questionnaires
 
 
-@router.post("/diaries", status_code=status.HTTP_201_CREATED, tags=["journal"])
+@router.post(
+    "/diaries",
+    status_code=status.HTTP_201_CREATED,
+    tags=["journal"],
+    responses=_errors(*_USER_INPUT, (409, "Today's diary is written (`diary_exists`)")),
+)
 async def write_diary(
     body: DiaryCreate, user: CurrentUser, session: SessionDep, request: Request
 ) -> DiaryPublic:
@@ -367,19 +407,19 @@ async def write_diary(
     return _diary(await journal.write_diary(session, user, body, _settings(request).b0_timezone))
 
 
-@router.get("/diaries", tags=["journal"])
+@router.get("/diaries", tags=["journal"], responses=_errors(*_USER_INPUT))
 async def list_diaries(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
     before = page.key(date.fromisoformat, uuid.UUID)
     rows = await journal.diaries(session, user, before, page.limit)
     return build_page(rows, page.limit, lambda d: (d.diary_date.isoformat(), str(d.id)), _diary)
 
 
-@router.get("/diaries/{diary_id}", tags=["journal"])
+@router.get("/diaries/{diary_id}", tags=["journal"], responses=_errors(*_USER_INPUT))
 async def read_diary(diary_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> DiaryPublic:
     return _diary(await journal.diary(session, user, diary_id))
 
 
-@router.get("/questionnaires", tags=["journal"])
+@router.get("/questionnaires", tags=["journal"], responses=_errors(*_USER))
 async def list_questions(user: CurrentUser, session: SessionDep) -> Page[QuestionPublic]:
     items = [
         QuestionPublic(
@@ -391,7 +431,10 @@ async def list_questions(user: CurrentUser, session: SessionDep) -> Page[Questio
 
 
 @router.post(
-    "/questionnaires/{question_id}/answer", status_code=status.HTTP_201_CREATED, tags=["journal"]
+    "/questionnaires/{question_id}/answer",
+    status_code=status.HTTP_201_CREATED,
+    tags=["journal"],
+    responses=_errors(*_USER_INPUT, (409, "Answered before (`already_answered`)")),
 )
 async def answer_question(
     question_id: uuid.UUID, body: AnswerCreate, user: CurrentUser, session: SessionDep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -48,28 +48,37 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import max_body
 from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.identity.router import auth_router
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 
 PREFIX = "/api/v1"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text}
-    for code, text in {
-        401: "Missing, expired or foreign token",
-        403: "Role or store not allowed",
-        404: "Not found",
-        422: "Invalid input",
-    }.items()
+_DESCRIBED = {
+    401: "No valid token (missing, expired, revoked or another app's), or the account is"
+    " disabled (`account_disabled`)",
+    403: "Not an admin (`role_forbidden`), or not assigned to the store (`store_forbidden`,"
+    " also for a store that does not exist)",
+    404: "The store (`store_not_found`, for an admin) or the item does not exist",
+    422: "Invalid input (`validation_error`, `invalid_cursor`, …)",
 }
 
-users = APIRouter(prefix=f"{PREFIX}/users", tags=["users"], responses=_ERRORS)
-me = APIRouter(prefix=f"{PREFIX}/auth", tags=["auth"], responses=_ERRORS)
-stores = APIRouter(prefix=f"{PREFIX}/stores", tags=["stores"], responses=_ERRORS)
-catalog = APIRouter(prefix=f"{PREFIX}/stores/{{store_id}}", tags=["catalog"], responses=_ERRORS)
-inventory = APIRouter(
-    prefix=f"{PREFIX}/stores/{{store_id}}/inventory", tags=["inventory"], responses=_ERRORS
-)
-sync_router = APIRouter(prefix=f"{PREFIX}/sync", tags=["sync"], responses=_ERRORS)
+
+def _errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
+
+
+_ADMIN = (401, 403, 422)
+_NO_USER = (404, "No such user (`user_not_found`)")
+_NAME_TAKEN = "Another live category of the store has this name"
+_IN_STORE = (401, 403, 404, 422)
+
+users = APIRouter(prefix=f"{PREFIX}/users", tags=["users"])
+me = APIRouter(prefix=f"{PREFIX}/auth", tags=["auth"])
+stores = APIRouter(prefix=f"{PREFIX}/stores", tags=["stores"])
+catalog = APIRouter(prefix=f"{PREFIX}/stores/{{store_id}}", tags=["catalog"])
+inventory = APIRouter(prefix=f"{PREFIX}/stores/{{store_id}}/inventory", tags=["inventory"])
+sync_router = APIRouter(prefix=f"{PREFIX}/sync", tags=["sync"], responses=_errors(*_IN_STORE))
 
 
 def _user(view: service.UserView) -> UserPublic:
@@ -96,31 +105,33 @@ def _stock(view: service.StockView) -> StockPublic:
 # Auth and users
 
 
-@me.get("/me")
+@me.get("/me", responses=_errors(401))
 async def read_me(principal: CurrentUser, session: SessionDep) -> UserPublic:
     """The signed-in user with role and stores."""
     return _user(await service.get_user(session, principal.account_id))
 
 
 @users.post(
-    "", status_code=status.HTTP_201_CREATED, responses={409: {"description": "Email taken"}}
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=_errors(*_ADMIN, (409, "The email has an account (`email_taken`)")),
 )
 async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> UserPublic:
     return _user(await service.create_user(session, body))
 
 
-@users.get("")
+@users.get("", responses=_errors(*_ADMIN))
 async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> Page[UserPublic]:
     views = await service.list_users(session, page.after_id(), page.limit)
     return build_page(views, page.limit, lambda v: (str(v.user.id),), _user)
 
 
-@users.get("/{user_id}")
+@users.get("/{user_id}", responses=_errors(*_ADMIN, _NO_USER))
 async def read_user(user_id: uuid.UUID, _: AdminUser, session: SessionDep) -> UserPublic:
     return _user(await service.get_user(session, user_id))
 
 
-@users.patch("/{user_id}")
+@users.patch("/{user_id}", responses=_errors(*_ADMIN, _NO_USER))
 async def update_user(
     user_id: uuid.UUID,
     body: UserUpdate,
@@ -136,12 +147,12 @@ async def update_user(
 # Stores
 
 
-@stores.post("", status_code=status.HTTP_201_CREATED)
+@stores.post("", status_code=status.HTTP_201_CREATED, responses=_errors(*_ADMIN))
 async def create_store(body: StoreCreate, _: AdminUser, session: SessionDep) -> StorePublic:
     return StorePublic.model_validate(await service.create_store(session, body))
 
 
-@stores.get("")
+@stores.get("", responses=_errors(401, 422))
 async def list_stores(
     principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[StorePublic]:
@@ -150,12 +161,12 @@ async def list_stores(
     return build_page(rows, page.limit, lambda s: (str(s.id),), StorePublic.model_validate)
 
 
-@stores.get("/{store_id}")
+@stores.get("/{store_id}", responses=_errors(*_IN_STORE))
 async def read_store(access: StoreMember) -> StorePublic:
     return StorePublic.model_validate(access.store)
 
 
-@stores.patch("/{store_id}")
+@stores.patch("/{store_id}", responses=_errors(*_IN_STORE))
 async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDep) -> StorePublic:
     return StorePublic.model_validate(await service.update_store(session, access.store, body))
 
@@ -163,7 +174,7 @@ async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDe
 # Categories
 
 
-@catalog.get("/categories")
+@catalog.get("/categories", responses=_errors(*_IN_STORE))
 async def list_categories(
     access: StoreMember, session: SessionDep, page: PageDep
 ) -> Page[CategoryPublic]:
@@ -171,14 +182,20 @@ async def list_categories(
     return build_page(rows, page.limit, lambda c: (str(c.id),), CategoryPublic.model_validate)
 
 
-@catalog.post("/categories", status_code=status.HTTP_201_CREATED)
+@catalog.post(
+    "/categories",
+    status_code=status.HTTP_201_CREATED,
+    responses=_errors(*_IN_STORE, (409, f"{_NAME_TAKEN}, or a category has this id (`conflict`)")),
+)
 async def create_category(
     body: CategoryCreate, access: StoreAdmin, session: SessionDep
 ) -> CategoryPublic:
     return CategoryPublic.model_validate(await service.create_category(session, access, body))
 
 
-@catalog.patch("/categories/{category_id}")
+@catalog.patch(
+    "/categories/{category_id}", responses=_errors(*_IN_STORE, (409, f"{_NAME_TAKEN} (`conflict`)"))
+)
 async def update_category(
     category_id: uuid.UUID, body: CategoryUpdate, access: StoreAdmin, session: SessionDep
 ) -> CategoryPublic:
@@ -186,7 +203,11 @@ async def update_category(
     return CategoryPublic.model_validate(category)
 
 
-@catalog.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
+@catalog.delete(
+    "/categories/{category_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_errors(*_IN_STORE),
+)
 async def delete_category(
     category_id: uuid.UUID, access: StoreAdmin, session: SessionDep
 ) -> Response:
@@ -197,7 +218,7 @@ async def delete_category(
 # Products
 
 
-@catalog.get("/products")
+@catalog.get("/products", responses=_errors(*_IN_STORE))
 async def list_products(
     access: StoreMember,
     session: SessionDep,
@@ -215,8 +236,11 @@ async def list_products(
     "/products",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"model": ProductPublic, "description": "Same id re-sent"},
-        409: {"description": "Barcode or id taken"},
+        200: {"model": ProductPublic, "description": "Same id re-sent: nothing changed"},
+        **_errors(
+            *_IN_STORE,
+            (409, "The barcode is taken (`barcode_taken`) or the id is (`id_conflict`)"),
+        ),
     },
 )
 async def create_product(
@@ -228,21 +252,24 @@ async def create_product(
     return _product(view)
 
 
-@catalog.get("/products/barcode/{barcode}")
+@catalog.get("/products/barcode/{barcode}", responses=_errors(*_IN_STORE))
 async def read_product_by_barcode(
     barcode: str, access: StoreMember, session: SessionDep
 ) -> ProductPublic:
     return _product(await service.get_product_by_barcode(session, access, barcode))
 
 
-@catalog.get("/products/{product_id}")
+@catalog.get("/products/{product_id}", responses=_errors(*_IN_STORE))
 async def read_product(
     product_id: uuid.UUID, access: StoreMember, session: SessionDep
 ) -> ProductPublic:
     return _product(await service.get_product(session, access, product_id))
 
 
-@catalog.patch("/products/{product_id}", responses={409: {"description": "Barcode taken"}})
+@catalog.patch(
+    "/products/{product_id}",
+    responses=_errors(*_IN_STORE, (409, "The barcode is taken (`barcode_taken`)")),
+)
 async def update_product(
     product_id: uuid.UUID, body: ProductUpdate, access: StoreMember, session: SessionDep
 ) -> ProductPublic:
@@ -252,7 +279,9 @@ async def update_product(
     return _product(await service.update_product(session, access, product_id, body))
 
 
-@catalog.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+@catalog.delete(
+    "/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_errors(*_IN_STORE)
+)
 async def delete_product(
     product_id: uuid.UUID, access: StoreAdmin, session: SessionDep
 ) -> Response:
@@ -269,7 +298,14 @@ async def delete_product(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": TransactionRecorded, "description": "Same id re-sent: nothing applied"},
-        409: {"description": "insufficient_stock or id_conflict"},
+        **_errors(
+            *_IN_STORE,
+            (
+                409,
+                "Stock would go below zero in a store that does not allow it"
+                " (`insufficient_stock`), or the id holds another movement (`id_conflict`)",
+            ),
+        ),
     },
 )
 async def record_transaction(
@@ -284,7 +320,7 @@ async def record_transaction(
     )
 
 
-@inventory.get("/transactions")
+@inventory.get("/transactions", responses=_errors(*_IN_STORE))
 async def list_transactions(
     access: StoreMember,
     session: SessionDep,
@@ -307,7 +343,7 @@ async def list_transactions(
     )
 
 
-@inventory.get("/stock")
+@inventory.get("/stock", responses=_errors(*_IN_STORE))
 async def list_stock(
     access: StoreMember, session: SessionDep, page: PageDep, low_only: bool = False
 ) -> Page[StockPublic]:
@@ -315,7 +351,7 @@ async def list_stock(
     return build_page(views, page.limit, lambda v: (str(v.stock.product_id),), _stock)
 
 
-@inventory.get("/stock/{product_id}")
+@inventory.get("/stock/{product_id}", responses=_errors(*_IN_STORE))
 async def read_stock(
     product_id: uuid.UUID, access: StoreMember, session: SessionDep
 ) -> StockPublic:
@@ -330,7 +366,14 @@ SYNC_MAX_BODY_BYTES = 8 * 2**20
 
 @sync_router.post("", openapi_extra=max_body(SYNC_MAX_BODY_BYTES))
 async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -> SyncResponse:
-    """Apply a batch of offline records; every record gets a verdict. Safe to re-send."""
+    """Apply a batch of offline records; every record gets a verdict. Safe to re-send.
+
+    Records are applied in `occurred_at` / `updated_at` order. Products: last write wins on
+    `updated_at`, ties to the larger `device_id`. An offline `OUT` that takes stock below
+    zero is still **applied** (the goods are already gone), also in a store that does not
+    allow negative stock, and its result carries `reason: "negative_stock"` so the device
+    can warn. Nothing is dropped silently: each record is `applied`, `duplicate`,
+    `superseded` or `rejected` with a reason."""
     access = await authorize_store(session, principal, body.store_id)
     results = await sync.apply_batch(session, access, body)
     resume = ChangePosition.decode(body.cursor)  # validated: a bad cursor is a 422

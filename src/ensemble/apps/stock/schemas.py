@@ -218,13 +218,41 @@ class SyncRequest(RequestModel):
 
 
 SyncStatus = Literal["applied", "duplicate", "superseded", "rejected"]
+SyncReason = Literal[
+    "negative_stock",
+    "newer_in_batch",
+    "unknown_product",
+    "unknown_category",
+    "wrong_store",
+    "barcode_conflict",
+    "id_conflict",
+    "quantity_not_positive",
+    "adjust_quantity_zero",
+    "quantity_out_of_range",
+]
 
 
 class SyncResult(BaseModel):
     entity: Literal["transaction", "product"]
     id: uuid.UUID
-    status: SyncStatus
-    reason: str | None = None
+    status: SyncStatus = Field(
+        description=(
+            "`applied`; `duplicate`: this id was applied before with the same content, nothing"
+            " applied twice; `superseded`: (product) the server's copy is newer (last write"
+            " wins) and is returned; `rejected`: invalid, see `reason`"
+        )
+    )
+    reason: SyncReason | None = Field(
+        default=None,
+        description=(
+            "`negative_stock`: (applied) the OUT took stock below zero; `newer_in_batch`:"
+            " (superseded) a newer copy of the product came in the same batch; rejected:"
+            " `unknown_product`, `unknown_category`, `wrong_store` (the product is another"
+            " store's), `barcode_conflict` (another live product has the barcode),"
+            " `id_conflict` (the id holds another record), `quantity_not_positive` (IN/OUT),"
+            " `adjust_quantity_zero`, `quantity_out_of_range`"
+        ),
+    )
     server_updated_at: datetime | None = None
     product: ProductPublic | None = Field(
         default=None, description="The server's copy, when a product record was superseded."
