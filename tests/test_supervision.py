@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
@@ -16,15 +17,16 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.heartbeat import live_members
+from ensemble.kernel.heartbeat import beat, heartbeat, live_members
 from ensemble.kernel.supervisor import Child, Supervisor
 from ensemble.settings import Settings
 from tests.apicheck import free_port
 from tests.apps.eco.conftest import MAX_CHARACTERS, EcoWorld, all_settled, quick_users
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, in_process_client
 from tests.polling import eventually
 
 ROLES = ("worker", "scheduler", "relay", "consume")
@@ -149,6 +151,25 @@ async def test_serve_restarts_each_killed_role_and_its_work_completes_once(
     assert logged.count("exited with -9; restarting it in") == len(ROLES), logged[-3000:]
     for role in ROLES:
         assert f"{role} restarted as pid" in logged
+
+
+async def test_ready_names_each_expected_role_without_a_live_heartbeat(
+    settings: Settings, database: Database, redis_url: str
+) -> None:
+    worker, relay = (f"role-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    expecting = settings.model_copy(
+        update={"ready_roles": [worker, relay], "heartbeat_interval_seconds": 0.05}
+    )
+    async with in_process_client(expecting, database) as client:
+        assert await readiness(client) == (503, [worker, relay])
+        with SyncRedis.from_url(redis_url) as sync_redis:
+            beat(sync_redis, worker, ttl=60)
+        assert await readiness(client) == (503, [relay])
+        with heartbeat(expecting, relay):
+            assert await readiness(client) == (200, [])
+        assert await readiness(client) == (503, [relay]), "a stopped role's entry is removed"
+    async with in_process_client(settings, database) as client:
+        assert await readiness(client) == (200, []), "no roles expected: none checked"
 
 
 def exiting(code: int) -> subprocess.Popen[bytes]:

@@ -51,10 +51,11 @@ def beat(redis: SyncRedis, role: str, ttl: float) -> None:
 
 @contextmanager
 def heartbeat(settings: Settings, role: str) -> Iterator[None]:
-    """Beat for `role` from a daemon thread while the block runs; the entry is removed when
-    the block ends (a killed process's entry lapses instead)."""
+    """Beat for `role` now, then from a daemon thread while the block runs; the entry is
+    removed when the block ends (a killed process's entry lapses instead)."""
     assert settings.redis_url is not None
     redis = SyncRedis.from_url(settings.redis_url)
+    _beat_logged(redis, role, settings.heartbeat_ttl_seconds)
     stop = threading.Event()
     thread = threading.Thread(
         target=_beat_until,
@@ -76,13 +77,15 @@ def heartbeat(settings: Settings, role: str) -> Iterator[None]:
 
 
 def _beat_until(redis: SyncRedis, role: str, settings: Settings, stop: threading.Event) -> None:
-    while True:
-        try:
-            beat(redis, role, settings.heartbeat_ttl_seconds)
-        except RedisError:
-            logger.warning("%s heartbeat failed; retrying", role, exc_info=True)
-        if stop.wait(settings.heartbeat_interval_seconds):
-            return
+    while not stop.wait(settings.heartbeat_interval_seconds):
+        _beat_logged(redis, role, settings.heartbeat_ttl_seconds)
+
+
+def _beat_logged(redis: SyncRedis, role: str, ttl: float) -> None:
+    try:
+        beat(redis, role, ttl)
+    except RedisError:
+        logger.warning("%s heartbeat failed; retrying", role, exc_info=True)
 
 
 async def live_members(redis: Redis, roles: Sequence[str]) -> dict[str, list[str]]:
