@@ -163,6 +163,13 @@ class Settings(BaseSettings):
     b0_max_active_trips: int | None = Field(
         default=1, description="boarding tickets + stays a B0 user may have at once (None: any)"
     )
+    b0_flight_time_scale: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="every B0 flight takes this share of its time (0.01: a one-hour flight"
+        " lands in 36 s), to try arrival, check-in and room chat in minutes",
+    )
 
     eco_max_characters: int = Field(
         default=12, ge=1, description="characters an ECO² user may own; a reward past it fails"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select, text
 
 from ensemble.apps.b0 import travel
@@ -16,9 +18,12 @@ from ensemble.apps.b0.auth import REALM
 from ensemble.apps.b0.domain import EXTEND_COST, POINTS
 from ensemble.apps.b0.models import Room, RoomStay, Ticket, TicketStatus
 from ensemble.apps.b0.tasks import complete_ticket
+from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.models import OutboxJob
 from ensemble.kernel.ledger import service as ledger
+from ensemble.settings import Settings
 from tests.apps.b0.conftest import B0World, Traveller
+from tests.conftest import in_process_client
 
 API = "/api/v1"
 
@@ -94,6 +99,38 @@ async def test_price_and_flight_time_follow_city_and_airship(b0: B0World) -> Non
     assert ticket["cost_points"] == 500  # round(333 × 1.5) = round(499.5), halves up
     flight = _seconds_between(ticket["departure_datetime"], ticket["arrival_datetime"])
     assert flight == pytest.approx(3600, abs=1)
+
+
+async def test_a_flight_time_scale_shortens_every_flight_and_its_arrival_job(
+    b0: B0World, settings: Settings, database: Database
+) -> None:
+    """`B0_FLIGHT_TIME_SCALE=0.01`: a 1.5-hour flight lands (and is completed) in 54 s."""
+    city, airship = await b0.city(hours=1.0), await b0.airship(duration_factor="1.5")
+    traveller = await b0.traveller(points=1000)
+    demo = settings.model_copy(update={"b0_flight_time_scale": 0.01})
+    async with in_process_client(demo, database, "b0") as client:
+        bought = await client.post(
+            f"{API}/tickets",
+            json={"city_id": str(city), "airship_id": str(airship)},
+            headers=traveller.headers,
+        )
+    assert bought.status_code == 201, bought.text
+    ticket = bought.json()
+    flight = _seconds_between(ticket["departure_datetime"], ticket["arrival_datetime"])
+    assert flight == pytest.approx(54, abs=1)
+    async with database.unit_of_work() as session:
+        run_at = await session.scalar(
+            select(OutboxJob.run_at).where(
+                OutboxJob.kwargs["ticket_id"].astext == ticket["ticket_id"]
+            )
+        )
+    assert run_at == datetime.fromisoformat(ticket["arrival_datetime"])
+
+
+@pytest.mark.parametrize("scale", [0, -1, 1.5])
+def test_a_flight_time_scale_is_a_share_of_the_time(scale: float) -> None:
+    with pytest.raises(ValidationError, match="b0_flight_time_scale"):
+        Settings(b0_flight_time_scale=scale)
 
 
 def _seconds_between(start: str, end: str) -> float:

@@ -34,8 +34,9 @@ def ticket_price(base_cost_points: int, cost_factor: Decimal) -> int:
     return int((Decimal(base_cost_points) * cost_factor).quantize(Decimal(1), ROUND_HALF_UP))
 
 
-def flight_time(base_duration_hours: Decimal, duration_factor: Decimal) -> timedelta:
-    return timedelta(hours=float(base_duration_hours * duration_factor))
+def flight_time(base_duration_hours: Decimal, duration_factor: Decimal, scale: float) -> timedelta:
+    """`city.base_duration_hours × airship.duration_factor`, times `scale` (1 but in demos)."""
+    return timedelta(hours=float(base_duration_hours * duration_factor) * scale)
 
 
 def ticket_number(departure: datetime) -> str:

@@ -250,9 +250,11 @@ async def buy_ticket(
 ) -> TicketPublic:
     """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
     points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
+    settings = _settings(request)
     ticket = await travel.purchase(
-        session, user, body.city_id, body.airship_id,
-        completion=complete_ticket, max_active_trips=_settings(request).b0_max_active_trips,
+        session, user, body.city_id, body.airship_id, completion=complete_ticket,
+        max_active_trips=settings.b0_max_active_trips,
+        flight_time_scale=settings.b0_flight_time_scale,
     )  # fmt: skip
     return _ticket(ticket)
 

@@ -121,8 +121,10 @@ async def purchase(
     *,
     completion: Job,
     max_active_trips: int | None,
+    flight_time_scale: float,
 ) -> Ticket:
-    """Spend the fare and board; `completion` is asked for at arrival via the outbox."""
+    """Spend the fare and board; `completion` is asked for at arrival via the outbox. The
+    flight takes `flight_time_scale` of its time (`B0_FLIGHT_TIME_SCALE`)."""
     trips = await _lock_and_count_trips(session, user.id)
     if max_active_trips is not None and trips >= max_active_trips:
         raise ActiveTrip()
@@ -139,7 +141,8 @@ async def purchase(
         cost_points=ticket_price(city.base_cost_points, airship.cost_factor),
         status=TicketStatus.BOARDING,
         departure_datetime=now,
-        arrival_datetime=now + flight_time(city.base_duration_hours, airship.duration_factor),
+        arrival_datetime=now
+        + flight_time(city.base_duration_hours, airship.duration_factor, flight_time_scale),
     )
     session.add(ticket)
     await session.flush()
