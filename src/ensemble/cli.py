@@ -143,8 +143,11 @@ def _child_environment(settings: Settings, app_name: str | None = None) -> dict[
 
 
 def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+    """`ensemble <role>` in a session of its own: a terminal's Ctrl+C stops `serve`, which
+    stops its roles, rather than reaching them first (which would read as crashes)."""
     env = {**os.environ, **_child_environment(settings)}
-    return subprocess.Popen([sys.executable, "-m", "ensemble", role], env=env)
+    command = [sys.executable, "-m", "ensemble", role]
+    return subprocess.Popen(command, env=env, start_new_session=True)
 
 
 def _supervise(roles: Sequence[str], settings: Settings) -> Supervisor:
