@@ -28,7 +28,7 @@ from ensemble.kernel.events.cli import dlq as dlq_cli
 from ensemble.kernel.events.process import serve_consumers
 from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
-from ensemble.kernel.modules import consumers_of, jobs_of, projections_of
+from ensemble.kernel.modules import consumers_of, jobs_of, projections_of, warmers_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.kernel.supervisor import Supervisor
@@ -171,7 +171,13 @@ def worker(
     """Run background jobs of every app until SIGTERM."""
     infrastructure = _bring_up()
     try:
-        run_worker(infrastructure.settings, jobs_of(load_apps()), threads=threads)
+        modules = load_apps()
+        run_worker(
+            infrastructure.settings,
+            jobs_of(modules),
+            threads=threads,
+            warmers=warmers_of(modules),
+        )
     finally:
         infrastructure.stop()
 

@@ -15,11 +15,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ensemble.kernel.db import Database
 from ensemble.kernel.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from ensemble.kernel.errors import install_error_handlers
-from ensemble.kernel.modules import AppModule
+from ensemble.kernel.modules import AppModule, warmers_of
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
 from ensemble.kernel.observability.middleware import ObservabilityMiddleware
 from ensemble.kernel.realtime import Hub
+from ensemble.kernel.warmup import (
+    CONNECTIONS,
+    Warmer,
+    load_event_loop_backend,
+    open_connections,
+    prepare_routes,
+    run_warmers,
+)
 from ensemble.settings import Settings
 
 
@@ -52,9 +60,9 @@ def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings, database: Database | None) -> Any:
+def _lifespan(settings: Settings, database: Database | None, warmers: Sequence[Warmer] = ()) -> Any:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         owned = database is None
         if settings.database_url is None:
             raise RuntimeError("settings.database_url must be resolved before serving")
@@ -68,6 +76,12 @@ def _lifespan(settings: Settings, database: Database | None) -> Any:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if hub is not None:
             await hub.start()
+        prepare_routes(app)
+        run_warmers(warmers)
+        await load_event_loop_backend()
+        await open_connections(db, min(CONNECTIONS, settings.db_pool_size))
+        if redis is not None:
+            await redis.ping()
         try:
             yield {"database": db, "settings": settings, "hub": hub, "redis": redis}
         finally:
@@ -89,7 +103,7 @@ def create_app(
     alone: bool = False,
 ) -> FastAPI:
     """All `modules` under `/<name>`, or with `alone=True` the single module at the root."""
-    lifespan = _lifespan(settings, database)
+    lifespan = _lifespan(settings, database, warmers_of(modules))
     if alone:
         if len(modules) != 1:
             raise ValueError("alone=True serves exactly one app")

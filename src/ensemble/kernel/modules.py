@@ -3,7 +3,7 @@ read-model projections and admin commands."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import typer
@@ -26,6 +26,8 @@ class AppModule:
     consumers: Sequence[Consumer] = field(default_factory=tuple)
     projections: Sequence[Projection] = field(default_factory=tuple)
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
+    warm_up: Sequence[Callable[[], object]] = field(default_factory=tuple)
+    """What to load at a process's start rather than on its first request or job."""
 
 
 def jobs_of(modules: Sequence[AppModule]) -> list[Job]:
@@ -37,6 +39,10 @@ def consumers_of(modules: Sequence[AppModule]) -> list[Consumer]:
     """Every event consumer of `modules` (projections are added by the consuming process,
     which owns the Redis client they write to)."""
     return [each for module in modules for each in module.consumers]
+
+
+def warmers_of(modules: Sequence[AppModule]) -> list[Callable[[], object]]:
+    return [each for module in modules for each in module.warm_up]
 
 
 def projections_of(modules: Sequence[AppModule]) -> list[Projection]:

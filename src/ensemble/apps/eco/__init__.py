@@ -2,6 +2,7 @@
 
 from ensemble.apps.eco.cli import cli
 from ensemble.apps.eco.consumers import CONSUMERS
+from ensemble.apps.eco.domain import lexicon
 from ensemble.apps.eco.endpoints import routers
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.apps.eco.tasks import JOBS
@@ -21,4 +22,5 @@ app = AppModule(
     jobs=JOBS,
     consumers=CONSUMERS,
     projections=PROJECTIONS,
+    warm_up=(lexicon,),  # the categories, their guides and compiled words
 )

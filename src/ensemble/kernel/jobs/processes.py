@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +27,7 @@ from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.outbox import run_relay
 from ensemble.kernel.jobs.runtime import configure_jobs
 from ensemble.kernel.observability.tracing import configure_tracing
+from ensemble.kernel.warmup import Warmer, open_connections, run_warmers
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,10 +41,18 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
-def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None = None) -> None:
-    """Consume jobs until SIGTERM/SIGINT; in-flight jobs finish (or are redelivered)."""
+def run_worker(
+    settings: Settings,
+    jobs: Sequence[Job],
+    *,
+    threads: int | None = None,
+    warmers: Sequence[Warmer] = (),
+) -> None:
+    """Consume jobs until SIGTERM/SIGINT; in-flight jobs finish (or are redelivered). The
+    apps' `warmers` run and the jobs' pool connections open before the first job."""
     configure_tracing(settings, "worker")
     runtime = configure_jobs(settings, jobs)
+    run_warmers(warmers)
     worker = dramatiq.Worker(
         runtime.broker, worker_threads=threads or settings.jobs_worker_threads, worker_timeout=250
     )
@@ -50,6 +60,9 @@ def run_worker(settings: Settings, jobs: Sequence[Job], *, threads: int | None =
     _stop_on_signals(stop)
     with heartbeat(settings, "worker"):
         worker.start()
+        jobs_loop = get_event_loop_thread()  # started with the worker (AsyncIO middleware)
+        assert jobs_loop is not None
+        jobs_loop.run_coroutine(open_connections(runtime.database))
         logger.info("worker consuming %s", sorted(runtime.actors))
         stop.wait()
         worker.stop(timeout=30_000)
