@@ -35,7 +35,11 @@ from ensemble.kernel.supervisor import Supervisor
 from ensemble.server import create_app
 from ensemble.settings import Settings, get_settings
 
-app = typer.Typer(help="ensemble: five product backends over one kernel.", no_args_is_help=True)
+app = typer.Typer(
+    help="ensemble: five product backends over one kernel.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",  # help paragraphs reflowed to the terminal's width
+)
 BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
 logger = logging.getLogger("ensemble")
 

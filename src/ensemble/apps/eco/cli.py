@@ -15,7 +15,7 @@ from ensemble.apps.eco import locations, service
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import open_database, resolve_redis
-from ensemble.kernel.console import AdminPassword
+from ensemble.kernel.console import NOT_GIVEN, AdminPassword
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.projection import Projection, count_stored, rebuild
 from ensemble.settings import get_settings
@@ -27,7 +27,7 @@ console = Console()
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Argument(help="The admin's email")],
-    password: AdminPassword,
+    password: AdminPassword = NOT_GIVEN,
 ) -> None:
     """Create an ADMIN account (there is no open endpoint for it)."""
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from ensemble.apps.stock import service
 from ensemble.apps.stock.seed import SeedPlan, seed
 from ensemble.kernel.bootstrap import open_database
-from ensemble.kernel.console import AdminPassword
+from ensemble.kernel.console import NOT_GIVEN, AdminPassword
 from ensemble.settings import get_settings
 
 cli = typer.Typer(help="DDon-DDon Stock administration.", no_args_is_help=True)
@@ -23,7 +23,7 @@ console = Console()
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Argument(help="The admin's email")],
-    password: AdminPassword,
+    password: AdminPassword = NOT_GIVEN,
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create the first ADMIN (there is no open endpoint for it)."""
