@@ -22,7 +22,15 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.apps.eco.models import Role
 from ensemble.kernel.pagination import encode_cursor
-from tests.apicheck import Known, Server, assert_error_shape, call_fuzzed, fuzz_schema, send
+from tests.apicheck import (
+    Known,
+    Server,
+    assert_documented,
+    assert_error_shape,
+    call_fuzzed,
+    fuzz_schema,
+    send,
+)
 from tests.apps.eco.conftest import API, EcoWorld, eco_rows, uploaded_image
 
 # Fuzzing examples per operation (the coverage phase adds its own cases); raise it for a deep run.
@@ -73,12 +81,12 @@ ADMIN_PATHS = r"/admin/"
 def test_bad_input_is_a_4xx_with_the_error_shape(
     case: Case[Any], user: Known, eco_server: Server
 ) -> None:
-    call_fuzzed(case, eco_server, user.headers, user.values)
+    assert_documented(case, call_fuzzed(case, eco_server, user.headers, user.values))
 
 
 @schema.include(path_regex=ADMIN_PATHS).parametrize()
 def test_bad_operator_input_is_a_4xx(case: Case[Any], admin: Known, eco_server: Server) -> None:
-    call_fuzzed(case, eco_server, admin.headers, admin.values)
+    assert_documented(case, call_fuzzed(case, eco_server, admin.headers, admin.values))
 
 
 @pytest.mark.parametrize(

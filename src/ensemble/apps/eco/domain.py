@@ -17,6 +17,14 @@ from ensemble.kernel.events import Envelope
 MIN_REWARD_CONFIDENCE = 0.5
 FALLBACK_CATEGORY = "general"
 
+# Fixed vocabularies (the API documents them as enums)
+REFUSAL_REASONS = ("already_owned", "max_characters_reached", "no_character_for_category")
+"""Why a scan's reward was refused (`CharacterAcquireFailed.reason`)."""
+SCAN_FAILURES = ("image_not_found", "timeout")
+"""Why a scan failed (`ScanFailed.reason`)."""
+NOTIFICATION_KINDS = ("character_acquired", "reward_failed", "scan_failed")
+RARITIES = ("common", "rare", "epic")
+
 
 TIERS = {"materials": 3.0, "words": 2.0, "containers": 1.0}
 """What a word says about a category: a material (glass, 유리) outweighs an item (jar, 박스),
@@ -182,7 +190,7 @@ class Grant:
 
 @dataclass(frozen=True)
 class Refusal:
-    reason: str  # max_characters_reached | already_owned | no_character_for_category
+    reason: str  # one of REFUSAL_REASONS
     characters: tuple[str, ...] = ()
     """For `already_owned`: the names of the category's characters (all owned)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, status
 
@@ -56,6 +56,7 @@ from ensemble.kernel.identity.principal import CodecDep, Principal, codec_for
 from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
 from ensemble.kernel.identity.router import TOKEN_RESPONSE
 from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.realtime import Lease, authenticate
 from ensemble.kernel.redis import RedisDep
@@ -63,12 +64,24 @@ from ensemble.kernel.schemas import Instant, IntegerLiteral
 from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, expired, revoked or forged token"},
-    404: {"description": "Not found (or not yours)"},
-    422: {"description": "Invalid input"},
+_DESCRIBED = {
+    401: "No valid access token (missing, expired, revoked or forged), or the account is"
+    " disabled (`account_disabled`)",
+    403: "Not an administrator (`role_forbidden`)",
+    404: "No such item, or not yours",
+    422: "Invalid input (`validation_error`, `invalid_cursor`, …)",
 }
-router = APIRouter(prefix=PREFIX, responses=_ERRORS)
+
+
+def _errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
+
+
+_USER = (401,)
+_INPUT = (401, 422)
+_OWNED = (401, 404, 422)
+router = APIRouter(prefix=PREFIX)
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
@@ -87,7 +100,11 @@ def _settings(request: Request) -> Settings:
     "/auth/signup",
     status_code=status.HTTP_201_CREATED,
     tags=["auth"],
-    responses={429: {"description": "Too many sign-ups from this address"}},
+    responses=_errors(
+        422,
+        (409, "The email has an account (`email_taken`)"),
+        (429, "Too many sign-ups from this address (`signup_throttled`)"),
+    ),
 )
 async def sign_up(
     body: SignupRequest, request: Request, address: ClientAddress, session: SessionDep
@@ -108,7 +125,11 @@ async def sign_up(
 @router.post(
     "/auth/login",
     tags=["auth"],
-    responses={429: {"description": "Too many failures"}},
+    responses=_errors(
+        422,
+        (401, "Wrong email or password, or the account is disabled"),
+        (429, "Too many failures for this account or address (`login_throttled`)"),
+    ),
     dependencies=TOKEN_RESPONSE,
 )
 async def log_in(
@@ -131,7 +152,12 @@ async def log_in(
     return TokenResponse.of(pair)
 
 
-@router.post("/auth/refresh", tags=["auth"], dependencies=TOKEN_RESPONSE)
+@router.post(
+    "/auth/refresh",
+    tags=["auth"],
+    responses=_errors(422, (401, "The refresh token is not valid, spent or revoked")),
+    dependencies=TOKEN_RESPONSE,
+)
 async def refresh(
     body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
 ) -> TokenResponse:
@@ -140,7 +166,12 @@ async def refresh(
     return TokenResponse.of(pair)
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["auth"],
+    responses=_errors(*_INPUT),
+)
 async def log_out(
     body: RefreshRequest,
     user: CurrentUser,
@@ -153,7 +184,7 @@ async def log_out(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/auth/me", tags=["auth"])
+@router.get("/auth/me", tags=["auth"], responses=_errors(*_USER))
 async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     account = await service.account_of(session, user.account_id)
     return UserPublic(
@@ -174,7 +205,12 @@ def _image(image: Image) -> ImagePublic:
     )
 
 
-@router.post("/images/presigned-url", status_code=status.HTTP_201_CREATED, tags=["images"])
+@router.post(
+    "/images/presigned-url",
+    status_code=status.HTTP_201_CREATED,
+    tags=["images"],
+    responses=_errors(*_INPUT),
+)
 async def presigned_url(
     body: PresignRequest, request: Request, user: CurrentUser, session: SessionDep
 ) -> PresignResponse:
@@ -209,11 +245,14 @@ async def presigned_url(
     name="upload_bytes",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["images"],
-    responses={
-        403: {"description": "Bad signature"},
-        410: {"description": "Expired"},
-        413: {"description": "Larger than ECO_UPLOAD_MAX_BYTES"},
-    },
+    responses=_errors(
+        (400, "Photos go to the object store, not here (`upload_not_here`)"),
+        (403, "The URL's signature is not valid (`invalid_signature`)"),
+        (409, "The upload already has its bytes (`upload_already_received`)"),
+        (410, "The URL has expired (`upload_expired`)"),
+        (413, "Larger than `ECO_UPLOAD_MAX_BYTES`"),
+        (422, "Not the type or size requested, or bad query parameters"),
+    ),
 )
 async def upload_bytes(
     upload_id: uuid.UUID,
@@ -251,7 +290,17 @@ async def _body_up_to(request: Request, upload: Upload) -> bytes:
     return bytes(body)
 
 
-@router.post("/images/register", status_code=status.HTTP_201_CREATED, tags=["images"])
+@router.post(
+    "/images/register",
+    status_code=status.HTTP_201_CREATED,
+    tags=["images"],
+    responses=_errors(
+        *_INPUT,
+        (404, "No such upload of yours (`upload_not_found`)"),
+        (409, "The bytes have not been uploaded yet (`upload_incomplete`)"),
+        (410, "The upload expired before its bytes came (`upload_expired`)"),
+    ),
+)
 async def register_image(
     body: RegisterRequest, request: Request, user: CurrentUser, session: SessionDep
 ) -> ImagePublic:
@@ -295,7 +344,9 @@ def _task(found: Scan) -> ScanTask:
     "/scan/classify",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["scan"],
-    responses={409: {"description": "Idempotency-Key reused with another body"}},
+    responses=_errors(
+        *_INPUT, (409, "The Idempotency-Key was used with another body (`idempotency_key_reused`)")
+    ),
 )
 async def classify(
     body: ClassifyRequest,
@@ -314,19 +365,19 @@ async def classify(
     return ClassifyAccepted(task_id=found.id, status=found.status)
 
 
-@router.get("/scan/tasks/{task_id}", tags=["scan"])
+@router.get("/scan/tasks/{task_id}", tags=["scan"], responses=_errors(*_OWNED))
 async def scan_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanTask:
     """`processing`, then `completed` (category, guide, confidence, reward) or `failed`."""
     return _task(await scan.task_of(session, user.account_id, task_id))
 
 
-@router.get("/scan/history", tags=["scan"])
+@router.get("/scan/history", tags=["scan"], responses=_errors(*_INPUT))
 async def scan_history(user: CurrentUser, page: PageDep, redis: RedisDep) -> Page[ScanHistoryItem]:
     """The caller's scans, newest first (read model)."""
     return await read_models.scan_history(redis, user.account_id, page)
 
 
-@router.get("/scan/stats", tags=["scan"])
+@router.get("/scan/stats", tags=["scan"], responses=_errors(*_USER))
 async def scan_stats(user: CurrentUser, redis: RedisDep) -> dict[str, int]:
     """Counters of the caller's scans (read model): requested, completed, failed, rewarded,
     compensated, and `category:<code>` per category."""
@@ -336,7 +387,7 @@ async def scan_stats(user: CurrentUser, redis: RedisDep) -> dict[str, int]:
 # Characters
 
 
-@router.get("/characters", tags=["characters"])
+@router.get("/characters", tags=["characters"], responses=_errors(*_USER))
 async def catalogue(_: CurrentUser, session: SessionDep) -> list[CharacterPublic]:
     return [
         CharacterPublic(
@@ -351,14 +402,14 @@ async def catalogue(_: CurrentUser, session: SessionDep) -> list[CharacterPublic
     ]
 
 
-@router.get("/characters/me", tags=["characters"])
+@router.get("/characters/me", tags=["characters"], responses=_errors(*_USER))
 async def owned(user: CurrentUser, session: SessionDep, redis: RedisDep) -> OwnedCharacters:
     """Owned characters (read model; from the event store when it has none for you)."""
     items = await characters.owned(session, redis, user.account_id)
     return OwnedCharacters(items=items, total=len(items))
 
 
-@router.get("/characters/me/history", tags=["characters"])
+@router.get("/characters/me/history", tags=["characters"], responses=_errors(*_INPUT))
 async def owned_history(
     user: CurrentUser, session: SessionDep, at: Annotated[Instant, Query()]
 ) -> OwnedCharacters:
@@ -367,7 +418,7 @@ async def owned_history(
     return OwnedCharacters(items=items, total=len(items), at=at)
 
 
-@router.get("/characters/ranking", tags=["characters"])
+@router.get("/characters/ranking", tags=["characters"], responses=_errors(*_INPUT))
 async def ranking(
     user: CurrentUser,
     redis: RedisDep,
@@ -393,12 +444,12 @@ def _profile(found: Profile) -> ProfilePublic:
     )
 
 
-@router.get("/my/profile", tags=["my"])
+@router.get("/my/profile", tags=["my"], responses=_errors(*_USER))
 async def get_profile(user: CurrentUser, session: SessionDep) -> ProfilePublic:
     return _profile(await my.profile(session, user.account_id))
 
 
-@router.patch("/my/profile", tags=["my"])
+@router.patch("/my/profile", tags=["my"], responses=_errors(*_INPUT))
 async def update_profile(
     body: ProfileUpdate, user: CurrentUser, session: SessionDep
 ) -> ProfilePublic:
@@ -416,7 +467,7 @@ def _notification(found: Notification) -> NotificationPublic:
     )
 
 
-@router.get("/notifications", tags=["my"])
+@router.get("/notifications", tags=["my"], responses=_errors(*_INPUT))
 async def notifications(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[NotificationPublic]:
@@ -464,7 +515,7 @@ def _centre(found: Centre, distance: float) -> CentrePublic:
     )
 
 
-@router.get("/locations/nearby", tags=["locations"])
+@router.get("/locations/nearby", tags=["locations"], responses=_errors(*_INPUT))
 async def nearby(
     _: CurrentUser,
     session: SessionDep,
@@ -497,14 +548,19 @@ def _chat_session(found: ChatSession) -> ChatSessionPublic:
     return ChatSessionPublic(session_id=found.id, title=found.title, created_at=found.created_at)
 
 
-@router.post("/chat/sessions", status_code=status.HTTP_201_CREATED, tags=["chat"])
+@router.post(
+    "/chat/sessions",
+    status_code=status.HTTP_201_CREATED,
+    tags=["chat"],
+    responses=_errors(*_INPUT),
+)
 async def open_chat(
     body: ChatSessionCreate, user: CurrentUser, session: SessionDep
 ) -> ChatSessionPublic:
     return _chat_session(await chat.open_session(session, user.account_id, body.title))
 
 
-@router.get("/chat/sessions", tags=["chat"])
+@router.get("/chat/sessions", tags=["chat"], responses=_errors(*_INPUT))
 async def chat_sessions(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatSessionPublic]:
@@ -514,7 +570,10 @@ async def chat_sessions(
 
 
 @router.post(
-    "/chat/sessions/{session_id}/messages", status_code=status.HTTP_202_ACCEPTED, tags=["chat"]
+    "/chat/sessions/{session_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["chat"],
+    responses=_errors(*_OWNED),
 )
 async def ask(
     session_id: uuid.UUID, body: ChatMessageCreate, user: CurrentUser, session: SessionDep
@@ -524,7 +583,7 @@ async def ask(
     return ChatMessageAccepted(message=_chat_message(question))
 
 
-@router.get("/chat/sessions/{session_id}/messages", tags=["chat"])
+@router.get("/chat/sessions/{session_id}/messages", tags=["chat"], responses=_errors(*_OWNED))
 async def chat_messages(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:
@@ -535,9 +594,7 @@ async def chat_messages(
 
 # Admin
 
-admin_router = APIRouter(
-    prefix=PREFIX, responses={**_ERRORS, 403: {"description": "Not an administrator"}}
-)
+admin_router = APIRouter(prefix=PREFIX, responses=_errors(401, 403, 422))
 admin_router.include_router(dlq_router(admin_resolver))
 
 routers = (router, admin_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -16,9 +16,22 @@ from pydantic import (
     model_validator,
 )
 
+from ensemble.apps.eco.domain import (
+    NOTIFICATION_KINDS,
+    RARITIES,
+    REFUSAL_REASONS,
+    SCAN_FAILURES,
+    categories,
+)
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
 from ensemble.kernel.schemas import FromText, RequestModel
 
+CategoryCode = Annotated[str, Field(json_schema_extra={"enum": sorted(categories())})]
+RefusalReason = Annotated[str, Field(json_schema_extra={"enum": list(REFUSAL_REASONS)})]
+ScanFailure = Annotated[str, Field(json_schema_extra={"enum": list(SCAN_FAILURES)})]
+NotificationKind = Annotated[str, Field(json_schema_extra={"enum": list(NOTIFICATION_KINDS)})]
+Rarity = Annotated[str, Field(json_schema_extra={"enum": list(RARITIES)})]
+"""Strings from a fixed vocabulary: enums in the OpenAPI document."""
 NICKNAME = Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
@@ -117,17 +130,17 @@ class CharacterBrief(BaseModel):
 class Reward(BaseModel):
     status: RewardStatus
     character: CharacterBrief | None = None
-    reason: str | None = None
+    reason: RefusalReason | None = None
 
 
 class ScanTask(BaseModel):
     task_id: uuid.UUID
     status: ScanStatus
-    category: str | None = None
+    category: CategoryCode | None = None
     confidence: float | None = None
     disposal_guide: dict[str, Any] | None = None
     reward: Reward | None = None
-    error: str | None = None
+    error: ScanFailure | None = None
     created_at: datetime
     completed_at: datetime | None = None
 
@@ -135,7 +148,7 @@ class ScanTask(BaseModel):
 class ScanHistoryItem(BaseModel):
     task_id: uuid.UUID
     status: ScanStatus
-    category: str | None = None
+    category: CategoryCode | None = None
     reward_status: RewardStatus | None = None
     character_name: str | None = None
     requested_at: datetime
@@ -148,8 +161,8 @@ class CharacterPublic(BaseModel):
     character_id: uuid.UUID
     code: str
     name: str
-    category: str
-    rarity: str
+    category: CategoryCode
+    rarity: Rarity
     description: str
 
 
@@ -157,7 +170,7 @@ class OwnedCharacter(BaseModel):
     character_id: uuid.UUID
     code: str
     name: str
-    category: str
+    category: CategoryCode
     acquired_at: datetime
     scan_id: uuid.UUID | None = None
 
@@ -199,7 +212,7 @@ class ProfileUpdate(Strict):
 
 class NotificationPublic(BaseModel):
     notification_id: uuid.UUID
-    kind: str
+    kind: NotificationKind
     title: str
     body: str
     data: dict[str, Any]
@@ -244,7 +257,7 @@ class ChatMessagePublic(BaseModel):
     session_id: uuid.UUID
     role: Literal["user", "assistant"]
     content: str
-    category: str | None
+    category: CategoryCode | None
     reply_to: uuid.UUID | None
     created_at: datetime
 
