@@ -30,6 +30,7 @@ from ensemble.kernel.events.relay import relay_once
 from ensemble.kernel.events.runner import ConsumerRunner, Message
 from ensemble.kernel.events.store import append, last_sequence
 from ensemble.kernel.jobs.definition import RetryPolicy
+from tests.rebuilds import reading_mid_rebuild
 
 FAST = RetryPolicy(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)
 MONDAY = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -242,18 +243,25 @@ async def test_readers_never_see_an_empty_model_during_a_rebuild(
     assert len(live) == 50 + 1
     done = asyncio.Event()
     seen: list[Model] = []
+    mid_rebuild: list[Model] = []
 
-    async def keep_reading() -> None:
+    async def look() -> None:
+        mid_rebuild.append(await _dump(redis, model))
+
+    async def keep_reading() -> None:  # also across each switch, as its turns fall
         while not done.is_set():
             seen.append(await _dump(redis, model))
             await asyncio.sleep(0)
 
     async def rebuild_twice() -> None:
+        looking = reading_mid_rebuild(model, redis, look, every=300)
         for _ in range(2):
             async with database.sessionmaker() as session:
-                await rebuild(session, redis, model, chunk=50)
+                await rebuild(session, redis, looking, chunk=50)
         done.set()
 
     await asyncio.gather(keep_reading(), keep_reading(), rebuild_twice())
-    assert len(seen) > 2
+    assert len(mid_rebuild) == 2 * 1500 // 300, "read at fixed points of each rebuild"
+    assert all(each == live for each in mid_rebuild)
+    assert len(seen) >= 2
     assert all(each == live for each in seen)
