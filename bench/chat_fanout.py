@@ -264,7 +264,7 @@ async def raw_redis(redis_url: str, options: argparse.Namespace) -> Stats:
                 )
         return Stats("baseline raw Redis pub/sub", samples, time.perf_counter() - started)
     finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
         await client.aclose()
 
 
