@@ -1,6 +1,6 @@
 """Warm at start: the API prepares its routes, configures the ORM, loads the apps' data and
-opens pool connections before its first request; a worker opens its jobs' connections
-before its first job."""
+opens pool connections before its first request; a worker and a consumer process open
+their connections before their first job or event."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ async def client_connections(database: Database) -> int:
     return int(found or 0)
 
 
-async def test_a_worker_opens_its_connections_before_its_first_job(
-    settings: Settings, database: Database, tmp_path: Path
+@pytest.mark.parametrize("role", ["worker", "consume"])
+async def test_a_background_role_opens_its_connections_before_its_first_message(
+    settings: Settings, database: Database, tmp_path: Path, role: str
 ) -> None:
     env = {
         **os.environ,
@@ -85,7 +86,7 @@ async def test_a_worker_opens_its_connections_before_its_first_job(
         "LOG_LEVEL": "WARNING",
     }
     before = await client_connections(database)
-    with running("worker", env):
+    with running(role, env):
         await eventually(
             lambda: client_connections(database),
             lambda count: count >= before + CONNECTIONS,

@@ -22,6 +22,7 @@ from ensemble.kernel.events.runner import run_consumers
 from ensemble.kernel.heartbeat import heartbeat
 from ensemble.kernel.lifecycle import run_until_signalled
 from ensemble.kernel.observability.tracing import configure_tracing
+from ensemble.kernel.warmup import open_connections, run_warmers
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,14 @@ async def consume(
     stop: asyncio.Event,
 ) -> None:
     """Run `consumers` and the live side of `projections` until `stop` is set, on the
-    event bus `settings` select."""
+    event bus `settings` select, with the database connections open before the first event."""
     assert settings.database_url is not None
     assert settings.redis_url is not None
     database = Database(settings.database_url, pool_size=5)
     redis = Redis.from_url(settings.redis_url)
     every = [*consumers, *(projection_consumer(each, redis) for each in projections)]
+    run_warmers(())  # the ORM's mappers: configured now, not on the first event
+    await open_connections(database)
     try:
         await run_consumers(
             database,
