@@ -25,7 +25,7 @@ from ensemble.kernel.errors import Conflict, Unauthorized, install_error_handler
 from ensemble.kernel.events import Envelope, publish
 from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.consumer import Consumer, consumer
-from ensemble.kernel.events.dlq import dlq_router, list_dead_letters, reprocess
+from ensemble.kernel.events.dlq import dlq_router, list_dead_work, reprocess
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from ensemble.kernel.events.relay import relay_once
 from ensemble.kernel.events.runner import ConsumerRunner, Message, run_consumers
@@ -259,7 +259,7 @@ async def test_reprocessing_a_dead_letter_after_the_fix_completes_it(
     assert first.reprocessed_at is not None
     assert second.reprocessed_at is None
     async with database.sessionmaker() as session:
-        page = await list_dead_letters(session, PageRequest(None, 10), consumer=handler.name)
+        page = await list_dead_work(session, PageRequest(None, 10), queue=handler.name)
     assert [item.id for item in page.items] == [second.id]
 
 

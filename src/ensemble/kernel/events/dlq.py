@@ -123,14 +123,6 @@ async def _letters_after(
     return (await session.execute(stmt)).scalars().all()
 
 
-async def list_dead_letters(
-    session: AsyncSession, page: PageRequest, *, consumer: str | None = None
-) -> Page[DeadLetterView]:
-    """Dead letters not yet re-driven, oldest first, one page."""
-    rows = await _letters_after(session, page.after_id(), page.limit + 1, consumer)
-    return build_page(rows, page.limit, lambda row: [row.id], DeadLetterView.model_validate)
-
-
 async def _redrive_letters(
     session: AsyncSession, bus: EventBus | Redis, letters: Sequence[DeadLetter]
 ) -> None:
