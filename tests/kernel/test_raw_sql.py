@@ -1,0 +1,69 @@
+"""Plain SQL on a session's asyncpg connection runs inside the session's transaction, also
+as the session's first statement: it commits and rolls back with the session."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from ensemble.kernel.db import Database
+from ensemble.kernel.db.raw import transaction_connection
+
+PROBE = "public.raw_sql_probe"
+
+
+@pytest.fixture
+async def probe(database: Database) -> str:
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"CREATE TABLE IF NOT EXISTS {PROBE} (id uuid PRIMARY KEY)"))
+    return PROBE
+
+
+async def _stored(database: Database, row: uuid.UUID) -> bool:
+    async with database.engine.connect() as connection:
+        found = await connection.scalar(
+            text(f"SELECT count(*) FROM {PROBE} WHERE id = :i"), {"i": row}
+        )
+    return bool(found == 1)
+
+
+class Refused(Exception):
+    pass
+
+
+async def test_a_first_statement_is_rolled_back_with_the_session(
+    database: Database, probe: str
+) -> None:
+    row = uuid.uuid4()
+
+    async def insert_then_fail() -> None:
+        async with database.unit_of_work() as session:
+            raw = await transaction_connection(session)
+            assert raw.is_in_transaction()
+            await raw.execute(f"INSERT INTO {probe} (id) VALUES ($1)", row)
+            raise Refused
+
+    with pytest.raises(Refused):
+        await insert_then_fail()
+    assert not await _stored(database, row)
+
+
+async def test_a_first_statement_commits_with_the_session(database: Database, probe: str) -> None:
+    row = uuid.uuid4()
+    async with database.unit_of_work() as session:
+        raw = await transaction_connection(session)
+        await raw.execute(f"INSERT INTO {probe} (id) VALUES ($1)", row)
+        assert not await _stored(database, row)  # not visible before the commit
+    assert await _stored(database, row)
+
+
+async def test_after_orm_statements_it_is_the_same_transaction(
+    database: Database, probe: str
+) -> None:
+    async with database.unit_of_work() as session:
+        backend = await session.scalar(text("SELECT txid_current()"))
+        raw = await transaction_connection(session)
+        assert await raw.fetchval("SELECT txid_current()") == backend
+        assert await transaction_connection(session) is raw
