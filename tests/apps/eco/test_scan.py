@@ -241,7 +241,7 @@ def test_a_waiting_scan_looks_a_few_times_and_last_at_its_deadline() -> None:
         looks.append(again)
         now = again
     assert looks[-1] == created + wait
-    assert len(looks) <= 15, "no retry storm"
+    assert len(looks) <= 20, "no retry storm"
     assert max(b - a for a, b in zip([created, *looks], looks, strict=False)) <= RECHECK_MAX
 
 
