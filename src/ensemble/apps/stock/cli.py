@@ -14,6 +14,7 @@ from ensemble.apps.stock import service
 from ensemble.apps.stock.seed import SeedPlan, seed
 from ensemble.kernel.bootstrap import open_database
 from ensemble.kernel.console import NOT_GIVEN, AdminPassword
+from ensemble.kernel.db.raw import own_connection
 from ensemble.settings import get_settings
 
 cli = typer.Typer(help="DDon-DDon Stock administration.", no_args_is_help=True)
@@ -49,9 +50,8 @@ def seed_command(
             columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
             with Progress(*Progress.get_default_columns()[:1], *columns, console=console) as bar:
                 task = bar.add_task("products", total=stores * products)
-                async with database.engine.connect() as connection:
-                    raw = (await connection.get_raw_connection()).driver_connection
-                    ids = await seed(raw, plan, lambda n: bar.advance(task, n))
+                async with own_connection(database.engine) as connection:
+                    ids = await seed(connection, plan, lambda n: bar.advance(task, n))
             return [str(i) for i in ids]
 
     for store_id in asyncio.run(run()):

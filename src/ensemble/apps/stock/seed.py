@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from ensemble.apps.stock.models import TransactionType
 from ensemble.kernel.db import new_id, utcnow
 
@@ -114,7 +116,9 @@ TRANSACTION_COLUMNS = (
 )
 
 
-async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) -> list[uuid.UUID]:
+async def seed(
+    connection: asyncpg.Connection[asyncpg.Record], plan: SeedPlan, advance: Callable[[int], None]
+) -> list[uuid.UUID]:
     """Load `plan` through a raw asyncpg connection of its own (no session's), each store and
     each chunk of products in a transaction; `advance(n)` reports products written."""
     rng = random.Random(plan.seed)
@@ -157,7 +161,10 @@ async def seed(connection: Any, plan: SeedPlan, advance: Callable[[int], None]) 
 
 
 async def _copy(
-    connection: Any, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    connection: asyncpg.Connection[asyncpg.Record],
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
 ) -> None:
     await connection.copy_records_to_table(
         table, schema_name="stock", columns=columns, records=rows

@@ -1,4 +1,5 @@
-"""The asyncpg connection under a session, for the few hot statements written as plain SQL.
+"""The asyncpg connection under a session, for the few hot statements written as plain SQL
+(and one outside any session, for bulk loads that run their own transactions).
 
 Statements sent this way run inside the session's transaction like any other, with
 asyncpg's own prepared-statement cache and none of SQLAlchemy's per-statement work (no
@@ -8,11 +9,13 @@ client's CPU per statement. They do not autoflush pending ORM objects.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import cast
 
 import asyncpg
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 
@@ -54,3 +57,12 @@ def _begun_driver_connection(session: Session) -> asyncpg.Connection[asyncpg.Rec
         if not driver.is_in_transaction():
             raise RuntimeError("the session's transaction did not begin on its connection")
     return driver
+
+
+@asynccontextmanager
+async def own_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+    """A pooled asyncpg connection outside any session, for work that opens its own
+    transactions on it (`async with connection.transaction()`: bulk COPY loads)."""
+    async with engine.connect() as connection:
+        pooled = await connection.get_raw_connection()
+        yield cast("asyncpg.Connection[asyncpg.Record]", pooled.driver_connection)
