@@ -3,6 +3,7 @@ first key broken by the next, a cursor that is not ours refused, and the last pa
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -100,7 +101,12 @@ async def test_a_cursor_is_the_last_items_key(session: AsyncSession) -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["%%%", encode_cursor(["not-a-uuid"]), encode_cursor([1, 2]), encode_cursor({"a": 1})],
+    [
+        "%%%",
+        encode_cursor(["not-a-uuid"]),
+        encode_cursor([1, 2]),
+        base64.urlsafe_b64encode(b'{"a":1}').decode(),
+    ],
 )
 async def test_a_cursor_that_is_not_ours_is_invalid_cursor(
     session: AsyncSession, cursor: str

@@ -147,7 +147,7 @@ def _after(keys: Sequence[SortKey], key: Sequence[Any], descending: bool) -> Col
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: Select[*tuple[Any, ...]],
     request: PageRequest,
     *,
     keys: Sequence[SortKey],

@@ -13,12 +13,12 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
 
-from ensemble.kernel.db.base import Base
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageRequest, SortKey, paginate
 
-M = TypeVar("M", bound=Base)
+M = TypeVar("M", bound=DeclarativeBase)
 
 
 def _as_is(row: Any) -> Any:
