@@ -75,7 +75,7 @@ from ensemble.apps.eco.domain import (
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database, new_id
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.projection import CHUNK, Projection, count_stored, rebuild
 from ensemble.kernel.events.store import append
 from ensemble.settings import Settings
@@ -114,21 +114,12 @@ class Saga:
         return len(self.character) + sum(len(scan) for scan in self.scans)
 
 
-def _event(
-    kind: str, aggregate_id: str, payload: events.EcoEvent, type_: str, at: datetime
-) -> Envelope:
-    return Envelope(
-        aggregate_type=kind,
-        aggregate_id=aggregate_id,
-        type=type_,
-        payload=payload.model_dump(mode="json"),
-        version=payload.VERSION,
-        occurred_at=at,
-    )
+def _event(kind: str, aggregate_id: str, payload: EventPayload, at: datetime) -> Envelope:
+    return Envelope.of(payload, aggregate_type=kind, aggregate_id=aggregate_id, occurred_at=at)
 
 
-def _scan(scan_id: uuid.UUID, payload: events.EcoEvent, type_: str, at: datetime) -> Envelope:
-    return _event(events.SCAN, str(scan_id), payload, type_, at)
+def _scan(scan_id: uuid.UUID, payload: EventPayload, at: datetime) -> Envelope:
+    return _event(events.SCAN, str(scan_id), payload, at)
 
 
 def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> Saga:
@@ -146,10 +137,10 @@ def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> 
         saga.scans.append(scan)
 
         requested = events.ScanRequested(scan_id=scan_id, user_id=user, has_text=rng.random() < 0.3)
-        scan.append(_scan(scan_id, requested, events.SCAN_REQUESTED, at))
+        scan.append(_scan(scan_id, requested, at))
         if rng.random() < 0.05:  # the classify job gave up
             failed_scan = events.ScanFailed(scan_id=scan_id, user_id=user, reason="timeout")
-            scan.append(_scan(scan_id, failed_scan, events.SCAN_FAILED, at + timedelta(minutes=1)))
+            scan.append(_scan(scan_id, failed_scan, at + timedelta(minutes=1)))
             continue
         result = Classification(rng.choices(codes, weights)[0], round(rng.uniform(0.2, 0.99), 3))
         completed = events.ScanCompleted(
@@ -159,7 +150,7 @@ def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> 
             reward_eligible=result.reward_eligible,
             confidence=result.confidence,
         )
-        scan.append(_scan(scan_id, completed, events.SCAN_COMPLETED, at + timedelta(seconds=2)))
+        scan.append(_scan(scan_id, completed, at + timedelta(seconds=2)))
         if result.reward_eligible:
             decided = at + timedelta(seconds=3)
             decision = ownership.decide(result.category, entries, MAX_CHARACTERS)
@@ -173,9 +164,7 @@ def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> 
                     category=character.category,
                     scan_id=scan_id,
                 )
-                envelope = _event(
-                    events.CHARACTER, str(user), acquired, events.CHARACTER_ACQUIRED, decided
-                )
+                envelope = _event(events.CHARACTER, str(user), acquired, decided)
                 granted = events.ScanRewardGranted(
                     scan_id=scan_id,
                     user_id=user,
@@ -183,18 +172,12 @@ def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> 
                     character_code=character.code,
                     character_name=character.name,
                 )
-                scan.append(
-                    _scan(
-                        scan_id, granted, events.SCAN_REWARD_GRANTED, decided + timedelta(seconds=1)
-                    )
-                )
+                scan.append(_scan(scan_id, granted, decided + timedelta(seconds=1)))
             else:
                 failed = events.CharacterAcquireFailed(
                     user_id=user, scan_id=scan_id, reason=decision.reason
                 )
-                envelope = _event(
-                    events.CHARACTER, str(user), failed, events.CHARACTER_ACQUIRE_FAILED, decided
-                )
+                envelope = _event(events.CHARACTER, str(user), failed, decided)
                 compensated = events.ScanRewardCompensated(
                     scan_id=scan_id, user_id=user, compensation_reason=decision.reason
                 )
@@ -202,7 +185,6 @@ def user_saga(rng: random.Random, entries: list[CatalogueEntry], weeks: int) -> 
                     _scan(
                         scan_id,
                         compensated,
-                        events.SCAN_REWARD_COMPENSATED,
                         decided + timedelta(seconds=1),
                     )
                 )
@@ -354,14 +336,14 @@ def _raw_ranking(pipe: Pipeline, root: str, row: asyncpg.Record, payload: dict[s
 def _raw_scans(pipe: Pipeline, root: str, row: asyncpg.Record, payload: dict[str, Any]) -> None:
     scan, user, type_ = payload["scan_id"], payload["user_id"], row["type"]
     scan_key, stats_key = f"{root}:scan:{scan}", f"{root}:stats:{user}"
-    if type_ == events.SCAN_REQUESTED:
+    if type_ == events.ScanRequested.TYPE:
         pipe.zadd(f"{root}:history:{user}", {scan: 0})
         pipe.hset(
             scan_key,
             mapping={"status": "processing", "requested_at": row["occurred_at"].isoformat()},
         )
         pipe.hincrby(stats_key, "requested", 1)
-    elif type_ == events.SCAN_COMPLETED:
+    elif type_ == events.ScanCompleted.TYPE:
         reward = "pending" if payload["reward_eligible"] else "not_eligible"
         category = payload["category"]
         pipe.hset(
@@ -369,10 +351,10 @@ def _raw_scans(pipe: Pipeline, root: str, row: asyncpg.Record, payload: dict[str
         )
         pipe.hincrby(stats_key, "completed", 1)
         pipe.hincrby(stats_key, f"category:{category}", 1)
-    elif type_ == events.SCAN_FAILED:
+    elif type_ == events.ScanFailed.TYPE:
         pipe.hset(scan_key, "status", "failed")
         pipe.hincrby(stats_key, "failed", 1)
-    elif type_ == events.SCAN_REWARD_GRANTED:
+    elif type_ == events.ScanRewardGranted.TYPE:
         pipe.hset(
             scan_key,
             mapping={"reward_status": "granted", "character_name": payload["character_name"]},

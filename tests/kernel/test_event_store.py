@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.models import OutboxEvent, Snapshot, StoredEvent
 from ensemble.kernel.events.outbox import CHANNEL
 from ensemble.kernel.events.store import (
@@ -66,8 +66,16 @@ class Ownership:
         return self.snapshot()
 
 
-def acquired(n: int) -> tuple[str, dict[str, Any], int]:
-    return ("character.acquired", {"character": f"c{n}"}, 1)
+class Acquired(EventPayload, type="character.acquired"):
+    character: str
+
+
+class Lost(EventPayload, type="character.lost", version=2):
+    character: str
+
+
+def acquired(n: int) -> Acquired:
+    return Acquired(character=f"c{n}")
 
 
 async def append_to(
@@ -141,9 +149,7 @@ async def sequences(database: Database, user: str) -> list[int]:
 
 async def test_append_and_load_round_trip(database: Database) -> None:
     async with database.unit_of_work() as session:
-        last = await append_to(
-            session, 0, [acquired(1), acquired(2), ("character.lost", {"character": "c1"}, 2)]
-        )
+        last = await append_to(session, 0, [acquired(1), acquired(2), Lost(character="c1")])
     assert last == 3
     async with database.sessionmaker() as session:
         aggregate, sequence = await load(session, Ownership, KIND, "u1")
@@ -250,7 +256,7 @@ async def test_append_can_publish_to_the_outbox_in_the_same_transaction(
             await session.scalars(select(OutboxEvent).order_by(OutboxEvent.xid, OutboxEvent.seq))
         ).all()
     assert [row.event_id for row in published] == [row.event_id for row in stored]
-    assert [row.payload for row in published] == [payload for _, payload, _ in events]
+    assert [row.payload for row in published] == [event.model_dump() for event in events]
     assert [row.occurred_at for row in published] == [row.occurred_at for row in stored]
     assert {(row.aggregate_type, row.aggregate_id) for row in published} == {(KIND, "u1")}
     assert {(row.trace_id, row.request_id) for row in published} == {(context.trace_id, "req-7")}

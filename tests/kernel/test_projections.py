@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.bus import stream_name
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.projection import (
@@ -39,13 +39,22 @@ Model = dict[str, Any]
 Scored = list[tuple[bytes, float]]
 
 
+class ItemAcquired(EventPayload, type="item.acquired"):
+    item: str
+    points: int
+
+
+class ItemLost(EventPayload, type="item.lost"):
+    item: str
+
+
 def owned_items(kind: str) -> Projection:
     """The example: each user's owned items, and a weekly ranking of points acquired."""
 
-    @projection(f"owned-{kind}", aggregate_types=[kind], types=["item.acquired", "item.lost"])
+    @projection(f"owned-{kind}", aggregate_types=[kind], types=[ItemAcquired, ItemLost])
     async def apply(pipe: Pipeline, ns: Namespace, envelope: Envelope) -> None:
         user, item = envelope.aggregate_id, str(envelope.payload["item"])
-        if envelope.type == "item.lost":
+        if envelope.type == ItemLost.TYPE:
             pipe.srem(ns.key("owned", user), item)
             return
         pipe.sadd(ns.key("owned", user), item)
@@ -60,7 +69,7 @@ def acquired(kind: str, user: str, item: str, points: int, at: datetime) -> Enve
     return Envelope(
         aggregate_type=kind,
         aggregate_id=user,
-        type="item.acquired",
+        type=ItemAcquired.TYPE,
         payload={"item": item, "points": points},
         occurred_at=at,
     )
@@ -70,7 +79,7 @@ def lost(kind: str, user: str, item: str, at: datetime) -> Envelope:
     return Envelope(
         aggregate_type=kind,
         aggregate_id=user,
-        type="item.lost",
+        type=ItemLost.TYPE,
         payload={"item": item},
         occurred_at=at,
     )

@@ -460,13 +460,13 @@ def fleet(
             crew.stop_all()
 
 
-DECISIONS = (events.CHARACTER_ACQUIRED, events.CHARACTER_ACQUIRE_FAILED)
-SETTLEMENTS = (events.SCAN_REWARD_GRANTED, events.SCAN_REWARD_COMPENSATED)
+DECISIONS = (events.CharacterAcquired.TYPE, events.CharacterAcquireFailed.TYPE)
+SETTLEMENTS = (events.ScanRewardGranted.TYPE, events.ScanRewardCompensated.TYPE)
 TERMINAL_REWARDS = (RewardStatus.GRANTED, RewardStatus.FAILED, RewardStatus.NOT_ELIGIBLE)
 NOTIFIED = {
-    events.CHARACTER_ACQUIRED: "character_acquired",
-    events.SCAN_REWARD_COMPENSATED: "reward_failed",
-    events.SCAN_FAILED: "scan_failed",
+    events.CharacterAcquired.TYPE: "character_acquired",
+    events.ScanRewardCompensated.TYPE: "reward_failed",
+    events.ScanFailed.TYPE: "scan_failed",
 }
 """The kind of notification each outcome's event leads to (a grant through its
 `ProfileUpdated`)."""
@@ -510,8 +510,8 @@ class SagaFacts:
 
     def expected_profile_totals(self) -> dict[str, tuple[int, int]]:
         """Per user: one scan per `ScanCompleted`, one character per `CharacterAcquired`."""
-        scans = self.per_user(events.SCAN_COMPLETED)
-        owned = self.per_user(events.CHARACTER_ACQUIRED)
+        scans = self.per_user(events.ScanCompleted.TYPE)
+        owned = self.per_user(events.CharacterAcquired.TYPE)
         return {user: (scans[user], owned[user]) for user in scans | owned}
 
     def notified(self) -> Counter[tuple[str, str]]:
@@ -542,7 +542,7 @@ class SagaFacts:
         assert self.notified() == self.expected_notifications()
 
     def _check_granted_once(self, max_characters: int) -> None:
-        acquired = self.of_type(events.CHARACTER_ACQUIRED)
+        acquired = self.of_type(events.CharacterAcquired.TYPE)
         pairs = Counter((e.aggregate_id, e.payload["character_code"]) for e in acquired)
         assert max(pairs.values(), default=1) == 1, f"a character granted twice: {pairs}"
         owned = Counter(e.aggregate_id for e in acquired)
@@ -551,8 +551,8 @@ class SagaFacts:
     def _check_scan(self, scan_id: str, scan: Scan) -> None:
         """One `ScanCompleted` (or `ScanFailed`); if eligible, exactly one decision, mirrored
         on the scan by exactly one settlement event; otherwise neither."""
-        completed = self.by_scan(events.SCAN_COMPLETED)[scan_id]
-        failed = self.by_scan(events.SCAN_FAILED)[scan_id]
+        completed = self.by_scan(events.ScanCompleted.TYPE)[scan_id]
+        failed = self.by_scan(events.ScanFailed.TYPE)[scan_id]
         decided = self.by_scan(*DECISIONS)[scan_id]
         settled = self.by_scan(*SETTLEMENTS)[scan_id]
         if scan.status is ScanStatus.FAILED:
@@ -565,13 +565,13 @@ class SagaFacts:
             return
         assert (len(decided), len(settled)) == (1, 1), f"{scan_id}: {decided} {settled}"
         [decision], [settlement] = decided, settled
-        if decision.type == events.CHARACTER_ACQUIRED:
-            assert settlement.type == events.SCAN_REWARD_GRANTED, scan_id
+        if decision.type == events.CharacterAcquired.TYPE:
+            assert settlement.type == events.ScanRewardGranted.TYPE, scan_id
             assert scan.reward_status is RewardStatus.GRANTED, scan_id
             assert scan.reward_character is not None, scan_id
             assert scan.reward_character["code"] == decision.payload["character_code"]
         else:
-            assert settlement.type == events.SCAN_REWARD_COMPENSATED, scan_id
+            assert settlement.type == events.ScanRewardCompensated.TYPE, scan_id
             assert scan.reward_status is RewardStatus.FAILED, scan_id
             assert scan.reward_reason == decision.payload["reason"], scan_id
             assert settlement.payload["compensation_reason"] == decision.payload["reason"]

@@ -42,7 +42,7 @@ async def grant(saga: InlineSaga, user: EcoUser, *categories: str) -> None:
             Envelope(
                 aggregate_type=events.SCAN,
                 aggregate_id=str(scan_id),
-                type=events.SCAN_COMPLETED,
+                type=events.ScanCompleted.TYPE,
                 version=completed.VERSION,
                 payload=completed.model_dump(mode="json"),
             )

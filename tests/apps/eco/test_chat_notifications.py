@@ -199,7 +199,7 @@ def scan_failed(user: EcoUser, reason: str) -> Envelope:
     return Envelope(
         aggregate_type=events.SCAN,
         aggregate_id=str(scan_id),
-        type=events.SCAN_FAILED,
+        type=events.ScanFailed.TYPE,
         payload=failed.model_dump(mode="json"),
     )
 

@@ -218,7 +218,7 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_on
     saga = Saga(eco.database, redis, without=frozenset({character_rewards.name}))
     tasks = [await scan(eco, user, "페트병") for user in (poisoned, next_in_line)]
     await saga.settle()
-    poison, healthy = await outbox(eco.database, events.SCAN_COMPLETED)
+    poison, healthy = await outbox(eco.database, events.ScanCompleted.TYPE)
     assert poison.aggregate_id == tasks[0]
 
     reward_scan = characters.reward_scan
@@ -284,7 +284,7 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_on
 
 def as_version_1(envelope: Envelope) -> Envelope:
     """A `ScanCompleted` as a version-1 producer wrote it (before `confidence`)."""
-    if envelope.type != events.SCAN_COMPLETED:
+    if envelope.type != events.ScanCompleted.TYPE:
         return envelope
     payload = {k: v for k, v in envelope.payload.items() if k != "confidence"}
     return envelope.model_copy(update={"version": 1, "payload": payload})
@@ -298,7 +298,7 @@ async def test_a_scan_completed_of_version_1_is_consumed_and_rewarded(
     saga = Saga(eco.database, redis, rewrite=as_version_1)
     task = await saga.scan(eco, user, user_input="페트병")
 
-    [completed] = [e for e in saga.delivered if e.type == events.SCAN_COMPLETED]
+    [completed] = [e for e in saga.delivered if e.type == events.ScanCompleted.TYPE]
     assert completed.version == 1
     assert "confidence" not in completed.payload
     assert task["reward"]["status"] == "granted"

@@ -37,8 +37,8 @@ from ensemble.apps.eco.domain import (
     disposal_guide,
     week_key,
 )
-from ensemble.kernel.events import Envelope
 from ensemble.settings import Settings
+from ensemble.kernel.events import Envelope, EventPayload
 from tests.apicheck import free_port
 
 # (category, Korean with a particle attached, English, a photo's file name)
@@ -199,21 +199,16 @@ def acquired(owner: uuid.UUID, character: CatalogueEntry) -> Envelope:
         category=character.category,
         scan_id=uuid.uuid4(),
     )
-    return envelope(owner, payload, events.CHARACTER_ACQUIRED)
+    return envelope(owner, payload)
 
 
 def refused(owner: uuid.UUID, scan_id: uuid.UUID, reason: str) -> Envelope:
     payload = events.CharacterAcquireFailed(user_id=owner, scan_id=scan_id, reason=reason)
-    return envelope(owner, payload, events.CHARACTER_ACQUIRE_FAILED)
+    return envelope(owner, payload)
 
 
-def envelope(owner: uuid.UUID, payload: events.EcoEvent, type_: str) -> Envelope:
-    return Envelope(
-        aggregate_type=events.CHARACTER,
-        aggregate_id=str(owner),
-        type=type_,
-        payload=payload.model_dump(mode="json"),
-    )
+def envelope(owner: uuid.UUID, payload: EventPayload) -> Envelope:
+    return Envelope.of(payload, aggregate_type=events.CHARACTER, aggregate_id=str(owner))
 
 
 def owning(*codes: str) -> CharacterOwnership:

@@ -99,7 +99,7 @@ async def test_classify_answers_202_and_only_enqueues(eco: EcoWorld) -> None:
     task_id = response.json()["task_id"]
     task = await eco.task(user, task_id)
     assert (task["status"], task["category"], task["reward"]) == ("processing", None, None)
-    assert await scan_events(eco.database, task_id) == [events.SCAN_REQUESTED]
+    assert await scan_events(eco.database, task_id) == [events.ScanRequested.TYPE]
     assert await classify_jobs(eco.database, task_id) == 1
 
 
@@ -110,7 +110,7 @@ async def test_the_same_key_and_body_return_the_same_task(eco: EcoWorld) -> None
     again = await accepted_task(eco, user, key="same", **dict(reversed(body.items())))
     assert again == first
     assert [str(scan.id) for scan in await scans_of(eco.database, user)] == [first]
-    assert await scan_events(eco.database, first) == [events.SCAN_REQUESTED]
+    assert await scan_events(eco.database, first) == [events.ScanRequested.TYPE]
     assert await classify_jobs(eco.database, first) == 1
     # a key belongs to its user: another user's request with it is a task of their own
     assert await accepted_task(eco, other, key="same", **body) != first
@@ -132,7 +132,7 @@ async def test_concurrent_requests_with_one_key_make_one_task(eco: EcoWorld) -> 
     assert len(task_ids) == 1
     [task_id] = task_ids
     assert len(await scans_of(eco.database, user)) == 1
-    assert await scan_events(eco.database, task_id) == [events.SCAN_REQUESTED]
+    assert await scan_events(eco.database, task_id) == [events.ScanRequested.TYPE]
     assert await classify_jobs(eco.database, task_id) == 1
 
 
@@ -187,8 +187,8 @@ async def test_a_classified_task_is_completed_with_guide_and_reward(
     assert task["reward"] == {"status": "pending", "character": None, "reason": None}
     assert task["completed_at"] is not None
     assert await scan_events(eco.database, task_id) == [
-        events.SCAN_REQUESTED,
-        events.SCAN_COMPLETED,
+        events.ScanRequested.TYPE,
+        events.ScanCompleted.TYPE,
     ]
 
     await inline_saga.settle()
@@ -208,8 +208,8 @@ async def test_running_the_classify_job_twice_changes_nothing(eco: EcoWorld) -> 
     await run_classify(eco.database, task_id)
     assert await eco.task(user, task_id) == first
     assert await scan_events(eco.database, task_id) == [
-        events.SCAN_REQUESTED,
-        events.SCAN_COMPLETED,
+        events.ScanRequested.TYPE,
+        events.ScanCompleted.TYPE,
     ]
 
 
@@ -226,7 +226,7 @@ async def test_a_scan_of_an_unknown_image_looks_again_later_then_fails(eco: EcoW
     task = await eco.task(user, task_id)
     assert (task["status"], task["error"], task["category"]) == ("failed", "image_not_found", None)
     assert task["completed_at"] is not None
-    expected = [events.SCAN_REQUESTED, events.SCAN_FAILED]
+    expected = [events.ScanRequested.TYPE, events.ScanFailed.TYPE]
     assert await scan_events(eco.database, task_id) == expected
     assert await classify_jobs(eco.database, task_id) == 2, "no look after the deadline"
 
@@ -256,14 +256,14 @@ async def test_the_sweep_fails_stale_scans_once(eco: EcoWorld) -> None:
     swept = await eco.task(user, stale)
     assert (swept["status"], swept["error"]) == ("failed", "timeout")
     assert (await eco.task(user, fresh))["status"] == "processing"
-    expected = [events.SCAN_REQUESTED, events.SCAN_FAILED]
+    expected = [events.ScanRequested.TYPE, events.ScanFailed.TYPE]
     assert await scan_events(eco.database, stale) == expected
 
     await run_sweep(eco.database)
     await run_classify(eco.database, stale)  # the lost job, delivered late: too late
     assert await eco.task(user, stale) == swept
     assert await scan_events(eco.database, stale) == expected
-    assert await scan_events(eco.database, fresh) == [events.SCAN_REQUESTED]
+    assert await scan_events(eco.database, fresh) == [events.ScanRequested.TYPE]
 
 
 # Read models

@@ -89,10 +89,10 @@ async def reward_scan(session: AsyncSession, envelope: Envelope, max_characters:
 
 def _decision_event(
     completed: events.ScanCompleted, decision: Grant | Refusal
-) -> tuple[str, dict[str, object], int]:
+) -> events.CharacterAcquired | events.CharacterAcquireFailed:
     if isinstance(decision, Grant):
         character = decision.character
-        acquired = events.CharacterAcquired(
+        return events.CharacterAcquired(
             user_id=completed.user_id,
             character_id=uuid.UUID(character.id),
             character_code=character.code,
@@ -100,14 +100,12 @@ def _decision_event(
             category=character.category,
             scan_id=completed.scan_id,
         )
-        return events.new_event(acquired, events.CHARACTER_ACQUIRED)
-    failed = events.CharacterAcquireFailed(
+    return events.CharacterAcquireFailed(
         user_id=completed.user_id,
         scan_id=completed.scan_id,
         reason=decision.reason,
         character_names=list(decision.characters),
     )
-    return events.new_event(failed, events.CHARACTER_ACQUIRE_FAILED)
 
 
 # Reads

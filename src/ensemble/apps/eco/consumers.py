@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import characters, events, my, scan
 from ensemble.apps.eco.tasks import push
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.consumer import Consumer, Handler, consumer
 from ensemble.settings import get_settings
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def saga_step(
-    name: str, *, aggregate_types: Iterable[str], types: Iterable[str]
+    name: str, *, aggregate_types: Iterable[str], types: Iterable[type[EventPayload]]
 ) -> Callable[[Handler], Consumer]:
     """`@consumer` for a hop of the saga, logging its outcome: one INFO line per event it
     handles (a duplicate delivery is skipped before the handler, so it logs nothing)."""
@@ -44,12 +44,12 @@ def saga_step(
     return declare
 
 
-@saga_step("eco.scan.images", aggregate_types=[events.IMAGE], types=[events.IMAGE_REGISTERED])
+@saga_step("eco.scan.images", aggregate_types=[events.IMAGE], types=[events.ImageRegistered])
 async def scan_images(session: AsyncSession, envelope: Envelope) -> None:
     await scan.remember_image(session, envelope)
 
 
-@saga_step("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.SCAN_COMPLETED])
+@saga_step("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.ScanCompleted])
 async def character_rewards(session: AsyncSession, envelope: Envelope) -> str:
     return await characters.reward_scan(session, envelope, get_settings().eco_max_characters)
 
@@ -57,7 +57,7 @@ async def character_rewards(session: AsyncSession, envelope: Envelope) -> str:
 @saga_step(
     "eco.scan.rewards",
     aggregate_types=[events.CHARACTER],
-    types=[events.CHARACTER_ACQUIRED, events.CHARACTER_ACQUIRE_FAILED],
+    types=[events.CharacterAcquired, events.CharacterAcquireFailed],
 )
 async def scan_rewards(session: AsyncSession, envelope: Envelope) -> str:
     return await scan.settle_reward(session, envelope)
@@ -66,7 +66,7 @@ async def scan_rewards(session: AsyncSession, envelope: Envelope) -> str:
 @saga_step(
     "eco.my.stats",
     aggregate_types=[events.SCAN, events.CHARACTER],
-    types=[events.SCAN_COMPLETED, events.CHARACTER_ACQUIRED],
+    types=[events.ScanCompleted, events.CharacterAcquired],
 )
 async def my_stats(session: AsyncSession, envelope: Envelope) -> str:
     return await my.count_activity(session, envelope)
@@ -75,7 +75,7 @@ async def my_stats(session: AsyncSession, envelope: Envelope) -> str:
 @saga_step(
     "eco.my.notifications",
     aggregate_types=[events.PROFILE, events.SCAN],
-    types=[events.PROFILE_UPDATED, events.SCAN_REWARD_COMPENSATED, events.SCAN_FAILED],
+    types=[events.ProfileUpdated, events.ScanRewardCompensated, events.ScanFailed],
 )
 async def notifications(session: AsyncSession, envelope: Envelope) -> str:
     return await my.notify(session, envelope, push)

@@ -207,7 +207,7 @@ class CharacterOwnership:
         self.decided_scans: set[str] = set()
 
     def apply(self, event: Envelope) -> None:
-        if event.type == events.CHARACTER_ACQUIRED:
+        if event.type == events.CharacterAcquired.TYPE:
             acquired = event.payload_as(events.CharacterAcquired)
             self.owned[acquired.character_code] = {
                 "character_id": str(acquired.character_id),
@@ -219,7 +219,7 @@ class CharacterOwnership:
             }
             if acquired.scan_id:
                 self.decided_scans.add(str(acquired.scan_id))
-        elif event.type == events.CHARACTER_ACQUIRE_FAILED:
+        elif event.type == events.CharacterAcquireFailed.TYPE:
             failed = event.payload_as(events.CharacterAcquireFailed)
             self.decided_scans.add(str(failed.scan_id))
 

@@ -1,5 +1,5 @@
-"""The events ECO² publishes and consumes: aggregate types (one stream each), event types
-and their versioned payloads.
+"""The events ECO² publishes and consumes: aggregate types (one stream each) and the
+versioned payloads, each naming its event type on the wire.
 
 Every ECO² event is appended to the kernel event store and published through the outbox in
 the transaction of the change it describes (`store.append(..., publish=True)`), so the read
@@ -10,7 +10,6 @@ reads every older version (see `kernel.events.envelope`).
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -22,41 +21,24 @@ SCAN = "eco.scan"  # id: scan (task) id
 CHARACTER = "eco.character"  # id: user id (CharacterOwnership)
 PROFILE = "eco.profile"  # id: user id
 
-IMAGE_REGISTERED = "ImageRegistered"
-SCAN_REQUESTED = "ScanRequested"
-SCAN_COMPLETED = "ScanCompleted"
-SCAN_FAILED = "ScanFailed"
-SCAN_REWARD_GRANTED = "ScanRewardGranted"
-SCAN_REWARD_COMPENSATED = "ScanRewardCompensated"
-CHARACTER_ACQUIRED = "CharacterAcquired"
-CHARACTER_ACQUIRE_FAILED = "CharacterAcquireFailed"
-PROFILE_UPDATED = "ProfileUpdated"
 
-
-class EcoEvent(EventPayload):
-    """A payload of an ECO² event, at its current `VERSION`."""
-
-    VERSION: ClassVar[int] = 1
-
-
-class ImageRegistered(EcoEvent):
+class ImageRegistered(EventPayload, type="ImageRegistered"):
     image_id: uuid.UUID
     user_id: uuid.UUID
     url: str
     content_type: str | None = None
 
 
-class ScanRequested(EcoEvent):
+class ScanRequested(EventPayload, type="ScanRequested"):
     scan_id: uuid.UUID
     user_id: uuid.UUID
     image_id: uuid.UUID | None = None
     has_text: bool = False
 
 
-class ScanCompleted(EcoEvent):
+class ScanCompleted(EventPayload, type="ScanCompleted", version=2):
     """Version 2 added `confidence` (absent from version 1 events)."""
 
-    VERSION: ClassVar[int] = 2
     scan_id: uuid.UUID
     user_id: uuid.UUID
     category: str
@@ -64,13 +46,13 @@ class ScanCompleted(EcoEvent):
     confidence: float | None = None
 
 
-class ScanFailed(EcoEvent):
+class ScanFailed(EventPayload, type="ScanFailed"):
     scan_id: uuid.UUID
     user_id: uuid.UUID
     reason: str
 
 
-class ScanRewardGranted(EcoEvent):
+class ScanRewardGranted(EventPayload, type="ScanRewardGranted"):
     scan_id: uuid.UUID
     user_id: uuid.UUID
     character_id: uuid.UUID
@@ -78,14 +60,14 @@ class ScanRewardGranted(EcoEvent):
     character_name: str
 
 
-class ScanRewardCompensated(EcoEvent):
+class ScanRewardCompensated(EventPayload, type="ScanRewardCompensated"):
     scan_id: uuid.UUID
     user_id: uuid.UUID
     compensation_reason: str
     character_names: list[str] = Field(default_factory=list)
 
 
-class CharacterAcquired(EcoEvent):
+class CharacterAcquired(EventPayload, type="CharacterAcquired"):
     user_id: uuid.UUID
     character_id: uuid.UUID
     character_code: str
@@ -95,7 +77,7 @@ class CharacterAcquired(EcoEvent):
     scan_id: uuid.UUID | None = None
 
 
-class CharacterAcquireFailed(EcoEvent):
+class CharacterAcquireFailed(EventPayload, type="CharacterAcquireFailed"):
     user_id: uuid.UUID
     scan_id: uuid.UUID
     reason: str
@@ -103,7 +85,7 @@ class CharacterAcquireFailed(EcoEvent):
     """For `already_owned`: the characters of the scan's category, all owned already."""
 
 
-class ProfileUpdated(EcoEvent):
+class ProfileUpdated(EventPayload, type="ProfileUpdated"):
     """What changed a profile (`cause`: the event type behind it, with its details)."""
 
     user_id: uuid.UUID
@@ -112,8 +94,3 @@ class ProfileUpdated(EcoEvent):
     cause: str
     character_name: str | None = None
     changed: list[str] = Field(default_factory=list)
-
-
-def new_event(payload: EcoEvent, type_: str) -> tuple[str, dict[str, Any], int]:
-    """`(type, payload, version)` as `kernel.events.store.append` takes it."""
-    return type_, payload.model_dump(mode="json"), payload.VERSION

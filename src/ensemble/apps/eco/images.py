@@ -168,7 +168,7 @@ async def _register(session: AsyncSession, image: Image) -> Image:
         aggregate_type=events.IMAGE,
         aggregate_id=str(image.id),
         expected_sequence=0,
-        events=[events.new_event(payload, events.IMAGE_REGISTERED)],
+        events=[payload],
         publish=True,
     )
     return image

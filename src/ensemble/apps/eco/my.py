@@ -61,7 +61,7 @@ async def count_activity(session: AsyncSession, envelope: Envelope) -> str:
     found = await profile(session, user_id, lock=True)
     found.last_activity_at = max(filter(None, [found.last_activity_at, envelope.occurred_at]))
     character_name = None
-    if envelope.type == events.SCAN_COMPLETED:
+    if envelope.type == events.ScanCompleted.TYPE:
         found.total_scans += 1
         changed = ["total_scans", "last_activity_at"]
     else:
@@ -95,7 +95,7 @@ async def _updated(
         aggregate_type=events.PROFILE,
         aggregate_id=str(found.user_id),
         expected_sequence=found.sequence,
-        events=[events.new_event(updated, events.PROFILE_UPDATED)],
+        events=[updated],
         publish=True,
     )
 
@@ -142,9 +142,9 @@ def refusal_text(reason: str, character_names: list[str]) -> str:
 
 def message_for(envelope: Envelope) -> Message | None:
     """What the user is told about an event, if anything: plain words, no internal codes."""
-    if envelope.type == events.PROFILE_UPDATED:
+    if envelope.type == events.ProfileUpdated.TYPE:
         updated = envelope.payload_as(events.ProfileUpdated)
-        if updated.cause != events.CHARACTER_ACQUIRED:
+        if updated.cause != events.CharacterAcquired.TYPE:
             return None
         return Message(
             "character_acquired",
@@ -152,7 +152,7 @@ def message_for(envelope: Envelope) -> Message | None:
             f"{updated.character_name} 캐릭터를 획득했어요. "
             f"You now have {updated.total_characters}.",
         )
-    if envelope.type == events.SCAN_REWARD_COMPENSATED:
+    if envelope.type == events.ScanRewardCompensated.TYPE:
         refused = envelope.payload_as(events.ScanRewardCompensated)
         return Message(
             "reward_failed",
@@ -160,7 +160,7 @@ def message_for(envelope: Envelope) -> Message | None:
             "분리배출은 잘 기록되었어요. Your recycling was recorded. "
             + refusal_text(refused.compensation_reason, refused.character_names),
         )
-    if envelope.type == events.SCAN_FAILED:
+    if envelope.type == events.ScanFailed.TYPE:
         reason = envelope.payload_as(events.ScanFailed).reason
         text = SCAN_FAILED.get(reason, SCAN_FAILED_OTHERWISE)
         return Message("scan_failed", "분류에 실패했어요 / Scan failed", text)

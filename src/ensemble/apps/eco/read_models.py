@@ -33,15 +33,15 @@ from ensemble.kernel.events.projection import (
 from ensemble.kernel.pagination import Page, PageRequest, encode_cursor
 
 SCAN_EVENTS = (
-    events.SCAN_REQUESTED,
-    events.SCAN_COMPLETED,
-    events.SCAN_FAILED,
-    events.SCAN_REWARD_GRANTED,
-    events.SCAN_REWARD_COMPENSATED,
+    events.ScanRequested,
+    events.ScanCompleted,
+    events.ScanFailed,
+    events.ScanRewardGranted,
+    events.ScanRewardCompensated,
 )
 
 
-@projection("eco.owned", aggregate_types=[events.CHARACTER], types=[events.CHARACTER_ACQUIRED])
+@projection("eco.owned", aggregate_types=[events.CHARACTER], types=[events.CharacterAcquired])
 async def owned_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) -> None:
     acquired = envelope.payload_as(events.CharacterAcquired)
     item = OwnedCharacter(
@@ -57,7 +57,7 @@ async def owned_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) ->
     )
 
 
-@projection("eco.ranking", aggregate_types=[events.CHARACTER], types=[events.CHARACTER_ACQUIRED])
+@projection("eco.ranking", aggregate_types=[events.CHARACTER], types=[events.CharacterAcquired])
 async def ranking_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) -> None:
     acquired = envelope.payload_as(events.CharacterAcquired)
     pipe.zincrby(ns.key("weekly", week_key(envelope.occurred_at)), 1, str(acquired.user_id))
@@ -67,14 +67,14 @@ async def ranking_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) 
 async def scans_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) -> None:
     scan_id, user_id = envelope.payload["scan_id"], envelope.payload["user_id"]
     scan_key, stats_key = ns.key("scan", scan_id), ns.key("stats", user_id)
-    if envelope.type == events.SCAN_REQUESTED:
+    if envelope.type == events.ScanRequested.TYPE:
         pipe.zadd(ns.key("history", user_id), {scan_id: 0})
         pipe.hset(
             scan_key,
             mapping={"status": "processing", "requested_at": envelope.occurred_at.isoformat()},
         )
         pipe.hincrby(stats_key, "requested", 1)
-    elif envelope.type == events.SCAN_COMPLETED:
+    elif envelope.type == events.ScanCompleted.TYPE:
         completed = envelope.payload_as(events.ScanCompleted)
         reward = "pending" if completed.reward_eligible else "not_eligible"
         pipe.hset(
@@ -87,10 +87,10 @@ async def scans_projection(pipe: Pipeline, ns: Namespace, envelope: Envelope) ->
         )
         pipe.hincrby(stats_key, "completed", 1)
         pipe.hincrby(stats_key, f"category:{completed.category}", 1)
-    elif envelope.type == events.SCAN_FAILED:
+    elif envelope.type == events.ScanFailed.TYPE:
         pipe.hset(scan_key, "status", "failed")
         pipe.hincrby(stats_key, "failed", 1)
-    elif envelope.type == events.SCAN_REWARD_GRANTED:
+    elif envelope.type == events.ScanRewardGranted.TYPE:
         granted = envelope.payload_as(events.ScanRewardGranted)
         pipe.hset(
             scan_key, mapping={"reward_status": "granted", "character_name": granted.character_name}

@@ -24,7 +24,7 @@ from ensemble.apps.eco.models import RewardStatus, Scan, ScanImage, ScanStatus
 from ensemble.apps.eco.schemas import ClassifyRequest
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.store import append
 from ensemble.kernel.jobs import Job, enqueue
 
@@ -42,14 +42,14 @@ def request_digest(body: ClassifyRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _record(session: AsyncSession, scan: Scan, payload: events.EcoEvent, type_: str) -> None:
+async def _record(session: AsyncSession, scan: Scan, payload: EventPayload) -> None:
     """Append one event to the scan's stream (the row is locked or new: no other writer)."""
     scan.sequence = await append(
         session,
         aggregate_type=events.SCAN,
         aggregate_id=str(scan.id),
         expected_sequence=scan.sequence,
-        events=[events.new_event(payload, type_)],
+        events=[payload],
         publish=True,
     )
 
@@ -106,7 +106,7 @@ async def request(
         aggregate_type=events.SCAN,
         aggregate_id=str(scan.id),
         expected_sequence=0,
-        events=[events.new_event(requested, events.SCAN_REQUESTED)],
+        events=[requested],
         publish=True,
     )
     await enqueue(session, classify, scan_id=str(scan.id))
@@ -202,7 +202,7 @@ async def complete(session: AsyncSession, scan: Scan, result: Classification) ->
         reward_eligible=eligible,
         confidence=result.confidence,
     )
-    await _record(session, scan, completed, events.SCAN_COMPLETED)
+    await _record(session, scan, completed)
     logger.info(
         "scan %s completed: %s (confidence %s, %s)",
         scan.id,
@@ -215,7 +215,7 @@ async def complete(session: AsyncSession, scan: Scan, result: Classification) ->
 async def fail(session: AsyncSession, scan: Scan, reason: str) -> None:
     scan.status, scan.completed_at, scan.error = ScanStatus.FAILED, utcnow(), reason
     failed = events.ScanFailed(scan_id=scan.id, user_id=scan.user_id, reason=reason)
-    await _record(session, scan, failed, events.SCAN_FAILED)
+    await _record(session, scan, failed)
     logger.info("scan %s failed: %s", scan.id, reason)
 
 
@@ -257,7 +257,7 @@ async def remember_image(session: AsyncSession, envelope: Envelope) -> None:
 async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
     """The character domain's answer to a completed scan: the reward granted
     (`ScanRewardGranted`), or compensated (`ScanRewardCompensated`). Returns what happened."""
-    if envelope.type == events.CHARACTER_ACQUIRED:
+    if envelope.type == events.CharacterAcquired.TYPE:
         acquired = envelope.payload_as(events.CharacterAcquired)
         if acquired.scan_id is None:
             return "not_from_a_scan"
@@ -277,7 +277,7 @@ async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
             character_code=acquired.character_code,
             character_name=acquired.character_name,
         )
-        await _record(session, scan, granted, events.SCAN_REWARD_GRANTED)
+        await _record(session, scan, granted)
         return "granted"
     refused = envelope.payload_as(events.CharacterAcquireFailed)
     scan = await _pending_reward(session, refused.scan_id)
@@ -290,7 +290,7 @@ async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
         compensation_reason=refused.reason,
         character_names=refused.character_names,
     )
-    await _record(session, scan, compensated, events.SCAN_REWARD_COMPENSATED)
+    await _record(session, scan, compensated)
     return "compensated"
 
 

@@ -51,7 +51,7 @@ from ensemble.kernel.events.bus import (
     Unreadable,
     stream_name,
 )
-from ensemble.kernel.events.envelope import Envelope
+from ensemble.kernel.events.envelope import Envelope, EventPayload, type_names
 from ensemble.kernel.events.models import SCHEMA, DeadLetter, ProcessedEvent
 from ensemble.kernel.jobs.definition import RetryPolicy
 from ensemble.kernel.observability.context import (
@@ -107,17 +107,18 @@ def consumer(
     name: str,
     *,
     aggregate_types: Iterable[str],
-    types: Iterable[str] | None = None,
+    types: Iterable[type[EventPayload]] | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> Callable[[Handler], Consumer]:
-    """Declare a consumer: `@consumer("eco.ranking", aggregate_types=["scan"])`."""
+    """Declare a consumer: `@consumer("eco.ranking", aggregate_types=["scan"])`; `types=`
+    (payload classes) narrows it to those events."""
 
     def declare(handler: Handler) -> Consumer:
         return Consumer(
             name=name,
             aggregate_types=tuple(aggregate_types),
             handler=handler,
-            types=frozenset(types) if types is not None else None,
+            types=type_names(types) if types is not None else None,
             retry=retry,
         )
 

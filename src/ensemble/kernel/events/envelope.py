@@ -10,8 +10,8 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -21,9 +21,31 @@ P = TypeVar("P", bound="EventPayload")
 
 
 class EventPayload(BaseModel):
-    """Base of a payload schema: tolerant of fields added by newer versions."""
+    """Base of a payload schema: tolerant of fields added by newer versions.
+
+    A payload class names its event's wire type and current version once, in its class
+    line: `class ScanCompleted(EventPayload, type="ScanCompleted", version=2)` (the version
+    defaults to 1). Publishers, consumers and projections take the class, never the string.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    def __init_subclass__(
+        cls, *, type: str | None = None, version: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if type is not None:
+            cls.TYPE = type
+        if version is not None:
+            cls.VERSION = version
+
+
+def type_names(payloads: Iterable[builtins.type[EventPayload]]) -> frozenset[str]:
+    """The wire types of payload classes (what a consumer or projection subscribes to)."""
+    return frozenset(payload.TYPE for payload in payloads)
 
 
 class Envelope(BaseModel):
@@ -41,6 +63,21 @@ class Envelope(BaseModel):
     trace_id: str | None = None
     request_id: str | None = None
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(
+        cls, payload: EventPayload, *, aggregate_type: str, aggregate_id: str, **fields: Any
+    ) -> Envelope:
+        """The envelope of `payload` (its class gives the type and version); `fields` are
+        the envelope's other fields (`occurred_at`, `trace_id`, …)."""
+        return cls(
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            type=payload.TYPE,
+            version=payload.VERSION,
+            payload=payload.model_dump(mode="json"),
+            **fields,
+        )
 
     @property
     def aggregate_key(self) -> str:

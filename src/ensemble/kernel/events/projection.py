@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.events.consumer import DEFAULT_RETRY, Consumer
-from ensemble.kernel.events.envelope import Envelope, as_text
+from ensemble.kernel.events.envelope import Envelope, EventPayload, as_text, type_names
 from ensemble.kernel.events.models import StoredEvent
 from ensemble.kernel.jobs.definition import RetryPolicy
 
@@ -112,12 +112,17 @@ class Projection:
 
 
 def projection(
-    name: str, *, aggregate_types: Iterable[str], types: Iterable[str], version: int = 1
+    name: str,
+    *,
+    aggregate_types: Iterable[str],
+    types: Iterable[type[EventPayload]],
+    version: int = 1,
 ) -> Callable[[ApplyFn], Projection]:
-    """Declare a projection: `@projection("owned", aggregate_types=["user"], types=[...])`."""
+    """Declare a projection: `@projection("owned", aggregate_types=["user"], types=[...])`
+    (`types`: payload classes)."""
 
     def declare(apply: ApplyFn) -> Projection:
-        return Projection(name, tuple(aggregate_types), frozenset(types), apply, version)
+        return Projection(name, tuple(aggregate_types), type_names(types), apply, version)
 
     return declare
 

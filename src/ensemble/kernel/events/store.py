@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Conflict
-from ensemble.kernel.events.envelope import Envelope
+from ensemble.kernel.events.envelope import Envelope, EventPayload
 from ensemble.kernel.events.models import Snapshot, StoredEvent
 from ensemble.kernel.events.outbox import COLUMNS as OUTBOX_COLUMNS
 from ensemble.kernel.events.outbox import TABLE as OUTBOX_TABLE
@@ -35,8 +35,9 @@ SNAPSHOT_EVERY = 100
 
 SEQUENCE_CONSTRAINT = "pk_stored_events"
 
-NewEvent = Envelope | tuple[str, dict[str, Any], int]
-"""An event to append: an envelope of this aggregate, or `(type, payload, version)`."""
+NewEvent = Envelope | EventPayload
+"""An event to append: an envelope of this aggregate, or a payload (its class gives the
+type and version)."""
 
 
 class ConcurrencyConflict(Conflict):
@@ -106,14 +107,11 @@ def _envelope(
 ) -> Envelope:
     """The event as an envelope of this aggregate; missing trace and request ids are the
     running request's or job's (as `outbox.publish` fills them)."""
-    if not isinstance(event, Envelope):
-        type_, payload, version = event
-        return Envelope(
+    if isinstance(event, EventPayload):
+        return Envelope.of(
+            event,
             aggregate_type=aggregate_type,
             aggregate_id=aggregate_id,
-            type=type_,
-            payload=payload,
-            version=version,
             trace_id=context.trace_id,
             request_id=context.request_id,
         )
