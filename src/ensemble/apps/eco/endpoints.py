@@ -6,9 +6,17 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, WebSocket, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import characters, chat, images, locations, my, read_models, scan, service
-from ensemble.apps.eco.auth import CurrentUser, admin_resolver, principal_of
+from ensemble.apps.eco.auth import (
+    REALM,
+    CurrentUser,
+    admin_resolver,
+    claims_of,
+    current_principal,
+    principal_of,
+)
 from ensemble.apps.eco.models import (
     Centre,
     ChatMessage,
@@ -16,6 +24,7 @@ from ensemble.apps.eco.models import (
     Image,
     Notification,
     Profile,
+    Role,
     Scan,
     Upload,
 )
@@ -42,7 +51,6 @@ from ensemble.apps.eco.schemas import (
     Reward,
     ScanHistoryItem,
     ScanTask,
-    SignupRequest,
     UserPublic,
 )
 from ensemble.apps.eco.storage import LocalStorage, storage_for
@@ -51,14 +59,11 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.events.dlq import dlq_router
-from ensemble.kernel.identity.address import ClientAddress
-from ensemble.kernel.identity.principal import CodecDep, Principal, codec_for
-from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
-from ensemble.kernel.identity.router import TOKEN_RESPONSE
-from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.identity.models import Account
+from ensemble.kernel.identity.router import Signup, auth_router
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep, build_page
-from ensemble.kernel.realtime import Lease, authenticate
+from ensemble.kernel.realtime import Lease, authenticate_principal
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 from ensemble.settings import Settings
@@ -96,100 +101,31 @@ def _settings(request: Request) -> Settings:
 # Auth
 
 
-@router.post(
-    "/auth/signup",
-    status_code=status.HTTP_201_CREATED,
-    tags=["auth"],
-    responses=_errors(
-        422,
-        (409, "The email has an account (`email_taken`)"),
-        (429, "Too many sign-ups from this address (`signup_throttled`)"),
-    ),
-)
-async def sign_up(
-    body: SignupRequest, request: Request, address: ClientAddress, session: SessionDep
-) -> UserPublic:
-    """Create an account (409 `email_taken` if the email has one); then log in."""
-    account, user = await service.register(
-        session,
-        email=body.email,
-        password=body.password,
-        client_address=address,
-        settings=_settings(request),
-    )
+def _user(account: Account, role: Role) -> UserPublic:
     return UserPublic(
-        user_id=account.id, email=account.email, role=user.role, created_at=account.created_at
+        user_id=account.id, email=account.email, role=role, created_at=account.created_at
     )
 
 
-@router.post(
-    "/auth/login",
-    tags=["auth"],
-    responses=_errors(
-        422,
-        (401, "Wrong email or password, or the account is disabled"),
-        (429, "Too many failures for this account or address (`login_throttled`)"),
-    ),
-    dependencies=TOKEN_RESPONSE,
-)
-async def log_in(
-    body: LoginRequest,
-    request: Request,
-    address: ClientAddress,
-    session: SessionDep,
-    codec: CodecDep,
-) -> TokenResponse:
-    """Email and password for an access and a refresh token; the login is audited."""
-    pair = await service.log_in(
-        session,
-        email=body.email,
-        password=body.password,
-        client_address=address,
-        user_agent=request.headers.get("user-agent"),
-        codec=codec,
-        settings=_settings(request),
+async def _signed_up(session: AsyncSession, account: Account) -> UserPublic:
+    return _user(account, (await service.add_user(session, account)).role)
+
+
+router.include_router(
+    auth_router(
+        REALM,
+        claims_of,
+        signup=Signup(UserPublic, _signed_up),
+        on_login=service.audit,
+        logout_by=current_principal,
     )
-    return TokenResponse.of(pair)
-
-
-@router.post(
-    "/auth/refresh",
-    tags=["auth"],
-    responses=_errors(422, (401, "The refresh token is not valid, spent or revoked")),
-    dependencies=TOKEN_RESPONSE,
 )
-async def refresh(
-    body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
-) -> TokenResponse:
-    """Rotate a refresh token: the old one is spent; re-using it revokes the session."""
-    pair = await service.refresh(session, body.refresh_token, codec, revocations)
-    return TokenResponse.of(pair)
-
-
-@router.post(
-    "/auth/logout",
-    status_code=status.HTTP_204_NO_CONTENT,
-    tags=["auth"],
-    responses=_errors(*_INPUT),
-)
-async def log_out(
-    body: RefreshRequest,
-    user: CurrentUser,
-    session: SessionDep,
-    codec: CodecDep,
-    revocations: RevocationsDep,
-) -> Response:
-    """End the session: its refresh family and its access tokens are refused at once."""
-    await service.log_out(session, user, body.refresh_token, codec, revocations)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/auth/me", tags=["auth"], responses=_errors(*_USER))
 async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     account = await service.account_of(session, user.account_id)
-    return UserPublic(
-        user_id=account.id, email=account.email, role=user.role, created_at=account.created_at
-    )
+    return _user(account, Role(user.role))
 
 
 # Images
@@ -479,20 +415,13 @@ async def notifications(
 @router.websocket("/ws/notifications")
 async def notification_socket(websocket: WebSocket) -> None:
     """Notifications and chat answers as they happen (`?token=<access token>`)."""
-    database, hub = websocket.state.database, websocket.state.hub
-    codec = codec_for(websocket.state.settings)
-    revocations = Revocations.of(websocket.state.redis, websocket.state.settings)
-
-    async def verify(token: str) -> Principal:
-        async with database.unit_of_work() as session:
-            return await principal_of(session, codec, revocations, token)
-
-    timeout = websocket.state.settings.realtime_auth_timeout_seconds
-    user = await authenticate(websocket, verify, auth_timeout=timeout)
+    user = await authenticate_principal(websocket, principal_of)
     if user is None:
         return
     channel, lease = my.notification_channel(user.account_id), Lease.of_claims(user.claims)
-    async with hub.connection(channel, websocket, str(user.account_id), lease) as connection:
+    async with websocket.state.hub.connection(
+        channel, websocket, str(user.account_id), lease
+    ) as connection:
         async for _ in connection.messages():
             pass  # the channel only speaks to the client
 

@@ -11,7 +11,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     model_validator,
 )
@@ -42,11 +41,6 @@ class Strict(RequestModel):
 
 
 # auth
-
-
-class SignupRequest(Strict):
-    email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=8, max_length=128)
 
 
 class UserPublic(BaseModel):

@@ -19,26 +19,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.stock import repository
 from ensemble.apps.stock.models import Role, Store, User, UserStore
 from ensemble.kernel.db import SessionDep
-from ensemble.kernel.errors import Forbidden, NotFound, Unauthorized
+from ensemble.kernel.errors import Forbidden, NotFound
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.identity.principal import Principal, bearer_principal, require_roles
+from ensemble.kernel.identity.principal import (
+    AccountDisabled,
+    Principal,
+    bearer,
+    own_accounts,
+    require_roles,
+)
 
 REALM = "stock"
 
-_token_principal = bearer_principal(REALM)
 
-
-async def current_principal(
-    token: Annotated[Principal, Depends(_token_principal)], session: SessionDep
-) -> Principal:
+async def _live(session: AsyncSession, token: Principal) -> Principal:
     """The caller as the database knows them now: a disabled user is refused and a changed
     role applies at once, not when the 60-minute token expires."""
     user = await session.get(User, token.account_id)
     if user is None or not user.is_active:
-        raise Unauthorized("The account is disabled.", code="account_disabled")
+        raise AccountDisabled()
     return replace(token, role=user.role.value)
 
 
+current_principal = bearer(own_accounts(REALM, _live))
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AdminUser = Annotated[Principal, Depends(require_roles(current_principal, Role.ADMIN))]
 
@@ -47,7 +50,7 @@ async def stock_claims(session: AsyncSession, account: Account) -> dict[str, Any
     """The claims of a Stock token: role and assigned stores; disabled users get none."""
     user = await session.get(User, account.id)
     if user is None or not user.is_active:
-        raise Unauthorized("The account is disabled.", code="account_disabled")
+        raise AccountDisabled()
     stores = await repository.user_store_ids(session, [user.id])
     return {"role": user.role.value, "stores": [str(s) for s in stores[user.id]]}
 

@@ -9,19 +9,21 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, Unauthorized
-from ensemble.kernel.identity.revocation import Revocations, RevocationsDep
+from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.identity.tokens import TokenCodec, claimed_id
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.settings import Settings
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from `/auth/login`.")
-
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller, in every app: its account (a realm's own account, or the app's user a
+    provider's token maps to), realm, live role and the token's claims."""
+
     account_id: uuid.UUID
     realm: str
     role: str
@@ -45,11 +47,22 @@ def codec_for(settings: Settings) -> TokenCodec:
 
 CodecDep = Annotated[TokenCodec, Depends(token_codec)]
 PrincipalResolver = Callable[..., Awaitable[Principal]]
+"""A FastAPI dependency answering the caller (`bearer`, `require_roles`)."""
+PrincipalLoader = Callable[[AsyncSession, Principal], Awaitable[Principal]]
+"""An app's word on a token's principal, read from its database: the principal as it is now
+(for example its live role), or a refusal (for example `AccountDisabled`)."""
+TokenResolver = Callable[[HTTPConnection, AsyncSession, str], Awaitable[Principal]]
+"""How an app turns a bearer token into its caller; the same for requests and sockets."""
 
 
 class SessionRevoked(Unauthorized):
     code = "session_revoked"
     message = "This session has been revoked."
+
+
+class AccountDisabled(Unauthorized):
+    code = "account_disabled"
+    message = "The account is disabled."
 
 
 async def live_principal(
@@ -59,26 +72,48 @@ async def live_principal(
     account_id = claimed_id(claims, "sub")
     if await revocations.is_revoked(session, claimed_id(claims, "sid")):
         raise SessionRevoked()
-    current_request_context().user_id = str(account_id)
     return Principal(
         account_id=account_id, realm=realm, role=str(claims.get("role", "")), claims=claims
     )
 
 
-def bearer_principal(realm: str) -> PrincipalResolver:
-    """A dependency resolving the caller of `realm` from `Authorization: Bearer <access token>`
-    (401 `session_revoked` once the token's session is revoked)."""
+def own_accounts(realm: str, load: PrincipalLoader) -> TokenResolver:
+    """The resolver of the access tokens the kernel issues for `realm` (`auth_router`):
+    verified, of a session not revoked (401 `session_revoked`), then as `load` sees them."""
+
+    async def resolve(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
+        settings = connection.state.settings
+        claims = codec_for(settings).decode(token, realm=realm, typ="access")
+        revocations = Revocations.of(connection.state.redis, settings)
+        return await load(session, await live_principal(session, revocations, claims, realm))
+
+    return resolve
+
+
+async def resolve_principal(
+    resolve: TokenResolver, connection: HTTPConnection, session: AsyncSession, token: str
+) -> Principal:
+    """`resolve(token)`, the caller then named in the logs of the request or socket."""
+    principal = await resolve(connection, session, token)
+    current_request_context().user_id = str(principal.account_id)
+    return principal
+
+
+def bearer(
+    resolve: TokenResolver, description: str = "An access token from `/auth/login`."
+) -> PrincipalResolver:
+    """A dependency resolving the caller from `Authorization: Bearer <token>` with `resolve`
+    (401 `not_authenticated` without one)."""
+    scheme = HTTPBearer(auto_error=False, description=description)
 
     async def current_principal(
-        codec: CodecDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        revocations: RevocationsDep,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)],
         session: SessionDep,
     ) -> Principal:
         if credentials is None:
             raise Unauthorized("A bearer access token is required.", code="not_authenticated")
-        claims = codec.decode(credentials.credentials, realm=realm, typ="access")
-        return await live_principal(session, revocations, claims, realm)
+        return await resolve_principal(resolve, request, session, credentials.credentials)
 
     return current_principal
 

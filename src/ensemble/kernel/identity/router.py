@@ -1,19 +1,36 @@
-"""`/auth/login`, `/auth/refresh`, `/auth/logout` for one realm, built by each app."""
+"""The auth routes of an own-account realm, built by each app (decision 18): `/auth/login`,
+`/auth/refresh`, `/auth/logout`, and `/auth/signup` where users sign themselves up.
 
-from __future__ import annotations
+An app plugs in with hooks: `claims` (its token claims; it refuses accounts it disabled),
+`signup` (its own row for a new account), `on_login` (work after a successful login) and
+`logout_by` (logout only by the session's own caller)."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service
 from ensemble.kernel.identity.address import ClientAddress
-from ensemble.kernel.identity.principal import CodecDep
+from ensemble.kernel.identity.models import Account
+from ensemble.kernel.identity.principal import CodecDep, Principal, PrincipalResolver
 from ensemble.kernel.identity.revocation import RevocationsDep
-from ensemble.kernel.identity.schemas import LoginRequest, RefreshRequest, TokenResponse
+from ensemble.kernel.identity.schemas import (
+    LoginRequest,
+    RefreshRequest,
+    SignupRequest,
+    TokenResponse,
+)
+from ensemble.kernel.openapi import error_responses
 
-_AUTH_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"description": "Wrong credentials or token", "content": {"application/json": {}}},
-}
+PublicT = TypeVar("PublicT", bound=BaseModel)
+_INPUT = (422, "Invalid input (`validation_error`)")
+_BAD_REFRESH = (401, "The refresh token is not valid, spent or revoked")
 
 
 def no_store(response: Response) -> None:
@@ -26,12 +43,87 @@ TOKEN_RESPONSE = [Depends(no_store)]
 """`dependencies=` of every route that answers with tokens."""
 
 
-def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth") -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=["auth"], responses=_AUTH_ERRORS)
+@dataclass(frozen=True)
+class Signup(Generic[PublicT]):
+    """`POST /auth/signup` (201, throttled per client address, 409 `email_taken`): the kernel
+    creates the account, then `create` writes the app's own row for it and answers `public`."""
 
+    public: type[PublicT]
+    create: Callable[[AsyncSession, Account], Awaitable[PublicT]]
+
+
+@dataclass(frozen=True)
+class Login:
+    """A successful login, as an `on_login` hook sees it."""
+
+    account_id: uuid.UUID
+    client_address: str
+    user_agent: str | None
+
+
+LoginHook = Callable[[AsyncSession, Login], Awaitable[None]]
+
+
+def auth_router(
+    realm: str,
+    claims: service.ClaimsLoader,
+    *,
+    prefix: str = "/auth",
+    signup: Signup[PublicT] | None = None,
+    on_login: LoginHook | None = None,
+    logout_by: PrincipalResolver | None = None,
+) -> APIRouter:
+    """The auth routes of `realm`; without `signup` there is no sign-up route (an admin
+    creates the accounts), without `logout_by` a refresh token alone logs its session out."""
+    router = APIRouter(prefix=prefix, tags=["auth"])
+    if signup is not None:
+        _add_signup(router, realm, signup)
+    _add_login(router, realm, claims, on_login)
+    _add_refresh(router, realm, claims)
+    _add_logout(router, realm, logout_by)
+    return router
+
+
+def _throttle(request: Request) -> service.ThrottlePolicy:
+    return service.ThrottlePolicy.from_settings(request.state.settings)
+
+
+def _add_signup(router: APIRouter, realm: str, signup: Signup[PublicT]) -> None:
+    @router.post(
+        "/signup",
+        status_code=status.HTTP_201_CREATED,
+        response_model=signup.public,
+        responses=error_responses(
+            _INPUT,
+            (409, "The email has an account (`email_taken`)"),
+            (429, "Too many sign-ups from this address (`signup_throttled`)"),
+            described={},
+        ),
+    )
+    async def sign_up(
+        body: SignupRequest, request: Request, address: ClientAddress, session: SessionDep
+    ) -> BaseModel:
+        """Create an account (409 `email_taken` if the email has one); then log in."""
+        await service.throttle_signup(
+            session, realm=realm, client_address=address, throttle=_throttle(request)
+        )
+        account = await service.create_account(
+            session, realm=realm, email=body.email, password=body.password
+        )
+        return await signup.create(session, account)
+
+
+def _add_login(
+    router: APIRouter, realm: str, claims: service.ClaimsLoader, on_login: LoginHook | None
+) -> None:
     @router.post(
         "/login",
-        responses={429: {"description": "Too many failed attempts"}},
+        responses=error_responses(
+            _INPUT,
+            (401, "Wrong email or password, or the account is disabled"),
+            (429, "Too many failures for this account or address (`login_throttled`)"),
+            described={},
+        ),
         dependencies=TOKEN_RESPONSE,
     )
     async def login(
@@ -50,11 +142,20 @@ def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth")
             client_address=address,
             codec=codec,
             claims=claims,
-            throttle=service.ThrottlePolicy.from_settings(request.state.settings),
+            throttle=_throttle(request),
         )
+        if on_login is not None:
+            user_agent = request.headers.get("user-agent")
+            await on_login(session, Login(pair.account_id, address, user_agent))
         return TokenResponse.of(pair)
 
-    @router.post("/refresh", dependencies=TOKEN_RESPONSE)
+
+def _add_refresh(router: APIRouter, realm: str, claims: service.ClaimsLoader) -> None:
+    @router.post(
+        "/refresh",
+        responses=error_responses(_INPUT, _BAD_REFRESH, described={}),
+        dependencies=TOKEN_RESPONSE,
+    )
     async def refresh(
         body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
     ) -> TokenResponse:
@@ -69,14 +170,35 @@ def auth_router(realm: str, claims: service.ClaimsLoader, prefix: str = "/auth")
         )
         return TokenResponse.of(pair)
 
-    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+
+async def _anyone() -> None:
+    """No caller needed: the refresh token is the credential."""
+
+
+def _add_logout(router: APIRouter, realm: str, logout_by: PrincipalResolver | None) -> None:
+    unauthorized = _BAD_REFRESH
+    if logout_by is not None:
+        unauthorized = (401, "No valid access token, or a refresh token not valid or not yours")
+
+    @router.post(
+        "/logout",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses(_INPUT, unauthorized, described={}),
+    )
     async def logout(
-        body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
+        body: RefreshRequest,
+        caller: Annotated[Principal | None, Depends(logout_by or _anyone)],
+        session: SessionDep,
+        codec: CodecDep,
+        revocations: RevocationsDep,
     ) -> Response:
         """End this session: its refresh-token family and its access tokens, at once."""
         await service.logout(
-            session, body.refresh_token, realm=realm, codec=codec, revocations=revocations
+            session,
+            body.refresh_token,
+            realm=realm,
+            codec=codec,
+            revocations=revocations,
+            owner=caller.account_id if caller else None,
         )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    return router

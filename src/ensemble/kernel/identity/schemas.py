@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from ensemble.kernel.schemas import RequestModel
 
 if TYPE_CHECKING:
     from ensemble.kernel.identity.service import TokenPair
@@ -11,6 +13,15 @@ if TYPE_CHECKING:
 class LoginRequest(BaseModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class SignupRequest(RequestModel):
+    """A new account of the realm: strict types, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=128)
 
 
 class RefreshRequest(BaseModel):

@@ -20,6 +20,7 @@ from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Unauthorized
 from ensemble.kernel.identity.models import Account, RefreshToken
 from ensemble.kernel.identity.passwords import hash_password, verify_password
+from ensemble.kernel.identity.principal import AccountDisabled
 from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.identity.throttle import Limit, charge, forgive
 from ensemble.kernel.identity.tokens import TokenCodec, claimed_id
@@ -69,6 +70,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    account_id: uuid.UUID
 
 
 def normalise_email(email: str) -> str:
@@ -222,6 +224,7 @@ async def _issue_pair(
         access_token=access,
         refresh_token=refresh,
         expires_in=int(codec.access_ttl.total_seconds()),
+        account_id=account.id,
     )
 
 
@@ -254,14 +257,23 @@ async def rotate(
         raise RefreshTokenReused()
     account = await session.get(Account, row.account_id)
     if account is None or not account.is_active:
-        raise Unauthorized("The account is disabled.", code="account_disabled")
+        raise AccountDisabled()
     row.used_at = utcnow()
     return await _issue_pair(session, account, family_id=row.family_id, codec=codec, claims=claims)
 
 
 async def logout(
-    session: AsyncSession, token: str, *, realm: str, codec: TokenCodec, revocations: Revocations
+    session: AsyncSession,
+    token: str,
+    *,
+    realm: str,
+    codec: TokenCodec,
+    revocations: Revocations,
+    owner: uuid.UUID | None = None,
 ) -> None:
-    """End the session of `token`: its family is revoked and its access tokens refused."""
+    """End the session of `token`: its family is revoked and its access tokens refused.
+    With `owner`, only a refresh token of that account is taken (else 401 `invalid_token`)."""
     row = await _locked_refresh_token(session, token, realm=realm, codec=codec)
+    if owner is not None and row.account_id != owner:
+        raise Unauthorized("The refresh token is not yours.", code="invalid_token")
     await _revoke(session, revocations, RefreshToken.family_id == row.family_id)

@@ -7,13 +7,14 @@ its expiry or when its session is revoked) and reads the client's messages; anyt
 
     @router.websocket("/ws/things/{thing_id}")
     async def thing_socket(websocket: WebSocket, thing_id: str) -> None:
-        who = await authenticate(websocket, verify_token)
+        who = await authenticate_principal(websocket, resolve)  # the app's `TokenResolver`
         if who is None:
-            return  # refused with 4401
+            return  # refused with 4401 (or 4403)
         if not await may_watch(who, thing_id):
             return await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
         lease = Lease.of_claims(who.claims)
-        async with hub.connection(f"thing:{thing_id}", websocket, who.id, lease) as connection:
+        member = str(who.account_id)
+        async with hub.connection(f"thing:{thing_id}", websocket, member, lease) as connection:
             async for message in connection.messages():
                 await hub.publish(f"thing:{thing_id}", {...})
 
@@ -29,6 +30,7 @@ from ensemble.kernel.realtime.auth import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHENTICATED,
     authenticate,
+    authenticate_principal,
     refuse,
     websocket_token,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "Lease",
     "Publisher",
     "authenticate",
+    "authenticate_principal",
     "refuse",
     "websocket_token",
 ]

@@ -23,6 +23,7 @@ from typing import TypeVar
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ensemble.kernel.errors import Forbidden, Unauthorized
+from ensemble.kernel.identity.principal import Principal, TokenResolver, resolve_principal
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013  # the socket could not keep up with its channel
@@ -106,3 +107,16 @@ async def authenticate(
         await accept(websocket)
         return verified
     return None
+
+
+async def authenticate_principal(websocket: WebSocket, resolve: TokenResolver) -> Principal | None:
+    """`authenticate` with the app's `resolve`, as its HTTP routes do (`bearer`), in a unit
+    of work of its own; the wait for a first-message token is the configured one."""
+    state = websocket.state
+
+    async def verify(token: str) -> Principal:
+        async with state.database.unit_of_work() as session:
+            return await resolve_principal(resolve, websocket, session, token)
+
+    timeout = state.settings.realtime_auth_timeout_seconds
+    return await authenticate(websocket, verify, auth_timeout=timeout)
