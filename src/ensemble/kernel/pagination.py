@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar, cast, overload
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
@@ -145,6 +145,22 @@ def _after(keys: Sequence[SortKey], key: Sequence[Any], descending: bool) -> Col
     return condition
 
 
+def _as_is(row: Any) -> Any:
+    return row
+
+
+@overload
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    request: PageRequest,
+    *,
+    keys: Sequence[SortKey],
+    descending: bool = False,
+) -> Page[Any]: ...
+
+
+@overload
 async def paginate(
     session: AsyncSession,
     stmt: Select[*tuple[Any, ...]],
@@ -153,11 +169,22 @@ async def paginate(
     keys: Sequence[SortKey],
     item: Callable[[Any], T],
     descending: bool = False,
-) -> Page[T]:
+) -> Page[T]: ...
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[*tuple[Any, ...]],
+    request: PageRequest,
+    *,
+    keys: Sequence[SortKey],
+    item: Callable[[Any], Any] = _as_is,
+    descending: bool = False,
+) -> Page[Any]:
     """One page of `stmt` ordered by `keys` (all ascending, or all `descending`; the last
-    key must make the order total, e.g. the id): rows past the cursor, `item` applied to
-    each. A statement of one entity pages entities, else rows. `stmt` must not be ordered
-    or limited already."""
+    key must make the order total, e.g. the id): rows past the cursor, each shaped by `item`
+    (as fetched without it). A statement of one entity pages entities, else rows. `stmt`
+    must not be ordered or limited already."""
     after = request.key(*(_parser(key) for key in keys))
     if after is not None:
         stmt = stmt.where(_after(keys, after, descending))

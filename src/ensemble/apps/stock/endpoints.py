@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -49,7 +48,7 @@ from ensemble.kernel.edge import max_body
 from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.openapi import Responses, error_responses
-from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 
 PREFIX = "/api/v1"
@@ -122,8 +121,7 @@ async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> Us
 
 @users.get("", responses=_errors(*_ADMIN))
 async def list_users(_: AdminUser, session: SessionDep, page: PageDep) -> Page[UserPublic]:
-    views = await service.list_users(session, page.after_id(), page.limit)
-    return build_page(views, page.limit, lambda v: (str(v.user.id),), _user)
+    return (await service.list_users(session, page)).map(_user)
 
 
 @users.get("/{user_id}", responses=_errors(*_ADMIN, _NO_USER))
@@ -157,8 +155,7 @@ async def list_stores(
     principal: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[StorePublic]:
     """Every store for an admin; a worker's assigned stores."""
-    rows = await service.list_stores(session, principal, page.after_id(), page.limit)
-    return build_page(rows, page.limit, lambda s: (str(s.id),), StorePublic.model_validate)
+    return (await service.list_stores(session, principal, page)).map(StorePublic.model_validate)
 
 
 @stores.get("/{store_id}", responses=_errors(*_IN_STORE))
@@ -178,8 +175,8 @@ async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDe
 async def list_categories(
     access: StoreMember, session: SessionDep, page: PageDep
 ) -> Page[CategoryPublic]:
-    rows = await service.list_categories(session, access, page.after_id(), page.limit)
-    return build_page(rows, page.limit, lambda c: (str(c.id),), CategoryPublic.model_validate)
+    rows = await service.list_categories(session, access, page)
+    return rows.map(CategoryPublic.model_validate)
 
 
 @catalog.post(
@@ -228,8 +225,7 @@ async def list_products(
     low_stock: bool | None = None,
 ) -> Page[ProductPublic]:
     filters = ProductFilter(query=q, category_id=category_id, low_stock=low_stock)
-    views = await service.list_products(session, access, filters, page.after_id(), page.limit)
-    return build_page(views, page.limit, lambda v: (str(v.product.id),), _product)
+    return (await service.list_products(session, access, filters, page)).map(_product)
 
 
 @catalog.post(
@@ -332,23 +328,15 @@ async def list_transactions(
 ) -> Page[TransactionPublic]:
     """The append-only log, newest first."""
     filters = TransactionFilter(product_id=product_id, type=type, since=since, until=until)
-    rows = await service.list_transactions(
-        session, access, filters, page.key(datetime.fromisoformat, uuid.UUID), page.limit
-    )
-    return build_page(
-        rows,
-        page.limit,
-        lambda t: (t.occurred_at.isoformat(), str(t.id)),
-        TransactionPublic.model_validate,
-    )
+    rows = await service.list_transactions(session, access, filters, page)
+    return rows.map(TransactionPublic.model_validate)
 
 
 @inventory.get("/stock", responses=_errors(*_IN_STORE))
 async def list_stock(
     access: StoreMember, session: SessionDep, page: PageDep, low_only: bool = False
 ) -> Page[StockPublic]:
-    views = await service.list_stock(session, access, low_only, page.after_id(), page.limit)
-    return build_page(views, page.limit, lambda v: (str(v.stock.product_id),), _stock)
+    return (await service.list_stock(session, access, low_only, page)).map(_stock)
 
 
 @inventory.get("/stock/{product_id}", responses=_errors(*_IN_STORE))

@@ -25,9 +25,15 @@ from ensemble.apps.stock.models import (
     UserStore,
 )
 from ensemble.kernel.db.raw import transaction_connection
+from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.identity.models import Account
+from ensemble.kernel.pagination import Page, PageRequest, paginate
 
 ProductRow = Row[Product, int]
+
+stores = Repository(Store)
+categories = Repository(Category)
+transactions = Repository(InventoryTransaction)
 
 
 def _product_with_stock() -> Any:
@@ -57,13 +63,9 @@ async def user_with_account(
     return None if row is None else (row[0], row[1])
 
 
-async def users_page(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> Sequence[Row[User, Account]]:
-    stmt = select(User, Account).join(Account, Account.id == User.id).order_by(User.id)
-    if after is not None:
-        stmt = stmt.where(User.id > after)
-    return (await session.execute(stmt.limit(limit + 1))).all()
+async def users_page(session: AsyncSession, request: PageRequest) -> Page[Row[User, Account]]:
+    stmt = select(User, Account).join(Account, Account.id == User.id)
+    return await paginate(session, stmt, request, keys=(User.id,))
 
 
 async def replace_user_stores(
@@ -85,31 +87,22 @@ async def existing_store_ids(session: AsyncSession, store_ids: set[uuid.UUID]) -
 
 
 async def stores_page(
-    session: AsyncSession, only: set[uuid.UUID] | None, after: uuid.UUID | None, limit: int
-) -> Sequence[Store]:
-    stmt = select(Store).order_by(Store.id).limit(limit + 1)
+    session: AsyncSession, only: set[uuid.UUID] | None, request: PageRequest
+) -> Page[Store]:
+    stmt = stores.select()
     if only is not None:
         stmt = stmt.where(Store.id.in_(only))
-    if after is not None:
-        stmt = stmt.where(Store.id > after)
-    return (await session.execute(stmt)).scalars().all()
+    return await stores.page(session, stmt, request, (Store.id,))
 
 
 # Categories
 
 
 async def categories_page(
-    session: AsyncSession, store_id: uuid.UUID, after: uuid.UUID | None, limit: int
-) -> Sequence[Category]:
-    stmt = (
-        select(Category)
-        .where(Category.store_id == store_id, Category.deleted_at.is_(None))
-        .order_by(Category.id)
-        .limit(limit + 1)
-    )
-    if after is not None:
-        stmt = stmt.where(Category.id > after)
-    return (await session.execute(stmt)).scalars().all()
+    session: AsyncSession, store_id: uuid.UUID, request: PageRequest
+) -> Page[Category]:
+    stmt = categories.select().where(Category.store_id == store_id, Category.deleted_at.is_(None))
+    return await categories.page(session, stmt, request, (Category.id,))
 
 
 async def live_category(
@@ -169,15 +162,9 @@ async def products_page(
     session: AsyncSession,
     store_id: uuid.UUID,
     filters: ProductFilter,
-    after: uuid.UUID | None,
-    limit: int,
-) -> Sequence[ProductRow]:
-    stmt = (
-        _product_with_stock()
-        .where(Product.store_id == store_id, Product.deleted_at.is_(None))
-        .order_by(Product.id)
-        .limit(limit + 1)
-    )
+    request: PageRequest,
+) -> Page[ProductRow]:
+    stmt = _product_with_stock().where(Product.store_id == store_id, Product.deleted_at.is_(None))
     if filters.query:
         prefix = _like_prefix(filters.query)
         stmt = stmt.where(
@@ -191,9 +178,7 @@ async def products_page(
     if filters.low_stock is not None:
         low = func.coalesce(CurrentStock.quantity, 0) <= Product.safety_stock
         stmt = stmt.where(low if filters.low_stock else ~low)
-    if after is not None:
-        stmt = stmt.where(Product.id > after)
-    return (await session.execute(stmt)).all()
+    return await paginate(session, stmt, request, keys=(Product.id,))
 
 
 # Stock and transactions
@@ -306,20 +291,16 @@ async def stock_row(
 
 
 async def stock_page(
-    session: AsyncSession, store_id: uuid.UUID, low_only: bool, after: uuid.UUID | None, limit: int
-) -> Sequence[Row[CurrentStock, int]]:
+    session: AsyncSession, store_id: uuid.UUID, low_only: bool, request: PageRequest
+) -> Page[Row[CurrentStock, int]]:
     stmt = (
         select(CurrentStock, Product.safety_stock)
         .join(Product, Product.id == CurrentStock.product_id)
         .where(CurrentStock.store_id == store_id, Product.deleted_at.is_(None))
-        .order_by(CurrentStock.product_id)
-        .limit(limit + 1)
     )
     if low_only:
         stmt = stmt.where(CurrentStock.quantity <= Product.safety_stock)
-    if after is not None:
-        stmt = stmt.where(CurrentStock.product_id > after)
-    return (await session.execute(stmt)).all()
+    return await paginate(session, stmt, request, keys=(CurrentStock.product_id,))
 
 
 @dataclass(frozen=True)
@@ -334,16 +315,10 @@ async def transactions_page(
     session: AsyncSession,
     store_id: uuid.UUID,
     filters: TransactionFilter,
-    before: tuple[Any, ...] | None,
-    limit: int,
-) -> Sequence[InventoryTransaction]:
+    request: PageRequest,
+) -> Page[InventoryTransaction]:
     """Newest first, keyed on (occurred_at, id)."""
-    stmt = (
-        select(InventoryTransaction)
-        .where(InventoryTransaction.store_id == store_id)
-        .order_by(InventoryTransaction.occurred_at.desc(), InventoryTransaction.id.desc())
-        .limit(limit + 1)
-    )
+    stmt = transactions.select().where(InventoryTransaction.store_id == store_id)
     if filters.product_id is not None:
         stmt = stmt.where(InventoryTransaction.product_id == filters.product_id)
     if filters.type is not None:
@@ -352,11 +327,8 @@ async def transactions_page(
         stmt = stmt.where(InventoryTransaction.occurred_at >= filters.since)
     if filters.until is not None:
         stmt = stmt.where(InventoryTransaction.occurred_at < filters.until)
-    if before is not None:
-        stmt = stmt.where(
-            tuple_(InventoryTransaction.occurred_at, InventoryTransaction.id) < tuple_(*before)
-        )
-    return (await session.execute(stmt)).scalars().all()
+    keys = (InventoryTransaction.occurred_at, InventoryTransaction.id)
+    return await transactions.page(session, stmt, request, keys, descending=True)
 
 
 async def stock_drift(

@@ -7,7 +7,6 @@ transaction. Offline batch sync lives in `sync.py`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +42,7 @@ from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.identity.revocation import Revocations
+from ensemble.kernel.pagination import Page, PageRequest
 
 SERVER_DEVICE = ""  # online edits carry no device id: any device wins a same-instant tie
 
@@ -89,10 +89,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> UserView:
     return UserView(user=user, account=account, store_ids=sorted(stores[user.id]))
 
 
-async def list_users(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[UserView]:
-    rows = await repository.users_page(session, after, limit)
-    stores = await repository.user_store_ids(session, [user.id for user, _ in rows])
-    return [UserView(user, account, sorted(stores[user.id])) for user, account in rows]
+async def list_users(session: AsyncSession, page: PageRequest) -> Page[UserView]:
+    rows = await repository.users_page(session, page)
+    stores = await repository.user_store_ids(session, [user.id for user, _ in rows.items])
+    return rows.map(lambda row: UserView(row[0], row[1], sorted(stores[row[0].id])))
 
 
 async def update_user(
@@ -136,10 +136,10 @@ async def create_store(session: AsyncSession, data: StoreCreate) -> Store:
 
 
 async def list_stores(
-    session: AsyncSession, principal: Principal, after: uuid.UUID | None, limit: int
-) -> Sequence[Store]:
+    session: AsyncSession, principal: Principal, page: PageRequest
+) -> Page[Store]:
     only = None if is_admin(principal) else await assigned_stores(session, principal)
-    return await repository.stores_page(session, only, after, limit)
+    return await repository.stores_page(session, only, page)
 
 
 async def update_store(session: AsyncSession, store: Store, patch: StoreUpdate) -> Store:
@@ -163,9 +163,9 @@ async def create_category(
 
 
 async def list_categories(
-    session: AsyncSession, access: StoreAccess, after: uuid.UUID | None, limit: int
-) -> Sequence[Category]:
-    return await repository.categories_page(session, access.store_id, after, limit)
+    session: AsyncSession, access: StoreAccess, page: PageRequest
+) -> Page[Category]:
+    return await repository.categories_page(session, access.store_id, page)
 
 
 async def _category(session: AsyncSession, access: StoreAccess, category_id: uuid.UUID) -> Category:
@@ -282,11 +282,10 @@ async def list_products(
     session: AsyncSession,
     access: StoreAccess,
     filters: ProductFilter,
-    after: uuid.UUID | None,
-    limit: int,
-) -> list[ProductView]:
-    rows = await repository.products_page(session, access.store_id, filters, after, limit)
-    return [ProductView(product, stock) for product, stock in rows]
+    page: PageRequest,
+) -> Page[ProductView]:
+    rows = await repository.products_page(session, access.store_id, filters, page)
+    return rows.map(lambda row: ProductView(row[0], row[1]))
 
 
 async def update_product(
@@ -419,20 +418,19 @@ async def get_stock(session: AsyncSession, access: StoreAccess, product_id: uuid
 
 
 async def list_stock(
-    session: AsyncSession, access: StoreAccess, low_only: bool, after: uuid.UUID | None, limit: int
-) -> list[StockView]:
-    rows = await repository.stock_page(session, access.store_id, low_only, after, limit)
-    return [StockView(stock, safety) for stock, safety in rows]
+    session: AsyncSession, access: StoreAccess, low_only: bool, page: PageRequest
+) -> Page[StockView]:
+    rows = await repository.stock_page(session, access.store_id, low_only, page)
+    return rows.map(lambda row: StockView(row[0], row[1]))
 
 
 async def list_transactions(
     session: AsyncSession,
     access: StoreAccess,
     filters: TransactionFilter,
-    before: tuple[Any, ...] | None,
-    limit: int,
-) -> Sequence[InventoryTransaction]:
-    return await repository.transactions_page(session, access.store_id, filters, before, limit)
+    page: PageRequest,
+) -> Page[InventoryTransaction]:
+    return await repository.transactions_page(session, access.store_id, filters, page)
 
 
 async def stock_drift(session: AsyncSession) -> list[dict[str, Any]]:

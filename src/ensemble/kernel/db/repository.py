@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +19,6 @@ from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageRequest, SortKey, paginate
 
 M = TypeVar("M", bound=DeclarativeBase)
-
-
-def _as_is(row: Any) -> Any:
-    return row
 
 
 class Repository(Generic[M]):
@@ -66,4 +62,4 @@ class Repository(Generic[M]):
         descending: bool = False,
     ) -> Page[M]:
         """One keyset page of `stmt` (see `kernel.pagination.paginate`)."""
-        return await paginate(session, stmt, request, keys=keys, item=_as_is, descending=descending)
+        return await paginate(session, stmt, request, keys=keys, descending=descending)
