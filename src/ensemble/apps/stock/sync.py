@@ -8,13 +8,11 @@ Every record gets a verdict: applied, duplicate, superseded or rejected with a r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +40,6 @@ from ensemble.apps.stock.schemas import (
     product_public,
 )
 from ensemble.kernel.db import utcnow
-from ensemble.kernel.db.raw import transaction_connection
 
 # Products
 
@@ -93,16 +90,7 @@ def _newest_per_id(batch: _ProductBatch, records: Sequence[SyncProduct]) -> None
 
 async def _against_stored(session: AsyncSession, batch: _ProductBatch) -> None:
     """Drop winners that lose to the server's copy, or belong to another store."""
-    ids = sorted(batch.winners)
-    stored = (
-        (
-            await session.execute(
-                select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update()
-            )
-        )
-        .scalars()
-        .all()
-    )
+    stored = await repository.lock_products(session, batch.winners)
     newer_on_server: list[tuple[int, Product]] = []
     for product in stored:
         index, record, version = batch.winners[product.id]
@@ -132,27 +120,9 @@ async def _check_references(session: AsyncSession, batch: _ProductBatch) -> None
     """Reject winners naming an unknown category or a barcode another live product holds."""
     store_id = batch.access.store_id
     category_ids = {r.category_id for _, r, _ in batch.winners.values() if r.category_id}
-    known = set(
-        (
-            await session.execute(
-                select(Category.id).where(
-                    Category.id.in_(category_ids), Category.store_id == store_id
-                )
-            )
-        ).scalars()
-    )
+    known = await repository.store_category_ids(session, store_id, category_ids)
     live = [(i, r) for i, r, _ in batch.winners.values() if not r.deleted]
-    holders = dict(
-        (
-            await session.execute(
-                select(Product.barcode, Product.id).where(
-                    Product.store_id == store_id,
-                    Product.deleted_at.is_(None),
-                    Product.barcode.in_({r.barcode for _, r in live}),
-                )
-            )
-        ).all()
-    )
+    holders = await repository.barcode_holders(session, store_id, {r.barcode for _, r in live})
     for index, record in sorted(live, key=lambda item: _version(item[1], batch.device_id)):
         if record.category_id is not None and record.category_id not in known:
             reason = "unknown_category"
@@ -184,48 +154,6 @@ def _product_row(
     }
 
 
-_UPSERT_COLUMNS = (
-    "barcode",
-    "name",
-    "category_id",
-    "unit_price",
-    "safety_stock",
-    "updated_at",
-    "updated_by",
-    "version_digest",
-    "deleted_at",
-    "synced_at",
-)
-
-
-async def _upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Insert or overwrite products, only where the incoming version is newer."""
-    if not rows:
-        return set()
-    upsert = insert(Product)
-    newer = upsert.excluded
-    stmt = upsert.on_conflict_do_update(
-        index_elements=["id"],
-        set_={name: getattr(newer, name) for name in _UPSERT_COLUMNS},
-        where=(Product.store_id == newer.store_id)
-        & (
-            tuple_(Product.updated_at, Product.updated_by, Product.version_digest)
-            < tuple_(newer.updated_at, newer.updated_by, newer.version_digest)
-        ),
-    ).returning(Product.id)
-    written = set((await session.execute(stmt, rows)).scalars())
-    stock_rows = [
-        {"product_id": r["id"], "store_id": r["store_id"], "quantity": 0}
-        for r in rows
-        if r["id"] in written
-    ]
-    if stock_rows:
-        await session.execute(
-            insert(CurrentStock).on_conflict_do_nothing(index_elements=["product_id"]), stock_rows
-        )
-    return written
-
-
 async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
     """Write all winners at once; if a concurrent batch took a barcode, retry one by one."""
     rows = {  # in id order, so two batches touching the same new ids never deadlock
@@ -234,13 +162,13 @@ async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
     }
     try:
         async with session.begin_nested():
-            written = await _upsert(session, list(rows.values()))
+            written = await repository.upsert_products(session, list(rows.values()))
     except IntegrityError:
         written = set()
         for pid, row in rows.items():
             try:
                 async with session.begin_nested():
-                    written |= await _upsert(session, [row])
+                    written |= await repository.upsert_products(session, [row])
             except IntegrityError:
                 index, record, _ = batch.winners[pid]
                 batch.verdict(index, record, "rejected", reason="barcode_conflict")
@@ -252,8 +180,7 @@ async def _write_winners(session: AsyncSession, batch: _ProductBatch) -> None:
             continue
         # a concurrent batch wrote a newer version (or, in another store, this very id)
         # between our read and our write
-        winner = await session.get(Product, pid, populate_existing=True)
-        assert winner is not None
+        winner = await repository.fresh_product(session, pid)
         if winner.store_id != batch.access.store_id:
             batch.verdict(index, record, "rejected", reason="wrong_store")
             continue
@@ -309,16 +236,8 @@ async def _classify_movements(
     verdicts: dict[int, SyncResult],
 ) -> list[_Movement]:
     """Valid, new, known-product movements in `occurred_at` order; verdicts for the rest."""
-    stored = await _stored_transactions(session, [r.id for r in records])
-    owners = dict(
-        (
-            await session.execute(
-                select(Product.id, Product.store_id).where(
-                    Product.id.in_({r.product_id for r in records})
-                )
-            )
-        ).all()
-    )
+    stored = await repository.transactions_by_id(session, [r.id for r in records])
+    owners = await repository.product_stores(session, {r.product_id for r in records})
     seen: dict[uuid.UUID, SyncTransaction] = {}
     movements: list[_Movement] = []
     order = sorted(range(len(records)), key=lambda i: (records[i].occurred_at, records[i].id))
@@ -354,18 +273,6 @@ def _invalid_reason(
     return None
 
 
-async def _locked_stock(
-    session: AsyncSession, product_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, int]:
-    stmt = (
-        select(CurrentStock.product_id, CurrentStock.quantity)
-        .where(CurrentStock.product_id.in_(sorted(set(product_ids))))
-        .order_by(CurrentStock.product_id)
-        .with_for_update()
-    )
-    return dict((await session.execute(stmt)).all())
-
-
 async def apply_transactions(
     session: AsyncSession,
     access: StoreAccess,
@@ -376,7 +283,7 @@ async def apply_transactions(
     store_id = access.store_id
     verdicts: dict[int, SyncResult] = {}
     movements = await _classify_movements(session, store_id, records, verdicts)
-    running = await _locked_stock(session, (m.record.product_id for m in movements))
+    running = await repository.lock_stock(session, {m.record.product_id for m in movements})
     rows = []
     for movement in movements:
         record = movement.record
@@ -405,15 +312,6 @@ async def apply_transactions(
     return [verdicts[i] for i in range(len(records))]
 
 
-async def _stored_transactions(
-    session: AsyncSession, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, InventoryTransaction]:
-    if not ids:
-        return {}
-    stmt = select(InventoryTransaction).where(InventoryTransaction.id.in_(set(ids)))
-    return {t.id: t for t in (await session.execute(stmt)).scalars()}
-
-
 async def _insert_movements(
     session: AsyncSession,
     rows: list[dict[str, Any]],
@@ -424,14 +322,9 @@ async def _insert_movements(
     first moves nothing: `duplicate` if it holds the same movement, else `id_conflict`."""
     if not rows:
         return
-    stmt = (
-        insert(InventoryTransaction)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(InventoryTransaction.id)
-    )
-    inserted = set((await session.execute(stmt, rows)).scalars())
+    inserted = await repository.insert_new_transactions(session, rows)
     raced = [m for m in movements if m.record.id not in inserted]
-    winners = await _stored_transactions(session, [m.record.id for m in raced])
+    winners = await repository.transactions_by_id(session, [m.record.id for m in raced])
     for movement in raced:
         same = _same_content(winners[movement.record.id], movement.record, rows[0]["store_id"])
         verdicts[movement.index] = _transaction_verdict(
@@ -445,16 +338,7 @@ async def _insert_movements(
             totals[movement.record.product_id] = (
                 totals.get(movement.record.product_id, 0) + movement.delta
             )
-    ordered = sorted(totals)
-    raw = await transaction_connection(session)
-    await raw.execute(_ADD_TO_STOCK, ordered, [totals[p] for p in ordered])
-
-
-_ADD_TO_STOCK = """
-UPDATE stock.current_stock AS s SET quantity = s.quantity + v.delta, updated_at = now()
-FROM unnest($1::uuid[], $2::bigint[]) AS v(product_id, delta)
-WHERE s.product_id = v.product_id
-"""
+    await repository.add_to_stock(session, totals)
 
 
 # The batch
