@@ -28,7 +28,7 @@ from ensemble.kernel.events.cli import dlq as dlq_cli
 from ensemble.kernel.events.process import serve_consumers
 from ensemble.kernel.events.relay import serve_relay
 from ensemble.kernel.jobs.processes import run_scheduler, run_worker
-from ensemble.kernel.modules import consumers_of, jobs_of, projections_of, warmers_of
+from ensemble.kernel.modules import jobs_of, resources_of, warmers_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.kernel.supervisor import Supervisor
@@ -181,6 +181,7 @@ def worker(
             jobs_of(modules),
             threads=threads,
             warmers=warmers_of(modules),
+            resources=resources_of(modules),
         )
     finally:
         infrastructure.stop()
@@ -212,7 +213,7 @@ def consume() -> None:
     infrastructure = _bring_up()
     modules = load_apps()
     try:
-        serve_consumers(infrastructure.settings, consumers_of(modules), projections_of(modules))
+        serve_consumers(infrastructure.settings, modules)
     finally:
         infrastructure.stop()
 

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from pydantic_settings import BaseSettings
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from ensemble.kernel.errors import install_error_handlers
-from ensemble.kernel.modules import AppModule, warmers_of
+from ensemble.kernel.modules import AppModule, resources_of, warmers_of
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
 from ensemble.kernel.observability.middleware import ObservabilityMiddleware
 from ensemble.kernel.realtime import Hub
+from ensemble.kernel.resources import Process, open_resources
 from ensemble.kernel.warmup import (
     CONNECTIONS,
-    Warmer,
     load_event_loop_backend,
     open_connections,
     prepare_routes,
@@ -60,7 +61,12 @@ def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings, database: Database | None, warmers: Sequence[Warmer] = ()) -> Any:
+def _lifespan(
+    settings: Settings,
+    database: Database | None,
+    modules: Sequence[AppModule],
+    app_settings: Mapping[str, BaseSettings] | None,
+) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         owned = database is None
@@ -77,13 +83,22 @@ def _lifespan(settings: Settings, database: Database | None, warmers: Sequence[W
         if hub is not None:
             await hub.start()
         prepare_routes(app)
-        run_warmers(warmers)
+        run_warmers(warmers_of(modules))
         await load_event_loop_backend()
         await open_connections(db, min(CONNECTIONS, settings.db_pool_size))
         if redis is not None:
             await redis.ping()
         try:
-            yield {"database": db, "settings": settings, "hub": hub, "redis": redis}
+            async with open_resources(
+                resources_of(modules), Process(settings, redis), app_settings
+            ) as resources:
+                yield {
+                    "database": db,
+                    "settings": settings,
+                    "hub": hub,
+                    "redis": redis,
+                    "resources": resources,
+                }
         finally:
             if hub is not None:
                 await hub.stop()
@@ -101,9 +116,11 @@ def create_app(
     *,
     database: Database | None = None,
     alone: bool = False,
+    app_settings: Mapping[str, BaseSettings] | None = None,
 ) -> FastAPI:
-    """All `modules` under `/<name>`, or with `alone=True` the single module at the root."""
-    lifespan = _lifespan(settings, database, warmers_of(modules))
+    """All `modules` under `/<name>`, or with `alone=True` the single module at the root;
+    `app_settings` replaces apps' settings read from the environment (by app name)."""
+    lifespan = _lifespan(settings, database, modules, app_settings)
     if alone:
         if len(modules) != 1:
             raise ValueError("alone=True serves exactly one app")

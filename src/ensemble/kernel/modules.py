@@ -1,10 +1,11 @@
 """What an app hands to the kernel: its name, routers, background jobs, event consumers,
-read-model projections and admin commands."""
+read-model projections, admin commands, and its settings and resources."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import typer
 from fastapi import APIRouter
@@ -13,6 +14,7 @@ from ensemble.kernel.events.consumer import Consumer
 from ensemble.kernel.events.projection import Projection
 from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.maintenance import KERNEL_JOBS
+from ensemble.kernel.resources import AppResources
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class AppModule:
     tags: Sequence[dict[str, str]] = field(default_factory=tuple)
     warm_up: Sequence[Callable[[], object]] = field(default_factory=tuple)
     """What to load at a process's start rather than on its first request or job."""
+    resources: AppResources[Any, Any] | None = None
+    """The app's settings and what it opens once per process (see `kernel.resources`)."""
 
 
 def jobs_of(modules: Sequence[AppModule]) -> list[Job]:
@@ -43,6 +47,10 @@ def consumers_of(modules: Sequence[AppModule]) -> list[Consumer]:
 
 def warmers_of(modules: Sequence[AppModule]) -> list[Callable[[], object]]:
     return [each for module in modules for each in module.warm_up]
+
+
+def resources_of(modules: Sequence[AppModule]) -> list[AppResources[Any, Any]]:
+    return [module.resources for module in modules if module.resources is not None]
 
 
 def projections_of(modules: Sequence[AppModule]) -> list[Projection]:

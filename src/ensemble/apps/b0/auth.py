@@ -8,40 +8,30 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0.models import User, UserIdentity
+from ensemble.apps.b0.settings import B0Dep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import NotFound, Unauthorized
-from ensemble.kernel.identity.external import ExternalIdentity, ExternalTokenVerifier
+from ensemble.kernel.identity.external import ExternalIdentity
 from ensemble.kernel.observability.context import current_request_context
-from ensemble.settings import Settings
 
 REALM = "b0"
 
 _bearer = HTTPBearer(auto_error=False, description="The identity provider's access token.")
-_verifiers: dict[int, tuple[Settings, ExternalTokenVerifier]] = {}
-
-
-def token_verifier(settings: Settings) -> ExternalTokenVerifier:
-    """One verifier (and JWKS cache) per settings object."""
-    cached = _verifiers.get(id(settings))
-    if cached is None or cached[0] is not settings:
-        cached = (settings, ExternalTokenVerifier.from_settings(settings))
-        _verifiers[id(settings)] = cached
-    return cached[1]
 
 
 async def _caller(
-    request: Request,
+    b0: B0Dep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ExternalIdentity:
     if credentials is None:
         raise Unauthorized("A bearer token is required.", code="not_authenticated")
-    return await token_verifier(request.state.settings).verify_async(credentials.credentials)
+    return await b0.verifier.verify_async(credentials.credentials)
 
 
 Caller = Annotated[ExternalIdentity, Depends(_caller)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from fastapi import APIRouter, Request, Response, WebSocket, status
+from fastapi import APIRouter, Response, WebSocket, status
 
 from ensemble.apps.b0 import chat, journal, service, travel
-from ensemble.apps.b0.auth import Caller, CurrentUser, token_verifier, user_of
+from ensemble.apps.b0.auth import Caller, CurrentUser, user_of
 from ensemble.apps.b0.models import Airship, City, Diary, RoomStay, Ticket, TicketStatus, User
 from ensemble.apps.b0.notices import message_payload, room_channel
 from ensemble.apps.b0.schemas import (
@@ -30,6 +30,7 @@ from ensemble.apps.b0.schemas import (
     UserPublic,
     UserUpdate,
 )
+from ensemble.apps.b0.settings import B0, B0Dep
 from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
@@ -37,7 +38,6 @@ from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate, refuse
-from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -165,11 +165,6 @@ def _diary(diary: Diary) -> DiaryPublic:
     )
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
 # Users and points
 
 
@@ -246,15 +241,14 @@ async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> P
     ),
 )
 async def buy_ticket(
-    body: TicketCreate, user: CurrentUser, session: SessionDep, request: Request
+    body: TicketCreate, user: CurrentUser, session: SessionDep, b0: B0Dep
 ) -> TicketPublic:
     """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
     points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
-    settings = _settings(request)
     ticket = await travel.purchase(
         session, user, body.city_id, body.airship_id, completion=complete_ticket,
-        max_active_trips=settings.b0_max_active_trips,
-        flight_time_scale=settings.b0_flight_time_scale,
+        max_active_trips=b0.settings.max_active_trips,
+        flight_time_scale=b0.settings.flight_time_scale,
     )  # fmt: skip
     return _ticket(ticket)
 
@@ -353,7 +347,7 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
     )
     identity = await authenticate(
         websocket,
-        token_verifier(settings).verify_async,
+        B0.dependency(websocket).verifier.verify_async,
         auth_timeout=settings.realtime_auth_timeout_seconds,
     )
     if identity is None:
@@ -403,10 +397,10 @@ async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID
     responses=_errors(*_USER_INPUT, (409, "Today's diary is written (`diary_exists`)")),
 )
 async def write_diary(
-    body: DiaryCreate, user: CurrentUser, session: SessionDep, request: Request
+    body: DiaryCreate, user: CurrentUser, session: SessionDep, b0: B0Dep
 ) -> DiaryPublic:
     """Today's diary (one per local day); earns points once."""
-    return _diary(await journal.write_diary(session, user, body, _settings(request).b0_timezone))
+    return _diary(await journal.write_diary(session, user, body, b0.settings.timezone))
 
 
 @router.get("/diaries", tags=["journal"], responses=_errors(*_USER_INPUT))

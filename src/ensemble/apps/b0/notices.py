@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0.models import ChatMessage
+from ensemble.apps.b0.settings import B0
 from ensemble.kernel.jobs import RetryPolicy, enqueue, job
-from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Publisher
+from ensemble.kernel.realtime import CLOSE_FORBIDDEN
 from ensemble.kernel.realtime.publisher import disconnect_payload
-from ensemble.settings import get_settings
 
 
 def room_channel(room_id: uuid.UUID) -> str:
@@ -34,10 +34,8 @@ def message_payload(message: ChatMessage) -> dict[str, Any]:
 
 @job("b0.room_event", retry=RetryPolicy(max_retries=3, min_backoff_ms=100))
 async def room_event(_: AsyncSession, *, room_id: str, payload: dict[str, Any]) -> None:
-    redis_url = get_settings().redis_url
-    if redis_url is None:
-        return
-    async with Publisher(redis_url) as publisher:
+    publisher = B0.current().publisher
+    if publisher is not None:
         await publisher.publish(room_channel(uuid.UUID(room_id)), payload)
 
 

@@ -27,6 +27,7 @@ from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.outbox import run_relay
 from ensemble.kernel.jobs.runtime import configure_jobs
 from ensemble.kernel.observability.tracing import configure_tracing
+from ensemble.kernel.resources import AppResources
 from ensemble.kernel.warmup import Warmer, open_connections, run_warmers
 from ensemble.settings import Settings
 
@@ -47,9 +48,11 @@ def run_worker(
     *,
     threads: int | None = None,
     warmers: Sequence[Warmer] = (),
+    resources: Sequence[AppResources[Any, Any]] = (),
 ) -> None:
     """Consume jobs until SIGTERM/SIGINT; in-flight jobs finish (or are redelivered). The
-    apps' `warmers` run and the jobs' pool connections open before the first job."""
+    apps' `warmers` run, their `resources` and the jobs' pool connections open before the
+    first job."""
     configure_tracing(settings, "worker")
     runtime = configure_jobs(settings, jobs)
     run_warmers(warmers)
@@ -62,6 +65,7 @@ def run_worker(
         worker.start()
         jobs_loop = get_event_loop_thread()  # started with the worker (AsyncIO middleware)
         assert jobs_loop is not None
+        jobs_loop.run_coroutine(runtime.open_resources(resources))
         jobs_loop.run_coroutine(open_connections(runtime.database))
         logger.info("worker consuming %s", sorted(runtime.actors))
         stop.wait()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
+from redis.asyncio import Redis
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.errors import AppError
@@ -28,6 +30,7 @@ from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import TaskFailure
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.kernel.observability.tracing import span
+from ensemble.kernel.resources import AppResources, Opened, Process, bind, open_resources
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,10 @@ class JobRuntime:
     broker: dramatiq.Broker
     jobs: dict[str, Job]
     actors: dict[str, dramatiq.Actor[Any, Any]] = field(default_factory=dict)
+    resources: Opened = field(default_factory=dict)
+    """The apps' resources every job runs with (opened by the worker, `open_resources`)."""
     _database: Database | None = None
+    _opened: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     @property
     def database(self) -> Database:
@@ -51,6 +57,17 @@ class JobRuntime:
             assert self.settings.database_url is not None
             self._database = Database(self.settings.database_url, pool_size=10)
         return self._database
+
+    async def open_resources(self, every: Sequence[AppResources[Any, Any]]) -> None:
+        """Open the apps' resources on the jobs' event loop, over one Redis pool (closed by
+        `close`)."""
+        url = self.settings.redis_url
+        redis = Redis.from_url(url) if url else None
+        if redis is not None:
+            self._opened.push_async_callback(redis.aclose)
+        self.resources = await self._opened.enter_async_context(
+            open_resources(every, Process(self.settings, redis))
+        )
 
     def declare(self) -> None:
         for job in self.jobs.values():
@@ -101,8 +118,9 @@ class JobRuntime:
                 JOB_SECONDS.labels(job.name).time(),
             ):
                 try:
-                    async with self.database.unit_of_work() as session:
-                        await job.function(session, **kwargs)
+                    with bind(self.resources):
+                        async with self.database.unit_of_work() as session:
+                            await job.function(session, **kwargs)
                 except Exception as exc:
                     retries = int(options.get("retries", 0))
                     final = not job.retry.should_retry(retries, exc)
@@ -134,6 +152,7 @@ class JobRuntime:
             )
 
     async def close(self) -> None:
+        await self._opened.aclose()
         if self._database is not None:
             await self._database.dispose()
             self._database = None

@@ -23,10 +23,12 @@ def disconnect_payload(member_id: str, code: int, reason: str) -> dict[str, Any]
 
 
 class Publisher:
-    """One Redis connection for publishing; use as `async with Publisher(url) as p:`."""
+    """Publishing on a Redis client: a process's own (`Publisher(redis)`, left open), or one
+    of its own for a URL (`async with Publisher(url) as p:`, closed on exit)."""
 
-    def __init__(self, redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self._redis: Redis = Redis.from_url(redis_url)
+    def __init__(self, redis: str | Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._owned = isinstance(redis, str)
+        self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
         self._prefix = prefix
 
     async def publish(self, channel: str, payload: Mapping[str, Any]) -> int:
@@ -38,7 +40,8 @@ class Publisher:
         return await self.publish(channel, disconnect_payload(member_id, code, reason))
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._owned:
+            await self._redis.aclose()
 
     async def __aenter__(self) -> Publisher:
         return self
