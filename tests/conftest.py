@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from pwdlib.hashers.argon2 import Argon2Hasher
 from redis.asyncio import Redis
@@ -26,6 +25,7 @@ from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
 from ensemble.kernel.identity.passwords import use_hasher
 from ensemble.server import create_app
 from ensemble.settings import Settings
+from tests.serving import lifespan_of
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -122,7 +122,7 @@ async def in_process_client(
     the spec's exact paths, or with `app=None` every app under its prefix."""
     modules = [load_app(app)] if app else load_apps()
     asgi = create_app(modules, settings, database=database, alone=app is not None)
-    async with LifespanManager(asgi) as manager:
+    async with lifespan_of(asgi) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(
             transport=transport, base_url=f"http://{app or 'ensemble'}.test"

@@ -182,6 +182,7 @@ async def test_metrics_answer_the_configured_token(metered_client: AsyncClient) 
 def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
     """Every log line the process writes (INFO and up), as the JSON handler writes them."""
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="uvicorn.error")  # other tests' servers raise it
     written = io.StringIO()
     handler = logging.StreamHandler(written)
     handler.setFormatter(JsonFormatter())

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any, cast
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from httpx import ASGITransport, AsyncClient
@@ -39,6 +38,7 @@ from ensemble.kernel.observability.context import (
 from ensemble.kernel.pagination import PageRequest
 from ensemble.settings import Settings
 from tests.polling import eventually
+from tests.serving import lifespan_of
 from tests.test_cli import _ensemble
 
 FAST = RetryPolicy(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)
@@ -379,7 +379,7 @@ async def _admin_client(database: Database, settings: Settings) -> AsyncIterator
     app = FastAPI(lifespan=lifespan)
     app.include_router(dlq_router(require_roles(_fixed_token, "ADMIN")))
     install_error_handlers(app)
-    async with LifespanManager(app) as manager:
+    async with lifespan_of(app) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://admin.test") as client:
             yield client

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import fastapi.routing
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
@@ -22,6 +21,7 @@ from ensemble.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.polling import eventually
 from tests.processes import running
+from tests.serving import lifespan_of
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_the_api_is_warm_before_its_first_request(
     lexicon.cache_clear()
     app = create_app([load_app("eco")], settings, database=database, alone=True)
     try:
-        async with LifespanManager(app) as manager:
+        async with lifespan_of(app) as manager:
             assert route_preparations, "routes prepared at start"
             assert lexicon.cache_info().currsize == 1, "the classifier's lexicon loaded"
             assert database.engine.pool.checkedin() == CONNECTIONS  # type: ignore[attr-defined]
