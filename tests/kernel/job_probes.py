@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.errors import Conflict
-from ensemble.kernel.jobs import RetryPolicy, job
+from ensemble.kernel.jobs import Job, RetryPolicy, job
 from ensemble.kernel.observability.context import current_request_context
 
 FAST_RETRY = RetryPolicy(max_retries=2, min_backoff_ms=10, max_backoff_ms=50)
@@ -81,4 +81,4 @@ async def tick(session: AsyncSession) -> None:
     await _note(session, "tick", "done")
 
 
-ALL = [record, flaky, business, slow, tick]
+ALL: list[Job] = [record, flaky, business, slow, tick]

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.events.dlq import list_dead_work
 from ensemble.kernel.events.models import DeadLetter
-from ensemble.kernel.jobs import JobRuntime, configure_jobs, dispatch_due, enqueue
+from ensemble.kernel.jobs import Job, JobRuntime, configure_jobs, dispatch_due
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.kernel.pagination import PageRequest
@@ -79,7 +79,7 @@ async def _failures(database: Database) -> list[TaskFailure]:
 async def test_rolled_back_request_sends_nothing(database: Database, runtime: JobRuntime) -> None:
     async def failing_request() -> None:
         async with database.unit_of_work() as session:
-            await enqueue(session, job_probes.record, key="never")
+            await job_probes.record.enqueue(session, key="never")
             raise RuntimeError("request failed")
 
     with pytest.raises(RuntimeError):
@@ -91,12 +91,35 @@ async def test_rolled_back_request_sends_nothing(database: Database, runtime: Jo
         ).scalar_one() == 0
 
 
+async def test_a_wrong_missing_or_unknown_parameter_fails_in_the_request(
+    database: Database,
+) -> None:
+    """A job's parameters are checked when it is requested, so the request that asks for
+    it fails, writes no row, and the worker never sees the mistake."""
+    wrong: list[dict[str, Any]] = [
+        {"key": 7, "failures": 1},
+        {"key": "k"},
+        {"key": "k", "failures": 1, "extra": True},
+        {"key": "k", "failures": "1"},
+    ]
+    async with database.unit_of_work() as session:
+        for params in wrong:
+            with pytest.raises(TypeError, match=r"probe\.flaky"):
+                await job_probes.flaky.enqueue(session, **params)
+        untyped: Job = job_probes.record  # what mypy would refuse, the call refuses too
+        with pytest.raises(TypeError, match=r"probe\.record"):
+            await untyped.enqueue_at(session, utcnow(), "k")
+        await job_probes.slow.enqueue(session, key="k", seconds=1)  # an int is a float
+        rows = (await session.execute(select(OutboxJob.job, OutboxJob.kwargs))).all()
+    assert [tuple(row) for row in rows] == [("probe.slow", {"key": "k", "seconds": 1})]
+
+
 async def test_committed_request_runs_once_with_the_requesters_trace(
     database: Database, runtime: JobRuntime
 ) -> None:
     bind_request_context(RequestContext(trace_id="ab" * 16, request_id="req-job"))
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.record, key="once")
+        await job_probes.record.enqueue(session, key="once")
     assert await dispatch_due(database, runtime) == 1
     assert await dispatch_due(database, runtime) == 0, "a dispatched row is not sent again"
     with worker(runtime):
@@ -110,7 +133,7 @@ async def test_transient_errors_are_retried_until_success(
     database: Database, runtime: JobRuntime
 ) -> None:
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.flaky, key="flaky", failures=2)
+        await job_probes.flaky.enqueue(session, key="flaky", failures=2)
     await dispatch_due(database, runtime)
     with worker(runtime):
         events = await eventually(lambda: _events(database, "flaky"), lambda e: "done" in e)
@@ -122,7 +145,7 @@ async def test_transient_errors_past_retries_land_in_the_failure_log(
     database: Database, runtime: JobRuntime
 ) -> None:
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.flaky, key="doomed", failures=99)
+        await job_probes.flaky.enqueue(session, key="doomed", failures=99)
     await dispatch_due(database, runtime)
     with worker(runtime):
         failures = await eventually(lambda: _failures(database), lambda f: len(f) == 1)
@@ -137,7 +160,7 @@ async def test_transient_errors_past_retries_land_in_the_failure_log(
 
 async def test_business_errors_are_not_retried(database: Database, runtime: JobRuntime) -> None:
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.business, key="refused")
+        await job_probes.business.enqueue(session, key="refused")
     await dispatch_due(database, runtime)
     with worker(runtime):
         failures = await eventually(lambda: _failures(database), lambda f: len(f) == 1)
@@ -148,7 +171,7 @@ async def test_business_errors_are_not_retried(database: Database, runtime: JobR
 async def test_delayed_job_waits_for_its_time(database: Database, runtime: JobRuntime) -> None:
     run_at = utcnow() + timedelta(seconds=1.5)
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.record, key="later", run_at=run_at)
+        await job_probes.record.enqueue_at(session, run_at, key="later")
     await dispatch_due(database, runtime)
     with worker(runtime):
         await eventually(lambda: _events(database, "later"), lambda e: e == ["done"])
@@ -179,7 +202,7 @@ async def test_killed_worker_loses_nothing(
     database: Database, runtime: JobRuntime, job_settings: Settings
 ) -> None:
     async with database.unit_of_work() as session:
-        await enqueue(session, job_probes.slow, key="slow", seconds=3.0)
+        await job_probes.slow.enqueue(session, key="slow", seconds=3.0)
     await dispatch_due(database, runtime)
     victim = _spawn("worker", job_settings)
     try:
@@ -229,7 +252,7 @@ async def test_scheduler_relays_the_outbox(
     try:
         with worker(runtime):
             async with database.unit_of_work() as session:
-                await enqueue(session, job_probes.record, key="relayed")
+                await job_probes.record.enqueue(session, key="relayed")
             await eventually(lambda: _events(database, "relayed"), lambda e: e == ["done"])
     finally:
         scheduler.terminate()
@@ -304,7 +327,7 @@ async def test_a_dead_job_is_listed_with_dead_letters_and_redriven_to_success(
 ) -> None:
     letter = await _dead_letter(database)
     async with database.unit_of_work() as session:  # 3 attempts fail; the 4th would succeed
-        await enqueue(session, job_probes.flaky, key="revived", failures=3)
+        await job_probes.flaky.enqueue(session, key="revived", failures=3)
     await dispatch_due(database, runtime)
     with worker(runtime):  # one worker: its jobs' database lives on its event loop
         [failure] = await eventually(lambda: _failures(database), lambda f: len(f) == 1)

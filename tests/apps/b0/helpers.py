@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from ensemble.apps.b0 import travel
 from ensemble.apps.b0.models import Question
-from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import new_id
 from ensemble.kernel.identity.external import sign_dev_token
 from tests.apps.b0.conftest import B0World, Traveller
@@ -31,7 +30,7 @@ async def arrive(world: B0World, ticket_id: uuid.UUID) -> None:
     """Land a boarding ticket and run its arrival (completion and check-in) right now."""
     await world.land(ticket_id)
     async with world.database.unit_of_work() as session:
-        arrival = await travel.arrive(session, ticket_id, completion=complete_ticket)
+        arrival = await travel.arrive(session, ticket_id)
         assert arrival.stay is not None
 
 

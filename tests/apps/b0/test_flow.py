@@ -6,7 +6,6 @@ import uuid
 
 from ensemble.apps.b0 import travel
 from ensemble.apps.b0.domain import SIGN_UP_BONUS
-from ensemble.apps.b0.tasks import complete_ticket
 from tests.apps.b0.conftest import B0World
 
 
@@ -27,9 +26,7 @@ async def test_sign_up_buy_arrive_stay_and_leave(b0: B0World) -> None:
 
     await b0.land(ticket["ticket_id"])
     async with b0.database.unit_of_work() as session:
-        arrival = await travel.arrive(
-            session, uuid.UUID(ticket["ticket_id"]), completion=complete_ticket
-        )
+        arrival = await travel.arrive(session, uuid.UUID(ticket["ticket_id"]))
         assert arrival.stay is not None
     stay = (await b0.client.get("/api/v1/room-stays/current", headers=alice.headers)).json()
     assert stay["status"] == "CHECKED_IN"

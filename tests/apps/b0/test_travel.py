@@ -17,7 +17,6 @@ from ensemble.apps.b0 import travel
 from ensemble.apps.b0.auth import REALM
 from ensemble.apps.b0.domain import EXTEND_COST, POINTS
 from ensemble.apps.b0.models import Room, RoomStay, Ticket, TicketStatus
-from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.models import OutboxJob
 from ensemble.kernel.ledger import service as ledger
@@ -45,7 +44,7 @@ async def _chain_problems(b0: B0World, traveller: Traveller) -> list[Any]:
 
 async def _arrive(b0: B0World, ticket_id: uuid.UUID | str) -> travel.Arrival:
     async with b0.database.unit_of_work() as session:
-        return await travel.arrive(session, uuid.UUID(str(ticket_id)), completion=complete_ticket)
+        return await travel.arrive(session, uuid.UUID(str(ticket_id)))
 
 
 async def test_concurrent_purchases_spend_exactly_what_is_affordable(
@@ -218,7 +217,7 @@ async def test_sweep_completes_lost_arrivals_and_ends_expired_stays(b0: B0World)
             text("UPDATE b0.room_stays SET scheduled_check_out_at = now() - interval '1 minute'")
         )
     async with b0.database.unit_of_work() as session:
-        report = await travel.sweep(session, completion=complete_ticket)
+        report = await travel.sweep(session)
     assert (report.arrived, report.checked_out) == (1, 1)
     lost_stay = await b0.client.get(f"{API}/room-stays/current", headers=lost.headers)
     assert lost_stay.json()["status"] == "CHECKED_IN"
@@ -226,7 +225,7 @@ async def test_sweep_completes_lost_arrivals_and_ends_expired_stays(b0: B0World)
         await b0.client.get(f"{API}/room-stays/current", headers=staying.headers)
     ).status_code == 404
     async with b0.database.unit_of_work() as session:
-        again = await travel.sweep(session, completion=complete_ticket)
+        again = await travel.sweep(session)
     assert (again.arrived, again.checked_out) == (0, 0)
 
 
@@ -280,7 +279,7 @@ async def test_one_failing_repair_does_not_stop_the_sweep(
     for ticket in tickets:
         await b0.land(ticket)
     async with b0.database.unit_of_work() as session:
-        report = await travel.sweep(session, completion=complete_ticket)
+        report = await travel.sweep(session)
     assert report.arrived == 3
     async with b0.database.unit_of_work() as session:
         active = (
@@ -331,10 +330,11 @@ async def test_a_purchase_failing_after_the_spend_leaves_nothing(
     city, airship = await b0.city(cost=100), await b0.airship()
     traveller = await b0.traveller(points=500)
 
-    async def broken_enqueue(*_: object, **__: object) -> None:
-        raise RuntimeError("the outbox is unavailable")
+    class Unavailable:
+        async def enqueue_at(self, *_: object, **__: object) -> None:
+            raise RuntimeError("the outbox is unavailable")
 
-    monkeypatch.setattr(travel, "enqueue", broken_enqueue)
+    monkeypatch.setattr(travel, "complete_ticket", Unavailable())
     failed = await b0.buy(traveller, city, airship)
     assert failed.status_code == 500
     assert failed.json()["error"]["code"] == "internal_error"

@@ -206,7 +206,7 @@ def scan_failed(user: EcoUser, reason: str) -> Envelope:
 
 async def notify(database: Database, envelope: Envelope) -> str:
     async with database.unit_of_work() as session:
-        return await my.notify(session, envelope, tasks.push)
+        return await my.notify(session, envelope)
 
 
 async def test_notifications_are_stored_once_and_listed_newest_first(eco: EcoWorld) -> None:

@@ -31,7 +31,6 @@ from ensemble.apps.b0.schemas import (
     UserUpdate,
 )
 from ensemble.apps.b0.settings import B0, B0Dep
-from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger.models import Entry
@@ -246,7 +245,7 @@ async def buy_ticket(
     """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
     points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
     ticket = await travel.purchase(
-        session, user, body.city_id, body.airship_id, completion=complete_ticket,
+        session, user, body.city_id, body.airship_id,
         max_active_trips=b0.settings.max_active_trips,
         flight_time_scale=b0.settings.flight_time_scale,
     )  # fmt: skip

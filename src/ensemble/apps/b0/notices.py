@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0.models import ChatMessage
 from ensemble.apps.b0.settings import B0
-from ensemble.kernel.jobs import RetryPolicy, enqueue, job
+from ensemble.kernel.jobs import RetryPolicy, job
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN
 from ensemble.kernel.realtime.publisher import disconnect_payload
 
@@ -43,10 +43,10 @@ async def announce(session: AsyncSession, message: ChatMessage) -> None:
     """Publish a (system) chat line to the room once the transaction commits."""
     await session.flush()
     payload = message_payload(message)
-    await enqueue(session, room_event, room_id=str(message.room_id), payload=payload)
+    await room_event.enqueue(session, room_id=str(message.room_id), payload=payload)
 
 
 async def end_membership(session: AsyncSession, room_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Close the leaver's sockets on the room, in every process, once the change commits."""
     payload = disconnect_payload(str(user_id), CLOSE_FORBIDDEN, "checked_out")
-    await enqueue(session, room_event, room_id=str(room_id), payload=payload)
+    await room_event.enqueue(session, room_id=str(room_id), payload=payload)

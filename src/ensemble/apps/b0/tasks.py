@@ -1,4 +1,7 @@
-"""B0 background jobs: a ticket's arrival (with check-in), and the repairing sweep."""
+"""B0 background jobs: a ticket's arrival (with check-in), and the repairing sweep.
+
+The use cases import the jobs they request (`travel` requests `complete_ticket`), so the
+jobs import the use cases when they run, not when this module loads."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0 import travel
 from ensemble.apps.b0.notices import room_event
 from ensemble.kernel.jobs import RetryPolicy, job
 
@@ -21,7 +23,9 @@ TRANSIENT = RetryPolicy(max_retries=5, min_backoff_ms=200, max_backoff_ms=10_000
 @job("b0.complete_ticket", retry=TRANSIENT)
 async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
     """At arrival: BOARDING → COMPLETED and check-in, once however often it runs."""
-    arrival = await travel.arrive(session, uuid.UUID(ticket_id), completion=complete_ticket)
+    from ensemble.apps.b0 import travel
+
+    arrival = await travel.arrive(session, uuid.UUID(ticket_id))
     if arrival.stay is not None:
         logger.info("ticket %s arrived; stay %s", ticket_id, arrival.stay.id)
 
@@ -29,7 +33,9 @@ async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
 @job("b0.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
 async def sweep(session: AsyncSession) -> None:
     """Complete tickets whose arrival passed without completion; check out expired stays."""
-    report = await travel.sweep(session, completion=complete_ticket)
+    from ensemble.apps.b0 import travel
+
+    report = await travel.sweep(session)
     if report.arrived or report.checked_out:
         logger.info("sweep: %s arrivals, %s check-outs", report.arrived, report.checked_out)
 

@@ -41,9 +41,9 @@ from ensemble.apps.b0.models import (
     TicketStatus,
     User,
 )
+from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Forbidden, NotFound
-from ensemble.kernel.jobs import Job, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,10 @@ async def purchase(
     city_id: uuid.UUID,
     airship_id: uuid.UUID,
     *,
-    completion: Job,
     max_active_trips: int | None,
     flight_time_scale: float,
 ) -> Ticket:
-    """Spend the fare and board; `completion` is asked for at arrival via the outbox. The
+    """Spend the fare and board; `complete_ticket` is asked for at arrival via the outbox. The
     flight takes `flight_time_scale` of its time (`B0_FLIGHT_TIME_SCALE`)."""
     trips = await _lock_and_count_trips(session, user.id)
     if max_active_trips is not None and trips >= max_active_trips:
@@ -151,7 +150,7 @@ async def purchase(
         key=f"ticket:{ticket.id}", reference=("TICKET", ticket.id),
         description=f"{city.name} by {airship.name}",
     )  # fmt: skip
-    await enqueue(session, completion, run_at=ticket.arrival_datetime, ticket_id=str(ticket.id))
+    await complete_ticket.enqueue_at(session, ticket.arrival_datetime, ticket_id=str(ticket.id))
     return ticket
 
 
@@ -219,15 +218,15 @@ class Arrival:
     rescheduled: bool = False
 
 
-async def arrive(session: AsyncSession, ticket_id: uuid.UUID, *, completion: Job) -> Arrival:
+async def arrive(session: AsyncSession, ticket_id: uuid.UUID) -> Arrival:
     """Complete a ticket whose arrival time has come and check its traveller in. Idempotent."""
     ticket = await session.get(Ticket, ticket_id, with_for_update=True)
     if ticket is None or ticket.status is TicketStatus.CANCELLED:
         return Arrival(ticket, None)
     if ticket.status is TicketStatus.BOARDING:
         if ticket.arrival_datetime > utcnow():  # delivered early: ask again at arrival
-            await enqueue(
-                session, completion, run_at=ticket.arrival_datetime, ticket_id=str(ticket.id)
+            await complete_ticket.enqueue_at(
+                session, ticket.arrival_datetime, ticket_id=str(ticket.id)
             )
             return Arrival(ticket, None, rescheduled=True)
         ticket.status, ticket.completed_at = TicketStatus.COMPLETED, utcnow()
@@ -401,7 +400,7 @@ class SweepReport:
     checked_out: int
 
 
-async def sweep(session: AsyncSession, *, completion: Job, batch: int = 200) -> SweepReport:
+async def sweep(session: AsyncSession, *, batch: int = 200) -> SweepReport:
     """Repair what a lost message left undone: complete overdue tickets, end expired stays."""
     now = utcnow()
     overdue = (
@@ -419,7 +418,7 @@ async def sweep(session: AsyncSession, *, completion: Job, batch: int = 200) -> 
     )
     arrived = 0
     for ticket_id in overdue:
-        arrived += await _isolated(session, arrive(session, ticket_id, completion=completion))
+        arrived += await _isolated(session, arrive(session, ticket_id))
     expired = (
         (
             await session.execute(

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco.domain import categories, classify_text, disposal_guide
 from ensemble.apps.eco.models import ChatMessage, ChatSession
+from ensemble.apps.eco.tasks import chat_pipeline
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import NotFound
-from ensemble.kernel.jobs import Job, enqueue
 from ensemble.kernel.pagination import PageRequest
 
 CONFIDENT = 0.4
@@ -53,7 +53,7 @@ async def owned_session(
 
 
 async def ask(
-    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, content: str, pipeline: Job
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, content: str
 ) -> ChatMessage:
     """Store the question and request its answer (after commit)."""
     await owned_session(session, user_id, session_id)
@@ -62,7 +62,7 @@ async def ask(
     )
     session.add(question)
     await session.flush()
-    await enqueue(session, pipeline, message_id=str(question.id))
+    await chat_pipeline.enqueue(session, message_id=str(question.id))
     return question
 
 

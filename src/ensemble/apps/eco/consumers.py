@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import characters, events, my, scan
-from ensemble.apps.eco.tasks import push
 from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.consumer import Consumer, Handler, consumer
 from ensemble.settings import get_settings
@@ -78,7 +77,7 @@ async def my_stats(session: AsyncSession, envelope: Envelope) -> str:
     types=[events.ProfileUpdated, events.ScanRewardCompensated, events.ScanFailed],
 )
 async def notifications(session: AsyncSession, envelope: Envelope) -> str:
-    return await my.notify(session, envelope, push)
+    return await my.notify(session, envelope)
 
 
 CONSUMERS = (scan_images, character_rewards, scan_rewards, my_stats, notifications)

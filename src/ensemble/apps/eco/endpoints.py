@@ -54,7 +54,6 @@ from ensemble.apps.eco.schemas import (
     UserPublic,
 )
 from ensemble.apps.eco.storage import LocalStorage, storage_for
-from ensemble.apps.eco.tasks import chat_pipeline, classify_scan
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
@@ -296,7 +295,6 @@ async def classify(
         user_id=user.account_id,
         body=body,
         idempotency_key=idempotency_key,
-        classify=classify_scan,
     )
     return ClassifyAccepted(task_id=found.id, status=found.status)
 
@@ -508,7 +506,7 @@ async def ask(
     session_id: uuid.UUID, body: ChatMessageCreate, user: CurrentUser, session: SessionDep
 ) -> ChatMessageAccepted:
     """Ask a disposal question; the answer arrives in the session (and over the socket)."""
-    question = await chat.ask(session, user.account_id, session_id, body.content, chat_pipeline)
+    question = await chat.ask(session, user.account_id, session_id, body.content)
     return ChatMessageAccepted(message=_chat_message(question))
 
 

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import events
 from ensemble.apps.eco.models import Notification, Profile
+from ensemble.apps.eco.tasks import push
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.store import append
-from ensemble.kernel.jobs import Job, enqueue
 from ensemble.kernel.pagination import PageRequest
 
 
@@ -167,7 +167,7 @@ def message_for(envelope: Envelope) -> Message | None:
     return None
 
 
-async def notify(session: AsyncSession, envelope: Envelope, push: Job) -> str:
+async def notify(session: AsyncSession, envelope: Envelope) -> str:
     """Store the user's notification for `envelope` (once) and push it after commit."""
     message = message_for(envelope)
     if message is None:
@@ -191,7 +191,7 @@ async def notify(session: AsyncSession, envelope: Envelope, push: Job) -> str:
     )
     if notification is None:
         return "duplicate"
-    await enqueue(session, push, user_id=str(user_id), payload=push_payload(notification))
+    await push.enqueue(session, user_id=str(user_id), payload=push_payload(notification))
     return message.kind
 
 

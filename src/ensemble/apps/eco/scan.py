@@ -22,11 +22,11 @@ from ensemble.apps.eco.classifier import Classifier, ScanInput
 from ensemble.apps.eco.domain import Classification, disposal_guide
 from ensemble.apps.eco.models import RewardStatus, Scan, ScanImage, ScanStatus
 from ensemble.apps.eco.schemas import ClassifyRequest
+from ensemble.apps.eco.tasks import classify_scan
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
 from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.store import append
-from ensemble.kernel.jobs import Job, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ async def request(
     user_id: uuid.UUID,
     body: ClassifyRequest,
     idempotency_key: str | None,
-    classify: Job,
 ) -> Scan:
     """A new scan task with its classification job requested, or, for an `Idempotency-Key`
     already used by the caller with the same body, that key's task (409 with another body).
@@ -109,7 +108,7 @@ async def request(
         events=[requested],
         publish=True,
     )
-    await enqueue(session, classify, scan_id=str(scan.id))
+    await classify_scan.enqueue(session, scan_id=str(scan.id))
     return scan
 
 

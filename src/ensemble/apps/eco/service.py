@@ -13,7 +13,6 @@ from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.router import Login
-from ensemble.kernel.jobs import enqueue
 
 
 async def add_user(session: AsyncSession, account: Account, role: Role = Role.USER) -> User:
@@ -34,9 +33,8 @@ async def sign_up(
 
 async def audit(session: AsyncSession, login: Login) -> None:
     """Every login is audited by the `auth.audit` job after commit (the kernel's login hook)."""
-    await enqueue(
+    await audit_login.enqueue(
         session,
-        audit_login,
         audit_id=str(new_id()),
         account_id=str(login.account_id),
         client_address=login.client_address,

@@ -1,5 +1,9 @@
 """ECO² background jobs: the login audit, classification, the scan sweep, the chat pipeline
-and pushes to a user's notification channel."""
+and pushes to a user's notification channel.
+
+The use cases import the jobs they request (`scan` requests `classify_scan`, `chat`
+`chat_pipeline`, `my` `push`), so the jobs import the use cases when they run, not when this
+module loads."""
 
 from __future__ import annotations
 
@@ -11,10 +15,9 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import chat, my, scan
 from ensemble.apps.eco.classifier import classifier_for
 from ensemble.apps.eco.models import LoginAudit
-from ensemble.kernel.jobs import RetryPolicy, enqueue, job
+from ensemble.kernel.jobs import RetryPolicy, job
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.realtime import Publisher
 from ensemble.settings import get_settings
@@ -57,6 +60,8 @@ async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
     """Classify a scan and complete (or fail) it; a second run changes nothing. A scan whose
     image has not arrived yet is looked at again later (this job, delayed) until
     `ECO_IMAGE_WAIT_SECONDS` have passed; then it fails."""
+    from ensemble.apps.eco import scan
+
     settings = get_settings()
     again = await scan.classify(
         session,
@@ -65,12 +70,14 @@ async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
         image_wait=timedelta(seconds=settings.eco_image_wait_seconds),
     )
     if again is not None:
-        await enqueue(session, classify_scan, run_at=again, scan_id=scan_id)
+        await classify_scan.enqueue_at(session, again, scan_id=scan_id)
 
 
 @job("scan.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
 async def sweep_scans(session: AsyncSession) -> None:
     """Fail scans stuck in processing past `ECO_SCAN_TIMEOUT_SECONDS`, so every saga ends."""
+    from ensemble.apps.eco import scan
+
     timeout = timedelta(seconds=get_settings().eco_scan_timeout_seconds)
     failed = await scan.fail_stale(session, timeout)
     if failed:
@@ -80,6 +87,8 @@ async def sweep_scans(session: AsyncSession) -> None:
 @job("eco.push", retry=PUSH)
 async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> None:
     """Deliver a message to the user's sockets in every server process."""
+    from ensemble.apps.eco import my
+
     redis_url = get_settings().redis_url
     if redis_url is None:
         return
@@ -90,12 +99,14 @@ async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> Non
 @job("chat.pipeline", retry=TRANSIENT)
 async def chat_pipeline(session: AsyncSession, *, message_id: str) -> None:
     """Answer a question (once) and push the answer to the asker."""
+    from ensemble.apps.eco import chat
+
     answered = await chat.answer(session, uuid.UUID(message_id))
     if answered is None:
         return
     message, user_id = answered
     payload = {"type": "chat.answer", **chat.message_payload(message)}
-    await enqueue(session, push, user_id=str(user_id), payload=payload)
+    await push.enqueue(session, user_id=str(user_id), payload=payload)
 
 
 JOBS = (audit_login, classify_scan, sweep_scans, push, chat_pipeline)

@@ -1,12 +1,13 @@
 """Background jobs on a real distributed task queue (dramatiq; Redis or RabbitMQ).
 
-Declare with `@job(...)`, request with `await enqueue(session, some_job, **kwargs)` inside the
-business transaction, run with `ensemble worker`; periodic jobs and the outbox relay run in
-`ensemble scheduler`. See docs/decisions/0008-job-queue.md.
+Declare with `@job(...)`, request with `await some_job.enqueue(session, **params)` (or
+`enqueue_at(session, run_at, ...)`) inside the business transaction, run with `ensemble
+worker`; periodic jobs and the outbox relay run in `ensemble scheduler`. See
+docs/decisions/0008-job-queue.md.
 """
 
 from ensemble.kernel.jobs.definition import Job, RetryPolicy, job
-from ensemble.kernel.jobs.outbox import dispatch_due, enqueue, run_relay
+from ensemble.kernel.jobs.outbox import dispatch_due, run_relay
 from ensemble.kernel.jobs.runtime import JobRuntime, configure_jobs
 
 __all__ = [
@@ -15,7 +16,6 @@ __all__ = [
     "RetryPolicy",
     "configure_jobs",
     "dispatch_due",
-    "enqueue",
     "job",
     "run_relay",
 ]

@@ -1,10 +1,10 @@
 """Requesting a job inside a transaction, and the relay that sends committed requests.
 
-`enqueue` only writes a row: nothing reaches the broker before the business transaction
-commits, and nothing is lost if the process dies right after. The relay sends due rows
-(`run_at` within a short horizon) and marks them; several relays may run at once (rows are
-claimed with `FOR UPDATE SKIP LOCKED`). A commit wakes the relay through LISTEN/NOTIFY, and
-it also polls, so a missed notification only costs one interval.
+`request_job` (what `Job.enqueue` calls) only writes a row: nothing reaches the broker before
+the business transaction commits, and nothing is lost if the process dies right after. The
+relay sends due rows (`run_at` within a short horizon) and marks them; several relays may run
+at once (rows are claimed with `FOR UPDATE SKIP LOCKED`). A commit wakes the relay through
+LISTEN/NOTIFY, and it also polls, so a missed notification only costs one interval.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 from sqlalchemy import DateTime, String, Table, Uuid, bindparam, func, insert, select
@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.db.raw import asyncpg_dsn
-from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
-from ensemble.kernel.jobs.runtime import JobRuntime
 from ensemble.kernel.observability.context import current_request_context
+
+if TYPE_CHECKING:  # the runtime's jobs request jobs through this module
+    from ensemble.kernel.jobs.runtime import JobRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +52,6 @@ _INSERT_AND_WAKE = insert(_TABLE).from_select(
 """The row and the relay's wake-up (`pg_notify`, delivered at commit) in one statement."""
 
 
-async def enqueue(
-    session: AsyncSession, job: Job, *, run_at: datetime | None = None, **kwargs: Any
-) -> None:
-    """Request `job(**kwargs)` (at `run_at`, default now) as part of the session's transaction.
-
-    Only work due now wakes the relay at commit: PostgreSQL serialises the commits of
-    notifying transactions, so jobs for later just wait for the relay's next poll.
-    """
-    await request_job(session, job.name, kwargs, run_at=run_at)
-
-
 async def request_job(
     session: AsyncSession,
     name: str,
@@ -70,8 +60,13 @@ async def request_job(
     run_at: datetime | None = None,
     trace_id: str | None = None,
 ) -> None:
-    """`enqueue` by the job's name (a dead job re-driven), under `trace_id` if given (else
-    the current request's)."""
+    """Request job `name` with `kwargs` (checked JSON: `Job.enqueue`, or a dead job's stored
+    ones) at `run_at` (default now) as part of the session's transaction, under `trace_id`
+    if given (else the current request's).
+
+    Only work due now wakes the relay at commit: PostgreSQL serialises the commits of
+    notifying transactions, so jobs for later just wait for the relay's next poll.
+    """
     context = current_request_context()
     now = utcnow()
     due = run_at or now
