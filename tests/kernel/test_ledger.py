@@ -22,7 +22,6 @@ from ensemble.kernel.ledger import (
     IdempotencyKeyReused,
     InsufficientBalance,
     PostingRequest,
-    cursor_key,
     earn,
     entries_page,
     find_account,
@@ -33,7 +32,7 @@ from ensemble.kernel.ledger import (
     verify_chain,
 )
 from ensemble.kernel.ledger.domain import accepted_in_order, lowest_running_delta
-from ensemble.kernel.pagination import PageRequest, build_page
+from ensemble.kernel.pagination import PageRequest
 from tests.polling import eventually
 
 REALM = "test"
@@ -429,10 +428,8 @@ async def test_entries_page_newest_first_with_cursors(database: Database) -> Non
     async with database.unit_of_work() as session:
         while True:
             request = PageRequest(cursor=cursor, limit=3)
-            key = request.key(int)
-            rows = await entries_page(session, account_id, None if key is None else key[0], 3)
-            page = build_page(rows, 3, cursor_key, lambda entry: entry.sequence)
-            pages.append(page.items)
+            page = await entries_page(session, account_id, request)
+            pages.append([entry.sequence for entry in page.items])
             cursor = page.next_cursor
             if cursor is None:
                 break

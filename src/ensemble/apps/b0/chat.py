@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
 from typing import TypeGuard
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.b0 import repository
 from ensemble.apps.b0.models import ChatMessage
 from ensemble.apps.b0.notices import room_channel
 from ensemble.apps.b0.travel import require_member
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.pagination import Page, PageRequest
 from ensemble.kernel.realtime import Hub
 
 MAX_CONTENT = 300
@@ -28,19 +27,10 @@ async def history(
     session: AsyncSession,
     user_id: uuid.UUID,
     room_id: uuid.UUID,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Sequence[ChatMessage]:
+    page: PageRequest,
+) -> Page[ChatMessage]:
     await require_member(session, user_id, room_id)
-    stmt = (
-        select(ChatMessage)
-        .where(ChatMessage.room_id == room_id)
-        .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:
-        stmt = stmt.where(func.row(ChatMessage.created_at, ChatMessage.id) < func.row(*before))
-    return (await session.execute(stmt)).scalars().all()
+    return await repository.messages.page_of(session, room_id, page)
 
 
 async def post(

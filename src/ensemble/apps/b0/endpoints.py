@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
 
 from fastapi import APIRouter, Response, WebSocket, status
 
@@ -35,7 +34,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.openapi import Responses, error_responses
-from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate, refuse
 
 PREFIX = "/api/v1"
@@ -200,11 +199,7 @@ async def point_history(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[PointTransactionPublic]:
     """The caller's point history, newest first."""
-    before = page.key(int)
-    entries = await service.point_history(
-        session, user.id, before[0] if before else None, page.limit
-    )
-    return build_page(entries, page.limit, lambda e: (e.sequence,), _entry)
+    return (await service.point_history(session, user.id, page)).map(_entry)
 
 
 # Catalogue
@@ -212,8 +207,7 @@ async def point_history(
 
 @router.get("/cities", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_cities(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[CityPublic]:
-    rows = await service.cities(session, page.key(int, uuid.UUID), page.limit)
-    return build_page(rows, page.limit, lambda c: (c.display_order, str(c.id)), _city)
+    return (await service.cities(session, page)).map(_city)
 
 
 @router.get("/cities/{city_id}", tags=["catalogue"], responses=_errors(*_USER_INPUT))
@@ -223,8 +217,7 @@ async def read_city(city_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> 
 
 @router.get("/airships", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[AirshipPublic]:
-    rows = await service.airships(session, page.key(int, uuid.UUID), page.limit)
-    return build_page(rows, page.limit, lambda a: (a.display_order, str(a.id)), _airship)
+    return (await service.airships(session, page)).map(_airship)
 
 
 # Tickets
@@ -256,9 +249,7 @@ async def buy_ticket(
 async def list_tickets(
     user: CurrentUser, session: SessionDep, page: PageDep, status: TicketStatus | None = None
 ) -> Page[TicketPublic]:
-    before = page.key(datetime.fromisoformat, uuid.UUID)
-    rows = await travel.tickets(session, user, status, before, page.limit)
-    return build_page(rows, page.limit, lambda t: (t.created_at.isoformat(), str(t.id)), _ticket)
+    return (await travel.tickets(session, user, status, page)).map(_ticket)
 
 
 @router.get("/tickets/current", tags=["tickets"], responses=_errors(*_USER))
@@ -326,14 +317,8 @@ async def room_messages(
     room_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:
     """The room's chat, newest first (members only)."""
-    before = page.key(datetime.fromisoformat, uuid.UUID)
-    rows = await chat.history(session, user.id, room_id, before, page.limit)
-    return build_page(
-        rows,
-        page.limit,
-        lambda m: (m.created_at.isoformat(), str(m.id)),
-        lambda m: ChatMessagePublic.model_validate(message_payload(m)),
-    )
+    rows = await chat.history(session, user.id, room_id, page)
+    return rows.map(lambda m: ChatMessagePublic.model_validate(message_payload(m)))
 
 
 @router.websocket("/ws/rooms/{room_id}")
@@ -404,9 +389,7 @@ async def write_diary(
 
 @router.get("/diaries", tags=["journal"], responses=_errors(*_USER_INPUT))
 async def list_diaries(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
-    before = page.key(date.fromisoformat, uuid.UUID)
-    rows = await journal.diaries(session, user, before, page.limit)
-    return build_page(rows, page.limit, lambda d: (d.diary_date.isoformat(), str(d.id)), _diary)
+    return (await journal.diaries(session, user, page)).map(_diary)
 
 
 @router.get("/diaries/{diary_id}", tags=["journal"], responses=_errors(*_USER_INPUT))

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0 import service
+from ensemble.apps.b0 import repository, service
 from ensemble.apps.b0.domain import DIARY_REWARD, QUESTIONNAIRE_REWARD, Reason, local_day
 from ensemble.apps.b0.models import Answer, Diary, Question, User
 from ensemble.apps.b0.schemas import AnswerCreate, DiaryCreate
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
+from ensemble.kernel.pagination import Page, PageRequest
 
 Row = TypeVar("Row", Diary, Answer)
 
@@ -52,25 +51,15 @@ async def write_diary(session: AsyncSession, user: User, data: DiaryCreate, time
     return diary
 
 
-async def diaries(
-    session: AsyncSession, user: User, before: tuple[date, uuid.UUID] | None, limit: int
-) -> Sequence[Diary]:
-    stmt = (
-        select(Diary)
-        .where(Diary.user_id == user.id)
-        .order_by(Diary.diary_date.desc(), Diary.id.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:
-        stmt = stmt.where(func.row(Diary.diary_date, Diary.id) < func.row(*before))
-    return (await session.execute(stmt)).scalars().all()
+async def diaries(session: AsyncSession, user: User, page: PageRequest) -> Page[Diary]:
+    return await repository.diaries.page_of(session, user.id, page)
 
 
 async def diary(session: AsyncSession, user: User, diary_id: uuid.UUID) -> Diary:
-    found = await session.get(Diary, diary_id)
-    if found is None or found.user_id != user.id:
-        raise NotFound("The diary does not exist.", code="diary_not_found")
-    return found
+    missing = NotFound("The diary does not exist.", code="diary_not_found")
+    return await repository.diaries.get_or_404(
+        session, diary_id, missing, visible=lambda found: found.user_id == user.id
+    )
 
 
 async def questions(session: AsyncSession, user: User) -> list[tuple[Question, str | None]]:

@@ -7,12 +7,12 @@ chat in `chat.py`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.b0 import repository
 from ensemble.apps.b0.auth import REALM, user_of
 from ensemble.apps.b0.domain import POINTS, SIGN_UP_BONUS, Reason
 from ensemble.apps.b0.models import Airship, City, User, UserIdentity
@@ -23,6 +23,7 @@ from ensemble.kernel.identity.external import ExternalIdentity
 from ensemble.kernel.ledger import service as ledger
 from ensemble.kernel.ledger.errors import InsufficientBalance
 from ensemble.kernel.ledger.models import Entry
+from ensemble.kernel.pagination import Page, PageRequest
 
 
 class InsufficientPoints(Conflict):
@@ -109,51 +110,27 @@ async def update_user(session: AsyncSession, user: User, patch: UserUpdate) -> U
 
 
 async def point_history(
-    session: AsyncSession, user_id: uuid.UUID, before: int | None, limit: int
-) -> Sequence[Entry]:
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> Page[Entry]:
     account = await ledger.find_account(session, realm=REALM, owner_id=user_id, currency=POINTS)
     if account is None:
-        return []
-    return await ledger.entries_page(session, account.id, before, limit)
+        return Page[Entry](items=[])
+    return await ledger.entries_page(session, account.id, page)
 
 
-async def cities(
-    session: AsyncSession, after: tuple[int, uuid.UUID] | None, limit: int
-) -> Sequence[City]:
-    stmt = (
-        select(City)
-        .where(City.is_active.is_(True))
-        .order_by(City.display_order, City.id)
-        .limit(limit + 1)
-    )
-    if after is not None:
-        stmt = stmt.where(func.row(City.display_order, City.id) > func.row(*after))
-    return (await session.execute(stmt)).scalars().all()
+async def cities(session: AsyncSession, page: PageRequest) -> Page[City]:
+    return await repository.cities.active_page(session, page)
 
 
 async def city(session: AsyncSession, city_id: uuid.UUID) -> City:
-    found = await session.get(City, city_id)
-    if found is None or not found.is_active:
-        raise NotFound("The city does not exist.", code="city_not_found")
-    return found
+    missing = NotFound("The city does not exist.", code="city_not_found")
+    return await repository.cities.active(session, city_id, missing)
 
 
-async def airships(
-    session: AsyncSession, after: tuple[int, uuid.UUID] | None, limit: int
-) -> Sequence[Airship]:
-    stmt = (
-        select(Airship)
-        .where(Airship.is_active.is_(True))
-        .order_by(Airship.display_order, Airship.id)
-        .limit(limit + 1)
-    )
-    if after is not None:
-        stmt = stmt.where(func.row(Airship.display_order, Airship.id) > func.row(*after))
-    return (await session.execute(stmt)).scalars().all()
+async def airships(session: AsyncSession, page: PageRequest) -> Page[Airship]:
+    return await repository.airships.active_page(session, page)
 
 
 async def airship(session: AsyncSession, airship_id: uuid.UUID) -> Airship:
-    found = await session.get(Airship, airship_id)
-    if found is None or not found.is_active:
-        raise NotFound("The airship does not exist.", code="airship_not_found")
-    return found
+    missing = NotFound("The airship does not exist.", code="airship_not_found")
+    return await repository.airships.active(session, airship_id, missing)

@@ -12,13 +12,11 @@ import logging
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0 import notices, service
+from ensemble.apps.b0 import notices, repository, service
 from ensemble.apps.b0.domain import (
     EXTEND_COST,
     ROOM_CAPACITY,
@@ -29,7 +27,6 @@ from ensemble.apps.b0.domain import (
     ticket_price,
 )
 from ensemble.apps.b0.models import (
-    ACTIVE_STAYS,
     Airship,
     ChatMessage,
     City,
@@ -44,6 +41,7 @@ from ensemble.apps.b0.models import (
 from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Forbidden, NotFound
+from ensemble.kernel.pagination import Page, PageRequest
 
 logger = logging.getLogger(__name__)
 
@@ -78,39 +76,19 @@ async def _lock_and_count_trips(session: AsyncSession, user_id: uuid.UUID) -> in
     """Lock the user — one user's purchases run one at a time, so the active-trip rule holds
     under concurrency — then count their boarding tickets and open stays. The count must be
     its own statement: a statement's snapshot is taken before it waits for the lock."""
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    boarding = (
-        select(func.count())
-        .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING)
-        .scalar_subquery()
-    )
-    staying = (
-        select(func.count())
-        .where(RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS))
-        .scalar_subquery()
-    )
-    return int((await session.execute(select(boarding + staying))).scalar_one())
+    await repository.lock_user(session, user_id)
+    return await repository.active_trips(session, user_id)
 
 
 async def _destination(
     session: AsyncSession, city_id: uuid.UUID, airship_id: uuid.UUID
 ) -> tuple[City, Airship]:
-    stmt = (
-        select(City, Airship)
-        .join(Airship, true())  # one row holding both, or none
-        .where(
-            City.id == city_id,
-            City.is_active.is_(True),
-            Airship.id == airship_id,
-            Airship.is_active.is_(True),
-        )
-    )
-    row = (await session.execute(stmt)).one_or_none()
-    if row is None:  # say which one is missing
+    found = await repository.active_destination(session, city_id, airship_id)
+    if found is None:  # say which one is missing
         await service.city(session, city_id)
         await service.airship(session, airship_id)
         raise AssertionError("unreachable: one of them is missing")
-    return row[0], row[1]
+    return found
 
 
 async def purchase(
@@ -157,10 +135,7 @@ async def purchase(
 async def own_ticket(
     session: AsyncSession, user: User, ticket_id: uuid.UUID, *, lock: bool = False
 ) -> Ticket:
-    stmt = select(Ticket).where(Ticket.id == ticket_id, Ticket.user_id == user.id)
-    if lock:
-        stmt = stmt.with_for_update()
-    ticket = (await session.execute(stmt)).scalar_one_or_none()
+    ticket = await repository.tickets.own(session, user.id, ticket_id, lock=lock)
     if ticket is None:
         raise NotFound("The ticket does not exist.", code="ticket_not_found")
     return ticket
@@ -181,28 +156,13 @@ async def cancel(session: AsyncSession, user: User, ticket_id: uuid.UUID) -> Tic
 
 
 async def tickets(
-    session: AsyncSession,
-    user: User,
-    status: TicketStatus | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> Sequence[Ticket]:
-    stmt = (
-        select(Ticket)
-        .where(Ticket.user_id == user.id)
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-        .limit(limit + 1)
-    )
-    if status is not None:
-        stmt = stmt.where(Ticket.status == status)
-    if before is not None:
-        stmt = stmt.where(func.row(Ticket.created_at, Ticket.id) < func.row(*before))
-    return (await session.execute(stmt)).scalars().all()
+    session: AsyncSession, user: User, status: TicketStatus | None, page: PageRequest
+) -> Page[Ticket]:
+    return await repository.tickets.page_of(session, user.id, status, page)
 
 
 async def current_ticket(session: AsyncSession, user: User) -> Ticket:
-    stmt = select(Ticket).where(Ticket.user_id == user.id, Ticket.status == TicketStatus.BOARDING)
-    ticket = (await session.execute(stmt.order_by(Ticket.created_at.desc()).limit(1))).scalar()
+    ticket = await repository.tickets.newest_boarding(session, user.id)
     if ticket is None:
         raise NotFound("You have no boarding ticket.", code="no_current_ticket")
     return ticket
@@ -220,7 +180,7 @@ class Arrival:
 
 async def arrive(session: AsyncSession, ticket_id: uuid.UUID) -> Arrival:
     """Complete a ticket whose arrival time has come and check its traveller in. Idempotent."""
-    ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+    ticket = await repository.tickets.get(session, ticket_id, lock=True)
     if ticket is None or ticket.status is TicketStatus.CANCELLED:
         return Arrival(ticket, None)
     if ticket.status is TicketStatus.BOARDING:
@@ -235,18 +195,10 @@ async def arrive(session: AsyncSession, ticket_id: uuid.UUID) -> Arrival:
 
 async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
     """The ticket's stay, creating it in a room with space (a new room if all are full)."""
-    existing = (
-        await session.execute(select(RoomStay).where(RoomStay.ticket_id == ticket.id))
-    ).scalar_one_or_none()
+    existing = await repository.stays.of_ticket(session, ticket.id)
     if existing is not None:
         return existing
-    previous = (
-        await session.execute(
-            select(RoomStay)
-            .where(RoomStay.user_id == ticket.user_id, RoomStay.status.in_(ACTIVE_STAYS))
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    previous = await repository.stays.active_of(session, ticket.user_id, lock=True)
     if previous is not None:  # arriving somewhere new ends the stay where one was
         await check_out(session, previous)
     room = await _take_bed(session, await _guest_house(session, ticket.city_id))
@@ -268,17 +220,7 @@ async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
 async def _guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse:
     """The city's guesthouse, locked: check-ins into one guesthouse happen one at a time.
     (The advisory lock covers a city that has no guesthouse yet, so only one is created.)"""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"b0:city:{city_id}"}
-    )
-    stmt = (
-        select(GuestHouse)
-        .where(GuestHouse.city_id == city_id)
-        .order_by(GuestHouse.created_at, GuestHouse.id)
-        .limit(1)
-        .with_for_update()
-    )
-    house = (await session.execute(stmt)).scalar_one_or_none()
+    house = await repository.lock_guest_house(session, city_id)
     if house is None:
         house = GuestHouse(id=new_id(), city_id=city_id, name="Guesthouse")
         session.add(house)
@@ -289,25 +231,14 @@ async def _guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse:
 async def _take_bed(session: AsyncSession, house: GuestHouse) -> Room:
     """Occupy a bed in the first room with space (a new room when all are full). The count
     moves in SQL, so a concurrent check-out's decrement is never lost."""
-    stmt = (
-        select(Room.id)
-        .where(Room.guest_house_id == house.id, Room.current_occupancy < Room.capacity)
-        .order_by(Room.created_at, Room.id)
-        .limit(1)
-    )
-    room_id = (await session.execute(stmt)).scalar_one_or_none()
+    room_id = await repository.room_with_space(session, house.id)
     if room_id is None:
         room_id = new_id()
         session.add(
             Room(id=room_id, guest_house_id=house.id, capacity=ROOM_CAPACITY, current_occupancy=0)
         )
         await session.flush()
-    await session.execute(
-        update(Room)
-        .where(Room.id == room_id)
-        .values(current_occupancy=Room.current_occupancy + 1)
-        .execution_options(synchronize_session=False)
-    )
+    await repository.move_occupancy(session, room_id, +1)
     room = await session.get(Room, room_id, populate_existing=True)
     assert room is not None
     return room
@@ -317,19 +248,16 @@ async def _take_bed(session: AsyncSession, house: GuestHouse) -> Room:
 
 
 async def current_stay(session: AsyncSession, user: User, *, lock: bool = False) -> RoomStay:
-    stmt = select(RoomStay).where(RoomStay.user_id == user.id, RoomStay.status.in_(ACTIVE_STAYS))
-    if lock:
-        stmt = stmt.with_for_update()
-    stay = (await session.execute(stmt)).scalar_one_or_none()
+    stay = await repository.stays.active_of(session, user.id, lock=lock)
     if stay is None:
         raise NotFound("You are not staying anywhere.", code="no_current_stay")
     return stay
 
 
 async def stay_place(session: AsyncSession, stay: RoomStay) -> tuple[Room, GuestHouse]:
-    room = await session.get(Room, stay.room_id)
+    room = await repository.rooms.get(session, stay.room_id)
     assert room is not None
-    house = await session.get(GuestHouse, room.guest_house_id)
+    house = await repository.guest_houses.get(session, room.guest_house_id)
     assert house is not None
     return room, house
 
@@ -351,11 +279,7 @@ async def extend(session: AsyncSession, user: User) -> RoomStay:
 async def check_out(session: AsyncSession, stay: RoomStay) -> RoomStay:
     """Leave now and free the bed (used by the API and by the sweep)."""
     stay.status, stay.actual_check_out_at = StayStatus.CHECKED_OUT, utcnow()
-    await session.execute(
-        update(Room)
-        .where(Room.id == stay.room_id)
-        .values(current_occupancy=Room.current_occupancy - 1)
-    )
+    await repository.move_occupancy(session, stay.room_id, -1)
     await notices.announce(session, _system_line(session, stay.room_id, "A traveller checked out."))
     await notices.end_membership(session, stay.room_id, stay.user_id)
     return stay
@@ -374,20 +298,11 @@ async def room_members(
 ) -> Sequence[tuple[User, RoomStay]]:
     """Guests now in the room; only a guest of the room may look."""
     await require_member(session, user.id, room_id)
-    stmt = (
-        select(User, RoomStay)
-        .join(RoomStay, RoomStay.user_id == User.id)
-        .where(RoomStay.room_id == room_id, RoomStay.status.in_(ACTIVE_STAYS))
-        .order_by(RoomStay.check_in_at)
-    )
-    return [(u, s) for u, s in (await session.execute(stmt)).all()]
+    return await repository.stays.guests(session, room_id)
 
 
 async def require_member(session: AsyncSession, user_id: uuid.UUID, room_id: uuid.UUID) -> None:
-    stmt = select(RoomStay.id).where(
-        RoomStay.user_id == user_id, RoomStay.room_id == room_id, RoomStay.status.in_(ACTIVE_STAYS)
-    )
-    if (await session.execute(stmt)).first() is None:
+    if not await repository.stays.is_member(session, user_id, room_id):
         raise Forbidden("Only guests of this room may do this.", code="not_a_member")
 
 
@@ -403,34 +318,11 @@ class SweepReport:
 async def sweep(session: AsyncSession, *, batch: int = 200) -> SweepReport:
     """Repair what a lost message left undone: complete overdue tickets, end expired stays."""
     now = utcnow()
-    overdue = (
-        (
-            await session.execute(
-                select(Ticket.id)
-                .where(Ticket.status == TicketStatus.BOARDING, Ticket.arrival_datetime <= now)
-                .order_by(Ticket.arrival_datetime)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    overdue = await repository.tickets.lock_overdue_ids(session, now, batch)
     arrived = 0
     for ticket_id in overdue:
         arrived += await _isolated(session, arrive(session, ticket_id))
-    expired = (
-        (
-            await session.execute(
-                select(RoomStay)
-                .where(RoomStay.status.in_(ACTIVE_STAYS), RoomStay.scheduled_check_out_at <= now)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    expired = await repository.stays.lock_expired(session, now, batch)
     checked_out = 0
     for stay in expired:
         checked_out += await _isolated(session, check_out(session, stay))

@@ -11,7 +11,6 @@ from ensemble.kernel.ledger.group import GroupCommitter
 from ensemble.kernel.ledger.models import Account, Direction, Entry
 from ensemble.kernel.ledger.service import (
     Posting,
-    cursor_key,
     earn,
     entries_page,
     find_account,
@@ -32,7 +31,6 @@ __all__ = [
     "InsufficientBalance",
     "Posting",
     "PostingRequest",
-    "cursor_key",
     "earn",
     "entries_page",
     "find_account",

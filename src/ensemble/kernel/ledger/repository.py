@@ -21,6 +21,7 @@ from sqlalchemy.orm.util import identity_key
 from ensemble.kernel.db import new_id
 from ensemble.kernel.ledger.domain import PostingRequest
 from ensemble.kernel.ledger.models import Account, Direction, Entry
+from ensemble.kernel.pagination import Page, PageRequest, paginate
 
 # One round trip: move the balance under the row lock and append the entry. The UPDATE is
 # the only place a balance changes; its WHERE clause is the no-overdraft rule, evaluated on
@@ -235,18 +236,11 @@ async def insert_entries(session: AsyncSession, rows: Sequence[Mapping[str, Any]
 
 
 async def entries_page(
-    session: AsyncSession, account_id: uuid.UUID, before: int | None, limit: int
-) -> Sequence[Entry]:
-    """Newest first, keyed on the sequence; `limit + 1` rows say whether there is more."""
-    stmt = (
-        select(Entry)
-        .where(Entry.account_id == account_id)
-        .order_by(Entry.sequence.desc())
-        .limit(limit + 1)
-    )
-    if before is not None:
-        stmt = stmt.where(Entry.sequence < before)
-    return (await session.execute(stmt)).scalars().all()
+    session: AsyncSession, account_id: uuid.UUID, request: PageRequest
+) -> Page[Entry]:
+    """Newest first, keyed on the sequence."""
+    stmt = select(Entry).where(Entry.account_id == account_id)
+    return await paginate(session, stmt, request, keys=(Entry.sequence,), descending=True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ their key: a refused spend may be retried under the same key.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Unpack
@@ -26,6 +25,7 @@ from ensemble.kernel.ledger.domain import PostingFields, PostingRequest, replaye
 from ensemble.kernel.ledger.errors import AccountNotFound, InsufficientBalance
 from ensemble.kernel.ledger.models import Account, Direction, Entry
 from ensemble.kernel.ledger.repository import Applied
+from ensemble.kernel.pagination import Page, PageRequest
 
 
 @dataclass(frozen=True)
@@ -154,16 +154,10 @@ async def _refused(session: AsyncSession, request: PostingRequest) -> Posting:
 
 
 async def entries_page(
-    session: AsyncSession, account_id: uuid.UUID, before: int | None, limit: int
-) -> Sequence[Entry]:
-    """Entries newest first, older than sequence `before`; `limit + 1` rows for
-    `kernel.pagination.build_page(rows, limit, key=cursor_key, item=...)`."""
-    return await repository.entries_page(session, account_id, before, limit)
-
-
-def cursor_key(entry: Entry) -> tuple[int]:
-    """The sort key of an entry in `entries_page` (decode it with `PageRequest.key(int)`)."""
-    return (entry.sequence,)
+    session: AsyncSession, account_id: uuid.UUID, page: PageRequest
+) -> Page[Entry]:
+    """One page of the account's entries, newest first."""
+    return await repository.entries_page(session, account_id, page)
 
 
 async def verify_chain(
