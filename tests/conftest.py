@@ -2,19 +2,21 @@
 
 With `TEST_DATABASE_URL` set the suite uses that server; otherwise it starts an embedded
 PostgreSQL in a temporary directory, exactly as `ensemble serve` does. Every test starts
-from empty tables (truncated after each test), so tests may commit freely.
+from empty tables (the kernel's and those of the apps it may write, `apps_written`,
+truncated after each test), so tests may commit freely.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pydantic_settings import BaseSettings
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -22,7 +24,12 @@ from ensemble.apps import load_app, load_apps
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
 from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
+from ensemble.kernel.events.models import SCHEMA as EVENTS
+from ensemble.kernel.identity.models import SCHEMA as IDENTITY
 from ensemble.kernel.identity.passwords import use_hasher
+from ensemble.kernel.jobs.models import SCHEMA as JOBS
+from ensemble.kernel.ledger.models import SCHEMA as LEDGER
+from ensemble.kernel.modules import AppModule
 from ensemble.server import create_app
 from ensemble.settings import Settings
 from tests.serving import lifespan_of
@@ -90,38 +97,58 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-REFERENCE_DATA = {"eco_character.catalogue", "eco_location.centres"}
-"""Tables the migrations fill with shipped data: kept between tests (tests add their own
-rows with fresh keys)."""
+KERNEL_SCHEMAS = (IDENTITY, JOBS, EVENTS, LEDGER)
 
 
-async def truncate_all(db: Database) -> None:
+async def empty_tables(db: Database, schemas: Iterable[str], keep: Iterable[str] = ()) -> None:
+    """Truncate every table of `schemas` but those of `keep` (`schema.table`)."""
+    kept = set(keep)
     async with db.engine.begin() as conn:
         rows = await conn.execute(
             text(
-                "SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname"
-                " NOT IN ('public', 'pg_catalog', 'information_schema')"
-            )
+                "SELECT schemaname || '.' || tablename FROM pg_tables"
+                " WHERE schemaname = ANY(:schemas)"
+            ),
+            {"schemas": list(schemas)},
         )
-        tables = ", ".join(row[0] for row in rows if row[0] not in REFERENCE_DATA)
+        tables = ", ".join(row[0] for row in rows if row[0] not in kept)
         if tables:
             await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
+@pytest.fixture
+def apps_written() -> list[AppModule]:
+    """The apps whose tables a test may write: every app here; an app's own tests override
+    this with that app alone (they know no other app's tables)."""
+    return load_apps()
+
+
 @pytest.fixture(autouse=True)
-async def _clean_tables(database: Database) -> AsyncIterator[None]:
+async def _clean_tables(database: Database, apps_written: list[AppModule]) -> AsyncIterator[None]:
+    """Every test starts from empty tables: the kernel's, and those of the apps it may write
+    (but the data their migrations ship)."""
     yield
-    await truncate_all(database)
+    await empty_apps(database, apps_written)
+
+
+async def empty_apps(db: Database, apps: Iterable[AppModule]) -> None:
+    """Empty the kernel's tables and those of `apps`, but the data their migrations ship."""
+    every = list(apps)
+    schemas = [*KERNEL_SCHEMAS, *(schema for app in every for schema in app.schemas)]
+    await empty_tables(db, schemas, [table for app in every for table in app.reference_tables])
 
 
 @asynccontextmanager
 async def in_process_client(
-    settings: Settings, database: Database, app: str | None = None
+    settings: Settings, database: Database, app: str | None = None, **app_settings: BaseSettings
 ) -> AsyncIterator[AsyncClient]:
     """An HTTP client on the real ASGI app (lifespan run): one app alone at the root with
-    the spec's exact paths, or with `app=None` every app under its prefix."""
+    the spec's exact paths, or with `app=None` every app under its prefix; `app_settings`
+    replace apps' settings from the environment (`eco=EcoSettings(…)`)."""
     modules = [load_app(app)] if app else load_apps()
-    asgi = create_app(modules, settings, database=database, alone=app is not None)
+    asgi = create_app(
+        modules, settings, database=database, alone=app is not None, app_settings=app_settings
+    )
     async with lifespan_of(asgi) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(

@@ -113,7 +113,7 @@ async def test_b0_sign_up_catalogue_and_a_purchase(
 
 
 async def test_eco_sign_up_upload_a_photo_and_classify_it(
-    combined_client: AsyncClient, database: Database, redis: Redis
+    combined_client: AsyncClient, settings: Settings, database: Database, redis: Redis
 ) -> None:
     email = f"{uuid.uuid4().hex[:12]}@example.com"
     account = {"email": email, "password": PASSWORD}
@@ -142,7 +142,7 @@ async def test_eco_sign_up_upload_a_photo_and_classify_it(
         201,
     )
 
-    saga = InlineSaga(database, redis)
+    saga = InlineSaga(settings, database, redis)
     await saga.settle()  # the scan domain learns of the image
     accepted = await combined_client.post(
         f"{ECO}/scan/classify", json={"image_id": image["image_id"]}, headers=user

@@ -159,55 +159,6 @@ class Settings(BaseSettings):
     )
     supervisor_backoff_max_seconds: float = 30.0
 
-    b0_timezone: str = "Asia/Seoul"
-    b0_max_active_trips: int | None = Field(
-        default=1, description="boarding tickets + stays a B0 user may have at once (None: any)"
-    )
-    b0_flight_time_scale: float = Field(
-        default=1.0,
-        gt=0,
-        le=1,
-        description="every B0 flight takes this share of its time (0.01: a one-hour flight"
-        " lands in 36 s), to try arrival, check-in and room chat in minutes",
-    )
-
-    eco_max_characters: int = Field(
-        default=12, ge=1, description="characters an ECO² user may own; a reward past it fails"
-    )
-    eco_upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
-    eco_upload_ttl_seconds: int = Field(
-        default=900, ge=1, description="how long a presigned upload URL (and its upload) waits"
-    )
-    eco_storage_dir: Path | None = Field(
-        default=None, description="where uploaded images are kept; unset: DATA_DIR/eco/images"
-    )
-    eco_s3_endpoint_url: str | None = Field(
-        default=None, description="an S3-compatible endpoint; set with the bucket to store there"
-    )
-    eco_s3_bucket: str | None = None
-    eco_s3_region: str = "us-east-1"
-    eco_s3_access_key: SecretStr | None = None
-    eco_s3_secret_key: SecretStr | None = None
-    eco_classifier: Literal["lexicon", "vision"] = Field(
-        default="lexicon",
-        description="lexicon: offline and deterministic; vision: an OpenAI-compatible endpoint",
-    )
-    eco_vision_url: str | None = Field(
-        default=None, description="base URL of an OpenAI-compatible API (…/v1)"
-    )
-    eco_vision_api_key: SecretStr | None = None
-    eco_vision_model: str = "gpt-4o-mini"
-    eco_vision_timeout_seconds: float = 35.0
-    eco_scan_timeout_seconds: int = Field(
-        default=600, ge=10, description="a scan still processing after this long is failed"
-    )
-    eco_image_wait_seconds: float = Field(
-        default=60,
-        gt=0,
-        description="how long a scan waits for its image to be registered before it fails"
-        " (`image_not_found`)",
-    )
-
     @property
     def is_development(self) -> bool:
         return self.environment == "development"

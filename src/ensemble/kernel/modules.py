@@ -31,6 +31,10 @@ class AppModule:
     warm_up: Sequence[Callable[[], object]] = field(default_factory=tuple)
     """What to load at a process's start rather than on its first request or job."""
     resources: AppResources[Any, Any] | None = None
+    schemas: Sequence[str] = field(default_factory=tuple)
+    """The PostgreSQL schemas holding the app's tables (and no other app's)."""
+    reference_tables: Sequence[str] = field(default_factory=tuple)
+    """`schema.table`s its migrations fill with shipped data (kept when tests empty the rest)."""
     """The app's settings and what it opens once per process (see `kernel.resources`)."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,20 +13,37 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
+from ensemble.apps.b0 import app as b0_app
 from ensemble.apps.b0 import service
 from ensemble.apps.b0.domain import Reason
 from ensemble.apps.b0.models import Airship, City, GuestHouse
+from ensemble.apps.b0.settings import B0Settings
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
+from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
 from tests.apicheck import bearer
 from tests.conftest import in_process_client
 
 
 @pytest.fixture
-async def b0_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
+def apps_written() -> list[AppModule]:
+    """B0's tests write B0's tables (and the kernel's) alone."""
+    return [b0_app]
+
+
+@pytest.fixture
+def b0_settings() -> B0Settings:
+    """B0's settings in the app the tests serve (a test may change them)."""
+    return B0Settings()
+
+
+@pytest.fixture
+async def b0_client(
+    settings: Settings, database: Database, b0_settings: B0Settings
+) -> AsyncIterator[AsyncClient]:
     """The B0 app served alone (the spec's exact paths), with its realtime hub running."""
-    async with in_process_client(settings, database, "b0") as client:
+    async with in_process_client(settings, database, "b0", b0=b0_settings) as client:
         yield client
 
 
@@ -46,6 +63,7 @@ class B0World:
     settings: Settings
     database: Database
     client: AsyncClient
+    b0_settings: B0Settings = field(default_factory=B0Settings)
 
     def token(
         self, sub: str | None = None, *, ttl: timedelta = timedelta(hours=1), **kw: Any
@@ -120,8 +138,10 @@ class B0World:
 
 
 @pytest.fixture
-def b0(settings: Settings, database: Database, b0_client: AsyncClient) -> B0World:
-    return B0World(settings=settings, database=database, client=b0_client)
+def b0(
+    settings: Settings, database: Database, b0_client: AsyncClient, b0_settings: B0Settings
+) -> B0World:
+    return B0World(settings, database, b0_client, b0_settings)
 
 
 def expired_token(world: B0World) -> str:

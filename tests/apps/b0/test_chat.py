@@ -18,17 +18,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ensemble.apps import load_app
 from ensemble.apps.b0.notices import room_event
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.jobs.models import OutboxJob
-from ensemble.settings import get_settings
 from tests.apicheck import Server, serve
 from tests.apps.b0.conftest import B0World, Traveller, expired_token
 from tests.apps.b0.helpers import check_in, forged_token
+from tests.outboxes import Outboxes
 
 DEADLINE_S = 10.0
 Frame = dict[str, Any]
@@ -259,11 +261,10 @@ async def test_a_guest_who_checked_out_is_refused(
     assert [m["content"] for m in await history(b0, room)] == ["Alone now"]
 
 
-async def _deliver_room_events(world: B0World, monkeypatch: pytest.MonkeyPatch) -> int:
+async def _deliver_room_events(world: B0World, redis: Redis) -> int:
     """Do what the relay and a worker do with the room events committed so far."""
-    monkeypatch.setenv("REDIS_URL", world.settings.redis_url or "")
-    get_settings.cache_clear()
-    async with world.database.unit_of_work() as session:
+    background = Outboxes(world.settings, world.database, redis, [load_app("b0")])
+    async with background.resources(), world.database.unit_of_work() as session:
         rows = (
             (
                 await session.execute(
@@ -278,7 +279,6 @@ async def _deliver_room_events(world: B0World, monkeypatch: pytest.MonkeyPatch) 
         for row in rows:
             await room_event.run(session, **row.kwargs)
             row.dispatched_at = utcnow()
-    get_settings.cache_clear()
     return len(rows)
 
 
@@ -297,17 +297,17 @@ async def _closed_after_frames(socket: ClientConnection) -> tuple[int, str]:
 
 
 async def test_checking_out_closes_the_open_socket_and_tells_the_room(
-    b0: B0World, room: Room, servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch
+    b0: B0World, room: Room, servers: tuple[Server, Server], redis: Redis
 ) -> None:
     one, two = servers
-    await _deliver_room_events(b0, monkeypatch)  # the check-in notices of the fixture
+    await _deliver_room_events(b0, redis)  # the check-in notices of the fixture
     async with joined(one, room.room_id, room.alice) as alice:
         async with joined(two, room.room_id, room.bob) as bob:
             left = await b0.client.post(
                 "/api/v1/room-stays/current/check-out", headers=room.bob.headers
             )
             assert left.status_code == 200, left.text
-            assert await _deliver_room_events(b0, monkeypatch) == 2
+            assert await _deliver_room_events(b0, redis) == 2
             assert await _closed_after_frames(bob) == (4403, "checked_out")
         line = await receive(alice, lambda f: f["type"] == "message")
         assert (line["message_type"], line["content"]) == ("SYSTEM", "A traveller checked out.")

@@ -17,6 +17,7 @@ from ensemble.apps.b0 import travel
 from ensemble.apps.b0.auth import REALM
 from ensemble.apps.b0.domain import EXTEND_COST, POINTS
 from ensemble.apps.b0.models import Room, RoomStay, Ticket, TicketStatus
+from ensemble.apps.b0.settings import B0Settings
 from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.models import OutboxJob
 from ensemble.kernel.ledger import service as ledger
@@ -51,7 +52,7 @@ async def test_concurrent_purchases_spend_exactly_what_is_affordable(
     b0: B0World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """100 purchases at once by a user who can afford 3 (no active-trip cap): exactly 3."""
-    monkeypatch.setattr(b0.settings, "b0_max_active_trips", None)
+    monkeypatch.setattr(b0.b0_settings, "max_active_trips", None)
     city, airship = await b0.city(cost=100), await b0.airship()
     rich = await b0.traveller(points=300)
     answers = await asyncio.gather(*(b0.buy(rich, city, airship) for _ in range(100)))
@@ -106,8 +107,8 @@ async def test_a_flight_time_scale_shortens_every_flight_and_its_arrival_job(
     """`B0_FLIGHT_TIME_SCALE=0.01`: a 1.5-hour flight lands (and is completed) in 54 s."""
     city, airship = await b0.city(hours=1.0), await b0.airship(duration_factor="1.5")
     traveller = await b0.traveller(points=1000)
-    demo = settings.model_copy(update={"b0_flight_time_scale": 0.01})
-    async with in_process_client(demo, database, "b0") as client:
+    demo = B0Settings(flight_time_scale=0.01)
+    async with in_process_client(settings, database, "b0", b0=demo) as client:
         bought = await client.post(
             f"{API}/tickets",
             json={"city_id": str(city), "airship_id": str(airship)},
@@ -128,8 +129,8 @@ async def test_a_flight_time_scale_shortens_every_flight_and_its_arrival_job(
 
 @pytest.mark.parametrize("scale", [0, -1, 1.5])
 def test_a_flight_time_scale_is_a_share_of_the_time(scale: float) -> None:
-    with pytest.raises(ValidationError, match="b0_flight_time_scale"):
-        Settings(b0_flight_time_scale=scale)
+    with pytest.raises(ValidationError, match="flight_time_scale"):
+        B0Settings(flight_time_scale=scale)
 
 
 def _seconds_between(start: str, end: str) -> float:
@@ -271,7 +272,7 @@ async def test_one_failing_repair_does_not_stop_the_sweep(
 ) -> None:
     """Two landed tickets of one traveller (no trip cap) and one of another: all arrive; the
     second arrival moves the first traveller on, and occupancy matches the stays."""
-    monkeypatch.setattr(b0.settings, "b0_max_active_trips", None)
+    monkeypatch.setattr(b0.b0_settings, "max_active_trips", None)
     city, airship = await b0.city(), await b0.airship()
     busy, other = await b0.traveller(), await b0.traveller()
     tickets = [(await b0.buy(busy, city, airship)).json()["ticket_id"] for _ in range(2)]

@@ -14,13 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from ensemble.apps.b0 import app as b0_app
 from ensemble.apps.b0.domain import DIARY_REWARD, QUESTIONNAIRE_REWARD, SIGN_UP_BONUS, local_day
 from ensemble.apps.b0.models import Airship, City, Diary, User
 from ensemble.kernel.db import new_id, utcnow
 from tests.apicheck import assert_error, bearer
 from tests.apps.b0.conftest import B0World, Traveller
 from tests.apps.b0.helpers import question
-from tests.conftest import truncate_all
+from tests.conftest import empty_apps
 
 API = "/api/v1"
 
@@ -28,7 +29,7 @@ API = "/api/v1"
 @pytest.fixture
 async def empty(b0: B0World) -> None:
     """No rows at all, not even the demo catalogue the migrations seed."""
-    await truncate_all(b0.database)
+    await empty_apps(b0.database, [b0_app])
 
 
 async def get(world: B0World, path: str, who: Traveller, **params: Any) -> Any:
@@ -205,7 +206,7 @@ async def test_one_diary_per_local_day_earns_points_once(b0: B0World) -> None:
     alice = await b0.traveller()
     first = await write_diary(b0, alice)
     assert first.status_code == 201, first.text
-    assert first.json()["diary_date"] == local_day(utcnow(), b0.settings.b0_timezone).isoformat()
+    assert first.json()["diary_date"] == local_day(utcnow(), b0.b0_settings.timezone).isoformat()
     assert_error(await write_diary(b0, alice, "Again"), 409, "diary_exists")
     assert await reasons(b0, alice) == ["DIARY", "SIGN_UP"]
     assert await points(b0, alice) == SIGN_UP_BONUS + DIARY_REWARD
@@ -225,7 +226,7 @@ async def test_diaries_list_and_read_only_ones_own(b0: B0World) -> None:
     bobs = (await write_diary(b0, bob)).json()
     async with b0.database.unit_of_work() as session:  # earlier days, written back then
         for days in (3, 1, 2):
-            day = local_day(utcnow() - timedelta(days=days), b0.settings.b0_timezone)
+            day = local_day(utcnow() - timedelta(days=days), b0.b0_settings.timezone)
             session.add(
                 Diary(id=new_id(), user_id=alice.user_id, diary_date=day, title=f"-{days}d",
                       content="Earlier.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +17,12 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
+from ensemble.apps.eco import app as eco_app
 from ensemble.apps.eco import models as eco_models
 from ensemble.apps.eco import service
 from ensemble.apps.eco.models import Role
 from ensemble.kernel.db import Database
+from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
 from tests.apicheck import Server, assert_error_shape, bearer, serve, snapshot, tables_of
 from tests.conftest import TEST_SECRET, in_process_client
@@ -32,6 +34,12 @@ PASSWORD = "correct horse battery"
 MAX_CHARACTERS = 3
 """The processes' `ECO_MAX_CHARACTERS`: small, so the compensation path is easy to reach."""
 BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
+
+
+@pytest.fixture
+def apps_written() -> list[AppModule]:
+    """ECO²'s tests write ECO²'s tables (and the kernel's) alone."""
+    return [eco_app]
 
 
 @pytest.fixture
@@ -165,15 +173,6 @@ def saga_processes(process_env: dict[str, str]) -> Iterator[dict[str, subprocess
 from datetime import datetime  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
-ECO_SCHEMAS = (
-    eco_models.AUTH,
-    eco_models.IMAGE,
-    eco_models.SCAN,
-    eco_models.CHARACTER,
-    eco_models.MY,
-    eco_models.LOCATION,
-    eco_models.CHAT,
-)
 PHOTO = b"\xff\xd8\xff\xe0 a photo of a bottle \xff\xd9"
 
 
@@ -181,7 +180,7 @@ async def eco_rows(database: Database) -> dict[str, list[str]]:
     """Every row ECO² can write (its schemas, accounts, events, jobs): equal snapshots mean
     nothing was written."""
     return await snapshot(
-        database, await tables_of(database, *ECO_SCHEMAS, "identity", "events", "jobs")
+        database, await tables_of(database, *eco_app.schemas, "identity", "events", "jobs")
     )
 
 
@@ -269,20 +268,13 @@ def eco_server(
 import asyncio  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
-from sqlalchemy import func, select, update  # noqa: E402
+from sqlalchemy import select, update  # noqa: E402
 from typer.testing import CliRunner, Result  # noqa: E402
 
 from ensemble import cli as ensemble_cli  # noqa: E402
-from ensemble.apps.eco.consumers import CONSUMERS  # noqa: E402
-from ensemble.apps.eco.read_models import PROJECTIONS  # noqa: E402
-from ensemble.apps.eco.tasks import JOBS  # noqa: E402
-from ensemble.kernel.db import utcnow  # noqa: E402
-from ensemble.kernel.events import Envelope  # noqa: E402
-from ensemble.kernel.events.models import OutboxEvent  # noqa: E402
-from ensemble.kernel.events.projection import apply_live  # noqa: E402
-from ensemble.kernel.events.runner import ConsumerRunner  # noqa: E402
-from ensemble.kernel.jobs.models import OutboxJob  # noqa: E402
+from ensemble.apps.eco.settings import EcoSettings  # noqa: E402
 from ensemble.settings import get_settings  # noqa: E402
+from tests.outboxes import Outboxes  # noqa: E402
 
 READ_MODEL_KEYS = "rm:eco.*"
 
@@ -296,28 +288,10 @@ async def reset_read_models(redis: Redis) -> None:
 
 
 @dataclass
-class InlineSaga:
-    """The saga's background work, run in this process until nothing is left: due rows of
-    the job outbox run as the worker runs them, and rows of the event outbox go to every
-    ECO² consumer (through the kernel runner, so with `processed_events`) and projection."""
+class InlineSaga(Outboxes):
+    """ECO²'s background work run in this process until nothing is left (`Outboxes`)."""
 
-    database: Database
-    redis: Redis
-
-    async def settle(self) -> int:
-        """Run jobs and deliver events until both outboxes are empty; how many in all."""
-        done = 0
-        while step := await self._run_jobs() + await self._deliver_events():
-            done += step
-        return done
-
-    async def deliver(self, envelope: Envelope) -> None:
-        """One event to every consumer and projection that takes it."""
-        for each in CONSUMERS:
-            if envelope.aggregate_type in each.aggregate_types and each.handles(envelope):
-                await ConsumerRunner(self.database, self.redis, each).attempt(envelope)
-        for projection in PROJECTIONS:
-            await apply_live(self.redis, projection, envelope)
+    modules: Sequence[AppModule] = (eco_app,)
 
     async def scan(self, world: EcoWorld, user: EcoUser, **body: Any) -> dict[str, Any]:
         """A scan requested over HTTP and its saga run to the end: the settled task."""
@@ -328,44 +302,10 @@ class InlineSaga:
         assert is_terminal(task), task
         return task
 
-    async def _run_jobs(self) -> int:
-        jobs = {each.name: each for each in JOBS}
-        async with self.database.unit_of_work() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxJob)
-                    .where(OutboxJob.dispatched_at.is_(None), OutboxJob.run_at <= func.now())
-                    .order_by(OutboxJob.run_at)
-                )
-            ).all()
-            due = [(row.job, dict(row.kwargs)) for row in rows]
-            for row in rows:
-                row.dispatched_at = utcnow()
-        for name, kwargs in due:
-            async with self.database.unit_of_work() as session:
-                await jobs[name].run(session, **kwargs)
-        return len(due)
-
-    async def _deliver_events(self) -> int:
-        async with self.database.unit_of_work() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.published_at.is_(None))
-                    .order_by(OutboxEvent.xid, OutboxEvent.seq)
-                )
-            ).all()
-            envelopes = [Envelope.model_validate(row, from_attributes=True) for row in rows]
-            for row in rows:
-                row.published_at = utcnow()
-        for envelope in envelopes:
-            await self.deliver(envelope)
-        return len(envelopes)
-
 
 @pytest.fixture
-def inline_saga(database: Database, redis: Redis) -> InlineSaga:
-    return InlineSaga(database, redis)
+def inline_saga(settings: Settings, database: Database, redis: Redis) -> InlineSaga:
+    return InlineSaga(settings, database, redis)
 
 
 def invoke_cli(settings: Settings, *args: str) -> Result:
@@ -623,7 +563,7 @@ async def all_settled(
 
 from ensemble.apps.eco.auth import REALM  # noqa: E402
 from ensemble.apps.eco.models import User  # noqa: E402
-from ensemble.kernel.db import new_id  # noqa: E402
+from ensemble.kernel.db import new_id, utcnow  # noqa: E402
 from ensemble.kernel.identity.models import Account, RefreshToken  # noqa: E402
 from ensemble.kernel.identity.passwords import hash_password  # noqa: E402
 from ensemble.kernel.identity.principal import codec_for  # noqa: E402
@@ -682,7 +622,7 @@ async def backdate_scan(database: Database, task_id: str, by: timedelta) -> None
 
 def image_wait() -> timedelta:
     """How long a scan waits for its image (`ECO_IMAGE_WAIT_SECONDS`)."""
-    return timedelta(seconds=get_settings().eco_image_wait_seconds)
+    return timedelta(seconds=EcoSettings().image_wait_seconds)
 
 
 async def failing_scan(world: EcoWorld, user: EcoUser) -> str:

@@ -20,6 +20,7 @@ from ensemble.apps.eco import characters, events
 from ensemble.apps.eco.consumers import CONSUMERS, character_rewards, my_stats
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.consumer import Consumer
@@ -27,7 +28,6 @@ from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from ensemble.kernel.events.projection import apply_live, projection_consumer
 from ensemble.kernel.events.runner import ConsumerRunner
-from ensemble.settings import get_settings
 from tests.apps.eco.conftest import (
     API,
     EcoUser,
@@ -127,10 +127,8 @@ class Saga(InlineSaga):
 def max_characters(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """`ECO_MAX_CHARACTERS=1` for the consumers in this process."""
     monkeypatch.setenv("ECO_MAX_CHARACTERS", "1")
-    get_settings.cache_clear()
     yield 1
     monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 async def scan(world: EcoWorld, user: EcoUser, text: str) -> str:
@@ -167,7 +165,7 @@ async def test_a_second_delivery_of_any_event_to_any_consumer_changes_nothing(
 ) -> None:
     await reset_read_models(redis)  # compare this test's read models, not every test's
     user = await eco.user()
-    saga = Saga(eco.database, redis, twice=True)
+    saga = Saga(eco.settings, eco.database, redis, twice=True)
     registered = await eco.client.post(
         f"{API}/images/register",
         json={"cdn_url": "https://cdn.example.com/pet.jpg"},
@@ -196,10 +194,12 @@ async def test_a_second_delivery_of_any_event_to_any_consumer_changes_nothing(
 # Poison events and the dead-letter queue
 
 
-async def drain(runner: ConsumerRunner) -> None:
-    """Handle the runner's stream until nothing is left (no blocking read)."""
-    while await runner.run_once(block_ms=None):
-        pass
+async def drain(runner: ConsumerRunner, saga: Saga) -> None:
+    """Handle the runner's stream until nothing is left (no blocking read), with the apps'
+    resources of the saga's process."""
+    async with saga.resources():
+        while await runner.run_once(block_ms=None):
+            pass
 
 
 async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_once_redriven(
@@ -215,7 +215,7 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_on
     [stream] = rewards.streams
     runner = ConsumerRunner(eco.database, redis, rewards)
     await runner.ensure_groups()
-    saga = Saga(eco.database, redis, without=frozenset({character_rewards.name}))
+    saga = Saga(eco.settings, eco.database, redis, without=frozenset({character_rewards.name}))
     tasks = [await scan(eco, user, "페트병") for user in (poisoned, next_in_line)]
     await saga.settle()
     poison, healthy = await outbox(eco.database, events.ScanCompleted.TYPE)
@@ -232,7 +232,7 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_on
         patched.setattr(characters, "reward_scan", buggy)
         for event in (poison, healthy):
             await redis.xadd(stream, event.to_stream_fields())  # type: ignore[arg-type]
-        await drain(runner)
+        await drain(runner, saga)
     await saga.settle()
 
     async with eco.database.sessionmaker() as session:
@@ -268,12 +268,12 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_and_completes_on
     )
     assert redriven.status_code == 200, redriven.text
     assert redriven.json()["reprocessed"] == 1
-    await drain(runner)
+    await drain(runner, saga)
     await saga.settle()
 
     assert (await reward(eco, poisoned, tasks[0]) or {})["status"] == "granted"
     facts = await saga_facts(eco.database, [poisoned.user_id, next_in_line.user_id])
-    facts.check(get_settings().eco_max_characters)
+    facts.check(EcoSettings().max_characters)
     assert facts.outcomes() == {"granted": 2}
     left = await eco.client.get(f"{API}/admin/dlq", headers=admin.headers)
     assert left.json()["items"] == []
@@ -295,7 +295,7 @@ async def test_a_scan_completed_of_version_1_is_consumed_and_rewarded(
 ) -> None:
     assert events.ScanCompleted.VERSION == 2
     user = await eco.user()
-    saga = Saga(eco.database, redis, rewrite=as_version_1)
+    saga = Saga(eco.settings, eco.database, redis, rewrite=as_version_1)
     task = await saga.scan(eco, user, user_input="페트병")
 
     [completed] = [e for e in saga.delivered if e.type == events.ScanCompleted.TYPE]
@@ -309,5 +309,5 @@ async def test_a_scan_completed_of_version_1_is_consumed_and_rewarded(
         )
         assert list(results) == ["acquired"]
     facts = await saga_facts(eco.database, [user.user_id])
-    facts.check(get_settings().eco_max_characters)
+    facts.check(EcoSettings().max_characters)
     assert facts.profile_totals() == {str(user.user_id): (1, 1)}

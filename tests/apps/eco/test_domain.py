@@ -37,7 +37,7 @@ from ensemble.apps.eco.domain import (
     disposal_guide,
     week_key,
 )
-from ensemble.settings import Settings
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.events import Envelope, EventPayload
 from tests.apicheck import free_port
 
@@ -396,14 +396,10 @@ async def test_a_refused_connection_is_unavailable() -> None:
         await vision(f"http://127.0.0.1:{free_port()}/v1").classify(PHOTO)
 
 
-def test_the_settings_choose_the_adapter(settings: Settings) -> None:
-    assert isinstance(classifier_for(settings), LexiconClassifier)
-    chosen = classifier_for(
-        settings.model_copy(
-            update={"eco_classifier": "vision", "eco_vision_url": "http://vision.test/v1/"}
-        )
-    )
+def test_the_settings_choose_the_adapter() -> None:
+    assert isinstance(classifier_for(EcoSettings()), LexiconClassifier)
+    chosen = classifier_for(EcoSettings(classifier="vision", vision_url="http://vision.test/v1/"))
     assert isinstance(chosen, VisionClassifier)
     assert chosen.base_url == "http://vision.test/v1"
     with pytest.raises(RuntimeError, match="ECO_VISION_URL"):
-        classifier_for(settings.model_copy(update={"eco_classifier": "vision"}))
+        classifier_for(EcoSettings(classifier="vision"))

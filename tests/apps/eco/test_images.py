@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
 
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.apps.eco.storage import LocalStorage, storage_for, upload_signature
 from ensemble.kernel.db import Database
 from tests.apicheck import assert_error
@@ -36,7 +37,7 @@ TTL = timedelta(minutes=15)
 
 
 def storage(world: EcoWorld) -> LocalStorage:
-    found = storage_for(world.settings)
+    found = storage_for(EcoSettings(), world.settings)
     assert isinstance(found, LocalStorage)
     return found
 
@@ -111,7 +112,7 @@ async def test_presign_refuses_what_cannot_be_an_accepted_photo(eco: EcoWorld) -
     assert {label: error_of(answer) for label, answer in answers.items()} == {
         label: (422, code) for label, (_, code) in PRESIGN_REFUSALS.items()
     }
-    limit = {"max_bytes": eco.settings.eco_upload_max_bytes}
+    limit = {"max_bytes": EcoSettings().upload_max_bytes}
     assert answers["too large"].json()["error"]["details"] == limit
     assert await eco_rows(eco.database) == before
 

@@ -15,10 +15,10 @@ from ensemble.apps.eco import events, tasks
 from ensemble.apps.eco.domain import classify_text, disposal_guide
 from ensemble.apps.eco.models import Scan
 from ensemble.apps.eco.scan import RECHECK_MAX, next_look
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.events.models import StoredEvent
 from ensemble.kernel.jobs.models import OutboxJob
-from ensemble.settings import get_settings
 from tests.apicheck import assert_error
 from tests.apps.eco.conftest import (
     API,
@@ -76,15 +76,13 @@ async def scans_of(database: Database, user: EcoUser) -> list[Scan]:
         return list(await session.scalars(select(Scan).where(Scan.user_id == user.user_id)))
 
 
-async def run_classify(database: Database, task_id: str) -> None:
+async def run_classify(saga: InlineSaga, task_id: str) -> None:
     """The `scan.classify` job's body, in its own transaction, as the worker runs it."""
-    async with database.unit_of_work() as session:
-        await tasks.classify_scan.run(session, scan_id=task_id)
+    await saga.run(tasks.classify_scan, scan_id=task_id)
 
 
-async def run_sweep(database: Database) -> None:
-    async with database.unit_of_work() as session:
-        await tasks.sweep_scans.run(session)
+async def run_sweep(saga: InlineSaga) -> None:
+    await saga.run(tasks.sweep_scans)
 
 
 # Requesting
@@ -178,7 +176,7 @@ async def test_a_classified_task_is_completed_with_guide_and_reward(
 ) -> None:
     [user] = await quick_users(eco, 1)
     task_id = await accepted_task(eco, user, **GLASS)
-    await run_classify(eco.database, task_id)
+    await run_classify(inline_saga, task_id)
     task = await eco.task(user, task_id)
     assert task["status"] == "completed"
     assert task["category"] == "glass"
@@ -200,12 +198,14 @@ async def test_a_classified_task_is_completed_with_guide_and_reward(
     assert (food["category"], food["reward"]["status"]) == ("food", "not_eligible")
 
 
-async def test_running_the_classify_job_twice_changes_nothing(eco: EcoWorld) -> None:
+async def test_running_the_classify_job_twice_changes_nothing(
+    eco: EcoWorld, inline_saga: InlineSaga
+) -> None:
     [user] = await quick_users(eco, 1)
     task_id = await accepted_task(eco, user, **GLASS)
-    await run_classify(eco.database, task_id)
+    await run_classify(inline_saga, task_id)
     first = await eco.task(user, task_id)
-    await run_classify(eco.database, task_id)
+    await run_classify(inline_saga, task_id)
     assert await eco.task(user, task_id) == first
     assert await scan_events(eco.database, task_id) == [
         events.ScanRequested.TYPE,
@@ -213,16 +213,18 @@ async def test_running_the_classify_job_twice_changes_nothing(eco: EcoWorld) -> 
     ]
 
 
-async def test_a_scan_of_an_unknown_image_looks_again_later_then_fails(eco: EcoWorld) -> None:
+async def test_a_scan_of_an_unknown_image_looks_again_later_then_fails(
+    eco: EcoWorld, inline_saga: InlineSaga
+) -> None:
     [user] = await quick_users(eco, 1)
     task_id = await accepted_task(eco, user, image_id=str(uuid.uuid4()))
-    await run_classify(eco.database, task_id)  # no error: the image may yet arrive
+    await run_classify(inline_saga, task_id)  # no error: the image may yet arrive
     assert (await eco.task(user, task_id))["status"] == "processing"
     [_, again] = await classify_requests(eco.database, task_id)
     assert utcnow() < again.run_at <= utcnow() + RECHECK_MAX, "one look later, delayed"
 
     await backdate_scan(eco.database, task_id, image_wait() + timedelta(seconds=1))
-    await run_classify(eco.database, task_id)
+    await run_classify(inline_saga, task_id)
     task = await eco.task(user, task_id)
     assert (task["status"], task["error"], task["category"]) == ("failed", "image_not_found", None)
     assert task["completed_at"] is not None
@@ -230,7 +232,7 @@ async def test_a_scan_of_an_unknown_image_looks_again_later_then_fails(eco: EcoW
     assert await scan_events(eco.database, task_id) == expected
     assert await classify_jobs(eco.database, task_id) == 2, "no look after the deadline"
 
-    await run_classify(eco.database, task_id)
+    await run_classify(inline_saga, task_id)
     assert await scan_events(eco.database, task_id) == expected
 
 
@@ -245,22 +247,22 @@ def test_a_waiting_scan_looks_a_few_times_and_last_at_its_deadline() -> None:
     assert max(b - a for a, b in zip([created, *looks], looks, strict=False)) <= RECHECK_MAX
 
 
-async def test_the_sweep_fails_stale_scans_once(eco: EcoWorld) -> None:
+async def test_the_sweep_fails_stale_scans_once(eco: EcoWorld, inline_saga: InlineSaga) -> None:
     [user] = await quick_users(eco, 1)
     stale, fresh = await accepted_task(eco, user, **GLASS), await accepted_task(eco, user, **GLASS)
-    timeout = timedelta(seconds=get_settings().eco_scan_timeout_seconds)
+    timeout = timedelta(seconds=EcoSettings().scan_timeout_seconds)
     await backdate_scan(eco.database, stale, timeout + timedelta(seconds=1))
     await backdate_scan(eco.database, fresh, timeout - timedelta(seconds=30))
 
-    await run_sweep(eco.database)
+    await run_sweep(inline_saga)
     swept = await eco.task(user, stale)
     assert (swept["status"], swept["error"]) == ("failed", "timeout")
     assert (await eco.task(user, fresh))["status"] == "processing"
     expected = [events.ScanRequested.TYPE, events.ScanFailed.TYPE]
     assert await scan_events(eco.database, stale) == expected
 
-    await run_sweep(eco.database)
-    await run_classify(eco.database, stale)  # the lost job, delivered late: too late
+    await run_sweep(inline_saga)
+    await run_classify(inline_saga, stale)  # the lost job, delivered late: too late
     assert await eco.task(user, stale) == swept
     assert await scan_events(eco.database, stale) == expected
     assert await scan_events(eco.database, fresh) == [events.ScanRequested.TYPE]

@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.db import Database
 from ensemble.settings import Settings
 from tests.apicheck import assert_error
@@ -48,16 +49,14 @@ def s3_endpoint() -> Iterator[str]:
 async def s3_world(
     settings: Settings, database: Database, s3_endpoint: str
 ) -> AsyncIterator[EcoWorld]:
-    configured = settings.model_copy(
-        update={
-            "eco_s3_endpoint_url": s3_endpoint,
-            "eco_s3_bucket": BUCKET,
-            "eco_s3_access_key": SecretStr("test"),
-            "eco_s3_secret_key": SecretStr("test"),
-        }
+    eco = EcoSettings(
+        s3_endpoint_url=s3_endpoint,
+        s3_bucket=BUCKET,
+        s3_access_key=SecretStr("test"),
+        s3_secret_key=SecretStr("test"),
     )
-    async with in_process_client(configured, database, "eco") as client:
-        yield EcoWorld(configured, database, client)
+    async with in_process_client(settings, database, "eco", eco=eco) as client:
+        yield EcoWorld(settings, database, client)
 
 
 async def _presign(world: EcoWorld, headers: dict[str, str]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ read only up to the size the upload asked for, and the upload route's own limit
 
 from __future__ import annotations
 
+from ensemble.apps.eco.settings import EcoSettings
 from tests.apicheck import assert_error
 from tests.apps.eco.conftest import API, EcoWorld, presign, quick_users, register
 from tests.streams import CHUNK, CountedBody
@@ -37,7 +38,7 @@ async def test_a_declared_length_over_the_upload_limit_is_413_unread(eco: EcoWor
     [user] = await quick_users(eco, 1)
     upload = await presign(eco, user)
     body = CountedBody(HUGE)
-    declared = str(eco.settings.eco_upload_max_bytes + 1)
+    declared = str(EcoSettings().upload_max_bytes + 1)
     response = await eco.client.put(
         upload.path, content=body, headers={**upload.headers, "Content-Length": declared}
     )
@@ -47,7 +48,7 @@ async def test_a_declared_length_over_the_upload_limit_is_413_unread(eco: EcoWor
 
 async def test_an_upload_larger_than_the_default_body_limit_is_taken(eco: EcoWorld) -> None:
     size = 2 * eco.settings.max_body_bytes
-    assert size <= eco.settings.eco_upload_max_bytes
+    assert size <= EcoSettings().upload_max_bytes
     [user] = await quick_users(eco, 1)
     upload = await presign(eco, user, size=size)
     response = await eco.client.put(upload.path, content=b"\xff" * size, headers=upload.headers)

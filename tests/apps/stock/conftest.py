@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from ensemble.apps.stock import app as stock_app
 from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.models import Role, Store, TransactionType
@@ -17,6 +18,7 @@ from ensemble.apps.stock.schemas import ProductCreate, StoreCreate, TransactionC
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.identity.tokens import TokenCodec
+from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
 
 PASSWORD = "correct-horse-battery"
@@ -113,6 +115,12 @@ class StockWorld:
                 )
                 await service.record_transaction(session, access, movement)
             return view.product.id
+
+
+@pytest.fixture
+def apps_written() -> list[AppModule]:
+    """Stock's tests write Stock's tables (and the kernel's) alone."""
+    return [stock_app]
 
 
 @pytest.fixture

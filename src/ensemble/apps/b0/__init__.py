@@ -2,6 +2,7 @@
 
 from ensemble.apps.b0.cli import cli
 from ensemble.apps.b0.endpoints import routers
+from ensemble.apps.b0.models import SCHEMA
 from ensemble.apps.b0.settings import B0
 from ensemble.apps.b0.tasks import JOBS
 from ensemble.kernel.modules import AppModule
@@ -18,4 +19,5 @@ app = AppModule(
     cli=cli,
     jobs=JOBS,
     resources=B0,
+    schemas=(SCHEMA,),
 )

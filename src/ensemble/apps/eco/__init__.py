@@ -4,7 +4,9 @@ from ensemble.apps.eco.cli import cli
 from ensemble.apps.eco.consumers import CONSUMERS
 from ensemble.apps.eco.domain import lexicon
 from ensemble.apps.eco.endpoints import routers
+from ensemble.apps.eco.models import CHARACTER, LOCATION, SCHEMAS, Centre, Character
 from ensemble.apps.eco.read_models import PROJECTIONS
+from ensemble.apps.eco.settings import ECO
 from ensemble.apps.eco.tasks import JOBS
 from ensemble.kernel.modules import AppModule
 
@@ -23,4 +25,10 @@ app = AppModule(
     consumers=CONSUMERS,
     projections=PROJECTIONS,
     warm_up=(lexicon,),  # the categories, their guides and compiled words
+    resources=ECO,
+    schemas=SCHEMAS,
+    reference_tables=(
+        f"{CHARACTER}.{Character.__tablename__}",
+        f"{LOCATION}.{Centre.__tablename__}",
+    ),
 )

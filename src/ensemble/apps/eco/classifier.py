@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from ensemble.apps.eco.domain import FALLBACK_CATEGORY, Classification, categories, classify_text
-from ensemble.settings import Settings
+
+if TYPE_CHECKING:
+    from ensemble.apps.eco.settings import EcoSettings
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,15 @@ def parse_answer(body: Any) -> Classification:
     return Classification(category, round(confidence, 3))
 
 
-def classifier_for(settings: Settings) -> Classifier:
-    if settings.eco_classifier == "vision":
-        if not settings.eco_vision_url:
+def classifier_for(settings: EcoSettings) -> Classifier:
+    if settings.classifier == "vision":
+        if not settings.vision_url:
             raise RuntimeError("ECO_CLASSIFIER=vision needs ECO_VISION_URL")
-        key = (
-            settings.eco_vision_api_key.get_secret_value() if settings.eco_vision_api_key else None
-        )
+        key = settings.vision_api_key.get_secret_value() if settings.vision_api_key else None
         return VisionClassifier(
-            settings.eco_vision_url,
+            settings.vision_url,
             key,
-            settings.eco_vision_model,
-            settings.eco_vision_timeout_seconds,
+            settings.vision_model,
+            settings.vision_timeout_seconds,
         )
     return LexiconClassifier()

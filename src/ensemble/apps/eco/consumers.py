@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import characters, events, my, scan
+from ensemble.apps.eco.settings import ECO
 from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.consumer import Consumer, Handler, consumer
-from ensemble.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def scan_images(session: AsyncSession, envelope: Envelope) -> None:
 
 @saga_step("eco.character.rewards", aggregate_types=[events.SCAN], types=[events.ScanCompleted])
 async def character_rewards(session: AsyncSession, envelope: Envelope) -> str:
-    return await characters.reward_scan(session, envelope, get_settings().eco_max_characters)
+    return await characters.reward_scan(session, envelope, ECO.current().settings.max_characters)
 
 
 @saga_step(

@@ -53,7 +53,8 @@ from ensemble.apps.eco.schemas import (
     ScanTask,
     UserPublic,
 )
-from ensemble.apps.eco.storage import LocalStorage, storage_for
+from ensemble.apps.eco.settings import EcoDep
+from ensemble.apps.eco.storage import LocalStorage
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
@@ -65,7 +66,6 @@ from ensemble.kernel.pagination import Page, PageDep, build_page
 from ensemble.kernel.realtime import Lease, authenticate_principal
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
-from ensemble.settings import Settings
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -90,11 +90,6 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
 ]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
 
 
 # Auth
@@ -147,19 +142,18 @@ def _image(image: Image) -> ImagePublic:
     responses=_errors(*_INPUT),
 )
 async def presigned_url(
-    body: PresignRequest, request: Request, user: CurrentUser, session: SessionDep
+    body: PresignRequest, request: Request, user: CurrentUser, session: SessionDep, eco: EcoDep
 ) -> PresignResponse:
     """A signed URL to PUT the photo's bytes to, valid for 15 minutes."""
-    settings = _settings(request)
     upload = await images.presign(
         session,
         user_id=user.account_id,
         content_type=body.content_type,
         size=body.size,
         filename=body.filename,
-        settings=settings,
+        settings=eco.settings,
     )
-    target = storage_for(settings).upload_target(
+    target = eco.storage.upload_target(
         upload_id=upload.id,
         key=upload.storage_key,
         content_type=upload.content_type,
@@ -193,13 +187,13 @@ async def upload_bytes(
     upload_id: uuid.UUID,
     request: Request,
     session: SessionDep,
+    eco: EcoDep,
     expires: Annotated[int, Query(ge=0, le=2**40), IntegerLiteral],
     signature: Annotated[str, Query(min_length=64, max_length=64, pattern="^[0-9a-f]+$")],
 ) -> Response:
     """The presigned upload target (local storage): the raw bytes, as requested. The URL is
     checked before the body is read, and the body is read only up to the requested size."""
-    settings = _settings(request)
-    storage = storage_for(settings)
+    storage = eco.storage
     if not isinstance(storage, LocalStorage):
         raise AppError("Uploads go to the object store.", code="upload_not_here")
     upload = await images.authorize_upload(
@@ -210,7 +204,7 @@ async def upload_bytes(
         signature=signature,
         content_type=request.headers.get("content-type"),
     )
-    allow_body(request, settings.eco_upload_max_bytes)
+    allow_body(request, eco.settings.upload_max_bytes)
     await images.receive(session, storage, upload, await _body_up_to(request, upload))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -237,13 +231,12 @@ async def _body_up_to(request: Request, upload: Upload) -> bytes:
     ),
 )
 async def register_image(
-    body: RegisterRequest, request: Request, user: CurrentUser, session: SessionDep
+    body: RegisterRequest, user: CurrentUser, session: SessionDep, eco: EcoDep
 ) -> ImagePublic:
     """Register an uploaded photo (or a CDN URL) as an image: `ImageRegistered` is published."""
     if body.upload_id is not None:
-        storage = storage_for(_settings(request))
         image = await images.register_upload(
-            session, storage, user_id=user.account_id, upload_id=body.upload_id
+            session, eco.storage, user_id=user.account_id, upload_id=body.upload_id
         )
     else:
         image = await images.register_url(session, user_id=user.account_id, url=str(body.cdn_url))

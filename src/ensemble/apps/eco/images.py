@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import events
 from ensemble.apps.eco.models import Image, Upload, UploadStatus
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.apps.eco.storage import LocalStorage, Storage, signature_matches
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from ensemble.kernel.events.store import append
-from ensemble.settings import Settings
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z가-힣._-]+")
 
@@ -39,14 +39,14 @@ async def presign(
     content_type: str,
     size: int,
     filename: str | None,
-    settings: Settings,
+    settings: EcoSettings,
 ) -> Upload:
     """A pending upload the caller may fill within `ECO_UPLOAD_TTL_SECONDS`."""
-    if size > settings.eco_upload_max_bytes:
+    if size > settings.upload_max_bytes:
         raise InvalidInput(
-            f"An image may have at most {settings.eco_upload_max_bytes} bytes.",
+            f"An image may have at most {settings.upload_max_bytes} bytes.",
             code="image_too_large",
-            details={"max_bytes": settings.eco_upload_max_bytes},
+            details={"max_bytes": settings.upload_max_bytes},
         )
     upload_id = new_id()
     upload = Upload(
@@ -55,7 +55,7 @@ async def presign(
         content_type=content_type,
         size=size,
         storage_key=storage_key(upload_id, filename),
-        expires_at=utcnow() + timedelta(seconds=settings.eco_upload_ttl_seconds),
+        expires_at=utcnow() + timedelta(seconds=settings.upload_ttl_seconds),
     )
     session.add(upload)
     await session.flush()

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ensemble.kernel.db import Base, new_id, utcnow
 
-AUTH, IMAGE, SCAN, CHARACTER, MY, LOCATION, CHAT = (
+SCHEMAS = AUTH, IMAGE, SCAN, CHARACTER, MY, LOCATION, CHAT = (
     "eco_auth",
     "eco_image",
     "eco_scan",

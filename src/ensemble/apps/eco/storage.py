@@ -19,9 +19,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ensemble.settings import Settings
+
+if TYPE_CHECKING:
+    from ensemble.apps.eco.settings import EcoSettings
 
 
 @dataclass(frozen=True)
@@ -126,18 +129,18 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: EcoSettings) -> None:
         import boto3  # optional dependency
 
-        assert settings.eco_s3_bucket is not None
-        self.bucket = settings.eco_s3_bucket
-        self.endpoint = settings.eco_s3_endpoint_url
+        assert settings.s3_bucket is not None
+        self.bucket = settings.s3_bucket
+        self.endpoint = settings.s3_endpoint_url
         self.client: Any = boto3.client(
             "s3",
-            endpoint_url=settings.eco_s3_endpoint_url,
-            region_name=settings.eco_s3_region,
-            aws_access_key_id=_secret(settings.eco_s3_access_key),
-            aws_secret_access_key=_secret(settings.eco_s3_secret_key),
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=_secret(settings.s3_access_key),
+            aws_secret_access_key=_secret(settings.s3_secret_key),
         )
 
     def upload_target(
@@ -181,19 +184,9 @@ def _secret(value: Any) -> str | None:
     return None if value is None else str(value.get_secret_value())
 
 
-_storages: dict[int, tuple[Settings, Storage]] = {}
-
-
-def storage_for(settings: Settings) -> Storage:
-    """The configured storage (one per settings object)."""
-    cached = _storages.get(id(settings))
-    if cached is None or cached[0] is not settings:
-        built: Storage
-        if settings.eco_s3_endpoint_url and settings.eco_s3_bucket:
-            built = S3Storage(settings)
-        else:
-            root = settings.eco_storage_dir or settings.data_dir / "eco" / "images"
-            built = LocalStorage(root, upload_key(settings.signing_key()))
-        cached = (settings, built)
-        _storages[id(settings)] = cached
-    return cached[1]
+def storage_for(eco: EcoSettings, settings: Settings) -> Storage:
+    """The configured storage (S3 when an endpoint and a bucket are set, else local files)."""
+    if eco.s3_endpoint_url and eco.s3_bucket:
+        return S3Storage(eco)
+    root = eco.storage_dir or settings.data_dir / "eco" / "images"
+    return LocalStorage(root, upload_key(settings.signing_key()))

@@ -15,12 +15,10 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco.classifier import classifier_for
 from ensemble.apps.eco.models import LoginAudit
+from ensemble.apps.eco.settings import ECO
 from ensemble.kernel.jobs import RetryPolicy, job
 from ensemble.kernel.observability.context import current_request_context
-from ensemble.kernel.realtime import Publisher
-from ensemble.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +60,12 @@ async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
     `ECO_IMAGE_WAIT_SECONDS` have passed; then it fails."""
     from ensemble.apps.eco import scan
 
-    settings = get_settings()
+    eco = ECO.current()
     again = await scan.classify(
         session,
         uuid.UUID(scan_id),
-        classifier_for(settings),
-        image_wait=timedelta(seconds=settings.eco_image_wait_seconds),
+        eco.classifier,
+        image_wait=timedelta(seconds=eco.settings.image_wait_seconds),
     )
     if again is not None:
         await classify_scan.enqueue_at(session, again, scan_id=scan_id)
@@ -78,7 +76,7 @@ async def sweep_scans(session: AsyncSession) -> None:
     """Fail scans stuck in processing past `ECO_SCAN_TIMEOUT_SECONDS`, so every saga ends."""
     from ensemble.apps.eco import scan
 
-    timeout = timedelta(seconds=get_settings().eco_scan_timeout_seconds)
+    timeout = timedelta(seconds=ECO.current().settings.scan_timeout_seconds)
     failed = await scan.fail_stale(session, timeout)
     if failed:
         logger.warning("scan sweep failed %s stale scans", failed)
@@ -89,10 +87,8 @@ async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> Non
     """Deliver a message to the user's sockets in every server process."""
     from ensemble.apps.eco import my
 
-    redis_url = get_settings().redis_url
-    if redis_url is None:
-        return
-    async with Publisher(redis_url) as publisher:
+    publisher = ECO.current().publisher
+    if publisher is not None:
         await publisher.publish(my.notification_channel(user_id), payload)
 
 

@@ -2,6 +2,7 @@
 
 from ensemble.apps.stock.cli import cli
 from ensemble.apps.stock.endpoints import routers
+from ensemble.apps.stock.models import SCHEMA
 from ensemble.kernel.modules import AppModule
 
 app = AppModule(
@@ -13,4 +14,5 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    schemas=(SCHEMA,),
 )
