@@ -2,6 +2,9 @@
 
 B0 never sees passwords: callers present the identity provider's JWT, verified by the
 kernel (`ExternalTokenVerifier`), and `(provider, sub)` maps to a user in `user_identities`.
+The caller is the kernel's `Principal` of that user (`account_id`: the B0 user's id; its
+claims the token's, with `provider` and `subject`); a route that needs the user's row asks
+for `UserRow`.
 """
 
 from __future__ import annotations
@@ -9,32 +12,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from ensemble.apps.b0.models import User, UserIdentity
-from ensemble.apps.b0.settings import B0Dep
+from ensemble.apps.b0.settings import B0, B0Dep
 from ensemble.kernel.db import SessionDep
-from ensemble.kernel.errors import NotFound, Unauthorized
+from ensemble.kernel.errors import Forbidden, NotFound
 from ensemble.kernel.identity.external import ExternalIdentity
-from ensemble.kernel.observability.context import current_request_context
+from ensemble.kernel.identity.principal import Principal, bearer, bearer_token
 
 REALM = "b0"
+ROLE = "user"  # B0 has no roles
+_token = bearer_token("The identity provider's access token.")
 
-_bearer = HTTPBearer(auto_error=False, description="The identity provider's access token.")
 
-
-async def _caller(
-    b0: B0Dep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ExternalIdentity:
-    if credentials is None:
-        raise Unauthorized("A bearer token is required.", code="not_authenticated")
-    return await b0.verifier.verify_async(credentials.credentials)
+async def _caller(b0: B0Dep, token: Annotated[str, Depends(_token)]) -> ExternalIdentity:
+    return await b0.verifier.verify_async(token)
 
 
 Caller = Annotated[ExternalIdentity, Depends(_caller)]
+"""Who the provider says the caller is, registered or not (`POST /users`)."""
 
 
 async def user_of(session: AsyncSession, identity: ExternalIdentity) -> User | None:
@@ -49,12 +48,34 @@ async def user_of(session: AsyncSession, identity: ExternalIdentity) -> User | N
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def _current_user(identity: Caller, session: SessionDep) -> User:
+async def principal_of(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
+    """The caller of a provider token: verified, and a registered user (else 404
+    `user_not_registered`), whose row is then in `session`."""
+    identity = await B0.dependency(connection).verifier.verify_async(token)
     user = await user_of(session, identity)
     if user is None:
         raise NotFound("Create your user first with POST /users.", code="user_not_registered")
-    current_request_context().user_id = str(user.id)
+    claims = {**identity.claims, "provider": identity.provider, "subject": identity.subject}
+    return Principal(account_id=user.id, realm=REALM, role=ROLE, claims=claims)
+
+
+async def guest_of(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
+    """The caller of a room socket: an unregistered one is a guest of no room (4403)."""
+    try:
+        return await principal_of(connection, session, token)
+    except NotFound as exc:
+        raise Forbidden("You are not a guest of this room.", code="not_a_member") from exc
+
+
+CurrentUser = Annotated[Principal, Depends(bearer(principal_of, _token))]
+"""The caller, a registered user (404 `user_not_registered` otherwise)."""
+
+
+async def _user_row(principal: CurrentUser, session: SessionDep) -> User:
+    """The caller's row, loaded with the principal: `get` finds it in the session."""
+    user = await session.get(User, principal.account_id)
+    assert user is not None  # the principal was resolved from it
     return user
 
 
-CurrentUser = Annotated[User, Depends(_current_user)]
+UserRow = Annotated[User, Depends(_user_row)]

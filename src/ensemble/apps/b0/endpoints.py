@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, WebSocket, status
 
 from ensemble.apps.b0 import chat, journal, service, travel
-from ensemble.apps.b0.auth import Caller, CurrentUser, user_of
+from ensemble.apps.b0.auth import Caller, CurrentUser, UserRow, guest_of
 from ensemble.apps.b0.models import Airship, City, Diary, RoomStay, Ticket, TicketStatus, User
 from ensemble.apps.b0.notices import message_payload, room_channel
 from ensemble.apps.b0.schemas import (
@@ -29,13 +29,13 @@ from ensemble.apps.b0.schemas import (
     UserPublic,
     UserUpdate,
 )
-from ensemble.apps.b0.settings import B0, B0Dep
+from ensemble.apps.b0.settings import B0Dep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep
-from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate, refuse
+from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate_principal, refuse
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -184,19 +184,19 @@ async def register(identity: Caller, session: SessionDep, response: Response) ->
 
 
 @router.get("/users/me", tags=["users"], responses=_errors(*_USER))
-async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
+async def read_me(user: UserRow, session: SessionDep) -> UserPublic:
     return await _user(session, user)
 
 
 @router.patch("/users/me", tags=["users"], responses=_errors(*_USER_INPUT))
-async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+async def update_me(body: UserUpdate, user: UserRow, session: SessionDep) -> UserPublic:
     """Set the nickname (2–10 characters) and the profile (one emoji)."""
     return await _user(session, await service.update_user(session, user, body))
 
 
 @router.get("/points/transactions", tags=["points"], responses=_errors(*_USER_INPUT))
 async def point_history(
-    user: CurrentUser, session: SessionDep, page: PageDep
+    user: UserRow, session: SessionDep, page: PageDep
 ) -> Page[PointTransactionPublic]:
     """The caller's point history, newest first."""
     return (await service.point_history(session, user.id, page)).map(_entry)
@@ -233,7 +233,7 @@ async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> P
     ),
 )
 async def buy_ticket(
-    body: TicketCreate, user: CurrentUser, session: SessionDep, b0: B0Dep
+    body: TicketCreate, user: UserRow, session: SessionDep, b0: B0Dep
 ) -> TicketPublic:
     """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
     points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
@@ -247,18 +247,18 @@ async def buy_ticket(
 
 @router.get("/tickets", tags=["tickets"], responses=_errors(*_USER_INPUT))
 async def list_tickets(
-    user: CurrentUser, session: SessionDep, page: PageDep, status: TicketStatus | None = None
+    user: UserRow, session: SessionDep, page: PageDep, status: TicketStatus | None = None
 ) -> Page[TicketPublic]:
     return (await travel.tickets(session, user, status, page)).map(_ticket)
 
 
 @router.get("/tickets/current", tags=["tickets"], responses=_errors(*_USER))
-async def read_current_ticket(user: CurrentUser, session: SessionDep) -> TicketPublic:
+async def read_current_ticket(user: UserRow, session: SessionDep) -> TicketPublic:
     return _ticket(await travel.current_ticket(session, user))
 
 
 @router.get("/tickets/{ticket_id}", tags=["tickets"], responses=_errors(*_USER_INPUT))
-async def read_ticket(ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TicketPublic:
+async def read_ticket(ticket_id: uuid.UUID, user: UserRow, session: SessionDep) -> TicketPublic:
     return _ticket(await travel.own_ticket(session, user, ticket_id))
 
 
@@ -267,9 +267,7 @@ async def read_ticket(ticket_id: uuid.UUID, user: CurrentUser, session: SessionD
     tags=["tickets"],
     responses=_errors(*_USER_INPUT, (409, "Not boarding (`ticket_not_cancellable`)")),
 )
-async def cancel_ticket(
-    ticket_id: uuid.UUID, user: CurrentUser, session: SessionDep
-) -> TicketPublic:
+async def cancel_ticket(ticket_id: uuid.UUID, user: UserRow, session: SessionDep) -> TicketPublic:
     """Cancel while boarding; the fare comes back once."""
     return _ticket(await travel.cancel(session, user, ticket_id))
 
@@ -278,18 +276,18 @@ async def cancel_ticket(
 
 
 @router.get("/room-stays/current", tags=["stays"], responses=_errors(*_USER))
-async def read_current_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+async def read_current_stay(user: UserRow, session: SessionDep) -> RoomStayPublic:
     return await _stay(session, await travel.current_stay(session, user))
 
 
 @router.post("/room-stays/current/extend", tags=["stays"], responses=_errors(*_USER, (409, _SHORT)))
-async def extend_stay(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+async def extend_stay(user: UserRow, session: SessionDep) -> RoomStayPublic:
     """Spend points to stay a day longer."""
     return await _stay(session, await travel.extend(session, user))
 
 
 @router.post("/room-stays/current/check-out", tags=["stays"], responses=_errors(*_USER))
-async def check_out(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
+async def check_out(user: UserRow, session: SessionDep) -> RoomStayPublic:
     stay = await travel.current_stay(session, user, lock=True)
     return await _stay(session, await travel.check_out(session, stay))
 
@@ -298,7 +296,7 @@ async def check_out(user: CurrentUser, session: SessionDep) -> RoomStayPublic:
     "/rooms/{room_id}/members", tags=["stays"], responses=_errors(*_USER_INPUT, _NOT_A_GUEST)
 )
 async def room_members(
-    room_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    room_id: uuid.UUID, user: UserRow, session: SessionDep
 ) -> Page[MemberPublic]:
     members = await travel.room_members(session, user, room_id)
     items = [
@@ -314,7 +312,7 @@ async def room_members(
     "/rooms/{room_id}/messages", tags=["chat"], responses=_errors(*_USER_INPUT, _NOT_A_GUEST)
 )
 async def room_messages(
-    room_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
+    room_id: uuid.UUID, user: UserRow, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:
     """The room's chat, newest first (members only)."""
     rows = await chat.history(session, user.id, room_id, page)
@@ -324,29 +322,21 @@ async def room_messages(
 @router.websocket("/ws/rooms/{room_id}")
 async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
     """Room chat: send `{"content": "..."}`; receive every message and join/leave notices."""
-    settings, database, hub = (
-        websocket.state.settings,
-        websocket.state.database,
-        websocket.state.hub,
-    )
-    identity = await authenticate(
-        websocket,
-        B0.dependency(websocket).verifier.verify_async,
-        auth_timeout=settings.realtime_auth_timeout_seconds,
-    )
-    if identity is None:
+    database, hub = websocket.state.database, websocket.state.hub
+    guest = await authenticate_principal(websocket, guest_of)
+    if guest is None:
         return
+    user_id = guest.account_id
     async with database.unit_of_work() as session:
-        user = await user_of(session, identity)
-        member = user is not None and await _is_member(session, user.id, room_id)
-    if user is None or not member:
+        member = await _is_member(session, user_id, room_id)
+    if not member:
         await refuse(websocket, CLOSE_FORBIDDEN, "not_a_member")
         return
     try:
-        lease = Lease.of_claims(identity.claims)  # the provider's token: its expiry
+        lease = Lease.of_claims(guest.claims)  # the provider's token: its expiry
         channel = room_channel(room_id)
-        async with hub.connection(channel, websocket, str(user.id), lease) as connection:
-            await chat.announce(hub, room_id, "joined", user.id)
+        async with hub.connection(channel, websocket, str(user_id), lease) as connection:
+            await chat.announce(hub, room_id, "joined", user_id)
             async for incoming in connection.messages():
                 content = incoming.get("content")
                 if not chat.is_valid_content(content):
@@ -354,13 +344,13 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID) -> None:
                     continue
                 try:
                     async with database.unit_of_work() as session:
-                        message = await chat.post(session, user.id, room_id, content)
+                        message = await chat.post(session, user_id, room_id, content)
                 except AppError as exc:
                     connection.close(CLOSE_FORBIDDEN, exc.code)
                     break
                 await hub.publish(room_channel(room_id), message_payload(message))
     finally:  # also when the handler fails: the others learn the guest is gone
-        await chat.announce(hub, room_id, "left", user.id)
+        await chat.announce(hub, room_id, "left", user_id)
 
 
 async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID) -> bool:
@@ -381,24 +371,24 @@ async def _is_member(session: SessionDep, user_id: uuid.UUID, room_id: uuid.UUID
     responses=_errors(*_USER_INPUT, (409, "Today's diary is written (`diary_exists`)")),
 )
 async def write_diary(
-    body: DiaryCreate, user: CurrentUser, session: SessionDep, b0: B0Dep
+    body: DiaryCreate, user: UserRow, session: SessionDep, b0: B0Dep
 ) -> DiaryPublic:
     """Today's diary (one per local day); earns points once."""
     return _diary(await journal.write_diary(session, user, body, b0.settings.timezone))
 
 
 @router.get("/diaries", tags=["journal"], responses=_errors(*_USER_INPUT))
-async def list_diaries(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
+async def list_diaries(user: UserRow, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
     return (await journal.diaries(session, user, page)).map(_diary)
 
 
 @router.get("/diaries/{diary_id}", tags=["journal"], responses=_errors(*_USER_INPUT))
-async def read_diary(diary_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> DiaryPublic:
+async def read_diary(diary_id: uuid.UUID, user: UserRow, session: SessionDep) -> DiaryPublic:
     return _diary(await journal.diary(session, user, diary_id))
 
 
 @router.get("/questionnaires", tags=["journal"], responses=_errors(*_USER))
-async def list_questions(user: CurrentUser, session: SessionDep) -> Page[QuestionPublic]:
+async def list_questions(user: UserRow, session: SessionDep) -> Page[QuestionPublic]:
     items = [
         QuestionPublic(
             question_id=q.id, content=q.content, display_order=q.display_order, my_answer=answer
@@ -415,7 +405,7 @@ async def list_questions(user: CurrentUser, session: SessionDep) -> Page[Questio
     responses=_errors(*_USER_INPUT, (409, "Answered before (`already_answered`)")),
 )
 async def answer_question(
-    question_id: uuid.UUID, body: AnswerCreate, user: CurrentUser, session: SessionDep
+    question_id: uuid.UUID, body: AnswerCreate, user: UserRow, session: SessionDep
 ) -> AnswerPublic:
     """Answer once; earns points once."""
     reply = await journal.answer(session, user, question_id, body)

@@ -53,6 +53,8 @@ PrincipalLoader = Callable[[AsyncSession, Principal], Awaitable[Principal]]
 (for example its live role), or a refusal (for example `AccountDisabled`)."""
 TokenResolver = Callable[[HTTPConnection, AsyncSession, str], Awaitable[Principal]]
 """How an app turns a bearer token into its caller; the same for requests and sockets."""
+BearerToken = Callable[..., Awaitable[str]]
+"""A dependency answering the bearer token of a request (`bearer_token`)."""
 
 
 class SessionRevoked(Unauthorized):
@@ -99,21 +101,31 @@ async def resolve_principal(
     return principal
 
 
-def bearer(
-    resolve: TokenResolver, description: str = "An access token from `/auth/login`."
-) -> PrincipalResolver:
-    """A dependency resolving the caller from `Authorization: Bearer <token>` with `resolve`
-    (401 `not_authenticated` without one)."""
+def bearer_token(description: str) -> BearerToken:
+    """A dependency answering the token of `Authorization: Bearer <token>` (401
+    `not_authenticated` without one); `description` documents the scheme."""
     scheme = HTTPBearer(auto_error=False, description=description)
 
-    async def current_principal(
-        request: Request,
+    async def token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)],
-        session: SessionDep,
-    ) -> Principal:
+    ) -> str:
         if credentials is None:
             raise Unauthorized("A bearer access token is required.", code="not_authenticated")
-        return await resolve_principal(resolve, request, session, credentials.credentials)
+        return credentials.credentials
+
+    return token
+
+
+ACCESS_TOKEN = bearer_token("An access token from `/auth/login`.")
+
+
+def bearer(resolve: TokenResolver, token: BearerToken = ACCESS_TOKEN) -> PrincipalResolver:
+    """A dependency resolving the caller from the bearer `token` with `resolve`."""
+
+    async def current_principal(
+        request: Request, credential: Annotated[str, Depends(token)], session: SessionDep
+    ) -> Principal:
+        return await resolve_principal(resolve, request, session, credential)
 
     return current_principal
 
