@@ -1,19 +1,24 @@
-"""What every app's request schemas are built from: a wrong type is a 422, never coerced.
+"""What every app's request and response schemas are built from.
 
-`RequestModel` is strict: `"5"` is not an integer, `0` is not a boolean, `5.0` is not an
-integer. FastAPI validates a JSON body as the Python objects `json.loads` made of it, so
-strict mode would also refuse the values JSON can only carry as strings (ids, enum
-members, instants): those fields take their JSON string through `FromText[...]` (ids and
-enum members) or `Instant` (an ISO 8601 instant with its offset, never a number of
-seconds). Query parameters are strings on the wire: `IntegerLiteral` takes only an integer
-literal (`2.0`, `2.5`, ` 2` are refused) and `Instant` only ISO 8601.
+Requests: a wrong type is a 422, never coerced. `RequestModel` is strict: `"5"` is not an
+integer, `0` is not a boolean, `5.0` is not an integer. FastAPI validates a JSON body as the
+Python objects `json.loads` made of it, so strict mode would also refuse the values JSON can
+only carry as strings (ids, enum members, instants): those fields take their JSON string
+through `FromText[...]` (ids and enum members) or `Instant` (an ISO 8601 instant with its
+offset, never a number of seconds). Query parameters are strings on the wire:
+`IntegerLiteral` takes only an integer literal (`2.0`, `2.5`, ` 2` are refused) and `Instant`
+only ISO 8601.
+
+Responses: `ResponseModel`s validate from ORM objects' attributes; no endpoint copies fields
+by hand.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -64,3 +69,30 @@ IntegerLiteral = BeforeValidator(_integer_literal)
 """For an integer query parameter: digits with an optional sign, nothing else. Put it after
 the `Query(...)` that carries the bounds (`Annotated[int, Query(ge=1), IntegerLiteral]`), so
 the bounds stay in the int's own schema and in OpenAPI as `minimum`/`maximum`."""
+
+
+class ResponseModel(BaseModel):
+    """The base of response schemas: validated from an ORM object's attributes, so an
+    endpoint returns `Schema.model_validate(row)` (validated once: FastAPI passes an instance
+    of its response model through). A field the row lacks under the API's name reads it under
+    another (`Field(validation_alias=...)`, `RowId`); one the row lacks entirely comes from
+    `Extended`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+RowId = Annotated[uuid.UUID, Field(validation_alias="id")]
+"""An API's `<thing>_id` field: the row's `id`."""
+
+
+class Extended:
+    """`base` read with some attributes added or replaced, for a response schema to validate
+    from: `UserPublic.model_validate(Extended(user, current_points=balance))`."""
+
+    def __init__(self, base: object, **extra: object) -> None:
+        self._base, self._extra = base, extra
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._extra:
+            return self._extra[name]
+        return getattr(self._base, name)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, WebSocket, status
 
 from ensemble.apps.b0 import chat, journal, service, travel
 from ensemble.apps.b0.auth import Caller, CurrentUser, UserRow, guest_of
-from ensemble.apps.b0.models import Airship, City, Diary, RoomStay, Ticket, TicketStatus, User
+from ensemble.apps.b0.models import RoomStay, TicketStatus, User
 from ensemble.apps.b0.notices import message_payload, room_channel
 from ensemble.apps.b0.schemas import (
     AirshipPublic,
@@ -18,11 +18,9 @@ from ensemble.apps.b0.schemas import (
     CityPublic,
     DiaryCreate,
     DiaryPublic,
-    GuestHousePublic,
     MemberPublic,
     PointTransactionPublic,
     QuestionPublic,
-    RoomPublic,
     RoomStayPublic,
     TicketCreate,
     TicketPublic,
@@ -32,10 +30,10 @@ from ensemble.apps.b0.schemas import (
 from ensemble.apps.b0.settings import B0Dep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
-from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate_principal, refuse
+from ensemble.kernel.schemas import Extended
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -62,105 +60,13 @@ router = APIRouter(prefix=PREFIX)
 
 
 async def _user(session: SessionDep, user: User) -> UserPublic:
-    return UserPublic(
-        user_id=user.id,
-        email=user.email,
-        nickname=user.nickname,
-        profile=user.profile,
-        current_points=await service.balance(session, user.id),
-        created_at=user.created_at,
-        updated_at=user.updated_at,
-    )
-
-
-def _entry(entry: Entry) -> PointTransactionPublic:
-    return PointTransactionPublic(
-        point_transaction_id=entry.id,
-        type=entry.direction.value,
-        amount=entry.amount,
-        reason=entry.reason,
-        balance_before=entry.balance_before,
-        balance_after=entry.balance_after,
-        reference_type=entry.reference_type,
-        reference_id=entry.reference_id,
-        description=entry.description,
-        created_at=entry.created_at,
-    )
-
-
-def _city(city: City) -> CityPublic:
-    return CityPublic(
-        city_id=city.id,
-        name=city.name,
-        description=city.description,
-        image_url=city.image_url,
-        is_active=city.is_active,
-        base_cost_points=city.base_cost_points,
-        base_duration_hours=float(city.base_duration_hours),
-        display_order=city.display_order,
-    )
-
-
-def _airship(airship: Airship) -> AirshipPublic:
-    return AirshipPublic(
-        airship_id=airship.id,
-        name=airship.name,
-        description=airship.description,
-        cost_factor=float(airship.cost_factor),
-        duration_factor=float(airship.duration_factor),
-        is_active=airship.is_active,
-    )
-
-
-def _ticket(ticket: Ticket) -> TicketPublic:
-    return TicketPublic(
-        ticket_id=ticket.id,
-        ticket_number=ticket.ticket_number,
-        user_id=ticket.user_id,
-        city_snapshot=ticket.city_snapshot,
-        airship_snapshot=ticket.airship_snapshot,
-        cost_points=ticket.cost_points,
-        status=ticket.status,
-        departure_datetime=ticket.departure_datetime,
-        arrival_datetime=ticket.arrival_datetime,
-        created_at=ticket.created_at,
-    )
+    points = await service.balance(session, user.id)
+    return UserPublic.model_validate(Extended(user, current_points=points))
 
 
 async def _stay(session: SessionDep, stay: RoomStay) -> RoomStayPublic:
     room, house = await travel.stay_place(session, stay)
-    return RoomStayPublic(
-        room_stay_id=stay.id,
-        user_id=stay.user_id,
-        ticket_id=stay.ticket_id,
-        status=stay.status,
-        check_in_at=stay.check_in_at,
-        scheduled_check_out_at=stay.scheduled_check_out_at,
-        actual_check_out_at=stay.actual_check_out_at,
-        room=RoomPublic(
-            room_id=room.id,
-            guest_house_id=room.guest_house_id,
-            capacity=room.capacity,
-            current_occupancy=room.current_occupancy,
-        ),
-        guest_house=GuestHousePublic(
-            guest_house_id=house.id,
-            city_id=house.city_id,
-            name=house.name,
-            guest_house_type=house.guest_house_type,
-        ),
-    )
-
-
-def _diary(diary: Diary) -> DiaryPublic:
-    return DiaryPublic(
-        diary_id=diary.id,
-        diary_date=diary.diary_date,
-        title=diary.title,
-        content=diary.content,
-        mood=diary.mood,
-        created_at=diary.created_at,
-    )
+    return RoomStayPublic.model_validate(Extended(stay, room=room, guest_house=house))
 
 
 # Users and points
@@ -199,7 +105,9 @@ async def point_history(
     user: UserRow, session: SessionDep, page: PageDep
 ) -> Page[PointTransactionPublic]:
     """The caller's point history, newest first."""
-    return (await service.point_history(session, user.id, page)).map(_entry)
+    return (await service.point_history(session, user.id, page)).map(
+        PointTransactionPublic.model_validate
+    )
 
 
 # Catalogue
@@ -207,17 +115,17 @@ async def point_history(
 
 @router.get("/cities", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_cities(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[CityPublic]:
-    return (await service.cities(session, page)).map(_city)
+    return (await service.cities(session, page)).map(CityPublic.model_validate)
 
 
 @router.get("/cities/{city_id}", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def read_city(city_id: uuid.UUID, _: CurrentUser, session: SessionDep) -> CityPublic:
-    return _city(await service.city(session, city_id))
+    return CityPublic.model_validate(await service.city(session, city_id))
 
 
 @router.get("/airships", tags=["catalogue"], responses=_errors(*_USER_INPUT))
 async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> Page[AirshipPublic]:
-    return (await service.airships(session, page)).map(_airship)
+    return (await service.airships(session, page)).map(AirshipPublic.model_validate)
 
 
 # Tickets
@@ -242,24 +150,24 @@ async def buy_ticket(
         max_active_trips=b0.settings.max_active_trips,
         flight_time_scale=b0.settings.flight_time_scale,
     )  # fmt: skip
-    return _ticket(ticket)
+    return TicketPublic.model_validate(ticket)
 
 
 @router.get("/tickets", tags=["tickets"], responses=_errors(*_USER_INPUT))
 async def list_tickets(
     user: UserRow, session: SessionDep, page: PageDep, status: TicketStatus | None = None
 ) -> Page[TicketPublic]:
-    return (await travel.tickets(session, user, status, page)).map(_ticket)
+    return (await travel.tickets(session, user, status, page)).map(TicketPublic.model_validate)
 
 
 @router.get("/tickets/current", tags=["tickets"], responses=_errors(*_USER))
 async def read_current_ticket(user: UserRow, session: SessionDep) -> TicketPublic:
-    return _ticket(await travel.current_ticket(session, user))
+    return TicketPublic.model_validate(await travel.current_ticket(session, user))
 
 
 @router.get("/tickets/{ticket_id}", tags=["tickets"], responses=_errors(*_USER_INPUT))
 async def read_ticket(ticket_id: uuid.UUID, user: UserRow, session: SessionDep) -> TicketPublic:
-    return _ticket(await travel.own_ticket(session, user, ticket_id))
+    return TicketPublic.model_validate(await travel.own_ticket(session, user, ticket_id))
 
 
 @router.post(
@@ -269,7 +177,7 @@ async def read_ticket(ticket_id: uuid.UUID, user: UserRow, session: SessionDep) 
 )
 async def cancel_ticket(ticket_id: uuid.UUID, user: UserRow, session: SessionDep) -> TicketPublic:
     """Cancel while boarding; the fare comes back once."""
-    return _ticket(await travel.cancel(session, user, ticket_id))
+    return TicketPublic.model_validate(await travel.cancel(session, user, ticket_id))
 
 
 # Stays and rooms
@@ -300,10 +208,8 @@ async def room_members(
 ) -> Page[MemberPublic]:
     members = await travel.room_members(session, user, room_id)
     items = [
-        MemberPublic(
-            user_id=u.id, nickname=u.nickname, profile=u.profile, check_in_at=s.check_in_at
-        )
-        for u, s in members
+        MemberPublic.model_validate(Extended(guest, check_in_at=stay.check_in_at))
+        for guest, stay in members
     ]
     return Page[MemberPublic](items=items, next_cursor=None)
 
@@ -374,26 +280,25 @@ async def write_diary(
     body: DiaryCreate, user: UserRow, session: SessionDep, b0: B0Dep
 ) -> DiaryPublic:
     """Today's diary (one per local day); earns points once."""
-    return _diary(await journal.write_diary(session, user, body, b0.settings.timezone))
+    diary = await journal.write_diary(session, user, body, b0.settings.timezone)
+    return DiaryPublic.model_validate(diary)
 
 
 @router.get("/diaries", tags=["journal"], responses=_errors(*_USER_INPUT))
 async def list_diaries(user: UserRow, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
-    return (await journal.diaries(session, user, page)).map(_diary)
+    return (await journal.diaries(session, user, page)).map(DiaryPublic.model_validate)
 
 
 @router.get("/diaries/{diary_id}", tags=["journal"], responses=_errors(*_USER_INPUT))
 async def read_diary(diary_id: uuid.UUID, user: UserRow, session: SessionDep) -> DiaryPublic:
-    return _diary(await journal.diary(session, user, diary_id))
+    return DiaryPublic.model_validate(await journal.diary(session, user, diary_id))
 
 
 @router.get("/questionnaires", tags=["journal"], responses=_errors(*_USER))
 async def list_questions(user: UserRow, session: SessionDep) -> Page[QuestionPublic]:
     items = [
-        QuestionPublic(
-            question_id=q.id, content=q.content, display_order=q.display_order, my_answer=answer
-        )
-        for q, answer in await journal.questions(session, user)
+        QuestionPublic.model_validate(Extended(question, my_answer=answer))
+        for question, answer in await journal.questions(session, user)
     ]
     return Page[QuestionPublic](items=items, next_cursor=None)
 
@@ -408,13 +313,7 @@ async def answer_question(
     question_id: uuid.UUID, body: AnswerCreate, user: UserRow, session: SessionDep
 ) -> AnswerPublic:
     """Answer once; earns points once."""
-    reply = await journal.answer(session, user, question_id, body)
-    return AnswerPublic(
-        answer_id=reply.id,
-        question_id=reply.question_id,
-        content=reply.content,
-        created_at=reply.created_at,
-    )
+    return AnswerPublic.model_validate(await journal.answer(session, user, question_id, body))
 
 
 routers = [router]

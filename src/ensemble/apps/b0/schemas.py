@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from ensemble.apps.b0.domain import Reason, is_single_emoji
 from ensemble.apps.b0.models import GuestHouseType, StayStatus, TicketStatus
 from ensemble.kernel.ledger.models import Direction
-from ensemble.kernel.schemas import FromText, RequestModel
+from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
 
 def _emoji(value: str) -> str:
@@ -29,8 +29,8 @@ class UserUpdate(RequestModel):
     profile: Emoji | None = None
 
 
-class UserPublic(BaseModel):
-    user_id: uuid.UUID
+class UserPublic(ResponseModel):
+    user_id: RowId
     email: str | None
     nickname: str | None
     profile: str | None
@@ -39,9 +39,9 @@ class UserPublic(BaseModel):
     updated_at: datetime
 
 
-class PointTransactionPublic(BaseModel):
-    point_transaction_id: uuid.UUID
-    type: Direction
+class PointTransactionPublic(ResponseModel):
+    point_transaction_id: RowId
+    type: Direction = Field(validation_alias="direction")
     amount: int
     reason: Reason
     balance_before: int
@@ -53,8 +53,8 @@ class PointTransactionPublic(BaseModel):
     created_at: datetime
 
 
-class CityPublic(BaseModel):
-    city_id: uuid.UUID
+class CityPublic(ResponseModel):
+    city_id: RowId
     name: str
     description: str | None
     image_url: str | None
@@ -64,8 +64,8 @@ class CityPublic(BaseModel):
     display_order: int
 
 
-class AirshipPublic(BaseModel):
-    airship_id: uuid.UUID
+class AirshipPublic(ResponseModel):
+    airship_id: RowId
     name: str
     description: str | None
     cost_factor: float
@@ -78,8 +78,8 @@ class TicketCreate(RequestModel):
     airship_id: FromText[uuid.UUID]
 
 
-class TicketPublic(BaseModel):
-    ticket_id: uuid.UUID
+class TicketPublic(ResponseModel):
+    ticket_id: RowId
     ticket_number: str
     user_id: uuid.UUID
     city_snapshot: dict[str, Any]
@@ -91,22 +91,22 @@ class TicketPublic(BaseModel):
     created_at: datetime
 
 
-class GuestHousePublic(BaseModel):
-    guest_house_id: uuid.UUID
+class GuestHousePublic(ResponseModel):
+    guest_house_id: RowId
     city_id: uuid.UUID
     name: str
     guest_house_type: GuestHouseType
 
 
-class RoomPublic(BaseModel):
-    room_id: uuid.UUID
+class RoomPublic(ResponseModel):
+    room_id: RowId
     guest_house_id: uuid.UUID
     capacity: int
     current_occupancy: int
 
 
-class RoomStayPublic(BaseModel):
-    room_stay_id: uuid.UUID
+class RoomStayPublic(ResponseModel):
+    room_stay_id: RowId
     user_id: uuid.UUID
     ticket_id: uuid.UUID
     status: StayStatus
@@ -117,8 +117,8 @@ class RoomStayPublic(BaseModel):
     guest_house: GuestHousePublic
 
 
-class MemberPublic(BaseModel):
-    user_id: uuid.UUID
+class MemberPublic(ResponseModel):
+    user_id: RowId
     nickname: str | None
     profile: str | None
     check_in_at: datetime
@@ -143,8 +143,8 @@ class DiaryCreate(RequestModel):
     mood: str | None = Field(default=None, max_length=32)
 
 
-class DiaryPublic(BaseModel):
-    diary_id: uuid.UUID
+class DiaryPublic(ResponseModel):
+    diary_id: RowId
     diary_date: date
     title: str
     content: str
@@ -152,8 +152,8 @@ class DiaryPublic(BaseModel):
     created_at: datetime
 
 
-class QuestionPublic(BaseModel):
-    question_id: uuid.UUID
+class QuestionPublic(ResponseModel):
+    question_id: RowId
     content: str
     display_order: int
     my_answer: str | None
@@ -163,8 +163,8 @@ class AnswerCreate(RequestModel):
     content: str = Field(min_length=1, max_length=2000)
 
 
-class AnswerPublic(BaseModel):
-    answer_id: uuid.UUID
+class AnswerPublic(ResponseModel):
+    answer_id: RowId
     question_id: uuid.UUID
     content: str
     created_at: datetime
