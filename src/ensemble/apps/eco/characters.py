@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import events, read_models
+from ensemble.apps.eco import events, read_models, repository
 from ensemble.apps.eco.domain import (
     CatalogueEntry,
     CharacterOwnership,
@@ -31,8 +30,7 @@ GRANT_ATTEMPTS = 5
 
 
 async def catalogue(session: AsyncSession) -> Sequence[Character]:
-    stmt = select(Character).order_by(Character.category, Character.display_order)
-    return (await session.execute(stmt)).scalars().all()
+    return await repository.character_catalogue(session)
 
 
 def _entry(character: Character) -> CatalogueEntry:

@@ -4,18 +4,16 @@ writes the answer (once per question) and pushes it to the user's notification c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.eco import repository
 from ensemble.apps.eco.domain import categories, classify_text, disposal_guide
 from ensemble.apps.eco.models import ChatMessage, ChatSession
 from ensemble.apps.eco.tasks import chat_pipeline
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import NotFound
-from ensemble.kernel.pagination import PageRequest
+from ensemble.kernel.pagination import Page, PageRequest
 
 CONFIDENT = 0.4
 
@@ -29,27 +27,18 @@ async def open_session(session: AsyncSession, user_id: uuid.UUID, title: str | N
 
 async def sessions_of(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest
-) -> Sequence[ChatSession]:
-    """The user's chat sessions, newest first (ids are UUID v7), `limit + 1` rows."""
-    stmt = (
-        select(ChatSession)
-        .where(ChatSession.user_id == user_id)
-        .order_by(ChatSession.id.desc())
-        .limit(page.limit + 1)
-    )
-    after = page.after_id()
-    if after is not None:
-        stmt = stmt.where(ChatSession.id < after)
-    return (await session.execute(stmt)).scalars().all()
+) -> Page[ChatSession]:
+    """The user's chat sessions, newest first."""
+    return await repository.chat_sessions.page_of(session, user_id, page)
 
 
 async def owned_session(
     session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> ChatSession:
-    chat = await session.get(ChatSession, session_id)
-    if chat is None or chat.user_id != user_id:
-        raise NotFound("No such chat session.", code="chat_session_not_found")
-    return chat
+    missing = NotFound("No such chat session.", code="chat_session_not_found")
+    return await repository.chat_sessions.get_or_404(
+        session, session_id, missing, visible=lambda chat: chat.user_id == user_id
+    )
 
 
 async def ask(
@@ -68,19 +57,10 @@ async def ask(
 
 async def messages(
     session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, page: PageRequest
-) -> Sequence[ChatMessage]:
-    """The session's messages in the order they were written (ids are UUID v7)."""
+) -> Page[ChatMessage]:
+    """The session's messages in the order they were written."""
     await owned_session(session, user_id, session_id)
-    stmt = (
-        select(ChatMessage)
-        .where(ChatMessage.session_id == session_id)
-        .order_by(ChatMessage.id)
-        .limit(page.limit + 1)
-    )
-    after = page.after_id()
-    if after is not None:
-        stmt = stmt.where(ChatMessage.id > after)
-    return (await session.execute(stmt)).scalars().all()
+    return await repository.chat_messages.page_of(session, session_id, page)
 
 
 def message_payload(message: ChatMessage) -> dict[str, object]:
@@ -116,24 +96,22 @@ async def answer(
 ) -> tuple[ChatMessage, uuid.UUID] | None:
     """Write the answer to a question, once; returns it with the asker's id (None if the
     question is gone or was already answered)."""
-    question = await session.get(ChatMessage, message_id)
+    question = await repository.chat_messages.get(session, message_id)
     if question is None or question.role != "user":
         return None
     chat = await session.get_one(ChatSession, question.session_id)
     category, text = compose_answer(question.content)
-    answer_id = await session.scalar(
-        insert(ChatMessage)
-        .values(
-            id=new_id(),
-            session_id=question.session_id,
-            role="assistant",
-            content=text,
-            category=category,
-            reply_to=question.id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["reply_to"])
-        .returning(ChatMessage.id)
+    answer_id = await repository.chat_messages.insert_answer(
+        session,
+        {
+            "id": new_id(),
+            "session_id": question.session_id,
+            "role": "assistant",
+            "content": text,
+            "category": category,
+            "reply_to": question.id,
+            "created_at": utcnow(),
+        },
     )
     if answer_id is None:
         return None

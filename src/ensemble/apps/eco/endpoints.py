@@ -62,7 +62,7 @@ from ensemble.kernel.events.dlq import dlq_router
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.router import Signup, auth_router
 from ensemble.kernel.openapi import Responses, error_responses
-from ensemble.kernel.pagination import Page, PageDep, build_page
+from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import Lease, authenticate_principal
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
@@ -399,8 +399,7 @@ async def notifications(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[NotificationPublic]:
     """What the saga told you, newest first."""
-    rows = await my.notifications(session, user.account_id, page)
-    return build_page(rows, page.limit, lambda n: [str(n.id)], _notification)
+    return (await my.notifications(session, user.account_id, page)).map(_notification)
 
 
 @router.websocket("/ws/notifications")
@@ -485,8 +484,7 @@ async def chat_sessions(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatSessionPublic]:
     """Your chat sessions, newest first."""
-    rows = await chat.sessions_of(session, user.account_id, page)
-    return build_page(rows, page.limit, lambda found: [str(found.id)], _chat_session)
+    return (await chat.sessions_of(session, user.account_id, page)).map(_chat_session)
 
 
 @router.post(
@@ -509,7 +507,7 @@ async def chat_messages(
 ) -> Page[ChatMessagePublic]:
     """The session's questions and answers, oldest first."""
     rows = await chat.messages(session, user.account_id, session_id, page)
-    return build_page(rows, page.limit, lambda m: [str(m.id)], _chat_message)
+    return rows.map(_chat_message)
 
 
 # Admin

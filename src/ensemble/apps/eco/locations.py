@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, func, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.eco import repository
 from ensemble.apps.eco.models import Centre
 from ensemble.kernel.db import new_id, utcnow
 
@@ -43,17 +43,12 @@ async def nearby(
     """Centres within `radius_km` of (lat, lng), nearest first, with their distance."""
     dlat, dlng = _box(lat, radius_km)
     distance = _distance_km(lat, lng)
-    stmt = (
-        select(Centre, distance.label("distance_km"))
-        .where(
-            Centre.lat.between(lat - dlat, lat + dlat),
-            Centre.lng.between(lng - dlng, lng + dlng),
-            distance <= radius_km,
-        )
-        .order_by(distance, Centre.id)
-        .limit(limit)
+    box = and_(
+        Centre.lat.between(lat - dlat, lat + dlat),
+        Centre.lng.between(lng - dlng, lng + dlng),
+        distance <= radius_km,
     )
-    return [(centre, float(distance)) for centre, distance in await session.execute(stmt)]
+    return await repository.centres_near(session, box, distance, limit)
 
 
 def _box(lat: float, radius_km: float) -> tuple[float, float]:
@@ -142,24 +137,7 @@ async def upsert(session: AsyncSession, records: Sequence[CentreRecord]) -> None
     if not records:
         return
     values = [{"id": new_id(), "updated_at": utcnow(), **record.model_dump()} for record in records]
-    stmt = insert(Centre).values(values)
-    updatable = {
-        name: stmt.excluded[name]
-        for name in (
-            "name",
-            "district",
-            "address",
-            "lat",
-            "lng",
-            "categories",
-            "phone",
-            "opening_hours",
-            "updated_at",
-        )
-    }
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=["external_id"], set_=updatable)
-    )
+    await repository.upsert_centres(session, values)
 
 
 def batches(

@@ -5,20 +5,17 @@ to the user's WebSocket channel by a job after commit)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import events
+from ensemble.apps.eco import events, repository
 from ensemble.apps.eco.models import Notification, Profile
 from ensemble.apps.eco.tasks import push
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.store import append
-from ensemble.kernel.pagination import PageRequest
+from ensemble.kernel.pagination import Page, PageRequest
 
 
 def notification_channel(user_id: uuid.UUID | str) -> str:
@@ -30,20 +27,7 @@ def notification_channel(user_id: uuid.UUID | str) -> str:
 
 async def profile(session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False) -> Profile:
     """The user's profile, created empty on first use."""
-    now = utcnow()
-    await session.execute(
-        insert(Profile)
-        .values(
-            user_id=user_id,
-            total_scans=0,
-            total_characters=0,
-            sequence=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
-    return await session.get_one(Profile, user_id, with_for_update=lock, populate_existing=lock)
+    return await repository.profile(session, user_id, utcnow(), lock=lock)
 
 
 async def rename(session: AsyncSession, user_id: uuid.UUID, nickname: str) -> Profile:
@@ -174,20 +158,18 @@ async def notify(session: AsyncSession, envelope: Envelope) -> str:
         return "silent"
     user_id = uuid.UUID(str(envelope.payload["user_id"]))
     data = {key: value for key, value in envelope.payload.items() if key != "user_id"}
-    notification = await session.scalar(
-        insert(Notification)
-        .values(
-            id=new_id(),
-            user_id=user_id,
-            kind=message.kind,
-            title=message.title,
-            body=message.body,
-            data={**data, "event": envelope.type},
-            source_event_id=envelope.event_id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["source_event_id"])
-        .returning(Notification)
+    notification = await repository.notifications.insert_once(
+        session,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "kind": message.kind,
+            "title": message.title,
+            "body": message.body,
+            "data": {**data, "event": envelope.type},
+            "source_event_id": envelope.event_id,
+            "created_at": utcnow(),
+        },
     )
     if notification is None:
         return "duplicate"
@@ -209,15 +191,6 @@ def push_payload(notification: Notification) -> dict[str, object]:
 
 async def notifications(
     session: AsyncSession, user_id: uuid.UUID, page: PageRequest
-) -> Sequence[Notification]:
-    """The user's notifications, newest first (ids are UUID v7), `limit + 1` rows."""
-    stmt = (
-        select(Notification)
-        .where(Notification.user_id == user_id)
-        .order_by(Notification.id.desc())
-        .limit(page.limit + 1)
-    )
-    after = page.after_id()
-    if after is not None:
-        stmt = stmt.where(Notification.id < after)
-    return (await session.execute(stmt)).scalars().all()
+) -> Page[Notification]:
+    """The user's notifications, newest first."""
+    return await repository.notifications.page_of(session, user_id, page)

@@ -30,7 +30,7 @@ from ensemble.kernel.events.projection import (
     projection,
     read,
 )
-from ensemble.kernel.pagination import Page, PageRequest, encode_cursor
+from ensemble.kernel.pagination import Page, PageRequest, build_page
 
 SCAN_EVENTS = (
     events.ScanRequested,
@@ -142,6 +142,14 @@ async def weekly_top(redis: Redis, week: str, limit: int) -> list[tuple[uuid.UUI
     return await read(redis, ranking_projection, reader)
 
 
+def _id_key(scan_id: str) -> list[str]:
+    return [scan_id]
+
+
+def _same(scan_id: str) -> str:
+    return scan_id
+
+
 async def scan_history(
     redis: Redis, user_id: uuid.UUID, page: PageRequest
 ) -> Page[ScanHistoryItem]:
@@ -151,15 +159,10 @@ async def scan_history(
 
     async def reader(ns: Namespace) -> Page[ScanHistoryItem]:
         upper = f"({after}" if after else "+"
-        ids = await redis.zrevrangebylex(
-            ns.key("history", str(user_id)), upper, "-", 0, page.limit + 1
-        )
-        visible = [as_text(member) for member in ids[: page.limit]]
-        items = await _scan_items(redis, ns, visible)
-        more = len(ids) > page.limit and visible
-        return Page[ScanHistoryItem](
-            items=items, next_cursor=encode_cursor([visible[-1]]) if more else None
-        )
+        ids = await redis.zrevrangebylex(ns.key("history", str(user_id)), upper, "-", 0, page.fetch)
+        found = build_page([as_text(member) for member in ids], page.limit, _id_key, _same)
+        items = await _scan_items(redis, ns, found.items)
+        return Page[ScanHistoryItem](items=items, next_cursor=found.next_cursor)
 
     return await read(redis, scans_projection, reader)
 

@@ -13,11 +13,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import events
+from ensemble.apps.eco import events, repository
 from ensemble.apps.eco.classifier import Classifier, ScanInput
 from ensemble.apps.eco.domain import Classification, disposal_guide
 from ensemble.apps.eco.models import RewardStatus, Scan, ScanImage, ScanStatus
@@ -56,13 +54,6 @@ async def _record(session: AsyncSession, scan: Scan, payload: EventPayload) -> N
 
 # Requesting
 
-_INSERT_SCAN = (
-    insert(Scan)
-    .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-    .returning(Scan)
-)
-"""A new scan, or nothing if the caller already used its `Idempotency-Key` (built once)."""
-
 
 async def request(
     session: AsyncSession,
@@ -79,8 +70,8 @@ async def request(
     # The row is written already numbered 1 and returned as an entity: no reload and no
     # UPDATE of `sequence` after the append (which writes event 1 of this new stream, or
     # raises and rolls the whole transaction back).
-    scan = await session.scalar(
-        _INSERT_SCAN,
+    scan = await repository.scans.insert_once(
+        session,
         {
             "id": new_id(),
             "user_id": user_id,
@@ -115,8 +106,7 @@ async def request(
 async def _replay(
     session: AsyncSession, user_id: uuid.UUID, idempotency_key: str | None, digest: str
 ) -> Scan:
-    stmt = select(Scan).where(Scan.user_id == user_id, Scan.idempotency_key == idempotency_key)
-    scan = (await session.execute(stmt)).scalar_one()
+    scan = await repository.scans.by_idempotency_key(session, user_id, idempotency_key)
     if scan.request_digest != digest:
         raise Conflict(
             "This Idempotency-Key was used with another request.", code="idempotency_key_reused"
@@ -125,10 +115,10 @@ async def _replay(
 
 
 async def task_of(session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
-    scan = await session.get(Scan, scan_id)
-    if scan is None or scan.user_id != user_id:
-        raise NotFound("No such scan task.", code="task_not_found")
-    return scan
+    missing = NotFound("No such scan task.", code="task_not_found")
+    return await repository.scans.get_or_404(
+        session, scan_id, missing, visible=lambda scan: scan.user_id == user_id
+    )
 
 
 # Classifying (the job)
@@ -184,7 +174,7 @@ async def _image(session: AsyncSession, scan: Scan) -> ScanImage | None:
     """The scan's image as this domain knows it (only the owner's image counts)."""
     if scan.image_id is None:
         return None
-    image = await session.get(ScanImage, scan.image_id)
+    image = await repository.scan_images.get(session, scan.image_id)
     return image if image is not None and image.user_id == scan.user_id else None
 
 
@@ -218,17 +208,14 @@ async def fail(session: AsyncSession, scan: Scan, reason: str) -> None:
     logger.info("scan %s failed: %s", scan.id, reason)
 
 
+STALE_BATCH = 500
+"""Stale scans failed per sweep."""
+
+
 async def fail_stale(session: AsyncSession, older_than: timedelta) -> int:
     """Fail scans still processing after `older_than` (their job gave up or was lost), so
     every saga ends; returns how many."""
-    stmt = (
-        select(Scan)
-        .where(Scan.status == ScanStatus.PROCESSING, Scan.created_at < func.now() - older_than)
-        .order_by(Scan.created_at)
-        .limit(500)
-        .with_for_update(skip_locked=True)
-    )
-    stale = (await session.execute(stmt)).scalars().all()
+    stale = await repository.scans.lock_stale(session, older_than, STALE_BATCH)
     for scan in stale:
         await fail(session, scan, "timeout")
     return len(stale)
@@ -240,16 +227,15 @@ async def fail_stale(session: AsyncSession, older_than: timedelta) -> int:
 async def remember_image(session: AsyncSession, envelope: Envelope) -> None:
     """Keep this domain's copy of a registered image (`ImageRegistered`)."""
     image = envelope.payload_as(events.ImageRegistered)
-    await session.execute(
-        insert(ScanImage)
-        .values(
-            image_id=image.image_id,
-            user_id=image.user_id,
-            url=image.url,
-            content_type=image.content_type,
-            registered_at=envelope.occurred_at,
-        )
-        .on_conflict_do_nothing()
+    await repository.remember_image(
+        session,
+        {
+            "image_id": image.image_id,
+            "user_id": image.user_id,
+            "url": image.url,
+            "content_type": image.content_type,
+            "registered_at": envelope.occurred_at,
+        },
     )
 
 

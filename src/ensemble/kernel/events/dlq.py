@@ -175,7 +175,7 @@ async def list_dead_work(
     kind: Kind | None = None,
 ) -> Page[DeadLetterView | DeadJobView]:
     """Dead letters and dead jobs not yet re-driven, oldest first, one page."""
-    after, fetch = page.after_id(), page.limit + 1
+    after, fetch = page.after_id(), page.fetch
     rows: list[Dead] = []
     if kind != "job":
         rows += await _letters_after(session, after, fetch, queue)
