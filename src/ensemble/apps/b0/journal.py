@@ -5,15 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import repository, service
 from ensemble.apps.b0.domain import DIARY_REWARD, QUESTIONNAIRE_REWARD, Reason, local_day
 from ensemble.apps.b0.models import Answer, Diary, Question, User
 from ensemble.apps.b0.schemas import AnswerCreate, DiaryCreate
-from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db import utcnow
 from ensemble.kernel.errors import Conflict, NotFound
 from ensemble.kernel.pagination import Page, PageRequest
 
@@ -23,15 +21,9 @@ Row = TypeVar("Row", Diary, Answer)
 async def _insert_once(
     session: AsyncSession, model: type[Row], unique: list[str], conflict: Conflict, **values: Any
 ) -> Row:
-    """Insert a row unless one with the same `unique` key exists, even one a concurrent
-    transaction is inserting right now (it waits for that one): then `conflict`."""
-    stmt = (
-        insert(model)
-        .values(id=new_id(), created_at=utcnow(), **values)
-        .on_conflict_do_nothing(index_elements=unique)
-        .returning(model)
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    """Insert a row unless one with the same `unique` key exists (or is being inserted):
+    then `conflict`."""
+    row = await repository.insert_once(session, model, unique, **values)
     if row is None:
         raise conflict
     return row
@@ -64,21 +56,16 @@ async def diary(session: AsyncSession, user: User, diary_id: uuid.UUID) -> Diary
 
 async def questions(session: AsyncSession, user: User) -> list[tuple[Question, str | None]]:
     """Active questions in order, each with the caller's answer if there is one."""
-    stmt = (
-        select(Question, Answer.content)
-        .outerjoin(Answer, (Answer.question_id == Question.id) & (Answer.user_id == user.id))
-        .where(Question.is_active.is_(True))
-        .order_by(Question.display_order, Question.id)
-    )
-    return [(q, a) for q, a in (await session.execute(stmt)).all()]
+    return await repository.questions_with_answers(session, user.id)
 
 
 async def answer(
     session: AsyncSession, user: User, question_id: uuid.UUID, data: AnswerCreate
 ) -> Answer:
-    question = await session.get(Question, question_id)
-    if question is None or not question.is_active:
-        raise NotFound("The question does not exist.", code="question_not_found")
+    missing = NotFound("The question does not exist.", code="question_not_found")
+    await repository.questions.get_or_404(
+        session, question_id, missing, visible=lambda question: question.is_active
+    )
     reply = await _insert_once(
         session, Answer, ["user_id", "question_id"],
         Conflict("You already answered this question.", code="already_answered"),

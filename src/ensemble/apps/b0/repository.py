@@ -6,27 +6,73 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, text, true, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0.models import (
     ACTIVE_STAYS,
     Airship,
+    Answer,
     ChatMessage,
     City,
     Diary,
     GuestHouse,
+    Question,
     Room,
     RoomStay,
     Ticket,
     TicketStatus,
     User,
+    UserIdentity,
 )
+from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageRequest
+
+
+async def advisory_lock(session: AsyncSession, key: str) -> None:
+    """Hold a lock on `key` until the transaction ends."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+Once = TypeVar("Once", Diary, Answer)
+
+
+async def insert_once(
+    session: AsyncSession, model: type[Once], unique: list[str], **values: Any
+) -> Once | None:
+    """Insert a row unless one with the same `unique` key exists, even one a concurrent
+    transaction is inserting right now (it waits for that one): then None."""
+    stmt = (
+        insert(model)
+        .values(id=new_id(), created_at=utcnow(), **values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(model)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+# Users
+
+
+async def add_identity(
+    session: AsyncSession, user_id: uuid.UUID, provider: str, subject: str
+) -> None:
+    """Link the user to the provider's account."""
+    await session.execute(
+        insert(UserIdentity).values(
+            id=new_id(),
+            user_id=user_id,
+            provider=provider,
+            provider_user_id=subject,
+            created_at=utcnow(),
+        )
+    )
+
 
 # The catalogue
 
@@ -192,9 +238,7 @@ guest_houses = Repository(GuestHouse)
 async def lock_guest_house(session: AsyncSession, city_id: uuid.UUID) -> GuestHouse | None:
     """The city's first guesthouse, locked; the advisory lock on the city is held even when
     it has none yet."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"b0:city:{city_id}"}
-    )
+    await advisory_lock(session, f"b0:city:{city_id}")
     stmt = (
         select(GuestHouse)
         .where(GuestHouse.city_id == city_id)
@@ -239,6 +283,20 @@ class Diaries(Repository[Diary]):
 
 
 diaries = Diaries(Diary)
+questions = Repository(Question)
+
+
+async def questions_with_answers(
+    session: AsyncSession, user_id: uuid.UUID
+) -> list[tuple[Question, str | None]]:
+    """Active questions in order, each with the user's answer if there is one."""
+    stmt = (
+        select(Question, Answer.content)
+        .outerjoin(Answer, (Answer.question_id == Question.id) & (Answer.user_id == user_id))
+        .where(Question.is_active.is_(True))
+        .order_by(Question.display_order, Question.id)
+    )
+    return [(question, answer) for question, answer in (await session.execute(stmt)).all()]
 
 
 class Messages(Repository[ChatMessage]):

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import repository
 from ensemble.apps.b0.auth import REALM, user_of
 from ensemble.apps.b0.domain import POINTS, SIGN_UP_BONUS, Reason
-from ensemble.apps.b0.models import Airship, City, User, UserIdentity
+from ensemble.apps.b0.models import Airship, City, User
 from ensemble.apps.b0.schemas import UserUpdate
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
@@ -81,22 +79,14 @@ async def spend(
 async def register(session: AsyncSession, identity: ExternalIdentity) -> tuple[User, bool]:
     """The caller's user, created on first call with the sign-up bonus granted exactly once."""
     lock_key = f"{REALM}:{identity.provider}:{identity.subject}"
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": lock_key})
+    await repository.advisory_lock(session, lock_key)
     existing = await user_of(session, identity)
     if existing is not None:
         return existing, False
     user = User(id=new_id(), email=identity.email)
     session.add(user)
     await session.flush()
-    await session.execute(
-        insert(UserIdentity).values(
-            id=new_id(),
-            user_id=user.id,
-            provider=identity.provider,
-            provider_user_id=identity.subject,
-            created_at=utcnow(),
-        )
-    )
+    await repository.add_identity(session, user.id, identity.provider, identity.subject)
     await earn(session, user.id, SIGN_UP_BONUS, Reason.SIGN_UP, key="sign-up")
     return user, True
 
