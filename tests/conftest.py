@@ -32,10 +32,9 @@ from ensemble.kernel.ledger.models import SCHEMA as LEDGER
 from ensemble.kernel.modules import AppModule
 from ensemble.server import create_app
 from ensemble.settings import Settings
+from tests.lifespan import lifespan_of
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
-
-from tests.serving import lifespan_of  # noqa: E402 - it imports TEST_SECRET (via tests.apicheck)
 
 use_hasher(Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1))
 """Real argon2id, at a test's cost: production keeps the library's (`kernel.identity.passwords`);

@@ -10,21 +10,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp
 
 from tests.apicheck import free_port
 from tests.polling import eventually
-
-LIFESPAN_TIMEOUT_SECONDS = 60.0
-"""A start-up (hub, warm-up) or shutdown may take seconds on a busy machine."""
-
-
-def lifespan_of(app: ASGIApp) -> LifespanManager:
-    """`app`'s lifespan run in-process, with room for a busy machine."""
-    return LifespanManager(
-        app, startup_timeout=LIFESPAN_TIMEOUT_SECONDS, shutdown_timeout=LIFESPAN_TIMEOUT_SECONDS
-    )
 
 
 @asynccontextmanager

@@ -37,8 +37,8 @@ from ensemble.kernel.observability.context import (
 )
 from ensemble.kernel.pagination import PageRequest
 from ensemble.settings import Settings
+from tests.lifespan import lifespan_of
 from tests.polling import eventually
-from tests.serving import lifespan_of
 from tests.test_cli import _ensemble
 
 FAST = RetryPolicy(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)

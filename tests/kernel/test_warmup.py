@@ -19,9 +19,9 @@ from ensemble.kernel.warmup import CONNECTIONS
 from ensemble.server import create_app
 from ensemble.settings import Settings
 from tests.conftest import TEST_SECRET
+from tests.lifespan import lifespan_of
 from tests.polling import eventually
 from tests.processes import running
-from tests.serving import lifespan_of
 
 
 @pytest.fixture
