@@ -17,20 +17,9 @@ from ensemble.apps.eco.auth import (
     current_principal,
     principal_of,
 )
-from ensemble.apps.eco.models import (
-    Centre,
-    ChatMessage,
-    ChatSession,
-    Image,
-    Notification,
-    Profile,
-    Role,
-    Scan,
-    Upload,
-)
+from ensemble.apps.eco.models import Upload
 from ensemble.apps.eco.schemas import (
     CentrePublic,
-    CharacterBrief,
     CharacterPublic,
     ChatMessageAccepted,
     ChatMessageCreate,
@@ -48,7 +37,6 @@ from ensemble.apps.eco.schemas import (
     ProfileUpdate,
     Ranking,
     RegisterRequest,
-    Reward,
     ScanHistoryItem,
     ScanTask,
     UserPublic,
@@ -65,7 +53,7 @@ from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import Lease, authenticate_principal
 from ensemble.kernel.redis import RedisDep
-from ensemble.kernel.schemas import Instant, IntegerLiteral
+from ensemble.kernel.schemas import Extended, Instant, IntegerLiteral
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -95,14 +83,9 @@ IdempotencyKey = Annotated[
 # Auth
 
 
-def _user(account: Account, role: Role) -> UserPublic:
-    return UserPublic(
-        user_id=account.id, email=account.email, role=role, created_at=account.created_at
-    )
-
-
 async def _signed_up(session: AsyncSession, account: Account) -> UserPublic:
-    return _user(account, (await service.add_user(session, account)).role)
+    user = await service.add_user(session, account)
+    return UserPublic.model_validate(Extended(account, role=user.role))
 
 
 router.include_router(
@@ -119,20 +102,10 @@ router.include_router(
 @router.get("/auth/me", tags=["auth"], responses=_errors(*_USER))
 async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     account = await service.account_of(session, user.account_id)
-    return _user(account, Role(user.role))
+    return UserPublic.model_validate(Extended(account, role=user.role))
 
 
 # Images
-
-
-def _image(image: Image) -> ImagePublic:
-    return ImagePublic(
-        image_id=image.id,
-        url=image.url,
-        content_type=image.content_type,
-        size=image.size,
-        created_at=image.created_at,
-    )
 
 
 @router.post(
@@ -240,32 +213,10 @@ async def register_image(
         )
     else:
         image = await images.register_url(session, user_id=user.account_id, url=str(body.cdn_url))
-    return _image(image)
+    return ImagePublic.model_validate(image)
 
 
 # Scan
-
-
-def _task(found: Scan) -> ScanTask:
-    reward = None
-    if found.reward_status is not None:
-        character = (
-            CharacterBrief.model_validate(found.reward_character)
-            if found.reward_character
-            else None
-        )
-        reward = Reward(status=found.reward_status, character=character, reason=found.reward_reason)
-    return ScanTask(
-        task_id=found.id,
-        status=found.status,
-        category=found.category,
-        confidence=found.confidence,
-        disposal_guide=found.disposal_guide,
-        reward=reward,
-        error=found.error,
-        created_at=found.created_at,
-        completed_at=found.completed_at,
-    )
 
 
 @router.post(
@@ -289,13 +240,15 @@ async def classify(
         body=body,
         idempotency_key=idempotency_key,
     )
-    return ClassifyAccepted(task_id=found.id, status=found.status)
+    return ClassifyAccepted.model_validate(found)
 
 
 @router.get("/scan/tasks/{task_id}", tags=["scan"], responses=_errors(*_OWNED))
 async def scan_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanTask:
     """`processing`, then `completed` (category, guide, confidence, reward) or `failed`."""
-    return _task(await scan.task_of(session, user.account_id, task_id))
+    found = await scan.task_of(session, user.account_id, task_id)
+    rewarded = found.reward_status is not None  # the row's `reward_*` columns are its reward
+    return ScanTask.model_validate(Extended(found, reward=found if rewarded else None))
 
 
 @router.get("/scan/history", tags=["scan"], responses=_errors(*_INPUT))
@@ -316,17 +269,7 @@ async def scan_stats(user: CurrentUser, redis: RedisDep) -> dict[str, int]:
 
 @router.get("/characters", tags=["characters"], responses=_errors(*_USER))
 async def catalogue(_: CurrentUser, session: SessionDep) -> list[CharacterPublic]:
-    return [
-        CharacterPublic(
-            character_id=c.id,
-            code=c.code,
-            name=c.name,
-            category=c.category,
-            rarity=c.rarity,
-            description=c.description,
-        )
-        for c in await characters.catalogue(session)
-    ]
+    return [CharacterPublic.model_validate(c) for c in await characters.catalogue(session)]
 
 
 @router.get("/characters/me", tags=["characters"], responses=_errors(*_USER))
@@ -360,38 +303,16 @@ async def ranking(
 # My
 
 
-def _profile(found: Profile) -> ProfilePublic:
-    return ProfilePublic(
-        user_id=found.user_id,
-        nickname=found.nickname,
-        total_scans=found.total_scans,
-        total_characters=found.total_characters,
-        last_activity_at=found.last_activity_at,
-        updated_at=found.updated_at,
-    )
-
-
 @router.get("/my/profile", tags=["my"], responses=_errors(*_USER))
 async def get_profile(user: CurrentUser, session: SessionDep) -> ProfilePublic:
-    return _profile(await my.profile(session, user.account_id))
+    return ProfilePublic.model_validate(await my.profile(session, user.account_id))
 
 
 @router.patch("/my/profile", tags=["my"], responses=_errors(*_INPUT))
 async def update_profile(
     body: ProfileUpdate, user: CurrentUser, session: SessionDep
 ) -> ProfilePublic:
-    return _profile(await my.rename(session, user.account_id, body.nickname))
-
-
-def _notification(found: Notification) -> NotificationPublic:
-    return NotificationPublic(
-        notification_id=found.id,
-        kind=found.kind,
-        title=found.title,
-        body=found.body,
-        data=found.data,
-        created_at=found.created_at,
-    )
+    return ProfilePublic.model_validate(await my.rename(session, user.account_id, body.nickname))
 
 
 @router.get("/notifications", tags=["my"], responses=_errors(*_INPUT))
@@ -399,7 +320,9 @@ async def notifications(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[NotificationPublic]:
     """What the saga told you, newest first."""
-    return (await my.notifications(session, user.account_id, page)).map(_notification)
+    return (await my.notifications(session, user.account_id, page)).map(
+        NotificationPublic.model_validate
+    )
 
 
 @router.websocket("/ws/notifications")
@@ -419,21 +342,6 @@ async def notification_socket(websocket: WebSocket) -> None:
 # Locations
 
 
-def _centre(found: Centre, distance: float) -> CentrePublic:
-    return CentrePublic(
-        centre_id=found.id,
-        name=found.name,
-        district=found.district,
-        address=found.address,
-        lat=found.lat,
-        lng=found.lng,
-        categories=list(found.categories),
-        phone=found.phone,
-        opening_hours=found.opening_hours,
-        distance_km=round(distance, 3),
-    )
-
-
 @router.get("/locations/nearby", tags=["locations"], responses=_errors(*_INPUT))
 async def nearby(
     _: CurrentUser,
@@ -445,26 +353,13 @@ async def nearby(
 ) -> list[CentrePublic]:
     """Recycling centres within `radius_km`, nearest first."""
     rows = await locations.nearby(session, lat=lat, lng=lng, radius_km=radius_km, limit=limit)
-    return [_centre(found, distance) for found, distance in rows]
+    return [
+        CentrePublic.model_validate(Extended(found, distance_km=round(distance, 3)))
+        for found, distance in rows
+    ]
 
 
 # Chat
-
-
-def _chat_message(message: ChatMessage) -> ChatMessagePublic:
-    return ChatMessagePublic(
-        message_id=message.id,
-        session_id=message.session_id,
-        role="assistant" if message.role == "assistant" else "user",
-        content=message.content,
-        category=message.category,
-        reply_to=message.reply_to,
-        created_at=message.created_at,
-    )
-
-
-def _chat_session(found: ChatSession) -> ChatSessionPublic:
-    return ChatSessionPublic(session_id=found.id, title=found.title, created_at=found.created_at)
 
 
 @router.post(
@@ -476,7 +371,9 @@ def _chat_session(found: ChatSession) -> ChatSessionPublic:
 async def open_chat(
     body: ChatSessionCreate, user: CurrentUser, session: SessionDep
 ) -> ChatSessionPublic:
-    return _chat_session(await chat.open_session(session, user.account_id, body.title))
+    return ChatSessionPublic.model_validate(
+        await chat.open_session(session, user.account_id, body.title)
+    )
 
 
 @router.get("/chat/sessions", tags=["chat"], responses=_errors(*_INPUT))
@@ -484,7 +381,9 @@ async def chat_sessions(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatSessionPublic]:
     """Your chat sessions, newest first."""
-    return (await chat.sessions_of(session, user.account_id, page)).map(_chat_session)
+    return (await chat.sessions_of(session, user.account_id, page)).map(
+        ChatSessionPublic.model_validate
+    )
 
 
 @router.post(
@@ -498,7 +397,7 @@ async def ask(
 ) -> ChatMessageAccepted:
     """Ask a disposal question; the answer arrives in the session (and over the socket)."""
     question = await chat.ask(session, user.account_id, session_id, body.content)
-    return ChatMessageAccepted(message=_chat_message(question))
+    return ChatMessageAccepted(message=ChatMessagePublic.model_validate(question))
 
 
 @router.get("/chat/sessions/{session_id}/messages", tags=["chat"], responses=_errors(*_OWNED))
@@ -507,7 +406,7 @@ async def chat_messages(
 ) -> Page[ChatMessagePublic]:
     """The session's questions and answers, oldest first."""
     rows = await chat.messages(session, user.account_id, session_id, page)
-    return rows.map(_chat_message)
+    return rows.map(ChatMessagePublic.model_validate)
 
 
 # Admin

@@ -23,7 +23,7 @@ from ensemble.apps.eco.domain import (
     categories,
 )
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
-from ensemble.kernel.schemas import FromText, RequestModel
+from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
 CategoryCode = Annotated[str, Field(json_schema_extra={"enum": sorted(categories())})]
 RefusalReason = Annotated[str, Field(json_schema_extra={"enum": list(REFUSAL_REASONS)})]
@@ -43,8 +43,8 @@ class Strict(RequestModel):
 # auth
 
 
-class UserPublic(BaseModel):
-    user_id: uuid.UUID
+class UserPublic(ResponseModel):
+    user_id: RowId
     email: str
     role: Role
     created_at: datetime
@@ -87,8 +87,8 @@ class RegisterRequest(Strict):
         return self
 
 
-class ImagePublic(BaseModel):
-    image_id: uuid.UUID
+class ImagePublic(ResponseModel):
+    image_id: RowId
     url: str
     content_type: str | None
     size: int | None
@@ -110,8 +110,8 @@ class ClassifyRequest(Strict):
         return self
 
 
-class ClassifyAccepted(BaseModel):
-    task_id: uuid.UUID
+class ClassifyAccepted(ResponseModel):
+    task_id: RowId
     status: ScanStatus
 
 
@@ -121,14 +121,14 @@ class CharacterBrief(BaseModel):
     name: str
 
 
-class Reward(BaseModel):
-    status: RewardStatus
-    character: CharacterBrief | None = None
-    reason: RefusalReason | None = None
+class Reward(ResponseModel):  # read from the scan row's `reward_*` columns
+    status: RewardStatus = Field(validation_alias="reward_status")
+    character: CharacterBrief | None = Field(default=None, validation_alias="reward_character")
+    reason: RefusalReason | None = Field(default=None, validation_alias="reward_reason")
 
 
-class ScanTask(BaseModel):
-    task_id: uuid.UUID
+class ScanTask(ResponseModel):
+    task_id: RowId
     status: ScanStatus
     category: CategoryCode | None = None
     confidence: float | None = None
@@ -151,8 +151,8 @@ class ScanHistoryItem(BaseModel):
 # characters
 
 
-class CharacterPublic(BaseModel):
-    character_id: uuid.UUID
+class CharacterPublic(ResponseModel):
+    character_id: RowId
     code: str
     name: str
     category: CategoryCode
@@ -191,7 +191,7 @@ class Ranking(BaseModel):
 # my
 
 
-class ProfilePublic(BaseModel):
+class ProfilePublic(ResponseModel):
     user_id: uuid.UUID
     nickname: str | None
     total_scans: int
@@ -204,8 +204,8 @@ class ProfileUpdate(Strict):
     nickname: str = NICKNAME
 
 
-class NotificationPublic(BaseModel):
-    notification_id: uuid.UUID
+class NotificationPublic(ResponseModel):
+    notification_id: RowId
     kind: NotificationKind
     title: str
     body: str
@@ -216,8 +216,8 @@ class NotificationPublic(BaseModel):
 # locations
 
 
-class CentrePublic(BaseModel):
-    centre_id: uuid.UUID
+class CentrePublic(ResponseModel):
+    centre_id: RowId
     name: str
     district: str | None
     address: str | None
@@ -236,8 +236,8 @@ class ChatSessionCreate(Strict):
     title: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class ChatSessionPublic(BaseModel):
-    session_id: uuid.UUID
+class ChatSessionPublic(ResponseModel):
+    session_id: RowId
     title: str | None
     created_at: datetime
 
@@ -246,8 +246,8 @@ class ChatMessageCreate(Strict):
     content: str = Field(min_length=1, max_length=2000)
 
 
-class ChatMessagePublic(BaseModel):
-    message_id: uuid.UUID
+class ChatMessagePublic(ResponseModel):
+    message_id: RowId
     session_id: uuid.UUID
     role: Literal["user", "assistant"]
     content: str
