@@ -185,7 +185,8 @@ async def active_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
 
 class Stays(Repository[RoomStay]):
     async def of_ticket(self, session: AsyncSession, ticket_id: uuid.UUID) -> RoomStay | None:
-        return (await session.scalars(self.select().where(RoomStay.ticket_id == ticket_id))).first()
+        stmt = self.select().where(RoomStay.ticket_id == ticket_id)
+        return (await session.scalars(stmt)).one_or_none()
 
     async def active_of(
         self, session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False

@@ -7,10 +7,9 @@ import re
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import events
+from ensemble.apps.eco import events, repository
 from ensemble.apps.eco.models import Image, Upload, UploadStatus
 from ensemble.apps.eco.settings import EcoSettings
 from ensemble.apps.eco.storage import LocalStorage, Storage, signature_matches
@@ -73,7 +72,7 @@ async def authorize_upload(
 ) -> Upload:
     """The pending upload a PUT to a local upload URL may fill: signature, expiry and type
     are checked before any byte of the body is read."""
-    upload = await session.get(Upload, upload_id)
+    upload = await repository.uploads.get(session, upload_id)
     if upload is None or not signature_matches(
         storage.secret, upload_id, upload.content_type, upload.size, expires, signature
     ):
@@ -121,10 +120,10 @@ async def register_upload(
     session: AsyncSession, storage: Storage, *, user_id: uuid.UUID, upload_id: uuid.UUID
 ) -> Image:
     """Register an uploaded (or, with S3, a stored) upload of the caller's as an image."""
-    upload = await session.get(Upload, upload_id, with_for_update=True)
+    upload = await repository.uploads.get(session, upload_id, lock=True)
     if upload is None or upload.user_id != user_id:
         raise NotFound("No such upload.", code="upload_not_found")
-    existing = await _image_of_upload(session, upload_id)
+    existing = await repository.images.of_upload(session, upload_id)
     if existing is not None:  # registering twice answers the same image
         return existing
     if upload.status is UploadStatus.PENDING:
@@ -150,11 +149,6 @@ async def register_upload(
 async def register_url(session: AsyncSession, *, user_id: uuid.UUID, url: str) -> Image:
     """Register an image already served from a CDN."""
     return await _register(session, Image(id=new_id(), user_id=user_id, url=url))
-
-
-async def _image_of_upload(session: AsyncSession, upload_id: uuid.UUID) -> Image | None:
-    found = await session.execute(select(Image).where(Image.upload_id == upload_id))
-    return found.scalar_one_or_none()
 
 
 async def _register(session: AsyncSession, image: Image) -> Image:

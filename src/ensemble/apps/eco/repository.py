@@ -17,14 +17,29 @@ from ensemble.apps.eco.models import (
     Character,
     ChatMessage,
     ChatSession,
+    Image,
     Notification,
     Profile,
     Scan,
     ScanImage,
     ScanStatus,
+    Upload,
 )
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.pagination import Page, PageRequest
+
+# Images
+
+
+class Images(Repository[Image]):
+    async def of_upload(self, session: AsyncSession, upload_id: uuid.UUID) -> Image | None:
+        stmt = self.select().where(Image.upload_id == upload_id)
+        return (await session.scalars(stmt)).one_or_none()
+
+
+images = Images(Image)
+uploads = Repository(Upload)
+
 
 # Scans
 
