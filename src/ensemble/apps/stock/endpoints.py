@@ -49,7 +49,7 @@ from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.pagination import Page, PageDep
-from ensemble.kernel.schemas import Instant, IntegerLiteral
+from ensemble.kernel.schemas import Extended, Instant, IntegerLiteral
 
 PREFIX = "/api/v1"
 _DESCRIBED = {
@@ -81,16 +81,8 @@ sync_router = APIRouter(prefix=f"{PREFIX}/sync", tags=["sync"], responses=_error
 
 
 def _user(view: service.UserView) -> UserPublic:
-    return UserPublic(
-        id=view.user.id,
-        email=view.account.email,
-        name=view.user.name,
-        role=view.user.role,
-        is_active=view.user.is_active,
-        store_ids=view.store_ids,
-        created_at=view.user.created_at,
-        updated_at=view.user.updated_at,
-    )
+    user = Extended(view.user, email=view.account.email, store_ids=view.store_ids)
+    return UserPublic.model_validate(user)
 
 
 def _product(view: service.ProductView) -> ProductPublic:

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from ensemble.apps.stock.models import Role, TransactionType
-from ensemble.kernel.schemas import FromText, Instant, RequestModel
+from ensemble.kernel.schemas import FromText, Instant, RequestModel, ResponseModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -18,10 +18,6 @@ SafetyStock = Annotated[int, Field(ge=0, le=10**9)]
 Reason = Annotated[str, Field(max_length=500)]
 AnyQuantity = Annotated[int, Field(ge=-(2**62), le=2**62)]
 MAX_SYNC_RECORDS = 5000
-
-
-class Public(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 # Users
@@ -43,7 +39,7 @@ class UserUpdate(RequestModel):
     password: str | None = Field(default=None, min_length=8, max_length=128)
 
 
-class UserPublic(Public):
+class UserPublic(ResponseModel):
     id: uuid.UUID
     email: str
     name: str
@@ -69,7 +65,7 @@ class StoreUpdate(RequestModel):
     allow_negative_stock: bool | None = None
 
 
-class StorePublic(Public):
+class StorePublic(ResponseModel):
     id: uuid.UUID
     name: str
     address: str | None
@@ -87,7 +83,7 @@ class CategoryUpdate(RequestModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-class CategoryPublic(Public):
+class CategoryPublic(ResponseModel):
     id: uuid.UUID
     store_id: uuid.UUID
     name: str
@@ -119,7 +115,7 @@ class ProductUpdate(RequestModel):
     safety_stock: SafetyStock | None = None
 
 
-class ProductPublic(Public):
+class ProductPublic(ResponseModel):
     id: uuid.UUID
     store_id: uuid.UUID
     barcode: str
@@ -155,7 +151,7 @@ class TransactionCreate(RequestModel):
     occurred_at: Instant | None = None
 
 
-class TransactionPublic(Public):
+class TransactionPublic(ResponseModel):
     id: uuid.UUID
     store_id: uuid.UUID
     product_id: uuid.UUID
