@@ -15,6 +15,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 
 from ensemble.kernel.db import Database, utcnow
@@ -26,6 +27,7 @@ from ensemble.kernel.observability.context import RequestContext, bind_request_c
 from ensemble.kernel.pagination import PageRequest
 from ensemble.settings import Settings
 from tests.kernel import job_probes
+from tests.outboxes import Outboxes
 from tests.polling import eventually
 from tests.test_cli import _ensemble
 
@@ -279,7 +281,9 @@ async def test_unknown_job_is_recorded_not_lost(database: Database, runtime: Job
     ]
 
 
-async def test_old_dispatched_outbox_rows_are_pruned(database: Database) -> None:
+async def test_old_dispatched_outbox_rows_are_pruned(
+    settings: Settings, database: Database, redis: Redis
+) -> None:
     from ensemble.kernel.jobs.maintenance import prune_outbox
 
     long_ago = utcnow() - timedelta(days=8)
@@ -291,8 +295,7 @@ async def test_old_dispatched_outbox_rows_are_pruned(database: Database) -> None
                 OutboxJob(job="c", kwargs={}, run_at=long_ago),
             ]
         )
-    async with database.unit_of_work() as session:
-        await prune_outbox.run(session)
+    await Outboxes(settings, database, redis, []).run(prune_outbox)
     async with database.unit_of_work() as session:
         left = sorted((await session.execute(select(OutboxJob.job))).scalars())
     assert left == ["b", "c"], "recent and undispatched rows stay"

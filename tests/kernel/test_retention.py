@@ -23,6 +23,8 @@ from ensemble.kernel.events.retention import (
 )
 from ensemble.kernel.jobs.maintenance import KERNEL_JOBS, prune_outbox
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
+from ensemble.settings import Settings
+from tests.outboxes import Outboxes
 
 LONG_AGO = timedelta(days=30)
 KEEP = timedelta(days=7)
@@ -83,7 +85,9 @@ async def test_old_event_rows_are_pruned_and_what_a_redrive_needs_is_kept(
     assert letters == {awaiting, recent}
 
 
-async def test_relayed_job_rows_and_redriven_dead_jobs_are_pruned(database: Database) -> None:
+async def test_relayed_job_rows_and_redriven_dead_jobs_are_pruned(
+    settings: Settings, database: Database, redis: Redis
+) -> None:
     old = utcnow() - LONG_AGO
     async with database.unit_of_work() as session:
         session.add_all(
@@ -105,8 +109,7 @@ async def test_relayed_job_rows_and_redriven_dead_jobs_are_pruned(database: Data
                 ),
             ]
         )
-    async with database.unit_of_work() as session:
-        await prune_outbox.run(session)
+    await Outboxes(settings, database, redis, []).run(prune_outbox)
     async with database.sessionmaker() as session:
         jobs = sorted((await session.scalars(select(OutboxJob.job))).all())
         failures = sorted((await session.scalars(select(TaskFailure.job))).all())

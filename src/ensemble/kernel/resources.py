@@ -7,7 +7,8 @@ from them and the process's `Process` (the kernel's settings and the process's o
 pool). The API lifespan, the job worker and the consume process each open every app's
 resources at start (`open_resources`) and close them at exit. Endpoints reach them through
 `AppResources.dependency` (the lifespan's state), jobs and consumers through
-`AppResources.current()` (bound with `bind` around each job and over the consume process).
+`AppResources.current()` (bound with `bind` around each job and over the consume process),
+as the kernel's jobs reach the process's settings and Redis (`current_process()`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,6 @@ from ensemble.settings import Settings
 S = TypeVar("S", bound=BaseSettings)
 R = TypeVar("R")
 
-Opened = Mapping[str, object]
-"""Every app's opened resources, by app name."""
-
-_opened: ContextVar[Opened] = ContextVar("ensemble_app_resources")
-
 
 @dataclass(frozen=True)
 class Process:
@@ -49,6 +45,29 @@ class Process:
     def publisher(self) -> Publisher | None:
         """A hub publisher on the process's Redis (None without one)."""
         return Publisher(self.redis) if self.redis is not None else None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What a process opened: its `Process`, and every app's resources by app name."""
+
+    process: Process
+    apps: Mapping[str, object]
+
+
+_opened: ContextVar[Opened] = ContextVar("ensemble_resources")
+
+
+def _current() -> Opened:
+    opened = _opened.get(None)
+    if opened is None:
+        raise RuntimeError("no process resources are bound in this context")
+    return opened
+
+
+def current_process() -> Process:
+    """The process's settings and Redis pool (in a job or a consumer)."""
+    return _current().process
 
 
 class AppResources(Generic[S, R]):
@@ -72,15 +91,15 @@ class AppResources(Generic[S, R]):
 
     def current(self) -> R:
         """The resources opened by this process (in a job or a consumer)."""
-        opened = _opened.get(None)
-        if opened is None or self.name not in opened:
-            raise RuntimeError(f"{self.name}'s resources are not open in this context")
+        opened = _current().apps
+        if self.name not in opened:
+            raise RuntimeError(f"{self.name}'s resources are not open in this process")
         return cast(R, opened[self.name])
 
     def dependency(self, connection: HTTPConnection) -> R:
         """The resources the API's lifespan opened (a FastAPI dependency)."""
         opened: Opened = connection.state.resources
-        return cast(R, opened[self.name])
+        return cast(R, opened.apps[self.name])
 
 
 @asynccontextmanager
@@ -98,7 +117,7 @@ async def open_resources(
             opened[each.name] = await stack.enter_async_context(
                 each.open(process, given.get(each.name))
             )
-        yield opened
+        yield Opened(process, opened)
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from ensemble.kernel.events.bus import STREAM_PREFIX
 from ensemble.kernel.events.envelope import as_text
 from ensemble.kernel.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from ensemble.kernel.jobs.definition import job
-from ensemble.settings import get_settings
+from ensemble.kernel.resources import current_process
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +124,18 @@ async def trim_streams(redis: Redis, keep: timedelta) -> dict[str, int]:
 @job("events.prune", every=EVERY)
 async def prune_events(session: AsyncSession) -> None:
     """Periodic: `prune_event_tables` with `EVENTS_RETENTION_HOURS`."""
-    older_than = timedelta(hours=get_settings().events_retention_hours)
+    older_than = timedelta(hours=current_process().settings.events_retention_hours)
     logger.info("pruned event rows: %s", await prune_event_tables(session, older_than))
 
 
 @job("events.trim_streams", every=EVERY)
 async def trim_event_streams(_: AsyncSession) -> None:
     """Periodic: `trim_streams` with `EVENTS_STREAM_RETENTION_HOURS` (Redis Streams only)."""
-    settings = get_settings()
-    if settings.event_bus_url is not None or settings.redis_url is None:
+    process = current_process()
+    if process.settings.event_bus_url is not None or process.redis is None:
         return
-    keep = timedelta(hours=settings.events_stream_retention_hours)
-    async with Redis.from_url(settings.redis_url) as redis:
-        trimmed = await trim_streams(redis, keep)
+    keep = timedelta(hours=process.settings.events_stream_retention_hours)
+    trimmed = await trim_streams(process.redis, keep)
     logger.info("trimmed %s stream entries", sum(trimmed.values()))
 
 

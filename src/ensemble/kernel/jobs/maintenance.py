@@ -12,7 +12,7 @@ from ensemble.kernel.events.retention import EVENT_RETENTION_JOBS, EVERY, delete
 from ensemble.kernel.identity.throttle import prune_throttle_counters
 from ensemble.kernel.jobs.definition import job
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
-from ensemble.settings import get_settings
+from ensemble.kernel.resources import current_process
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 async def prune_outbox(session: AsyncSession) -> None:
     """Forget job outbox rows relayed, and dead jobs re-driven, more than
     `JOBS_RETENTION_HOURS` ago (kept that long for inspection)."""
-    cutoff = func.now() - timedelta(hours=get_settings().jobs_retention_hours)
+    cutoff = func.now() - timedelta(hours=current_process().settings.jobs_retention_hours)
     relayed = await deleted(session, delete(OutboxJob).where(OutboxJob.dispatched_at < cutoff))
     redriven = await deleted(
         session, delete(TaskFailure).where(TaskFailure.reprocessed_at < cutoff)

@@ -45,10 +45,14 @@ class JobRuntime:
     broker: dramatiq.Broker
     jobs: dict[str, Job]
     actors: dict[str, dramatiq.Actor[Any, Any]] = field(default_factory=dict)
-    resources: Opened = field(default_factory=dict)
-    """The apps' resources every job runs with (opened by the worker, `open_resources`)."""
+    resources: Opened = field(init=False)
+    """What every job runs with: the process (and the apps' resources the worker opens,
+    `open_resources`)."""
     _database: Database | None = None
     _opened: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    def __post_init__(self) -> None:
+        self.resources = Opened(Process(self.settings), {})
 
     @property
     def database(self) -> Database:
