@@ -12,7 +12,6 @@ from ensemble.apps.eco.tasks import audit_login
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.identity.router import Login
 
 
 async def add_user(session: AsyncSession, account: Account, role: Role = Role.USER) -> User:
@@ -31,7 +30,7 @@ async def sign_up(
     return account, await add_user(session, account, role)
 
 
-async def audit(session: AsyncSession, login: Login) -> None:
+async def audit(session: AsyncSession, login: identity.Login) -> None:
     """Every login is audited by the `auth.audit` job after commit (the kernel's login hook)."""
     await audit_login.enqueue(
         session,

@@ -5,7 +5,6 @@ An app plugs in with hooks: `claims` (its token claims; it refuses accounts it d
 `signup` (its own row for a new account), `on_login` (work after a successful login) and
 `logout_by` (logout only by the session's own caller)."""
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
@@ -33,13 +32,13 @@ _INPUT = (422, "Invalid input (`validation_error`)")
 _BAD_REFRESH = (401, "The refresh token is not valid, spent or revoked")
 
 
-def no_store(response: Response) -> None:
+def _no_store(response: Response) -> None:
     """A dependency marking a response that carries tokens as never to be cached."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
 
 
-TOKEN_RESPONSE = [Depends(no_store)]
+_TOKEN_RESPONSE = [Depends(_no_store)]
 """`dependencies=` of every route that answers with tokens."""
 
 
@@ -52,25 +51,13 @@ class Signup(Generic[PublicT]):
     create: Callable[[AsyncSession, Account], Awaitable[PublicT]]
 
 
-@dataclass(frozen=True)
-class Login:
-    """A successful login, as an `on_login` hook sees it."""
-
-    account_id: uuid.UUID
-    client_address: str
-    user_agent: str | None
-
-
-LoginHook = Callable[[AsyncSession, Login], Awaitable[None]]
-
-
 def auth_router(
     realm: str,
     claims: service.ClaimsLoader,
     *,
     prefix: str = "/auth",
     signup: Signup[PublicT] | None = None,
-    on_login: LoginHook | None = None,
+    on_login: service.LoginHook | None = None,
     logout_by: PrincipalResolver | None = None,
 ) -> APIRouter:
     """The auth routes of `realm`; without `signup` there is no sign-up route (an admin
@@ -114,7 +101,7 @@ def _add_signup(router: APIRouter, realm: str, signup: Signup[PublicT]) -> None:
 
 
 def _add_login(
-    router: APIRouter, realm: str, claims: service.ClaimsLoader, on_login: LoginHook | None
+    router: APIRouter, realm: str, claims: service.ClaimsLoader, on_login: service.LoginHook | None
 ) -> None:
     @router.post(
         "/login",
@@ -124,7 +111,7 @@ def _add_login(
             (429, "Too many failures for this account or address (`login_throttled`)"),
             described={},
         ),
-        dependencies=TOKEN_RESPONSE,
+        dependencies=_TOKEN_RESPONSE,
     )
     async def login(
         body: LoginRequest,
@@ -146,7 +133,7 @@ def _add_login(
         )
         if on_login is not None:
             user_agent = request.headers.get("user-agent")
-            await on_login(session, Login(pair.account_id, address, user_agent))
+            await on_login(session, service.Login(pair.account_id, address, user_agent))
         return TokenResponse.of(pair)
 
 
@@ -154,7 +141,7 @@ def _add_refresh(router: APIRouter, realm: str, claims: service.ClaimsLoader) ->
     @router.post(
         "/refresh",
         responses=error_responses(_INPUT, _BAD_REFRESH, described={}),
-        dependencies=TOKEN_RESPONSE,
+        dependencies=_TOKEN_RESPONSE,
     )
     async def refresh(
         body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep

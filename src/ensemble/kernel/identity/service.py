@@ -66,6 +66,18 @@ class ThrottlePolicy:
 
 
 @dataclass(frozen=True)
+class Login:
+    """A successful login, as an app's `on_login` hook sees it (`router.auth_router`)."""
+
+    account_id: uuid.UUID
+    client_address: str
+    user_agent: str | None
+
+
+LoginHook = Callable[[AsyncSession, Login], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class TokenPair:
     access_token: str
     refresh_token: str
