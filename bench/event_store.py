@@ -63,7 +63,7 @@ from common import (
 )
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.db.raw import transaction_connection
-from ensemble.kernel.events import Envelope
+from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.store import append, load
 
 KIND = "BenchOwnership"
@@ -109,11 +109,19 @@ class Ownership:
         self.acquired = int(state["acquired"])
 
 
-def event(n: int) -> tuple[str, dict[str, Any], int]:
+class Acquired(EventPayload, type="character.acquired"):
+    character: str
+
+
+class Lost(EventPayload, type="character.lost"):
+    character: str
+
+
+def event(n: int) -> Acquired | Lost:
     """Event n: acquire c<n>; every third one loses c<n-1> instead."""
     if n % 3 == 0:
-        return ("character.lost", {"character": f"c{n - 1}"}, 1)
-    return ("character.acquired", {"character": f"c{n}"}, 1)
+        return Lost(character=f"c{n - 1}")
+    return Acquired(character=f"c{n}")
 
 
 # The eventsourcing library (optional: the `bench` extra)
@@ -228,7 +236,7 @@ def kernel_appender(database: Database, *, publish: bool = False) -> Appender:
                 aggregate_type=KIND,
                 aggregate_id=aggregate_id,
                 expected_sequence=sequence - 1,
-                events=[("character.acquired", {"character": "c"}, 1)],
+                events=[Acquired(character="c")],
                 publish=publish,
             )
 
@@ -352,11 +360,11 @@ def build_eventsourcing_aggregate(library: EventSourcing, events: int, batch: in
     aggregate = library.aggregate_cls()
     with console.status(f"saving {events:,} events through eventsourcing"):
         for n in range(1, events):
-            type_, payload, _ = event(n)
-            if type_ == "character.lost":
-                aggregate.lose(payload["character"])
+            happened = event(n)
+            if isinstance(happened, Lost):
+                aggregate.lose(happened.character)
             else:
-                aggregate.acquire(payload["character"])
+                aggregate.acquire(happened.character)
             if n % batch == 0:
                 library.app.save(aggregate)
         library.app.save(aggregate)
