@@ -99,7 +99,7 @@ class Outboxes:
         """Run jobs and deliver events until both outboxes are empty; how many in all."""
         done = 0
         async with self.resources():
-            while step := await self._run_jobs() + await self._deliver_events():
+            while step := await self.run_jobs() + await self._deliver_events():
                 done += step
         return done
 
@@ -117,22 +117,27 @@ class Outboxes:
             for projection in self.projections:
                 await apply_live(self.redis, projection, envelope)
 
-    async def _run_jobs(self) -> int:
+    async def run_jobs(self, *only: Job[...]) -> int:
+        """Run the due jobs (only those of `only`, if given); how many ran."""
         jobs = self.jobs
+        names = [each.name for each in only] or list(jobs)
         async with self.database.unit_of_work() as session:
             rows = (
                 await session.scalars(
                     select(OutboxJob)
-                    .where(OutboxJob.dispatched_at.is_(None), OutboxJob.run_at <= func.now())
+                    .where(
+                        OutboxJob.dispatched_at.is_(None),
+                        OutboxJob.run_at <= func.now(),
+                        OutboxJob.job.in_(names),
+                    )
                     .order_by(OutboxJob.run_at)
                 )
             ).all()
-            due = [(row.job, dict(row.kwargs)) for row in rows]
+            due = [(jobs[row.job], dict(row.kwargs)) for row in rows]
             for row in rows:
                 row.dispatched_at = utcnow()
-        for name, kwargs in due:
-            async with self.database.unit_of_work() as session:
-                await jobs[name].run(session, **kwargs)
+        for job, kwargs in due:
+            await self.run(job, **kwargs)
         return len(due)
 
     async def _deliver_events(self) -> int:

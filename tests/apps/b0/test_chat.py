@@ -19,14 +19,12 @@ from urllib.parse import urlencode
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ensemble.apps import load_app
 from ensemble.apps.b0.notices import room_event
-from ensemble.kernel.db import Database, new_id, utcnow
-from ensemble.kernel.jobs.models import OutboxJob
+from ensemble.kernel.db import Database, new_id
 from tests.apicheck import Server, serve
 from tests.apps.b0.conftest import B0World, Traveller, expired_token
 from tests.apps.b0.helpers import check_in, forged_token
@@ -264,22 +262,7 @@ async def test_a_guest_who_checked_out_is_refused(
 async def _deliver_room_events(world: B0World, redis: Redis) -> int:
     """Do what the relay and a worker do with the room events committed so far."""
     background = Outboxes(world.settings, world.database, redis, [load_app("b0")])
-    async with background.resources(), world.database.unit_of_work() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(OutboxJob).where(
-                        OutboxJob.job == room_event.name, OutboxJob.dispatched_at.is_(None)
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for row in rows:
-            await room_event.run(session, **row.kwargs)
-            row.dispatched_at = utcnow()
-    return len(rows)
+    return await background.run_jobs(room_event)
 
 
 async def _closed_after_frames(socket: ClientConnection) -> tuple[int, str]:
