@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar, cast, overload
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
@@ -145,22 +145,11 @@ def _after(keys: Sequence[SortKey], key: Sequence[Any], descending: bool) -> Col
     return condition
 
 
-def _as_is(row: Any) -> Any:
+def as_fetched(row: Any) -> Any:
+    """The `item` of a page of rows (or entities) as the statement fetched them."""
     return row
 
 
-@overload
-async def paginate(
-    session: AsyncSession,
-    stmt: Select[*tuple[Any, ...]],
-    request: PageRequest,
-    *,
-    keys: Sequence[SortKey],
-    descending: bool = False,
-) -> Page[Any]: ...
-
-
-@overload
 async def paginate(
     session: AsyncSession,
     stmt: Select[*tuple[Any, ...]],
@@ -169,22 +158,11 @@ async def paginate(
     keys: Sequence[SortKey],
     item: Callable[[Any], T],
     descending: bool = False,
-) -> Page[T]: ...
-
-
-async def paginate(
-    session: AsyncSession,
-    stmt: Select[*tuple[Any, ...]],
-    request: PageRequest,
-    *,
-    keys: Sequence[SortKey],
-    item: Callable[[Any], Any] = _as_is,
-    descending: bool = False,
-) -> Page[Any]:
+) -> Page[T]:
     """One page of `stmt` ordered by `keys` (all ascending, or all `descending`; the last
     key must make the order total, e.g. the id): rows past the cursor, each shaped by `item`
-    (as fetched without it). A statement of one entity pages entities, else rows. `stmt`
-    must not be ordered or limited already."""
+    (`as_fetched` keeps them as they are). A statement of one entity pages entities, else
+    rows. `stmt` must not be ordered or limited already."""
     after = request.key(*(_parser(key) for key in keys))
     if after is not None:
         stmt = stmt.where(_after(keys, after, descending))

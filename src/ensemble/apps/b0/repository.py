@@ -278,9 +278,8 @@ class Diaries(Repository[Diary]):
         self, session: AsyncSession, user_id: uuid.UUID, request: PageRequest
     ) -> Page[Diary]:
         """Newest day first."""
-        stmt = self.select().where(Diary.user_id == user_id)
         keys = (Diary.diary_date, Diary.id)
-        return await self.page(session, stmt, request, keys, descending=True)
+        return await self.page(session, Diary.user_id == user_id, request, keys, descending=True)
 
 
 diaries = Diaries(Diary)
@@ -305,9 +304,8 @@ class Messages(Repository[ChatMessage]):
         self, session: AsyncSession, room_id: uuid.UUID, request: PageRequest
     ) -> Page[ChatMessage]:
         """Newest first."""
-        stmt = self.select().where(ChatMessage.room_id == room_id)
-        keys = (ChatMessage.created_at, ChatMessage.id)
-        return await self.page(session, stmt, request, keys, descending=True)
+        where, keys = ChatMessage.room_id == room_id, (ChatMessage.created_at, ChatMessage.id)
+        return await self.page(session, where, request, keys, descending=True)
 
 
 messages = Messages(ChatMessage)

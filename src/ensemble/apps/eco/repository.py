@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -114,7 +114,20 @@ async def profile(
     return await session.get_one(Profile, user_id, with_for_update=lock, populate_existing=lock)
 
 
-class Notifications(Repository[Notification]):
+Owned = TypeVar("Owned", Notification, ChatSession)
+
+
+class NewestFirst(Repository[Owned]):
+    """Rows of a user's, newest first (ids are UUID v7)."""
+
+    async def page_of(
+        self, session: AsyncSession, user_id: uuid.UUID, request: PageRequest
+    ) -> Page[Owned]:
+        where = self.model.user_id == user_id
+        return await self.page(session, where, request, (self.model.id,), descending=True)
+
+
+class Notifications(NewestFirst[Notification]):
     async def insert_once(
         self, session: AsyncSession, values: dict[str, Any]
     ) -> Notification | None:
@@ -126,13 +139,6 @@ class Notifications(Repository[Notification]):
             .returning(Notification)
         )
         return await session.scalar(stmt)
-
-    async def page_of(
-        self, session: AsyncSession, user_id: uuid.UUID, request: PageRequest
-    ) -> Page[Notification]:
-        """Newest first (ids are UUID v7)."""
-        stmt = self.select().where(Notification.user_id == user_id)
-        return await self.page(session, stmt, request, (Notification.id,), descending=True)
 
 
 notifications = Notifications(Notification)
@@ -172,16 +178,7 @@ async def upsert_centres(session: AsyncSession, values: list[dict[str, Any]]) ->
 # Chat
 
 
-class ChatSessions(Repository[ChatSession]):
-    async def page_of(
-        self, session: AsyncSession, user_id: uuid.UUID, request: PageRequest
-    ) -> Page[ChatSession]:
-        """Newest first (ids are UUID v7)."""
-        stmt = self.select().where(ChatSession.user_id == user_id)
-        return await self.page(session, stmt, request, (ChatSession.id,), descending=True)
-
-
-chat_sessions = ChatSessions(ChatSession)
+chat_sessions = NewestFirst(ChatSession)
 
 
 class ChatMessages(Repository[ChatMessage]):
@@ -189,8 +186,8 @@ class ChatMessages(Repository[ChatMessage]):
         self, session: AsyncSession, session_id: uuid.UUID, request: PageRequest
     ) -> Page[ChatMessage]:
         """In the order they were written (ids are UUID v7)."""
-        stmt = self.select().where(ChatMessage.session_id == session_id)
-        return await self.page(session, stmt, request, (ChatMessage.id,))
+        where = ChatMessage.session_id == session_id
+        return await self.page(session, where, request, (ChatMessage.id,))
 
     async def insert_answer(
         self, session: AsyncSession, values: dict[str, Any]

@@ -27,7 +27,7 @@ from ensemble.apps.stock.models import (
 from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.pagination import Page, PageRequest, paginate
+from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
 
 ProductRow = Row[Product, int]
 
@@ -65,7 +65,7 @@ async def user_with_account(
 
 async def users_page(session: AsyncSession, request: PageRequest) -> Page[Row[User, Account]]:
     stmt = select(User, Account).join(Account, Account.id == User.id)
-    return await paginate(session, stmt, request, keys=(User.id,))
+    return await paginate(session, stmt, request, keys=(User.id,), item=as_fetched)
 
 
 async def replace_user_stores(
@@ -178,7 +178,7 @@ async def products_page(
     if filters.low_stock is not None:
         low = func.coalesce(CurrentStock.quantity, 0) <= Product.safety_stock
         stmt = stmt.where(low if filters.low_stock else ~low)
-    return await paginate(session, stmt, request, keys=(Product.id,))
+    return await paginate(session, stmt, request, keys=(Product.id,), item=as_fetched)
 
 
 # Stock and transactions
@@ -300,7 +300,7 @@ async def stock_page(
     )
     if low_only:
         stmt = stmt.where(CurrentStock.quantity <= Product.safety_stock)
-    return await paginate(session, stmt, request, keys=(CurrentStock.product_id,))
+    return await paginate(session, stmt, request, keys=(CurrentStock.product_id,), item=as_fetched)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 from ensemble.kernel.errors import AppError
-from ensemble.kernel.pagination import Page, PageRequest, SortKey, paginate
+from ensemble.kernel.pagination import Page, PageRequest, SortKey, as_fetched, paginate
 
 M = TypeVar("M", bound=DeclarativeBase)
 
@@ -55,11 +55,15 @@ class Repository(Generic[M]):
     async def page(
         self,
         session: AsyncSession,
-        stmt: Select[M],
+        query: Select[M] | ColumnElement[bool],
         request: PageRequest,
         keys: Sequence[SortKey],
         *,
         descending: bool = False,
     ) -> Page[M]:
-        """One keyset page of `stmt` (see `kernel.pagination.paginate`)."""
-        return await paginate(session, stmt, request, keys=keys, descending=descending)
+        """One keyset page of `query`, a statement or a condition on the model's rows (see
+        `kernel.pagination.paginate`)."""
+        stmt = query if isinstance(query, Select) else self.select().where(query)
+        return await paginate(
+            session, stmt, request, keys=keys, item=as_fetched, descending=descending
+        )

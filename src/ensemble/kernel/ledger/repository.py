@@ -21,7 +21,7 @@ from sqlalchemy.orm.util import identity_key
 from ensemble.kernel.db import new_id
 from ensemble.kernel.ledger.domain import PostingRequest
 from ensemble.kernel.ledger.models import Account, Direction, Entry
-from ensemble.kernel.pagination import Page, PageRequest, paginate
+from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
 
 # One round trip: move the balance under the row lock and append the entry. The UPDATE is
 # the only place a balance changes; its WHERE clause is the no-overdraft rule, evaluated on
@@ -240,7 +240,9 @@ async def entries_page(
 ) -> Page[Entry]:
     """Newest first, keyed on the sequence."""
     stmt = select(Entry).where(Entry.account_id == account_id)
-    return await paginate(session, stmt, request, keys=(Entry.sequence,), descending=True)
+    return await paginate(
+        session, stmt, request, keys=(Entry.sequence,), item=as_fetched, descending=True
+    )
 
 
 @dataclass(frozen=True)
