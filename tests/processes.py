@@ -3,11 +3,15 @@ processes of a test, for tests on the real stack."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+
+BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
 
 
 @contextmanager
@@ -39,3 +43,47 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+@dataclass
+class Fleet:
+    """Background roles as processes, each restartable. On exit all are asked to stop at
+    once (each `running` block then waits for its own), so teardown takes the slowest one,
+    not the sum. With `logs`, a role logs to `<logs>/<role>.log`, appended across restarts."""
+
+    env: dict[str, str]
+    stack: ExitStack
+    logs: Path | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, role: str) -> subprocess.Popen[bytes]:
+        log = self.logs / f"{role}.log" if self.logs else None
+        self.processes[role] = self.stack.enter_context(running(role, self.env, log))
+        return self.processes[role]
+
+    def kill(self, role: str) -> int:
+        """SIGKILL the role's process (it cleans up nothing); returns its pid."""
+        process = self.processes[role]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        return process.pid
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+                process.send_signal(signal.SIGCONT)  # a stopped process gets its SIGTERM
+
+
+@contextmanager
+def fleet(
+    env: dict[str, str], logs: Path | None = None, roles: Iterable[str] = BACKGROUND_ROLES
+) -> Iterator[Fleet]:
+    with ExitStack() as stack:
+        crew = Fleet(env, stack, logs)
+        for role in roles:
+            crew.start(role)
+        try:
+            yield crew
+        finally:
+            crew.stop_all()

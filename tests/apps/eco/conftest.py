@@ -7,9 +7,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +31,6 @@ API = "/api/v1"
 PASSWORD = "correct horse battery"
 MAX_CHARACTERS = 3
 """The processes' `ECO_MAX_CHARACTERS`: small, so the compensation path is easy to reach."""
-BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
 
 
 @pytest.fixture
@@ -334,14 +331,11 @@ async def log_out(world: EcoWorld, access_token: str, refresh_token: str) -> htt
     )
 
 
-# Shared by the saga, fault and tracing tests: the background roles as a fleet that may be
-# killed and restarted, and what the sagas of some users left behind with the rules it
-# must satisfy.
+# Shared by the saga, fault and tracing tests: what the sagas of some users left behind,
+# with the rules it must satisfy.
 
-import signal  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from collections.abc import Iterable  # noqa: E402
-from contextlib import ExitStack  # noqa: E402
 
 from sqlalchemy import and_, or_  # noqa: E402
 
@@ -354,51 +348,6 @@ from ensemble.apps.eco.models import (  # noqa: E402
     ScanStatus,
 )
 from ensemble.kernel.events.models import StoredEvent  # noqa: E402
-
-
-@dataclass
-class Fleet:
-    """Background roles as processes, each restartable. On exit all are asked to stop at
-    once (each `running` block then waits for its own), so teardown takes the slowest one,
-    not the sum. With `logs`, a role logs to `<logs>/<role>.log`, appended across restarts."""
-
-    env: dict[str, str]
-    stack: ExitStack
-    logs: Path | None = None
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, role: str) -> subprocess.Popen[bytes]:
-        log = self.logs / f"{role}.log" if self.logs else None
-        self.processes[role] = self.stack.enter_context(running(role, self.env, log))
-        return self.processes[role]
-
-    def kill(self, role: str) -> int:
-        """SIGKILL the role's process (it cleans up nothing); returns its pid."""
-        process = self.processes[role]
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-        return process.pid
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-                process.send_signal(signal.SIGCONT)  # a stopped process gets its SIGTERM
-
-
-@contextmanager
-def fleet(
-    env: dict[str, str], logs: Path | None = None, roles: Iterable[str] = BACKGROUND_ROLES
-) -> Iterator[Fleet]:
-    with ExitStack() as stack:
-        crew = Fleet(env, stack, logs)
-        for role in roles:
-            crew.start(role)
-        try:
-            yield crew
-        finally:
-            crew.stop_all()
-
 
 DECISIONS = (events.CharacterAcquired.TYPE, events.CharacterAcquireFailed.TYPE)
 SETTLEMENTS = (events.ScanRewardGranted.TYPE, events.ScanRewardCompensated.TYPE)

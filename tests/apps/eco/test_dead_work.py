@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ensemble.apps.eco.models import Role
-from tests.apps.eco.conftest import API, EcoWorld, fleet, quick_users
+from tests.apps.eco.conftest import API, EcoWorld, quick_users
 from tests.apps.eco.test_domain import vision_endpoint
 from tests.apps.eco.test_scan import accepted_task, classify_jobs
 from tests.polling import eventually
+from tests.processes import fleet
 
 JOB_ROLES = ("worker", "scheduler")
 

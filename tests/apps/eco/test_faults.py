@@ -23,13 +23,12 @@ from tests.apps.eco.conftest import (
     MAX_CHARACTERS,
     EcoUser,
     EcoWorld,
-    Fleet,
     all_settled,
-    fleet,
     is_terminal_scan,
     quick_users,
 )
 from tests.polling import eventually
+from tests.processes import Fleet, fleet
 
 USERS = 30
 PLANS = (

@@ -22,8 +22,9 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.events.models import StoredEvent
 from ensemble.kernel.jobs.models import OutboxJob
 from tests.apicheck import free_port
-from tests.apps.eco.conftest import API, EcoWorld, fleet, is_terminal, quick_users
+from tests.apps.eco.conftest import API, EcoWorld, is_terminal, quick_users
 from tests.polling import eventually
+from tests.processes import fleet
 
 SAGA_HOPS = ("eco.character.rewards", "eco.scan.rewards", "eco.my.stats", "eco.my.notifications")
 
