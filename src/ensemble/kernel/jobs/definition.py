@@ -27,6 +27,7 @@ from ensemble.kernel.jobs.outbox import request_job
 P = ParamSpec("P", default=...)
 """A job's parameters (a bare `Job` takes any)."""
 Params = ParamSpec("Params")
+"""The parameters of a function `@job` declares."""
 
 
 @dataclass(frozen=True)
