@@ -73,16 +73,16 @@ from ensemble.apps.eco.domain import (
     categories,
 )
 from ensemble.apps.eco.read_models import PROJECTIONS
+from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.projection import CHUNK, Projection, count_stored, rebuild
 from ensemble.kernel.events.store import append
-from ensemble.settings import Settings
 
 TARGET_MS = 30_000.0
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
-MAX_CHARACTERS = Settings.model_fields["eco_max_characters"].default
+MAX_CHARACTERS = EcoSettings.model_fields["max_characters"].default
 MODELS: tuple[Projection, ...] = tuple(
     replace(model, name=f"bench.{model.name}") for model in PROJECTIONS
 )
