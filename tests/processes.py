@@ -3,6 +3,7 @@ processes of a test, for tests on the real stack."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,7 +12,28 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ensemble.settings import Settings
+from tests.conftest import TEST_SECRET
+
 BACKGROUND_ROLES = ("worker", "scheduler", "relay", "consume")
+
+
+def roles_env(settings: Settings, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of roles on the test's database and Redis, with `extra` variables:
+    quick to poll, and quick to take over a dead process's jobs and events."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "SECRET_KEY": TEST_SECRET,
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "WARNING",
+        "JOBS_HEARTBEAT_TIMEOUT_MS": "1500",
+        "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
+        "EVENTS_RELAY_INTERVAL_SECONDS": "0.1",
+        "EVENTS_CLAIM_IDLE_MS": "2000",
+        **extra,
+    }
 
 
 @contextmanager

@@ -26,31 +26,24 @@ from ensemble.kernel.supervisor import Child, Supervisor
 from ensemble.settings import Settings
 from tests.apicheck import free_port
 from tests.apps.eco.conftest import MAX_CHARACTERS, EcoWorld, all_settled, quick_users
-from tests.conftest import TEST_SECRET, in_process_client
+from tests.conftest import in_process_client
 from tests.polling import eventually
+from tests.processes import roles_env
 
 ROLES = ("worker", "scheduler", "relay", "consume")
 
 
 @pytest.fixture
 def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-        "HEARTBEAT_INTERVAL_SECONDS": "0.2",
-        "HEARTBEAT_TTL_SECONDS": "1",
-        "SUPERVISOR_BACKOFF_SECONDS": "0.2",
-        "JOBS_HEARTBEAT_TIMEOUT_MS": "1500",
-        "JOBS_MAINTENANCE_CHANCE": "1000000",
-        "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
-        "EVENTS_RELAY_INTERVAL_SECONDS": "0.1",
-        "EVENTS_CLAIM_IDLE_MS": "2000",
-        "ECO_MAX_CHARACTERS": str(MAX_CHARACTERS),
-    }
+    return roles_env(
+        settings,
+        tmp_path,
+        HEARTBEAT_INTERVAL_SECONDS="0.2",
+        HEARTBEAT_TTL_SECONDS="1",
+        SUPERVISOR_BACKOFF_SECONDS="0.2",
+        JOBS_MAINTENANCE_CHANCE="1000000",
+        ECO_MAX_CHARACTERS=str(MAX_CHARACTERS),
+    )
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -25,7 +24,7 @@ from ensemble.settings import Settings
 from tests.apicheck import Server, assert_error_shape, bearer, serve, snapshot, tables_of
 from tests.conftest import TEST_SECRET, in_process_client
 from tests.polling import eventually
-from tests.processes import running
+from tests.processes import roles_env, running
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -137,19 +136,8 @@ async def eco(settings: Settings, database: Database, eco_client: AsyncClient) -
 
 @pytest.fixture(scope="session")
 def process_env(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(tmp_path_factory.mktemp("eco-processes")),
-        "JOBS_HEARTBEAT_TIMEOUT_MS": "1500",
-        "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
-        "EVENTS_RELAY_INTERVAL_SECONDS": "0.1",
-        "EVENTS_CLAIM_IDLE_MS": "2000",
-        "ECO_MAX_CHARACTERS": str(MAX_CHARACTERS),
-        "LOG_LEVEL": "WARNING",
-    }
+    data_dir = tmp_path_factory.mktemp("eco-processes")
+    return roles_env(settings, data_dir, ECO_MAX_CHARACTERS=str(MAX_CHARACTERS))
 
 
 @pytest.fixture
