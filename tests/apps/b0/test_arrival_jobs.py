@@ -3,7 +3,6 @@ completes — and killing that worker mid-run loses nothing and doubles nothing.
 
 from __future__ import annotations
 
-import os
 import signal
 from functools import partial
 from pathlib import Path
@@ -15,26 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ensemble.apps.b0.models import Room, RoomStay, Ticket, TicketStatus
 from ensemble.settings import Settings
 from tests.apps.b0.conftest import B0World
-from tests.conftest import TEST_SECRET
 from tests.polling import eventually
-from tests.processes import running
+from tests.processes import roles_env, running
 
 TRAVELLERS = 40
 
 
 @pytest.fixture
 def process_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(tmp_path),
-        "JOBS_HEARTBEAT_TIMEOUT_MS": "1500",
-        "JOBS_MAINTENANCE_CHANCE": "1000000",
-        "JOBS_RELAY_INTERVAL_SECONDS": "0.2",
-        "LOG_LEVEL": "WARNING",
-    }
+    return roles_env(settings, tmp_path, JOBS_MAINTENANCE_CHANCE="1000000")
 
 
 async def _status_counts(b0: B0World) -> dict[TicketStatus, int]:
