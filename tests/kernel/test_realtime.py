@@ -167,7 +167,9 @@ class Served:
 
 
 def uvicorn_server(state: ChannelApp) -> uvicorn.Server:
-    config = uvicorn.Config(build_app(state), lifespan="on", log_level="warning")
+    # log_config=None: uvicorn's default config would give its loggers their own handlers
+    # (no propagation) for the rest of the test session
+    config = uvicorn.Config(build_app(state), lifespan="on", log_config=None)
     return uvicorn.Server(config)
 
 
