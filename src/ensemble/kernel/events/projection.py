@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.kernel.events.consumer import DEFAULT_RETRY, Consumer
 from ensemble.kernel.events.envelope import Envelope, EventPayload, as_text, type_names
 from ensemble.kernel.events.models import StoredEvent
+from ensemble.kernel.events.store import ENVELOPE_COLUMNS, stored_envelope
 from ensemble.kernel.jobs.definition import RetryPolicy
 
 T = TypeVar("T")
@@ -304,16 +305,7 @@ async def stored_events(
     """The projection's events from the store in recorded order (then stream order),
     `chunk` at a time, read through a server-side cursor."""
     query = (
-        select(
-            StoredEvent.event_id,
-            StoredEvent.aggregate_type,
-            StoredEvent.aggregate_id,
-            StoredEvent.type,
-            StoredEvent.version,
-            StoredEvent.payload,
-            StoredEvent.trace_id,
-            StoredEvent.occurred_at,
-        )
+        select(StoredEvent.aggregate_type, StoredEvent.aggregate_id, *ENVELOPE_COLUMNS)
         .where(
             StoredEvent.aggregate_type.in_(projection.aggregate_types),
             StoredEvent.type.in_(projection.types),
@@ -328,22 +320,7 @@ async def stored_events(
     )
     result = await session.stream(query)
     async for rows in result.partitions():
-        yield [_envelope(row) for row in rows]
-
-
-def _envelope(row: Any) -> Envelope:
-    """A stored row as an envelope, unvalidated: it was validated when it was appended."""
-    return Envelope.model_construct(
-        event_id=row.event_id,
-        aggregate_type=row.aggregate_type,
-        aggregate_id=row.aggregate_id,
-        type=row.type,
-        version=row.version,
-        payload=row.payload,
-        trace_id=row.trace_id,
-        request_id=None,
-        occurred_at=row.occurred_at,
-    )
+        yield [stored_envelope(row.aggregate_type, row.aggregate_id, row) for row in rows]
 
 
 async def _apply_batch(

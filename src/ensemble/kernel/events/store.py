@@ -316,7 +316,7 @@ async def load(
             aggregate.restore(state)
     rows = await session.execute(_tail_query(aggregate_type, aggregate_id, sequence, at))
     for row in rows:
-        aggregate.apply(_stored_envelope(aggregate_type, aggregate_id, row))
+        aggregate.apply(stored_envelope(aggregate_type, aggregate_id, row))
         sequence = row.sequence_number
     return aggregate, sequence
 
@@ -344,15 +344,7 @@ def _tail_query(
     aggregate_type: str, aggregate_id: str, after: int, at: datetime | None
 ) -> Select[Any]:
     query = (
-        select(
-            StoredEvent.sequence_number,
-            StoredEvent.event_id,
-            StoredEvent.type,
-            StoredEvent.version,
-            StoredEvent.payload,
-            StoredEvent.trace_id,
-            StoredEvent.occurred_at,
-        )
+        select(StoredEvent.sequence_number, *ENVELOPE_COLUMNS)
         .where(
             StoredEvent.aggregate_type == aggregate_type,
             StoredEvent.aggregate_id == aggregate_id,
@@ -363,7 +355,18 @@ def _tail_query(
     return query if at is None else query.where(StoredEvent.occurred_at <= at)
 
 
-def _stored_envelope(aggregate_type: str, aggregate_id: str, row: Any) -> Envelope:
+ENVELOPE_COLUMNS = (
+    StoredEvent.event_id,
+    StoredEvent.type,
+    StoredEvent.version,
+    StoredEvent.payload,
+    StoredEvent.trace_id,
+    StoredEvent.occurred_at,
+)
+"""The columns a stored event's envelope is read from (with its aggregate's type and id)."""
+
+
+def stored_envelope(aggregate_type: str, aggregate_id: str, row: Any) -> Envelope:
     """A stored row as an envelope, unvalidated: it was validated when it was appended."""
     return Envelope.model_construct(
         event_id=row.event_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import accumulate
 from typing import Required, TypedDict
 
@@ -61,6 +62,26 @@ class PostingRequest:
             raise InvalidInput(
                 "An idempotency key must not be empty.", code="invalid_idempotency_key"
             )
+
+    def entry(
+        self, entry_id: uuid.UUID, *, sequence: int, balance_before: int, at: datetime
+    ) -> Entry:
+        """The entry recording this request as the account's `sequence`-th posting."""
+        return Entry(
+            id=entry_id,
+            account_id=self.account_id,
+            sequence=sequence,
+            direction=self.direction,
+            amount=self.amount,
+            reason=self.reason,
+            reference_type=self.reference_type,
+            reference_id=self.reference_id,
+            description=self.description,
+            idempotency_key=self.idempotency_key,
+            balance_before=balance_before,
+            balance_after=balance_before + self.delta,
+            created_at=at,
+        )
 
     def matches(self, entry: Entry) -> bool:
         """Whether `entry` records this same request (the description may differ)."""

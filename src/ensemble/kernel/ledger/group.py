@@ -263,23 +263,7 @@ def _entries(requests: list[PostingRequest], applied: Applied, at: datetime) -> 
     entries: list[Entry] = []
     for request in requests:
         sequence += 1
-        entries.append(
-            Entry(
-                id=new_id(),
-                account_id=request.account_id,
-                sequence=sequence,
-                direction=request.direction,
-                amount=request.amount,
-                reason=request.reason,
-                reference_type=request.reference_type,
-                reference_id=request.reference_id,
-                description=request.description,
-                idempotency_key=request.idempotency_key,
-                balance_before=balance,
-                balance_after=balance + request.delta,
-                created_at=at,
-            )
-        )
+        entries.append(request.entry(new_id(), sequence=sequence, balance_before=balance, at=at))
         balance += request.delta
     return entries
 

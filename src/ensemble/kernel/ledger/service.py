@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,6 @@ from ensemble.kernel.ledger import repository
 from ensemble.kernel.ledger.domain import PostingFields, PostingRequest, replayed
 from ensemble.kernel.ledger.errors import AccountNotFound, InsufficientBalance
 from ensemble.kernel.ledger.models import Account, Direction, Entry
-from ensemble.kernel.ledger.repository import Applied
 from ensemble.kernel.pagination import Page, PageRequest
 
 
@@ -99,27 +97,14 @@ async def post(session: AsyncSession, request: PostingRequest) -> Posting:
         await repository.undo(session, request.account_id, request.delta)
         return await _replay(session, request)
     repository.sync_account(session, request.account_id, applied, at)
-    entry = _entry(request, entry_id, applied, at)
+    entry = request.entry(
+        entry_id,
+        sequence=applied.last_sequence,
+        balance_before=applied.balance - request.delta,
+        at=at,
+    )
     repository.adopt(session, entry)
     return Posting(entry, replayed=False)
-
-
-def _entry(request: PostingRequest, entry_id: uuid.UUID, applied: Applied, at: datetime) -> Entry:
-    return Entry(
-        id=entry_id,
-        account_id=request.account_id,
-        sequence=applied.last_sequence,
-        direction=request.direction,
-        amount=request.amount,
-        reason=request.reason,
-        reference_type=request.reference_type,
-        reference_id=request.reference_id,
-        description=request.description,
-        idempotency_key=request.idempotency_key,
-        balance_before=applied.balance - request.delta,
-        balance_after=applied.balance,
-        created_at=at,
-    )
 
 
 async def _replay(session: AsyncSession, request: PostingRequest) -> Posting:
