@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from ensemble.kernel.asgi import HttpMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -196,19 +198,13 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-class CatchAllMiddleware:
+class CatchAllMiddleware(HttpMiddleware):
     """Turns any unhandled exception into `500 internal_error` JSON, logged once, no trace.
 
     (Starlette's own `Exception` handler answers too but then re-raises to the server.)
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ensemble.kernel.asgi import HttpMiddleware
 from ensemble.kernel.observability.context import (
     RequestContext,
     bind_request_context,
@@ -64,15 +65,12 @@ def _describe(current: Span, scope: Scope, method: str, status: int) -> None:
         current.set_status(StatusCode.ERROR)
 
 
-class ObservabilityMiddleware:
+class ObservabilityMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, app_name: str | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         self.app_name = app_name
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         parent = parse_traceparent(headers.get("traceparent"))
         ctx = RequestContext(request_id=_incoming_request_id(headers), app=self.app_name)
