@@ -38,17 +38,12 @@ Kind = Literal["event", "job"]
 KindQuery = Annotated[Kind | None, Query(description="Only dead events or only dead jobs")]
 
 
-class DeadLetterView(BaseModel):
-    """A message a consumer gave up on."""
+class _DeadView(BaseModel):
+    """What a dead letter and a dead job both show (`DeadWork`'s columns)."""
 
     model_config = ConfigDict(from_attributes=True)
 
-    kind: Literal["event"] = "event"
     id: uuid.UUID
-    queue: str = Field(validation_alias="consumer", description="the consumer's name")
-    stream: str
-    event_id: uuid.UUID | None
-    envelope: dict[str, Any]
     error: str
     traceback: str | None
     trace_id: str | None
@@ -57,25 +52,26 @@ class DeadLetterView(BaseModel):
     reprocessed_at: datetime | None
 
 
-class DeadJobView(BaseModel):
+class DeadLetterView(_DeadView):
+    """A message a consumer gave up on."""
+
+    kind: Literal["event"] = "event"
+    queue: str = Field(validation_alias="consumer", description="the consumer's name")
+    stream: str
+    event_id: uuid.UUID | None
+    envelope: dict[str, Any]
+
+
+class DeadJobView(_DeadView):
     """A job that failed for good."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     kind: Literal["job"] = "job"
-    id: uuid.UUID
     queue: str = Field(validation_alias="job", description="the job's name")
     message_id: str
     arguments: dict[str, Any] = Field(
         validation_alias=AliasPath("kwargs"), description="its arguments"
     )
     error_type: str
-    error: str
-    traceback: str | None
-    trace_id: str | None
-    attempts: int
-    failed_at: datetime
-    reprocessed_at: datetime | None
 
 
 DeadItem = Annotated[DeadLetterView | DeadJobView, Field(discriminator="kind")]

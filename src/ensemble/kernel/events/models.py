@@ -22,7 +22,6 @@ from sqlalchemy import (
     Integer,
     Sequence,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -30,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.jobs.models import DeadWork
 
 SCHEMA = "events"
 OUTBOX_SEQ = Sequence("outbox_seq", schema=SCHEMA)
@@ -75,18 +75,13 @@ class ProcessedEvent(Base):
     result: Mapped[Any | None] = mapped_column(JSONB)
 
 
-class DeadLetter(Base):
+class DeadLetter(DeadWork, Base):
     """A message a consumer gave up on (a business error, or transient errors past its
     attempts); `reprocessed_at` is set when it is sent through its stream again."""
 
     __tablename__ = "dead_letters"
     __table_args__ = (
-        Index(
-            "ix_events_dead_letters_pending",
-            "consumer",
-            "id",
-            postgresql_where=text("reprocessed_at IS NULL"),
-        ),
+        DeadWork.pending_index("ix_events_dead_letters_pending", "consumer"),
         {"schema": SCHEMA},
     )
 
@@ -95,12 +90,6 @@ class DeadLetter(Base):
     stream: Mapped[str] = mapped_column(String(300))
     event_id: Mapped[uuid.UUID | None]
     envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    error: Mapped[str] = mapped_column(Text)
-    traceback: Mapped[str | None] = mapped_column(Text)
-    trace_id: Mapped[str | None] = mapped_column(String(32))
-    attempts: Mapped[int] = mapped_column(Integer)
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StoredEvent(Base):

@@ -15,6 +15,23 @@ from ensemble.kernel.db import Base, new_id, utcnow
 SCHEMA = "jobs"
 
 
+class DeadWork:
+    """The columns a dead letter and a dead job share: how it failed, after how many
+    attempts, and when it was re-driven (`reprocessed_at`, unset while it is pending)."""
+
+    error: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer)
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @staticmethod
+    def pending_index(name: str, queue: str) -> Index:
+        """The items not re-driven yet, by queue (`queue` names its column) in id order."""
+        return Index(name, queue, "id", postgresql_where=text("reprocessed_at IS NULL"))
+
+
 class OutboxJob(Base):
     """A job requested inside a business transaction; the relay sends it once committed.
 
@@ -38,19 +55,14 @@ class OutboxJob(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class TaskFailure(Base):
+class TaskFailure(DeadWork, Base):
     """A job that failed for good (a business error, or transient errors past its retries):
     a dead job; `reprocessed_at` is set when it is requested again."""
 
     __tablename__ = "task_failure_log"
     __table_args__ = (
         Index(None, "job", "failed_at"),
-        Index(
-            "ix_jobs_task_failure_log_pending",
-            "job",
-            "id",
-            postgresql_where=text("reprocessed_at IS NULL"),
-        ),
+        DeadWork.pending_index("ix_jobs_task_failure_log_pending", "job"),
         {"schema": SCHEMA},
     )
 
@@ -58,10 +70,4 @@ class TaskFailure(Base):
     job: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(64))
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    attempts: Mapped[int] = mapped_column(Integer)
     error_type: Mapped[str] = mapped_column(String(200))
-    error: Mapped[str] = mapped_column(Text)
-    traceback: Mapped[str | None] = mapped_column(Text)
-    trace_id: Mapped[str | None] = mapped_column(String(32))
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reprocessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
