@@ -64,7 +64,7 @@ from common import (
     verdict,
 )
 from ensemble.apps.eco import events
-from ensemble.apps.eco.characters import catalogue
+from ensemble.apps.eco.characters.service import catalogue
 from ensemble.apps.eco.domain import (
     CatalogueEntry,
     CharacterOwnership,

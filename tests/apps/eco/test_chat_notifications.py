@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from ensemble.apps.eco import events, my, tasks
+from ensemble.apps.eco import events, tasks
 from ensemble.apps.eco.domain import categories, disposal_guide
+from ensemble.apps.eco.my import service as my
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.jobs.models import OutboxJob

@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import characters, events
+from ensemble.apps.eco import events
+from ensemble.apps.eco.characters import service as characters
 from ensemble.apps.eco.consumers import CONSUMERS, character_rewards, my_stats
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS

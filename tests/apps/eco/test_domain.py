@@ -19,13 +19,6 @@ from typing import Any
 import pytest
 
 from ensemble.apps.eco import events
-from ensemble.apps.eco.classifier import (
-    ClassifierUnavailable,
-    LexiconClassifier,
-    ScanInput,
-    VisionClassifier,
-    classifier_for,
-)
 from ensemble.apps.eco.domain import (
     CatalogueEntry,
     CharacterOwnership,
@@ -36,6 +29,13 @@ from ensemble.apps.eco.domain import (
     classify_text,
     disposal_guide,
     week_key,
+)
+from ensemble.apps.eco.scan.classifier import (
+    ClassifierUnavailable,
+    LexiconClassifier,
+    ScanInput,
+    VisionClassifier,
+    classifier_for,
 )
 from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.events import Envelope, EventPayload

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
 
+from ensemble.apps.eco.images.storage import LocalStorage, storage_for, upload_signature
 from ensemble.apps.eco.settings import EcoSettings
-from ensemble.apps.eco.storage import LocalStorage, storage_for, upload_signature
 from ensemble.kernel.db import Database
 from tests.apicheck import assert_error
 from tests.apps.eco.conftest import (

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select
 
-from ensemble.apps.eco import locations
-from ensemble.apps.eco.locations import CentreRecord
+from ensemble.apps.eco.locations import service as locations
+from ensemble.apps.eco.locations.service import CentreRecord
 from ensemble.apps.eco.models import Centre
 from ensemble.kernel.db import Database
 from ensemble.settings import Settings

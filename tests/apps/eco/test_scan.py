@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ensemble.apps.eco import events, tasks
 from ensemble.apps.eco.domain import classify_text, disposal_guide
 from ensemble.apps.eco.models import Scan
-from ensemble.apps.eco.scan import RECHECK_MAX, next_look
+from ensemble.apps.eco.scan.service import RECHECK_MAX, next_look
 from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.events.models import StoredEvent

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from ensemble.apps.eco import locations, service
+from ensemble.apps.eco import service
+from ensemble.apps.eco.locations import service as locations
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import open_database, resolve_redis

@@ -16,7 +16,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.eco import characters, events, my, scan
+from ensemble.apps.eco import events
+from ensemble.apps.eco.characters import service as characters
+from ensemble.apps.eco.my import service as my
+from ensemble.apps.eco.scan import service as scan
 from ensemble.apps.eco.settings import ECO
 from ensemble.kernel.events import Envelope, EventPayload
 from ensemble.kernel.events.consumer import Consumer, Handler, consumer

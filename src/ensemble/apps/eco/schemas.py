@@ -1,4 +1,4 @@
-"""ECO² request and response bodies."""
+"""ECO² request and response bodies, and the error answers its routes document."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ensemble.apps.eco.domain import (
     categories,
 )
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
 CategoryCode = Annotated[str, Field(json_schema_extra={"enum": sorted(categories())})]
@@ -32,6 +33,24 @@ NotificationKind = Annotated[str, Field(json_schema_extra={"enum": list(NOTIFICA
 Rarity = Annotated[str, Field(json_schema_extra={"enum": list(RARITIES)})]
 """Strings from a fixed vocabulary: enums in the OpenAPI document."""
 NICKNAME = Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+_DESCRIBED = {
+    401: "No valid access token (missing, expired, revoked or forged), or the account is"
+    " disabled (`account_disabled`)",
+    403: "Not an administrator (`role_forbidden`)",
+    404: "No such item, or not yours",
+    422: "Invalid input (`validation_error`, `invalid_cursor`, …)",
+}
+USER = (401,)
+INPUT = (401, 422)
+OWNED = (401, 404, 422)
+"""The usual error statuses of a route: any caller's, with input, about an item of theirs."""
+
+
+def errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
 
 
 class Strict(RequestModel):

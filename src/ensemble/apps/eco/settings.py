@@ -13,8 +13,8 @@ from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ensemble.apps.eco.classifier import Classifier, classifier_for
-from ensemble.apps.eco.storage import Storage, storage_for
+from ensemble.apps.eco.images.storage import Storage, storage_for
+from ensemble.apps.eco.scan.classifier import Classifier, classifier_for
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
 

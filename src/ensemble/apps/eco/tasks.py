@@ -58,7 +58,7 @@ async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
     """Classify a scan and complete (or fail) it; a second run changes nothing. A scan whose
     image has not arrived yet is looked at again later (this job, delayed) until
     `ECO_IMAGE_WAIT_SECONDS` have passed; then it fails."""
-    from ensemble.apps.eco import scan
+    from ensemble.apps.eco.scan import service as scan
 
     eco = ECO.current()
     again = await scan.classify(
@@ -74,7 +74,7 @@ async def classify_scan(session: AsyncSession, *, scan_id: str) -> None:
 @job("scan.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
 async def sweep_scans(session: AsyncSession) -> None:
     """Fail scans stuck in processing past `ECO_SCAN_TIMEOUT_SECONDS`, so every saga ends."""
-    from ensemble.apps.eco import scan
+    from ensemble.apps.eco.scan import service as scan
 
     timeout = timedelta(seconds=ECO.current().settings.scan_timeout_seconds)
     failed = await scan.fail_stale(session, timeout)
@@ -85,7 +85,7 @@ async def sweep_scans(session: AsyncSession) -> None:
 @job("eco.push", retry=PUSH)
 async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> None:
     """Deliver a message to the user's sockets in every server process."""
-    from ensemble.apps.eco import my
+    from ensemble.apps.eco.my import service as my
 
     publisher = ECO.current().publisher
     if publisher is not None:
@@ -95,7 +95,7 @@ async def push(_: AsyncSession, *, user_id: str, payload: dict[str, Any]) -> Non
 @job("chat.pipeline", retry=TRANSIENT)
 async def chat_pipeline(session: AsyncSession, *, message_id: str) -> None:
     """Answer a question (once) and push the answer to the asker."""
-    from ensemble.apps.eco import chat
+    from ensemble.apps.eco.chat import service as chat
 
     answered = await chat.answer(session, uuid.UUID(message_id))
     if answered is None:

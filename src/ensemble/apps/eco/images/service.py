@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import events, repository
+from ensemble.apps.eco.images.storage import LocalStorage, Storage, signature_matches
 from ensemble.apps.eco.models import Image, Upload, UploadStatus
 from ensemble.apps.eco.settings import EcoSettings
-from ensemble.apps.eco.storage import LocalStorage, Storage, signature_matches
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from ensemble.kernel.events.store import append

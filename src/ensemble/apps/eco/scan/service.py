@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import events, repository
-from ensemble.apps.eco.classifier import Classifier, ScanInput
 from ensemble.apps.eco.domain import Classification, disposal_guide
 from ensemble.apps.eco.models import RewardStatus, Scan, ScanImage, ScanStatus
+from ensemble.apps.eco.scan.classifier import Classifier, ScanInput
 from ensemble.apps.eco.schemas import ClassifyRequest
 from ensemble.apps.eco.tasks import classify_scan
 from ensemble.kernel.db import new_id, utcnow

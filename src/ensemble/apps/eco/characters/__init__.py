@@ -1,0 +1,1 @@
+"""ECO² characters."""
