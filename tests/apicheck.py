@@ -85,6 +85,12 @@ def _served(routes: Iterable[BaseRoute], outer: str = "") -> Iterator[tuple[str,
             yield outer + route.path, route
 
 
+def api_routes(routers: Iterable[APIRouter]) -> list[APIRoute]:
+    """Every HTTP route the routers serve, also those of routers included into them."""
+    served = (route for router in routers for _, route in _served(router.routes))
+    return [route for route in served if isinstance(route, APIRoute)]
+
+
 def http_routes(routers: Iterable[APIRouter], prefix: str) -> set[tuple[str, str]]:
     """Every `(method, path)` the routers serve over HTTP, paths without `prefix`."""
     return {

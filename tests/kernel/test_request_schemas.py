@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import Query
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from ensemble.apps import load_apps
 from ensemble.kernel.schemas import FromText, Instant, IntegerLiteral, RequestModel
+from tests.apicheck import api_routes
 
 
 class Colour(enum.StrEnum):
@@ -102,12 +102,11 @@ def test_an_instant_query_parameter_takes_only_iso_8601() -> None:
 
 def _body_models() -> Iterator[type[BaseModel]]:
     for module in load_apps():
-        for router in module.routers:
-            for route in router.routes:
-                if isinstance(route, APIRoute) and route.body_field is not None:
-                    model = route.body_field.field_info.annotation
-                    if isinstance(model, type) and model.__module__.startswith("ensemble.apps."):
-                        yield model
+        for route in api_routes(module.routers):
+            if route.body_field is not None:
+                model = route.body_field.field_info.annotation
+                if isinstance(model, type) and model.__module__.startswith("ensemble.apps."):
+                    yield model
 
 
 _TEXTUAL = {"uuid", "enum", "datetime", "date", "time"}
