@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ensemble.apps.b0 import travel
 from ensemble.apps.b0.models import Question
+from ensemble.apps.b0.travel import service as travel
 from ensemble.kernel.db import new_id
 from ensemble.kernel.identity.external import sign_dev_token
 from tests.apps.b0.conftest import B0World, Traveller

@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ensemble.apps import load_app
-from ensemble.apps.b0.notices import room_event
+from ensemble.apps.b0.events import room_event
 from ensemble.kernel.db import Database, new_id
 from tests.apicheck import Server, serve
 from tests.apps.b0.conftest import B0World, Traveller, expired_token

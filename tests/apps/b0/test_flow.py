@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from ensemble.apps.b0 import travel
 from ensemble.apps.b0.domain import SIGN_UP_BONUS
+from ensemble.apps.b0.travel import service as travel
 from tests.apps.b0.conftest import B0World
 
 

@@ -13,11 +13,11 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select, text
 
-from ensemble.apps.b0 import travel
 from ensemble.apps.b0.auth import REALM
 from ensemble.apps.b0.domain import EXTEND_COST, POINTS
 from ensemble.apps.b0.models import Room, RoomStay, Ticket, TicketStatus
 from ensemble.apps.b0.settings import B0Settings
+from ensemble.apps.b0.travel import service as travel
 from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.models import OutboxJob
 from ensemble.kernel.ledger import service as ledger

@@ -1,4 +1,5 @@
-"""B0 request and response bodies; field names follow the source (`user_id`, `city_id`, …)."""
+"""B0 request and response bodies (field names follow the source: `user_id`, `city_id`, …),
+and the error answers its routes document."""
 
 from __future__ import annotations
 
@@ -11,7 +12,24 @@ from pydantic import AfterValidator, BaseModel, Field
 from ensemble.apps.b0.domain import Reason, is_single_emoji
 from ensemble.apps.b0.models import GuestHouseType, StayStatus, TicketStatus
 from ensemble.kernel.ledger.models import Direction
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
+
+_DESCRIBED = {
+    401: "Missing, expired or forged token",
+    404: "Not found, or not yours; also when the caller has no user yet"
+    " (`user_not_registered`: `POST /users` first)",
+    422: "Invalid input (`validation_error`, `invalid_cursor`)",
+}
+USER = (401, 404)
+USER_INPUT = (401, 404, 422)
+"""The usual error statuses of a route: a registered caller's, with input."""
+NOT_A_GUEST = (403, "Not a guest of this room (`not_a_member`)")
+
+
+def errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
 
 
 def _emoji(value: str) -> str:

@@ -1,7 +1,7 @@
-"""B0 use cases for users, points and the travel catalogue. Services never commit.
+"""B0 use cases for users and points, which every domain uses. Services never commit.
 
-Tickets and stays are in `travel.py`, diaries and questionnaires in `journal.py`, the room
-chat in `chat.py`.
+The catalogue, tickets and stays are in `travel/`, diaries and questionnaires in `journal/`,
+the room chat in `chat/`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.b0 import repository
 from ensemble.apps.b0.auth import REALM, user_of
 from ensemble.apps.b0.domain import POINTS, SIGN_UP_BONUS, Reason
-from ensemble.apps.b0.models import Airship, City, User
+from ensemble.apps.b0.models import User
 from ensemble.apps.b0.schemas import UserUpdate
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.errors import Conflict, NotFound
+from ensemble.kernel.errors import Conflict
 from ensemble.kernel.identity.external import ExternalIdentity
 from ensemble.kernel.ledger import service as ledger
 from ensemble.kernel.ledger.errors import InsufficientBalance
@@ -106,21 +106,3 @@ async def point_history(
     if account is None:
         return Page[Entry](items=[])
     return await ledger.entries_page(session, account.id, page)
-
-
-async def cities(session: AsyncSession, page: PageRequest) -> Page[City]:
-    return await repository.cities.active_page(session, page)
-
-
-async def city(session: AsyncSession, city_id: uuid.UUID) -> City:
-    missing = NotFound("The city does not exist.", code="city_not_found")
-    return await repository.cities.active(session, city_id, missing)
-
-
-async def airships(session: AsyncSession, page: PageRequest) -> Page[Airship]:
-    return await repository.airships.active_page(session, page)
-
-
-async def airship(session: AsyncSession, airship_id: uuid.UUID) -> Airship:
-    missing = NotFound("The airship does not exist.", code="airship_not_found")
-    return await repository.airships.active(session, airship_id, missing)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0.notices import room_event
+from ensemble.apps.b0.events import room_event
 from ensemble.kernel.jobs import RetryPolicy, job
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ TRANSIENT = RetryPolicy(max_retries=5, min_backoff_ms=200, max_backoff_ms=10_000
 @job("b0.complete_ticket", retry=TRANSIENT)
 async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
     """At arrival: BOARDING → COMPLETED and check-in, once however often it runs."""
-    from ensemble.apps.b0 import travel
+    from ensemble.apps.b0.travel import service as travel
 
     arrival = await travel.arrive(session, uuid.UUID(ticket_id))
     if arrival.stay is not None:
@@ -33,7 +33,7 @@ async def complete_ticket(session: AsyncSession, *, ticket_id: str) -> None:
 @job("b0.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
 async def sweep(session: AsyncSession) -> None:
     """Complete tickets whose arrival passed without completion; check out expired stays."""
-    from ensemble.apps.b0 import travel
+    from ensemble.apps.b0.travel import service as travel
 
     report = await travel.sweep(session)
     if report.arrived or report.checked_out:

@@ -1,6 +1,7 @@
-"""Room notices sent after commit: written to the job outbox with the change that causes
-them, then published to the room's channel by a job (so a rolled-back change says nothing
-and a committed one is never silent, whichever process made it)."""
+"""The events B0 publishes: room notices sent after commit, written to the job outbox with
+the change that causes them, then published to the room's channel by a job (so a
+rolled-back change says nothing and a committed one is never silent, whichever process
+made it)."""
 
 from __future__ import annotations
 

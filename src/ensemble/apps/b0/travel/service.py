@@ -1,4 +1,5 @@
-"""Tickets and room stays: purchase, cancel, arrival with check-in, extend, check-out, sweep.
+"""The catalogue, tickets and room stays: purchase, cancel, arrival with check-in, extend,
+check-out, sweep.
 
 A purchase spends points and asks for `complete_ticket` at arrival through the job outbox,
 in one transaction. Arrival completes the ticket and checks the traveller into a room of
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.b0 import notices, repository, service
+from ensemble.apps.b0 import events, repository, service
 from ensemble.apps.b0.domain import (
     EXTEND_COST,
     ROOM_CAPACITY,
@@ -49,6 +50,24 @@ logger = logging.getLogger(__name__)
 class ActiveTrip(Conflict):
     code = "active_trip_exists"
     message = "You are already travelling or staying somewhere."
+
+
+async def cities(session: AsyncSession, page: PageRequest) -> Page[City]:
+    return await repository.cities.active_page(session, page)
+
+
+async def city(session: AsyncSession, city_id: uuid.UUID) -> City:
+    missing = NotFound("The city does not exist.", code="city_not_found")
+    return await repository.cities.active(session, city_id, missing)
+
+
+async def airships(session: AsyncSession, page: PageRequest) -> Page[Airship]:
+    return await repository.airships.active_page(session, page)
+
+
+async def airship(session: AsyncSession, airship_id: uuid.UUID) -> Airship:
+    missing = NotFound("The airship does not exist.", code="airship_not_found")
+    return await repository.airships.active(session, airship_id, missing)
 
 
 def _snapshot_city(city: City) -> dict[str, object]:
@@ -85,8 +104,8 @@ async def _destination(
 ) -> tuple[City, Airship]:
     found = await repository.active_destination(session, city_id, airship_id)
     if found is None:  # say which one is missing
-        await service.city(session, city_id)
-        await service.airship(session, airship_id)
+        await city(session, city_id)
+        await airship(session, airship_id)
         raise AssertionError("unreachable: one of them is missing")
     return found
 
@@ -213,7 +232,7 @@ async def check_in(session: AsyncSession, ticket: Ticket) -> RoomStay:
         scheduled_check_out_at=now + STAY_LENGTH,
     )
     session.add(stay)
-    await notices.announce(session, _system_line(session, room.id, "A traveller checked in."))
+    await events.announce(session, _system_line(session, room.id, "A traveller checked in."))
     return stay
 
 
@@ -280,8 +299,8 @@ async def check_out(session: AsyncSession, stay: RoomStay) -> RoomStay:
     """Leave now and free the bed (used by the API and by the sweep)."""
     stay.status, stay.actual_check_out_at = StayStatus.CHECKED_OUT, utcnow()
     await repository.move_occupancy(session, stay.room_id, -1)
-    await notices.announce(session, _system_line(session, stay.room_id, "A traveller checked out."))
-    await notices.end_membership(session, stay.room_id, stay.user_id)
+    await events.announce(session, _system_line(session, stay.room_id, "A traveller checked out."))
+    await events.end_membership(session, stay.room_id, stay.user_id)
     return stay
 
 

@@ -8,9 +8,9 @@ from typing import TypeGuard
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import repository
+from ensemble.apps.b0.events import room_channel
 from ensemble.apps.b0.models import ChatMessage
-from ensemble.apps.b0.notices import room_channel
-from ensemble.apps.b0.travel import require_member
+from ensemble.apps.b0.travel.service import require_member
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.pagination import Page, PageRequest
 from ensemble.kernel.realtime import Hub
