@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -16,29 +17,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis
+from ensemble.kernel.embedded.server import EmbeddedServer
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", bound=EmbeddedServer)
 
 
 def resolve_database(settings: Settings) -> tuple[Settings, EmbeddedPostgres | None]:
     """Settings with a concrete `database_url`, and the embedded server if one was needed."""
-    if settings.database_url:
-        return settings, None
-    embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-    url = embedded.start()
-    logger.info("embedded PostgreSQL ready at %s", url)
-    return settings.model_copy(update={"database_url": url}), embedded
+    return _resolve(settings, "database_url", EmbeddedPostgres(settings.data_dir / "postgres"))
 
 
 def resolve_redis(settings: Settings) -> tuple[Settings, EmbeddedRedis | None]:
     """Settings with a concrete `redis_url`, and the embedded server if one was needed."""
-    if settings.redis_url:
+    return _resolve(settings, "redis_url", EmbeddedRedis(settings.data_dir / "redis"))
+
+
+def _resolve(settings: Settings, url_field: str, embedded: S) -> tuple[Settings, S | None]:
+    """`settings` as they are when `url_field` is set; else with the URL of `embedded`,
+    started (or joined) now."""
+    if getattr(settings, url_field):
         return settings, None
-    embedded = EmbeddedRedis(settings.data_dir / "redis")
     url = embedded.start()
-    logger.info("embedded Redis ready at %s", url)
-    return settings.model_copy(update={"redis_url": url}), embedded
+    logger.info("embedded %s ready at %s", embedded.label, url)
+    return settings.model_copy(update={url_field: url}), embedded
 
 
 @dataclass

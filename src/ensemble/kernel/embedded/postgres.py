@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ensemble.kernel.embedded.net import free_port
+from ensemble.kernel.embedded.server import EmbeddedServer
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +47,11 @@ def _runs_as_root() -> bool:
 
 
 @dataclass
-class EmbeddedPostgres:
+class EmbeddedPostgres(EmbeddedServer):
     """One PostgreSQL cluster in `data_dir`, started on demand."""
 
-    data_dir: Path
+    label = "PostgreSQL"
     database: str = "ensemble"
-    started_here: bool = False
-
-    @property
-    def _pgdata(self) -> Path:
-        return self.data_dir.resolve()
 
     def _run(self, tool: str, *args: str) -> str:
         user = _SERVICE_USER if _runs_as_root() else None
@@ -77,20 +73,20 @@ class EmbeddedPostgres:
 
         utils = _package().utils
         utils.ensure_user_exists(_SERVICE_USER)
-        utils.ensure_prefix_permissions(self._pgdata)
+        utils.ensure_prefix_permissions(self._dir)
         bin_path = _bin_path()
         utils.ensure_prefix_permissions(bin_path)
         utils.ensure_folder_permissions(bin_path, 0o555)
         utils.ensure_folder_permissions(bin_path.parent / "lib", 0o444)
         entry = pwd.getpwnam(_SERVICE_USER)
-        os.chown(self._pgdata, entry.pw_uid, entry.pw_gid)
+        os.chown(self._dir, entry.pw_uid, entry.pw_gid)
 
     def _initialised(self) -> bool:
-        return (self._pgdata / "PG_VERSION").exists()
+        return (self._dir / "PG_VERSION").exists()
 
     def running_port(self) -> int | None:
         """The port of a live server on this data directory, if there is one."""
-        pid_file = self._pgdata / "postmaster.pid"
+        pid_file = self._dir / "postmaster.pid"
         try:
             lines = pid_file.read_text().splitlines()
         except (FileNotFoundError, PermissionError):
@@ -105,24 +101,19 @@ class EmbeddedPostgres:
             pass  # alive, owned by the service user
         return int(lines[3])
 
-    def start(self) -> str:
-        """Start (or join) the server and return an asyncpg SQLAlchemy URL to its database."""
-        self._pgdata.mkdir(parents=True, exist_ok=True)
-        port = self.running_port()
-        if port is None:
-            port = self._start_server()
-            self.started_here = True
+    def _url(self, port: int) -> str:
+        """An asyncpg SQLAlchemy URL to the database (created if missing)."""
         self._ensure_database(port)
         return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{self.database}"
 
     def _start_server(self) -> int:
         self._prepare_permissions()
         if not self._initialised():
-            logger.info("initialising embedded PostgreSQL in %s", self._pgdata)
+            logger.info("initialising embedded PostgreSQL in %s", self._dir)
             self._run(
                 "initdb",
                 "-D",
-                str(self._pgdata),
+                str(self._dir),
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -137,20 +128,20 @@ class EmbeddedPostgres:
             except (subprocess.CalledProcessError, RuntimeError):
                 # most often the free port was taken in between by another process: retry
                 logger.warning("embedded PostgreSQL failed to start (attempt %s)", attempt + 1)
-        raise RuntimeError(f"embedded PostgreSQL did not start; see {self._pgdata}/server.log")
+        raise RuntimeError(f"embedded PostgreSQL did not start; see {self._dir}/server.log")
 
     def _launch(self, port: int) -> None:
         options = f"-h 127.0.0.1 -p {port} -k '' -c max_connections=200 -c shared_buffers=256MB"
         self._run(
-            "pg_ctl", "-D", str(self._pgdata), "-w", "-t", str(int(_START_TIMEOUT_S)),
-            "-o", options, "-l", str(self._pgdata / "server.log"), "start",
+            "pg_ctl", "-D", str(self._dir), "-w", "-t", str(int(_START_TIMEOUT_S)),
+            "-o", options, "-l", str(self._dir / "server.log"), "start",
         )  # fmt: skip
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.running_port() == port:
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"embedded PostgreSQL did not become ready; see {self._pgdata}")
+        raise RuntimeError(f"embedded PostgreSQL did not become ready; see {self._dir}")
 
     def _ensure_database(self, port: int) -> None:
         exists = self._run(
@@ -172,7 +163,6 @@ class EmbeddedPostgres:
             )
 
     def stop(self) -> None:
-        """Stop the server if this object started it (a joined server is left running)."""
         if not self.started_here or self.running_port() is None:
             return
-        self._run("pg_ctl", "-D", str(self._pgdata), "-w", "-m", "fast", "stop")
+        self._run("pg_ctl", "-D", str(self._dir), "-w", "-m", "fast", "stop")

@@ -13,9 +13,9 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from ensemble.kernel.embedded.net import free_port
+from ensemble.kernel.embedded.server import EmbeddedServer
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,8 @@ def _ping(port: int) -> bool:
 
 
 @dataclass
-class EmbeddedRedis:
-    data_dir: Path
-    started_here: bool = False
-
-    @property
-    def _dir(self) -> Path:
-        return self.data_dir.resolve()
+class EmbeddedRedis(EmbeddedServer):
+    label = "Redis"
 
     def _pid(self) -> int | None:
         try:
@@ -66,13 +61,7 @@ class EmbeddedRedis:
             return None
         return port if _ping(port) else None
 
-    def start(self) -> str:
-        """Start (or join) the server and return its `redis://` URL."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        port = self.running_port()
-        if port is None:
-            port = self._start_server()
-            self.started_here = True
+    def _url(self, port: int) -> str:
         return f"redis://127.0.0.1:{port}/0"
 
     def _start_server(self) -> int:
