@@ -9,7 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +18,6 @@ import uvicorn
 
 from ensemble.apps import APP_NAMES, load_app, load_apps
 from ensemble.kernel.bootstrap import (
-    Infrastructure,
     migrate,
     resolve_database,
     resolve_infrastructure,
@@ -73,41 +73,40 @@ def serve(
     a job worker, the scheduler (periodic jobs + outbox relay), the event relay, the event
     consumers and the HTTP API."""
     _print_welcome(app_name, host, port)
-    infrastructure = _bring_up()
-    roles = BACKGROUND_ROLES if background else ()
-    settings = infrastructure.settings.model_copy(update={"ready_roles": list(roles)})
-    processes = workers or settings.web_workers
-    supervisor = _supervise(roles, settings)
-    bind_host, bind_port = host or settings.host, port or settings.port
-    logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-    # children and embedded servers below are stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    options: dict[str, Any] = {
-        "host": bind_host,
-        "port": bind_port,
-        "log_config": None,
-        "server_header": False,
-        "proxy_headers": False,  # the client address is ours to derive (TRUSTED_PROXIES)
-    }
-    try:
-        if processes == 1:
-            modules = [load_app(app_name)] if app_name else load_apps()
-            api = create_app(modules, settings, alone=app_name is not None)
-            configure_tracing(settings, "api")
-            uvicorn.run(api, access_log=False, **options)
-        else:  # each process imports the app; it finds the resolved URLs in its environment
-            os.environ.update(_child_environment(settings, app_name))
-            uvicorn.run(
-                "ensemble.server:app_from_environment",
-                factory=True,
-                workers=processes,
-                access_log=False,
-                **options,
-            )
-    finally:
-        supervisor.stop()
-        infrastructure.stop()
+    with _infrastructure() as resolved:
+        roles = BACKGROUND_ROLES if background else ()
+        settings = resolved.model_copy(update={"ready_roles": list(roles)})
+        processes = workers or settings.web_workers
+        supervisor = _supervise(roles, settings)
+        bind_host, bind_port = host or settings.host, port or settings.port
+        logger.info("serving %s on http://%s:%s", app_name or "every app", bind_host, bind_port)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+        # children and embedded servers below are stopped too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        options: dict[str, Any] = {
+            "host": bind_host,
+            "port": bind_port,
+            "log_config": None,
+            "server_header": False,
+            "proxy_headers": False,  # the client address is ours to derive (TRUSTED_PROXIES)
+        }
+        try:
+            if processes == 1:
+                modules = [load_app(app_name)] if app_name else load_apps()
+                api = create_app(modules, settings, alone=app_name is not None)
+                configure_tracing(settings, "api")
+                uvicorn.run(api, access_log=False, **options)
+            else:  # each process imports the app; it finds the resolved URLs in its environment
+                os.environ.update(_child_environment(settings, app_name))
+                uvicorn.run(
+                    "ensemble.server:app_from_environment",
+                    factory=True,
+                    workers=processes,
+                    access_log=False,
+                    **options,
+                )
+        finally:
+            supervisor.stop()
 
 
 def _print_welcome(app_name: str | None, host: str | None, port: int | None) -> None:
@@ -127,13 +126,19 @@ def _print_welcome(app_name: str | None, host: str | None, port: int | None) -> 
     typer.echo("\n".join(lines))
 
 
-def _bring_up() -> Infrastructure:
+@contextmanager
+def _infrastructure() -> Iterator[Settings]:
+    """A role's settings, with the databases it needs up (embedded servers started when no
+    URL is set, stopped on the way out) and migrated to head."""
     settings = get_settings()
     configure_logging(settings.log_level)
     infrastructure = resolve_infrastructure(settings)
     assert infrastructure.settings.database_url is not None
     asyncio.run(_migrate(infrastructure.settings.database_url, "head", downgrade=False))
-    return infrastructure
+    try:
+        yield infrastructure.settings
+    finally:
+        infrastructure.stop()
 
 
 def _child_environment(settings: Settings, app_name: str | None = None) -> dict[str, str]:
@@ -173,49 +178,36 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs of every app until SIGTERM."""
-    infrastructure = _bring_up()
-    try:
+    with _infrastructure() as settings:
         modules = load_apps()
         run_worker(
-            infrastructure.settings,
+            settings,
             jobs_of(modules),
             threads=threads,
             warmers=warmers_of(modules),
             resources=resources_of(modules),
         )
-    finally:
-        infrastructure.stop()
 
 
 @app.command()
 def scheduler() -> None:
     """Relay requested jobs to the queue and send periodic jobs (one leader at a time)."""
-    infrastructure = _bring_up()
-    try:
-        run_scheduler(infrastructure.settings, jobs_of(load_apps()))
-    finally:
-        infrastructure.stop()
+    with _infrastructure() as settings:
+        run_scheduler(settings, jobs_of(load_apps()))
 
 
 @app.command()
 def relay() -> None:
     """Publish committed events from the outbox to the event bus (any number may run)."""
-    infrastructure = _bring_up()
-    try:
-        serve_relay(infrastructure.settings)
-    finally:
-        infrastructure.stop()
+    with _infrastructure() as settings:
+        serve_relay(settings)
 
 
 @app.command()
 def consume() -> None:
     """Run every app's event consumers and read-model projections (any number may run)."""
-    infrastructure = _bring_up()
-    modules = load_apps()
-    try:
-        serve_consumers(infrastructure.settings, modules)
-    finally:
-        infrastructure.stop()
+    with _infrastructure() as settings:
+        serve_consumers(settings, load_apps())
 
 
 @app.command("migrate")
