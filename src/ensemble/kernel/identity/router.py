@@ -134,7 +134,7 @@ def _add_login(
         if on_login is not None:
             user_agent = request.headers.get("user-agent")
             await on_login(session, service.Login(pair.account_id, address, user_agent))
-        return TokenResponse.of(pair)
+        return TokenResponse.model_validate(pair)
 
 
 def _add_refresh(router: APIRouter, realm: str, claims: service.ClaimsLoader) -> None:
@@ -155,7 +155,7 @@ def _add_refresh(router: APIRouter, realm: str, claims: service.ClaimsLoader) ->
             claims=claims,
             revocations=revocations,
         )
-        return TokenResponse.of(pair)
+        return TokenResponse.model_validate(pair)
 
 
 async def _anyone() -> None:

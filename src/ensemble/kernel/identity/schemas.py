@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from ensemble.kernel.schemas import RequestModel
-
-if TYPE_CHECKING:
-    from ensemble.kernel.identity.service import TokenPair
+from ensemble.kernel.schemas import RequestModel, ResponseModel
 
 
 class LoginRequest(BaseModel):
@@ -28,16 +25,8 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=4096)
 
 
-class TokenResponse(BaseModel):
+class TokenResponse(ResponseModel):  # validated from a `TokenPair`
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
-
-    @classmethod
-    def of(cls, pair: TokenPair) -> TokenResponse:
-        return cls(
-            access_token=pair.access_token,
-            refresh_token=pair.refresh_token,
-            expires_in=pair.expires_in,
-        )
