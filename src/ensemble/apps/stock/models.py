@@ -26,11 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import CURRENT_XID, Base, new_id, utcnow
 
 SCHEMA = "stock"
 CHANGE_SEQ = Sequence("change_seq", schema=SCHEMA)
-CURRENT_XID = text("(pg_current_xact_id()::text)::bigint")
 
 
 class Role(StrEnum):
@@ -49,6 +48,11 @@ class ChangeTracked:
 
     change_xid: Mapped[int] = mapped_column(BigInteger, server_default=CURRENT_XID)
     change_seq: Mapped[int] = mapped_column(BigInteger, server_default=CHANGE_SEQ.next_value())
+
+    @staticmethod
+    def feed_index(name: str) -> Index:
+        """The index the feed reads a store's changes of the table through."""
+        return Index(name, "store_id", "change_xid", "change_seq")
 
 
 def _timestamp(**kwargs: object) -> Mapped[datetime]:
@@ -105,7 +109,7 @@ class Category(ChangeTracked, Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
         ),
-        Index("ix_categories_changes", "store_id", "change_xid", "change_seq"),
+        ChangeTracked.feed_index("ix_categories_changes"),
         {"schema": SCHEMA},
     )
 
@@ -132,7 +136,7 @@ class Product(ChangeTracked, Base):
         ),
         Index("ix_products_store_name", "store_id", text("lower(name) text_pattern_ops")),
         Index("ix_products_store_id", "store_id", "id"),
-        Index("ix_products_changes", "store_id", "change_xid", "change_seq"),
+        ChangeTracked.feed_index("ix_products_changes"),
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),
         {"schema": SCHEMA},
@@ -160,7 +164,7 @@ class InventoryTransaction(ChangeTracked, Base):
     __table_args__ = (
         Index("ix_transactions_store_time", "store_id", "occurred_at", "id"),
         Index("ix_transactions_product_time", "product_id", "occurred_at", "id"),
-        Index("ix_transactions_changes", "store_id", "change_xid", "change_seq"),
+        ChangeTracked.feed_index("ix_transactions_changes"),
         CheckConstraint("quantity <> 0", name="quantity_not_zero"),
         CheckConstraint("(type = 'ADJUST') OR quantity > 0", name="in_out_quantity_positive"),
         {"schema": SCHEMA},
@@ -189,7 +193,7 @@ class CurrentStock(ChangeTracked, Base):
     __tablename__ = "current_stock"
     __table_args__ = (
         Index("ix_current_stock_store", "store_id", "product_id"),
-        Index("ix_current_stock_changes", "store_id", "change_xid", "change_seq"),
+        ChangeTracked.feed_index("ix_current_stock_changes"),
         {"schema": SCHEMA},
     )
 

@@ -1,7 +1,16 @@
 """Database plumbing shared by every app: engine, session per unit of work, base model."""
 
-from ensemble.kernel.db.base import Base, new_id, utcnow
+from ensemble.kernel.db.base import CURRENT_XID, Base, new_id, utcnow
 from ensemble.kernel.db.engine import Database
 from ensemble.kernel.db.session import SessionDep, get_database, get_session
 
-__all__ = ["Base", "Database", "SessionDep", "get_database", "get_session", "new_id", "utcnow"]
+__all__ = [
+    "CURRENT_XID",
+    "Base",
+    "Database",
+    "SessionDep",
+    "get_database",
+    "get_session",
+    "new_id",
+    "utcnow",
+]

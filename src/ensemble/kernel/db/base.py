@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.orm import DeclarativeBase
 from uuid_utils.compat import uuid7
 
@@ -16,6 +16,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+CURRENT_XID = text("(pg_current_xact_id()::text)::bigint")
+"""The writing transaction's id (a bigint), as a column's server default: what the event
+outbox and change feeds order rows by."""
 
 
 class Base(DeclarativeBase):

@@ -28,12 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import CURRENT_XID, Base, new_id, utcnow
 from ensemble.kernel.jobs.models import DeadWork
 
 SCHEMA = "events"
 OUTBOX_SEQ = Sequence("outbox_seq", schema=SCHEMA)
-CURRENT_XID = text("(pg_current_xact_id()::text)::bigint")
 CLOCK = text("clock_timestamp()")
 
 
