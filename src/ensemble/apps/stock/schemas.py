@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from ensemble.apps.stock.models import Role, TransactionType
-from ensemble.kernel.schemas import FromText, Instant, RequestModel, ResponseModel
+from ensemble.kernel.schemas import Extended, FromText, Instant, RequestModel, ResponseModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -130,7 +130,7 @@ class ProductPublic(ResponseModel):
     deleted_at: datetime | None
 
 
-class StockPublic(BaseModel):
+class StockPublic(ResponseModel):
     product_id: uuid.UUID
     store_id: uuid.UUID
     quantity: int
@@ -281,28 +281,14 @@ class ChangesResponse(BaseModel):
 
 
 def product_public(product: Any, stock: int) -> ProductPublic:
-    return ProductPublic(
-        id=product.id,
-        store_id=product.store_id,
-        barcode=product.barcode,
-        name=product.name,
-        category_id=product.category_id,
-        unit_price=product.unit_price,
-        safety_stock=product.safety_stock,
-        stock=stock,
-        is_low=stock <= product.safety_stock,
-        created_at=product.created_at,
-        updated_at=product.updated_at,
-        deleted_at=product.deleted_at,
+    """A product with its stock, low when at or under its safety stock."""
+    return ProductPublic.model_validate(
+        Extended(product, stock=stock, is_low=stock <= product.safety_stock)
     )
 
 
 def stock_public(stock: Any, safety_stock: int) -> StockPublic:
-    return StockPublic(
-        product_id=stock.product_id,
-        store_id=stock.store_id,
-        quantity=stock.quantity,
-        safety_stock=safety_stock,
-        is_low=stock.quantity <= safety_stock,
-        updated_at=stock.updated_at,
+    """A stock row with its product's safety stock, low when at or under it."""
+    return StockPublic.model_validate(
+        Extended(stock, safety_stock=safety_stock, is_low=stock.quantity <= safety_stock)
     )

@@ -24,7 +24,7 @@ from ensemble.apps.stock.models import (
     Store,
     User,
 )
-from ensemble.apps.stock.repository import Movement, ProductFilter, TransactionFilter
+from ensemble.apps.stock.repository import Movement, ProductFilter, ProductRow, TransactionFilter
 from ensemble.apps.stock.schemas import (
     CategoryCreate,
     CategoryUpdate,
@@ -37,6 +37,7 @@ from ensemble.apps.stock.schemas import (
     UserUpdate,
 )
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db.repository import insert
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.models import Account
@@ -73,9 +74,9 @@ async def create_user(session: AsyncSession, data: UserCreate) -> UserView:
     account = await identity.create_account(
         session, realm=REALM, email=data.email, password=data.password
     )
-    user = User(id=account.id, name=data.name, role=data.role, is_active=True)
-    session.add(user)
-    await session.flush()
+    user = await insert(
+        session, User(id=account.id, name=data.name, role=data.role, is_active=True)
+    )
     await repository.replace_user_stores(session, user.id, store_ids)
     return UserView(user=user, account=account, store_ids=sorted(store_ids))
 
@@ -129,10 +130,7 @@ async def create_admin(session: AsyncSession, *, email: str, password: str, name
 
 
 async def create_store(session: AsyncSession, data: StoreCreate) -> Store:
-    store = Store(id=new_id(), **data.model_dump())
-    session.add(store)
-    await session.flush()
-    return store
+    return await insert(session, Store(id=new_id(), **data.model_dump()))
 
 
 async def list_stores(
@@ -156,10 +154,9 @@ async def update_store(session: AsyncSession, store: Store, patch: StoreUpdate) 
 async def create_category(
     session: AsyncSession, access: StoreAccess, data: CategoryCreate
 ) -> Category:
-    category = Category(id=data.id or new_id(), store_id=access.store_id, name=data.name)
-    session.add(category)
-    await session.flush()
-    return category
+    return await insert(
+        session, Category(id=data.id or new_id(), store_id=access.store_id, name=data.name)
+    )
 
 
 async def list_categories(
@@ -199,6 +196,13 @@ async def delete_category(
 class ProductView:
     product: Product
     stock: int
+
+
+def _found(row: ProductRow | None, message: str = "The product does not exist.") -> ProductView:
+    """The product of `row` with its stock; `404 product_not_found` when there is none."""
+    if row is None:
+        raise NotFound(message, code="product_not_found")
+    return ProductView(row[0], row[1])
 
 
 def _content(product: Product) -> dict[str, Any]:
@@ -253,29 +257,22 @@ async def create_product(
         **fields,
     )
     product.version_digest = product_digest(_content(product))
-    session.add(product)
-    await session.flush()
-    session.add(CurrentStock(product_id=product.id, store_id=access.store_id, quantity=0))
-    await session.flush()
+    await insert(session, product)
+    await insert(session, CurrentStock(product_id=product.id, store_id=access.store_id, quantity=0))
     return ProductView(product, 0), True
 
 
 async def get_product(
     session: AsyncSession, access: StoreAccess, product_id: uuid.UUID
 ) -> ProductView:
-    row = await repository.product_in_store(session, access.store_id, product_id)
-    if row is None:
-        raise NotFound("The product does not exist.", code="product_not_found")
-    return ProductView(row[0], row[1])
+    return _found(await repository.product_in_store(session, access.store_id, product_id))
 
 
 async def get_product_by_barcode(
     session: AsyncSession, access: StoreAccess, barcode: str
 ) -> ProductView:
     row = await repository.product_by_barcode(session, access.store_id, barcode)
-    if row is None:
-        raise NotFound("No product has this barcode.", code="product_not_found")
-    return ProductView(row[0], row[1])
+    return _found(row, "No product has this barcode.")
 
 
 async def list_products(
@@ -292,9 +289,8 @@ async def update_product(
     session: AsyncSession, access: StoreAccess, product_id: uuid.UUID, patch: ProductUpdate
 ) -> ProductView:
     row = await repository.product_in_store(session, access.store_id, product_id, for_update=True)
-    if row is None:
-        raise NotFound("The product does not exist.", code="product_not_found")
-    product = row[0]
+    found = _found(row)
+    product = found.product
     changes = patch.model_dump(exclude_unset=True)
     if changes.get("barcode") not in (None, product.barcode):
         await _check_barcode_free(session, access.store_id, changes["barcode"], product.id)
@@ -305,7 +301,7 @@ async def update_product(
             setattr(product, field, value)
     _touch(product)
     await session.flush()
-    return ProductView(product, row[1])
+    return found
 
 
 def _touch(product: Product) -> None:
@@ -318,9 +314,7 @@ def _touch(product: Product) -> None:
 
 async def delete_product(session: AsyncSession, access: StoreAccess, product_id: uuid.UUID) -> None:
     row = await repository.product_in_store(session, access.store_id, product_id, for_update=True)
-    if row is None:
-        raise NotFound("The product does not exist.", code="product_not_found")
-    product = row[0]
+    product = _found(row).product
     product.deleted_at = utcnow()
     _touch(product)
     await session.flush()

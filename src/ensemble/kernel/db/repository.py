@@ -21,6 +21,14 @@ from ensemble.kernel.pagination import Page, PageRequest, SortKey, as_fetched, p
 M = TypeVar("M", bound=DeclarativeBase)
 
 
+async def insert(session: AsyncSession, row: M) -> M:
+    """Add `row` and flush it: its constraints answer now (a conflict raises here, inside
+    the use case) and its server defaults are there to read."""
+    session.add(row)
+    await session.flush()
+    return row
+
+
 class Repository(Generic[M]):
     """Queries of one model. Subclass it for an app's own queries; `select()` starts them."""
 
