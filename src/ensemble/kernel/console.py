@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.kernel.bootstrap import open_database
+from ensemble.settings import get_settings
+
+T = TypeVar("T")
 MIN_PASSWORD = 8
 NOT_GIVEN = ""
 """`--password`'s default: ask for it (no password is this short)."""
@@ -29,6 +36,9 @@ def _password(value: str) -> str:
     return value
 
 
+AdminEmail = Annotated[str, typer.Argument(help="The admin's email")]
+"""`create-admin`'s email argument."""
+
 AdminPassword = Annotated[
     str,
     typer.Option(
@@ -40,3 +50,14 @@ AdminPassword = Annotated[
     ),
 ]
 """`--password` (default `NOT_GIVEN`: then asked for, see `_read_password`)."""
+
+
+def in_unit_of_work(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one unit of work on the configured (migrated) database, committed when
+    it returns: the body of an admin command."""
+
+    async def run() -> T:
+        async with open_database(get_settings()) as database, database.unit_of_work() as session:
+            return await work(session)
+
+    return asyncio.run(run())

@@ -10,13 +10,14 @@ import typer
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco import service
 from ensemble.apps.eco.locations import service as locations
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.read_models import PROJECTIONS
 from ensemble.kernel.bootstrap import open_database, resolve_redis
-from ensemble.kernel.console import NOT_GIVEN, AdminPassword
+from ensemble.kernel.console import NOT_GIVEN, AdminEmail, AdminPassword, in_unit_of_work
 from ensemble.kernel.db import Database
 from ensemble.kernel.events.projection import Projection, count_stored, rebuild
 from ensemble.settings import get_settings
@@ -27,19 +28,16 @@ console = Console()
 
 @cli.command("create-admin")
 def create_admin(
-    email: Annotated[str, typer.Argument(help="The admin's email")],
+    email: AdminEmail,
     password: AdminPassword = NOT_GIVEN,
 ) -> None:
     """Create an ADMIN account (there is no open endpoint for it)."""
 
-    async def run() -> str:
-        async with open_database(get_settings()) as database, database.unit_of_work() as session:
-            account, _ = await service.sign_up(
-                session, email=email, password=password, role=Role.ADMIN
-            )
-            return str(account.id)
+    async def create(session: AsyncSession) -> str:
+        account, _ = await service.sign_up(session, email=email, password=password, role=Role.ADMIN)
+        return str(account.id)
 
-    console.print(f"admin {email} created with id {asyncio.run(run())}")
+    console.print(f"admin {email} created with id {in_unit_of_work(create)}")
 
 
 @cli.command("rebuild-read-models")
@@ -90,16 +88,15 @@ def import_locations(
     text = path.read_text("utf-8-sig")  # a spreadsheet's CSV starts with a byte-order mark
     records = list(locations.validate(locations.read_records(text, fmt), report))
 
-    async def run() -> None:
-        async with open_database(get_settings()) as database, database.unit_of_work() as session:
-            with Progress(console=console) as bar:
-                task = bar.add_task("centres", total=len(records))
-                for batch in locations.batches(records):
-                    await locations.upsert(session, batch)
-                    report.imported += len(batch)
-                    bar.update(task, completed=report.imported)
+    async def upsert(session: AsyncSession) -> None:
+        with Progress(console=console) as bar:
+            task = bar.add_task("centres", total=len(records))
+            for batch in locations.batches(records):
+                await locations.upsert(session, batch)
+                report.imported += len(batch)
+                bar.update(task, completed=report.imported)
 
-    asyncio.run(run())
+    in_unit_of_work(upsert)
     console.print(f"imported {report.imported} centres; rejected {len(report.rejected)}")
     for rejected in report.rejected:
         console.print(rejected)

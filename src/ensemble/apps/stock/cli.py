@@ -9,11 +9,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock import service
 from ensemble.apps.stock.seed import SeedPlan, seed
 from ensemble.kernel.bootstrap import open_database
-from ensemble.kernel.console import NOT_GIVEN, AdminPassword
+from ensemble.kernel.console import NOT_GIVEN, AdminEmail, AdminPassword, in_unit_of_work
 from ensemble.kernel.db.raw import own_connection
 from ensemble.settings import get_settings
 
@@ -23,18 +24,17 @@ console = Console()
 
 @cli.command("create-admin")
 def create_admin(
-    email: Annotated[str, typer.Argument(help="The admin's email")],
+    email: AdminEmail,
     password: AdminPassword = NOT_GIVEN,
     name: Annotated[str, typer.Option(help="Display name")] = "Administrator",
 ) -> None:
     """Create the first ADMIN (there is no open endpoint for it)."""
 
-    async def run() -> str:
-        async with open_database(get_settings()) as database, database.unit_of_work() as session:
-            view = await service.create_admin(session, email=email, password=password, name=name)
-            return str(view.user.id)
+    async def create(session: AsyncSession) -> str:
+        view = await service.create_admin(session, email=email, password=password, name=name)
+        return str(view.user.id)
 
-    console.print(f"admin {email} created with id {asyncio.run(run())}")
+    console.print(f"admin {email} created with id {in_unit_of_work(create)}")
 
 
 @cli.command("seed")
@@ -62,11 +62,7 @@ def seed_command(
 def check_stock() -> None:
     """Recompute every product's stock from the log and report any drift (exit 1 if any)."""
 
-    async def run() -> list[dict[str, object]]:
-        async with open_database(get_settings()) as database, database.unit_of_work() as session:
-            return await service.stock_drift(session)
-
-    drift = asyncio.run(run())
+    drift = in_unit_of_work(service.stock_drift)
     if not drift:
         console.print("no drift: current stock equals the sum of the log for every product")
         return
