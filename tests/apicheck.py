@@ -85,6 +85,18 @@ def _served(routes: Iterable[BaseRoute], outer: str = "") -> Iterator[tuple[str,
             yield outer + route.path, route
 
 
+def routes_not_knowing_their_path(routers: Iterable[APIRouter]) -> list[str]:
+    """Full paths of routes whose own `path` is only part of it (an included router without
+    the prefix): the request sees the innermost route, so logs, metrics and spans would name
+    the part."""
+    return [
+        full
+        for router in routers
+        for full, route in _served(router.routes)
+        if getattr(route, "path", full) != full
+    ]
+
+
 def api_routes(routers: Iterable[APIRouter]) -> list[APIRoute]:
     """Every HTTP route the routers serve, also those of routers included into them."""
     served = (route for router in routers for _, route in _served(router.routes))

@@ -8,8 +8,10 @@ import logging
 import pytest
 from httpx import AsyncClient
 
+from ensemble.apps import APP_NAMES, load_app
 from ensemble.kernel.observability.context import parse_traceparent
 from ensemble.kernel.observability.logging import JsonFormatter
+from tests.apicheck import routes_not_knowing_their_path
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -89,3 +91,9 @@ async def test_health_ready_and_index(combined_client: AsyncClient) -> None:
         "title"
     ] == "DDon-DDon Stock"
     assert (await combined_client.get("/nowhere")).json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("name", APP_NAMES)
+def test_every_route_knows_its_full_path(name: str) -> None:
+    """Access log lines, metrics and spans are named after the route the request reached."""
+    assert routes_not_knowing_their_path(load_app(name).routers) == []

@@ -11,6 +11,7 @@ from ensemble.apps.b0.chat import endpoints as chat
 from ensemble.apps.b0.journal import endpoints as journal
 from ensemble.apps.b0.models import User
 from ensemble.apps.b0.schemas import (
+    PREFIX,
     USER,
     USER_INPUT,
     PointTransactionPublic,
@@ -23,7 +24,6 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
 
-PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX)
 
 
@@ -70,7 +70,4 @@ async def point_history(
     )
 
 
-for domain in (travel, chat, journal):
-    router.include_router(domain.router)
-
-routers = [router]
+routers = (router, *(domain.router for domain in (travel, chat, journal)))

@@ -15,6 +15,10 @@ from ensemble.kernel.ledger.models import Direction
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
+PREFIX = "/api/v1"
+"""Where every route of the app lives (the root's and each domain's router carry it, so a
+route knows its full path: logs, metrics and spans name it)."""
+
 _DESCRIBED = {
     401: "Missing, expired or forged token",
     404: "Not found, or not yours; also when the caller has no user yet"

@@ -14,14 +14,13 @@ from ensemble.apps.eco.images import endpoints as images
 from ensemble.apps.eco.locations import endpoints as locations
 from ensemble.apps.eco.my import endpoints as my
 from ensemble.apps.eco.scan import endpoints as scan
-from ensemble.apps.eco.schemas import USER, UserPublic, errors
+from ensemble.apps.eco.schemas import PREFIX, USER, UserPublic, errors
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.events.dlq import dlq_router
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.router import Signup, auth_router
 from ensemble.kernel.schemas import Extended
 
-PREFIX = "/api/v1"
 router = APIRouter(prefix=PREFIX)
 
 
@@ -33,14 +32,13 @@ async def _signed_up(session: AsyncSession, account: Account) -> UserPublic:
     return UserPublic.model_validate(Extended(account, role=user.role))
 
 
-router.include_router(
-    auth_router(
-        REALM,
-        claims_of,
-        signup=Signup(UserPublic, _signed_up),
-        on_login=service.audit,
-        logout_by=current_principal,
-    )
+auth = auth_router(
+    REALM,
+    claims_of,
+    prefix=f"{PREFIX}/auth",
+    signup=Signup(UserPublic, _signed_up),
+    on_login=service.audit,
+    logout_by=current_principal,
 )
 
 
@@ -50,12 +48,13 @@ async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return UserPublic.model_validate(Extended(account, role=user.role))
 
 
-for domain in (images, scan, characters, my, locations, chat):
-    router.include_router(domain.router)
-
 # Admin
 
-admin_router = APIRouter(prefix=PREFIX, responses=errors(401, 403, 422))
-admin_router.include_router(dlq_router(admin_resolver))
+admin = dlq_router(admin_resolver, prefix=f"{PREFIX}/admin/dlq", responses=errors(401, 403, 422))
 
-routers = (router, admin_router)
+routers = (
+    auth,
+    router,
+    *(domain.router for domain in (images, scan, characters, my, locations, chat)),
+    admin,
+)

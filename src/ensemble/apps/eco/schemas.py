@@ -26,6 +26,10 @@ from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
+PREFIX = "/api/v1"
+"""Where every route of the app lives (the root's and each domain's router carry it, so a
+route knows its full path: logs, metrics and spans name it)."""
+
 CategoryCode = Annotated[str, Field(json_schema_extra={"enum": sorted(categories())})]
 RefusalReason = Annotated[str, Field(json_schema_extra={"enum": list(REFUSAL_REASONS)})]
 ScanFailure = Annotated[str, Field(json_schema_extra={"enum": list(SCAN_FAILURES)})]

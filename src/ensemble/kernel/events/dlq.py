@@ -203,11 +203,19 @@ async def reprocess_dead_work(
     return chosen
 
 
-def dlq_router(resolver: PrincipalResolver) -> APIRouter:
-    """`GET /admin/dlq` and `POST /admin/dlq/reprocess`, for the principals `resolver` admits
+def dlq_router(
+    resolver: PrincipalResolver,
+    *,
+    prefix: str = "/admin/dlq",
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> APIRouter:
+    """`GET <prefix>` and `POST <prefix>/reprocess`, for the principals `resolver` admits
     (apps pass their ADMIN resolver): dead letters and dead jobs in one view. A queue is a
-    consumer's or a job's name."""
-    router = APIRouter(prefix="/admin/dlq", tags=["admin"], dependencies=[Depends(resolver)])
+    consumer's or a job's name. An app passes its full prefix (not an include's), so each
+    route knows its whole path."""
+    router = APIRouter(
+        prefix=prefix, tags=["admin"], dependencies=[Depends(resolver)], responses=responses
+    )
 
     @router.get("")
     async def list_dlq(

@@ -9,14 +9,14 @@ from fastapi import APIRouter, WebSocket
 from ensemble.apps.b0.auth import CurrentUser, guest_of
 from ensemble.apps.b0.chat import service
 from ensemble.apps.b0.events import message_payload, room_channel
-from ensemble.apps.b0.schemas import NOT_A_GUEST, USER_INPUT, ChatMessagePublic, errors
+from ensemble.apps.b0.schemas import NOT_A_GUEST, PREFIX, USER_INPUT, ChatMessagePublic, errors
 from ensemble.apps.b0.travel.service import require_member
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate_principal, refuse
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.get("/rooms/{room_id}/messages", tags=["chat"], responses=errors(*USER_INPUT, NOT_A_GUEST))

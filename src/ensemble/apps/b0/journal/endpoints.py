@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from ensemble.apps.b0.auth import UserRow
 from ensemble.apps.b0.journal import service
 from ensemble.apps.b0.schemas import (
+    PREFIX,
     USER,
     USER_INPUT,
     AnswerCreate,
@@ -23,7 +24,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from ensemble.apps.b0.auth import CurrentUser, UserRow
 from ensemble.apps.b0.models import RoomStay, TicketStatus
 from ensemble.apps.b0.schemas import (
     NOT_A_GUEST,
+    PREFIX,
     USER,
     USER_INPUT,
     AirshipPublic,
@@ -28,7 +29,7 @@ from ensemble.kernel.schemas import Extended
 
 _SHORT = "Not enough points (`insufficient_points`)"
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 async def _stay(session: SessionDep, stay: RoomStay) -> RoomStayPublic:

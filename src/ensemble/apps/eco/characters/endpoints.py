@@ -8,12 +8,20 @@ from fastapi import APIRouter, Query
 
 from ensemble.apps.eco.auth import CurrentUser
 from ensemble.apps.eco.characters import service
-from ensemble.apps.eco.schemas import INPUT, USER, CharacterPublic, OwnedCharacters, Ranking, errors
+from ensemble.apps.eco.schemas import (
+    INPUT,
+    PREFIX,
+    USER,
+    CharacterPublic,
+    OwnedCharacters,
+    Ranking,
+    errors,
+)
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.get("/characters", tags=["characters"], responses=errors(*USER))

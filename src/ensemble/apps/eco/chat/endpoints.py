@@ -11,6 +11,7 @@ from ensemble.apps.eco.chat import service
 from ensemble.apps.eco.schemas import (
     INPUT,
     OWNED,
+    PREFIX,
     ChatMessageAccepted,
     ChatMessageCreate,
     ChatMessagePublic,
@@ -21,7 +22,7 @@ from ensemble.apps.eco.schemas import (
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.post(

@@ -13,6 +13,7 @@ from ensemble.apps.eco.images.storage import LocalStorage
 from ensemble.apps.eco.models import Upload
 from ensemble.apps.eco.schemas import (
     INPUT,
+    PREFIX,
     ImagePublic,
     PresignRequest,
     PresignResponse,
@@ -25,7 +26,7 @@ from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.schemas import IntegerLiteral
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.post(

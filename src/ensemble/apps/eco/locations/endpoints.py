@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from ensemble.apps.eco.auth import CurrentUser
 from ensemble.apps.eco.locations import service
-from ensemble.apps.eco.schemas import INPUT, CentrePublic, errors
+from ensemble.apps.eco.schemas import INPUT, PREFIX, CentrePublic, errors
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.schemas import Extended, IntegerLiteral
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.get("/locations/nearby", tags=["locations"], responses=errors(*INPUT))

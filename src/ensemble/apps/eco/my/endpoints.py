@@ -8,6 +8,7 @@ from ensemble.apps.eco.auth import CurrentUser, principal_of
 from ensemble.apps.eco.my import service
 from ensemble.apps.eco.schemas import (
     INPUT,
+    PREFIX,
     USER,
     NotificationPublic,
     ProfilePublic,
@@ -18,7 +19,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import Lease, authenticate_principal
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.get("/my/profile", tags=["my"], responses=errors(*USER))

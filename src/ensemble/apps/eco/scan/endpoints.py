@@ -13,6 +13,7 @@ from ensemble.apps.eco.scan import service
 from ensemble.apps.eco.schemas import (
     INPUT,
     OWNED,
+    PREFIX,
     USER,
     ClassifyAccepted,
     ClassifyRequest,
@@ -30,7 +31,7 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
 ]
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.post(
