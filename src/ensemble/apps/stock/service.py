@@ -1,7 +1,7 @@
 """Stock use cases: users, stores, categories, products and online stock movements.
 
 Functions take the session first and never commit: the request (or CLI command) owns the
-transaction. Offline batch sync lives in `sync.py`.
+transaction. Offline batch sync and the change feed live in `sync/`.
 """
 
 from __future__ import annotations
