@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock import service
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import TransactionType
 from ensemble.kernel.bootstrap import open_database
 from ensemble.kernel.console import NOT_GIVEN, AdminEmail, AdminPassword, in_unit_of_work
@@ -74,7 +75,7 @@ def seed_command(
 def check_stock() -> None:
     """Recompute every product's stock from the log and report any drift (exit 1 if any)."""
 
-    drift = in_unit_of_work(service.stock_drift)
+    drift = in_unit_of_work(inventory.stock_drift)
     if not drift:
         console.print("no drift: current stock equals the sum of the log for every product")
         return
