@@ -5,7 +5,7 @@ Every script does the same preparation through `prepared(options)`:
 1. a PostgreSQL: `DATABASE_URL` if set, else an embedded server in `<data-dir>/postgres`
    (default `./.ensemble/bench`, apart from the `ensemble serve` development data);
 2. migrations to head;
-3. a store seeded once with `--products` products (`ensemble.apps.stock.seed.seed`, COPY in
+3. a store seeded once with `--products` products (`ensemble.apps.stock.cli.seed`, COPY in
    chunks, with a progress bar), remembered in the table `bench.seeded` so re-runs skip it;
 4. an admin user (created once) and a real `ensemble serve --app stock` subprocess on a free
    port, logged in over HTTP to get a bearer token.
@@ -48,7 +48,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ensemble.apps.stock import service
-from ensemble.apps.stock.seed import SeedPlan, barcode_for, seed
+from ensemble.apps.stock.cli import SeedPlan, barcode_for, seed
 from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
 from ensemble.kernel.embedded import EmbeddedPostgres, EmbeddedRedis

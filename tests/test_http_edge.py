@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from ensemble.apps import load_apps
-from ensemble.apps.stock.endpoints import SYNC_MAX_BODY_BYTES
+from ensemble.apps.stock.sync.endpoints import SYNC_MAX_BODY_BYTES
 from ensemble.kernel.db import Database
 from ensemble.kernel.edge import SECURITY_HEADERS
 from ensemble.kernel.observability.logging import REDACTED, JsonFormatter

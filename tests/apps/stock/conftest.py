@@ -13,6 +13,8 @@ from httpx import AsyncClient
 from ensemble.apps.stock import app as stock_app
 from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.catalog import service as catalog
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
 from ensemble.apps.stock.schemas import ProductCreate, StoreCreate, TransactionCreate, UserCreate
 from ensemble.kernel.db import Database, new_id, utcnow
@@ -108,12 +110,12 @@ class StockWorld:
                 unit_price=fields.pop("unit_price", 1000),
                 **fields,
             )
-            view, _ = await service.create_product(session, access, data)
+            view, _ = await catalog.create_product(session, access, data)
             if stock:
                 movement = TransactionCreate(
                     product_id=view.product.id, type=TransactionType.IN, quantity=stock
                 )
-                await service.record_transaction(session, access, movement)
+                await inventory.record_transaction(session, access, movement)
             return view.product.id
 
 

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.domain import ChangePosition
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import (
     CurrentStock,
     InventoryTransaction,
@@ -153,7 +153,7 @@ class Writers:
         movement = TransactionCreate(
             product_id=product_id, type=TransactionType.IN, quantity=quantity
         )
-        recorded = await service.record_transaction(session, access, movement)
+        recorded = await inventory.record_transaction(session, access, movement)
         seq = (
             await session.execute(
                 select(InventoryTransaction.change_seq).where(

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from ensemble.apps.stock import service
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import CurrentStock, InventoryTransaction
 from tests.apps.stock.conftest import StockWorld
 
@@ -61,7 +61,7 @@ async def test_concurrent_moves_lose_no_update(world: StockWorld) -> None:
             (await session.execute(select(CurrentStock.product_id, CurrentStock.quantity))).all()
         )
         logged = await session.execute(select(func.count()).select_from(InventoryTransaction))
-        assert await service.stock_drift(session) == []
+        assert await inventory.stock_drift(session) == []
     for product in products:
         expected = OPENING_STOCK + sum(applied[product] for applied, _ in outcomes)
         assert kept[product] == expected

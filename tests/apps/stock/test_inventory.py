@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ensemble.apps.stock import service
 from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
 from ensemble.apps.stock.schemas import TransactionCreate
 from ensemble.kernel.errors import AppError
@@ -117,7 +117,7 @@ async def test_refused_out_as_a_sessions_first_statement_leaves_no_log_row(
     movement = TransactionCreate(product_id=product, type=TransactionType.OUT, quantity=3)
     with pytest.raises(AppError, match="Not enough stock"):
         async with world.database.unit_of_work() as session:
-            await service.record_transaction(session, access, movement)
+            await inventory.record_transaction(session, access, movement)
     assert await _log_length(world, product) == 1
 
 
@@ -226,10 +226,10 @@ async def test_check_stock_reports_drift(world: StockWorld) -> None:
     store = await world.store()
     product = await world.product(store, stock=4)
     async with world.database.unit_of_work() as session:
-        assert await service.stock_drift(session) == []
+        assert await inventory.stock_drift(session) == []
         await session.execute(
             text("UPDATE stock.current_stock SET quantity = 40 WHERE product_id = :p"),
             {"p": product},
         )
-        drift = await service.stock_drift(session)
+        drift = await inventory.stock_drift(session)
     assert [(d["product_id"], d["kept"], d["from_log"]) for d in drift] == [(product, 40, 4)]

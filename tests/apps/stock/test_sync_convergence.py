@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from ensemble.apps.stock import service
+from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import CurrentStock, InventoryTransaction, Product
 from tests.apps.stock.conftest import StockWorld
 from tests.apps.stock.test_sync import T0, Headers, Record, at, push, snapshot
@@ -222,7 +222,7 @@ class Replica:
 
 async def assert_no_drift(world: StockWorld) -> None:
     async with world.database.unit_of_work() as session:
-        assert await service.stock_drift(session) == []
+        assert await inventory.stock_drift(session) == []
 
 
 def expected_log(scenario: Scenario) -> list[tuple[int, int, int]]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from ensemble.apps.stock.models import Role, TransactionType
+from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import Extended, FromText, Instant, RequestModel, ResponseModel
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -18,6 +19,27 @@ SafetyStock = Annotated[int, Field(ge=0, le=10**9)]
 Reason = Annotated[str, Field(max_length=500)]
 AnyQuantity = Annotated[int, Field(ge=-(2**62), le=2**62)]
 MAX_SYNC_RECORDS = 5000
+
+
+# Documented error answers
+
+_DESCRIBED = {
+    401: "No valid token (missing, expired, revoked or another app's), or the account is"
+    " disabled (`account_disabled`)",
+    403: "Not an admin (`role_forbidden`), or not assigned to the store (`store_forbidden`,"
+    " also for a store that does not exist)",
+    404: "The store (`store_not_found`, for an admin) or the item does not exist",
+    422: "Invalid input (`validation_error`, `invalid_cursor`, …)",
+}
+
+
+def errors(*errors: int | tuple[int, str]) -> Responses:
+    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
+    return error_responses(*errors, described=_DESCRIBED)
+
+
+ADMIN = (401, 403, 422)
+IN_STORE = (401, 403, 404, 422)
 
 
 # Users

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.stock import repository
 from ensemble.apps.stock.auth import StoreAccess
 from ensemble.apps.stock.domain import (
     ChangePosition,
@@ -39,6 +38,7 @@ from ensemble.apps.stock.schemas import (
     SyncTransaction,
     product_public,
 )
+from ensemble.apps.stock.sync import repository
 from ensemble.kernel.db import utcnow
 
 # Products

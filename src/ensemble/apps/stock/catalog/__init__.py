@@ -1,0 +1,1 @@
+"""Categories and products of a store."""

@@ -1,0 +1,1 @@
+"""Stock movements (the append-only log) and current stock."""

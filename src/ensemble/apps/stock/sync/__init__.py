@@ -1,0 +1,1 @@
+"""Offline batch sync and the gap-free change feed."""
