@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ensemble.apps.b0.endpoints import PREFIX, routers
+from ensemble.apps.b0.endpoints import routers
+from ensemble.apps.b0.schemas import PREFIX
 from ensemble.kernel.db import new_id, utcnow
 from tests.apicheck import (
     assert_error,

@@ -29,9 +29,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from ensemble.apps import load_app
-from ensemble.apps.eco.endpoints import PREFIX, routers
+from ensemble.apps.eco.endpoints import routers
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.my.service import notification_channel
+from ensemble.apps.eco.schemas import PREFIX
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
 from ensemble.kernel.identity.principal import codec_for

@@ -1,5 +1,5 @@
 """Stock's routers: auth, users and stores here, each domain's in its package (`catalog`,
-`inventory`, `sync`), all under `PREFIX`."""
+`inventory`, `sync`), each router under `PREFIX`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ensemble.apps.stock.inventory import endpoints as inventory
 from ensemble.apps.stock.schemas import (
     ADMIN,
     IN_STORE,
+    PREFIX,
     StoreCreate,
     StorePublic,
     StoreUpdate,
@@ -36,7 +37,6 @@ from ensemble.kernel.identity.router import auth_router
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
 
-PREFIX = "/api/v1"
 _NO_USER = (404, "No such user (`user_not_found`)")
 
 users = APIRouter(prefix=f"{PREFIX}/users", tags=["users"])
@@ -116,14 +116,10 @@ async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDe
     return StorePublic.model_validate(await service.update_store(session, access.store, body))
 
 
-domains = APIRouter(prefix=PREFIX)
-for domain in (catalog, inventory, sync):  # imported as `<domain>.endpoints`
-    domains.include_router(domain.router)
-
 routers = [
     auth_router(REALM, stock_claims, prefix=f"{PREFIX}/auth"),
     me,
     users,
     stores,
-    domains,
+    *(domain.router for domain in (catalog, inventory, sync)),  # `<domain>.endpoints`
 ]

@@ -12,6 +12,10 @@ from ensemble.apps.stock.models import Role, TransactionType
 from ensemble.kernel.openapi import Responses, error_responses
 from ensemble.kernel.schemas import Extended, FromText, Instant, RequestModel, ResponseModel
 
+PREFIX = "/api/v1"
+"""Where every route of the app lives (each router carries it, so a route knows its full
+path: logs, metrics and spans name it)."""
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
 Price = Annotated[int, Field(ge=0, le=10**12)]

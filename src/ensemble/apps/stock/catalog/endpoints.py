@@ -12,6 +12,7 @@ from ensemble.apps.stock.catalog import service
 from ensemble.apps.stock.repository import ProductFilter
 from ensemble.apps.stock.schemas import (
     IN_STORE,
+    PREFIX,
     CategoryCreate,
     CategoryPublic,
     CategoryUpdate,
@@ -26,7 +27,7 @@ from ensemble.kernel.pagination import Page, PageDep
 
 _NAME_TAKEN = "Another live category of the store has this name"
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(prefix=PREFIX, tags=["catalog"])
 
 
 def _product(view: service.ProductView) -> ProductPublic:

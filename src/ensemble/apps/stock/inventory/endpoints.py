@@ -12,6 +12,7 @@ from ensemble.apps.stock.models import TransactionType
 from ensemble.apps.stock.repository import TransactionFilter
 from ensemble.apps.stock.schemas import (
     IN_STORE,
+    PREFIX,
     StockPublic,
     TransactionCreate,
     TransactionPublic,
@@ -23,7 +24,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Instant
 
-router = APIRouter(tags=["inventory"])
+router = APIRouter(prefix=PREFIX, tags=["inventory"])
 
 
 def _stock(view: service.StockView) -> StockPublic:

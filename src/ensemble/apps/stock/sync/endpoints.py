@@ -11,6 +11,7 @@ from ensemble.apps.stock.auth import CurrentUser, authorize_store
 from ensemble.apps.stock.domain import ChangePosition
 from ensemble.apps.stock.schemas import (
     IN_STORE,
+    PREFIX,
     CategoryPublic,
     ChangesResponse,
     SyncRequest,
@@ -25,7 +26,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.edge import max_body
 from ensemble.kernel.schemas import IntegerLiteral
 
-router = APIRouter(tags=["sync"], responses=errors(*IN_STORE))
+router = APIRouter(prefix=PREFIX, tags=["sync"], responses=errors(*IN_STORE))
 
 SYNC_MAX_BODY_BYTES = 8 * 2**20
 """A full batch (`MAX_SYNC_RECORDS` records) runs past the default body limit."""
