@@ -12,10 +12,10 @@ from ensemble.apps.eco.schemas import INPUT, CentrePublic, errors
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.schemas import Extended, IntegerLiteral
 
-router = APIRouter()
+router = APIRouter(tags=["locations"])
 
 
-@router.get("/locations/nearby", tags=["locations"], responses=errors(*INPUT))
+@router.get("/locations/nearby", responses=errors(*INPUT))
 async def nearby(
     _: CurrentUser,
     session: SessionDep,
