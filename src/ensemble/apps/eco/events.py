@@ -2,7 +2,7 @@
 versioned payloads, each naming its event type on the wire.
 
 Every ECO² event is appended to the kernel event store and published through the outbox in
-the transaction of the change it describes (`store.append(..., publish=True)`), so the read
+the transaction of the change it describes (`publish`, below), so the read
 models can be rebuilt from the store. Payloads only ever gain optional fields: a consumer
 reads every older version (see `kernel.events.envelope`).
 """
