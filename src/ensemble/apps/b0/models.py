@@ -50,6 +50,7 @@ class GuestHouseType(StrEnum):
 
 
 ACTIVE_STAYS = (StayStatus.CHECKED_IN, StayStatus.EXTENDED)
+_ACTIVE_STAY_ROW = text("status IN ('CHECKED_IN', 'EXTENDED')")  # ACTIVE_STAYS, for indexes
 
 
 def _enum(kind: type[StrEnum], name: str) -> Enum:
@@ -183,16 +184,9 @@ class RoomStay(Timestamped, Base):
     __tablename__ = "room_stays"
     __table_args__ = (
         Index(
-            "uq_room_stays_active_user",
-            "user_id",
-            unique=True,
-            postgresql_where=text("status IN ('CHECKED_IN', 'EXTENDED')"),
+            "uq_room_stays_active_user", "user_id", unique=True, postgresql_where=_ACTIVE_STAY_ROW
         ),
-        Index(
-            "ix_room_stays_active_room",
-            "room_id",
-            postgresql_where=text("status IN ('CHECKED_IN', 'EXTENDED')"),
-        ),
+        Index("ix_room_stays_active_room", "room_id", postgresql_where=_ACTIVE_STAY_ROW),
         {"schema": SCHEMA},
     )
 

@@ -2,7 +2,7 @@
 versioned payloads, each naming its event type on the wire.
 
 Every ECO² event is appended to the kernel event store and published through the outbox in
-the transaction of the change it describes (`store.append(..., publish=True)`), so the read
+the transaction of the change it describes (`publish`, below), so the read
 models can be rebuilt from the store. Payloads only ever gain optional fields: a consumer
 reads every older version (see `kernel.events.envelope`).
 """
@@ -12,14 +12,39 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.events import EventPayload
+from ensemble.kernel.events.store import Aggregate, append
 
 # Aggregate types: the stream `events:<type>`; the aggregate id is the partition key.
 IMAGE = "eco.image"  # id: image id
 SCAN = "eco.scan"  # id: scan (task) id
 CHARACTER = "eco.character"  # id: user id (CharacterOwnership)
 PROFILE = "eco.profile"  # id: user id
+
+
+async def publish(
+    session: AsyncSession,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    *,
+    expected_sequence: int,
+    event: EventPayload,
+    aggregate: Aggregate | None = None,
+) -> int:
+    """Append `event` to the stream of `aggregate_id` and publish it through the outbox, as
+    every ECO² event is (`store.append`, whose conflicts it raises); returns the stream's new
+    last sequence."""
+    return await append(
+        session,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        expected_sequence=expected_sequence,
+        events=[event],
+        aggregate=aggregate,
+        publish=True,
+    )
 
 
 class ImageRegistered(EventPayload, type="ImageRegistered"):

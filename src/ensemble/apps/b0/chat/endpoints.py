@@ -16,10 +16,10 @@ from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import CLOSE_FORBIDDEN, Lease, authenticate_principal, refuse
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["chat"])
 
 
-@router.get("/rooms/{room_id}/messages", tags=["chat"], responses=errors(*USER_INPUT, NOT_A_GUEST))
+@router.get("/rooms/{room_id}/messages", responses=errors(*USER_INPUT, NOT_A_GUEST))
 async def room_messages(
     room_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:

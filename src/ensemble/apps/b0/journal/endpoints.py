@@ -24,13 +24,12 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["journal"])
 
 
 @router.post(
     "/diaries",
     status_code=status.HTTP_201_CREATED,
-    tags=["journal"],
     responses=errors(*USER_INPUT, (409, "Today's diary is written (`diary_exists`)")),
 )
 async def write_diary(
@@ -41,17 +40,17 @@ async def write_diary(
     return DiaryPublic.model_validate(diary)
 
 
-@router.get("/diaries", tags=["journal"], responses=errors(*USER_INPUT))
+@router.get("/diaries", responses=errors(*USER_INPUT))
 async def list_diaries(user: UserRow, session: SessionDep, page: PageDep) -> Page[DiaryPublic]:
     return (await service.diaries(session, user, page)).map(DiaryPublic.model_validate)
 
 
-@router.get("/diaries/{diary_id}", tags=["journal"], responses=errors(*USER_INPUT))
+@router.get("/diaries/{diary_id}", responses=errors(*USER_INPUT))
 async def read_diary(diary_id: uuid.UUID, user: UserRow, session: SessionDep) -> DiaryPublic:
     return DiaryPublic.model_validate(await service.diary(session, user, diary_id))
 
 
-@router.get("/questionnaires", tags=["journal"], responses=errors(*USER))
+@router.get("/questionnaires", responses=errors(*USER))
 async def list_questions(user: UserRow, session: SessionDep) -> Page[QuestionPublic]:
     items = [
         QuestionPublic.model_validate(Extended(question, my_answer=answer))
@@ -63,7 +62,6 @@ async def list_questions(user: UserRow, session: SessionDep) -> Page[QuestionPub
 @router.post(
     "/questionnaires/{question_id}/answer",
     status_code=status.HTTP_201_CREATED,
-    tags=["journal"],
     responses=errors(*USER_INPUT, (409, "Answered before (`already_answered`)")),
 )
 async def answer_question(

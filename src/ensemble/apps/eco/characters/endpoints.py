@@ -21,22 +21,22 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.redis import RedisDep
 from ensemble.kernel.schemas import Instant, IntegerLiteral
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["characters"])
 
 
-@router.get("/characters", tags=["characters"], responses=errors(*USER))
+@router.get("/characters", responses=errors(*USER))
 async def catalogue(_: CurrentUser, session: SessionDep) -> list[CharacterPublic]:
     return [CharacterPublic.model_validate(c) for c in await service.catalogue(session)]
 
 
-@router.get("/characters/me", tags=["characters"], responses=errors(*USER))
+@router.get("/characters/me", responses=errors(*USER))
 async def owned(user: CurrentUser, session: SessionDep, redis: RedisDep) -> OwnedCharacters:
     """Owned characters (read model; from the event store when it has none for you)."""
     items = await service.owned(session, redis, user.account_id)
     return OwnedCharacters(items=items, total=len(items))
 
 
-@router.get("/characters/me/history", tags=["characters"], responses=errors(*INPUT))
+@router.get("/characters/me/history", responses=errors(*INPUT))
 async def owned_history(
     user: CurrentUser, session: SessionDep, at: Annotated[Instant, Query()]
 ) -> OwnedCharacters:
@@ -45,7 +45,7 @@ async def owned_history(
     return OwnedCharacters(items=items, total=len(items), at=at)
 
 
-@router.get("/characters/ranking", tags=["characters"], responses=errors(*INPUT))
+@router.get("/characters/ranking", responses=errors(*INPUT))
 async def ranking(
     user: CurrentUser,
     redis: RedisDep,

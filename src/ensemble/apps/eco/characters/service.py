@@ -24,7 +24,7 @@ from ensemble.apps.eco.models import Character
 from ensemble.apps.eco.schemas import OwnedCharacter, Ranking, RankingEntry
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.events import Envelope
-from ensemble.kernel.events.store import ConcurrencyConflict, append, load
+from ensemble.kernel.events.store import ConcurrencyConflict, load
 
 GRANT_ATTEMPTS = 5
 
@@ -70,14 +70,13 @@ async def reward_scan(session: AsyncSession, envelope: Envelope, max_characters:
         decision = ownership.decide(completed.category, entries, max_characters)
         event = _decision_event(completed, decision)
         try:
-            await append(
+            await events.publish(
                 session,
-                aggregate_type=events.CHARACTER,
-                aggregate_id=str(completed.user_id),
+                events.CHARACTER,
+                completed.user_id,
                 expected_sequence=sequence,
-                events=[event],
+                event=event,
                 aggregate=ownership,
-                publish=True,
             )
         except ConcurrencyConflict:
             continue

@@ -22,13 +22,12 @@ from ensemble.apps.eco.schemas import (
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["chat"])
 
 
 @router.post(
     "/chat/sessions",
     status_code=status.HTTP_201_CREATED,
-    tags=["chat"],
     responses=errors(*INPUT),
 )
 async def open_chat(
@@ -39,7 +38,7 @@ async def open_chat(
     )
 
 
-@router.get("/chat/sessions", tags=["chat"], responses=errors(*INPUT))
+@router.get("/chat/sessions", responses=errors(*INPUT))
 async def chat_sessions(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatSessionPublic]:
@@ -52,7 +51,6 @@ async def chat_sessions(
 @router.post(
     "/chat/sessions/{session_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
-    tags=["chat"],
     responses=errors(*OWNED),
 )
 async def ask(
@@ -63,7 +61,7 @@ async def ask(
     return ChatMessageAccepted(message=ChatMessagePublic.model_validate(question))
 
 
-@router.get("/chat/sessions/{session_id}/messages", tags=["chat"], responses=errors(*OWNED))
+@router.get("/chat/sessions/{session_id}/messages", responses=errors(*OWNED))
 async def chat_messages(
     session_id: uuid.UUID, user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[ChatMessagePublic]:

@@ -26,13 +26,12 @@ from ensemble.kernel.edge import allow_body
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.schemas import IntegerLiteral
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["images"])
 
 
 @router.post(
     "/images/presigned-url",
     status_code=status.HTTP_201_CREATED,
-    tags=["images"],
     responses=errors(*INPUT),
 )
 async def presigned_url(
@@ -67,7 +66,6 @@ async def presigned_url(
     "/images/uploads/{upload_id}",
     name="upload_bytes",
     status_code=status.HTTP_204_NO_CONTENT,
-    tags=["images"],
     responses=errors(
         (400, "Photos go to the object store, not here (`upload_not_here`)"),
         (403, "The URL's signature is not valid (`invalid_signature`)"),
@@ -116,7 +114,6 @@ async def _body_up_to(request: Request, upload: Upload) -> bytes:
 @router.post(
     "/images/register",
     status_code=status.HTTP_201_CREATED,
-    tags=["images"],
     responses=errors(
         *INPUT,
         (404, "No such upload of yours (`upload_not_found`)"),

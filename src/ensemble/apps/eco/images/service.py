@@ -15,7 +15,6 @@ from ensemble.apps.eco.models import Image, Upload, UploadStatus
 from ensemble.apps.eco.settings import EcoSettings
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
-from ensemble.kernel.events.store import append
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z가-힣._-]+")
 
@@ -157,12 +156,5 @@ async def _register(session: AsyncSession, image: Image) -> Image:
     payload = events.ImageRegistered(
         image_id=image.id, user_id=image.user_id, url=image.url, content_type=image.content_type
     )
-    await append(
-        session,
-        aggregate_type=events.IMAGE,
-        aggregate_id=str(image.id),
-        expected_sequence=0,
-        events=[payload],
-        publish=True,
-    )
+    await events.publish(session, events.IMAGE, image.id, expected_sequence=0, event=payload)
     return image

@@ -12,10 +12,10 @@ from ensemble.apps.eco.schemas import INPUT, PREFIX, CentrePublic, errors
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.schemas import Extended, IntegerLiteral
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["locations"])
 
 
-@router.get("/locations/nearby", tags=["locations"], responses=errors(*INPUT))
+@router.get("/locations/nearby", responses=errors(*INPUT))
 async def nearby(
     _: CurrentUser,
     session: SessionDep,

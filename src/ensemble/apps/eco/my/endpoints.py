@@ -19,15 +19,15 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import Lease, authenticate_principal
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["my"])
 
 
-@router.get("/my/profile", tags=["my"], responses=errors(*USER))
+@router.get("/my/profile", responses=errors(*USER))
 async def get_profile(user: CurrentUser, session: SessionDep) -> ProfilePublic:
     return ProfilePublic.model_validate(await service.profile(session, user.account_id))
 
 
-@router.patch("/my/profile", tags=["my"], responses=errors(*INPUT))
+@router.patch("/my/profile", responses=errors(*INPUT))
 async def update_profile(
     body: ProfileUpdate, user: CurrentUser, session: SessionDep
 ) -> ProfilePublic:
@@ -36,7 +36,7 @@ async def update_profile(
     )
 
 
-@router.get("/notifications", tags=["my"], responses=errors(*INPUT))
+@router.get("/notifications", responses=errors(*INPUT))
 async def notifications(
     user: CurrentUser, session: SessionDep, page: PageDep
 ) -> Page[NotificationPublic]:

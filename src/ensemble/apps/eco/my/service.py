@@ -14,7 +14,6 @@ from ensemble.apps.eco.models import Notification, Profile
 from ensemble.apps.eco.tasks import push
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.events import Envelope
-from ensemble.kernel.events.store import append
 from ensemble.kernel.pagination import Page, PageRequest
 
 
@@ -74,13 +73,8 @@ async def _updated(
         character_name=character_name,
         changed=changed,
     )
-    found.sequence = await append(
-        session,
-        aggregate_type=events.PROFILE,
-        aggregate_id=str(found.user_id),
-        expected_sequence=found.sequence,
-        events=[updated],
-        publish=True,
+    found.sequence = await events.publish(
+        session, events.PROFILE, found.user_id, expected_sequence=found.sequence, event=updated
     )
 
 

@@ -31,13 +31,12 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$"),
 ]
 
-router = APIRouter(prefix=PREFIX)
+router = APIRouter(prefix=PREFIX, tags=["scan"])
 
 
 @router.post(
     "/scan/classify",
     status_code=status.HTTP_202_ACCEPTED,
-    tags=["scan"],
     responses=errors(
         *INPUT, (409, "The Idempotency-Key was used with another body (`idempotency_key_reused`)")
     ),
@@ -58,7 +57,7 @@ async def classify(
     return ClassifyAccepted.model_validate(found)
 
 
-@router.get("/scan/tasks/{task_id}", tags=["scan"], responses=errors(*OWNED))
+@router.get("/scan/tasks/{task_id}", responses=errors(*OWNED))
 async def scan_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanTask:
     """`processing`, then `completed` (category, guide, confidence, reward) or `failed`."""
     found = await service.task_of(session, user.account_id, task_id)
@@ -66,13 +65,13 @@ async def scan_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) 
     return ScanTask.model_validate(Extended(found, reward=found if rewarded else None))
 
 
-@router.get("/scan/history", tags=["scan"], responses=errors(*INPUT))
+@router.get("/scan/history", responses=errors(*INPUT))
 async def scan_history(user: CurrentUser, page: PageDep, redis: RedisDep) -> Page[ScanHistoryItem]:
     """The caller's scans, newest first (read model)."""
     return await read_models.scan_history(redis, user.account_id, page)
 
 
-@router.get("/scan/stats", tags=["scan"], responses=errors(*USER))
+@router.get("/scan/stats", responses=errors(*USER))
 async def scan_stats(user: CurrentUser, redis: RedisDep) -> dict[str, int]:
     """Counters of the caller's scans (read model): requested, completed, failed, rewarded,
     compensated, and `category:<code>` per category."""

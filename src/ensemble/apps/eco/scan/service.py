@@ -24,7 +24,6 @@ from ensemble.apps.eco.tasks import classify_scan
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, NotFound
 from ensemble.kernel.events import Envelope, EventPayload
-from ensemble.kernel.events.store import append
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +41,8 @@ def request_digest(body: ClassifyRequest) -> str:
 
 async def _record(session: AsyncSession, scan: Scan, payload: EventPayload) -> None:
     """Append one event to the scan's stream (the row is locked or new: no other writer)."""
-    scan.sequence = await append(
-        session,
-        aggregate_type=events.SCAN,
-        aggregate_id=str(scan.id),
-        expected_sequence=scan.sequence,
-        events=[payload],
-        publish=True,
+    scan.sequence = await events.publish(
+        session, events.SCAN, scan.id, expected_sequence=scan.sequence, event=payload
     )
 
 
@@ -91,14 +85,7 @@ async def request(
     requested = events.ScanRequested(
         scan_id=scan.id, user_id=user_id, image_id=body.image_id, has_text=bool(body.user_input)
     )
-    await append(
-        session,
-        aggregate_type=events.SCAN,
-        aggregate_id=str(scan.id),
-        expected_sequence=0,
-        events=[requested],
-        publish=True,
-    )
+    await events.publish(session, events.SCAN, scan.id, expected_sequence=0, event=requested)
     await classify_scan.enqueue(session, scan_id=str(scan.id))
     return scan
 
