@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -357,6 +357,31 @@ def assert_documented(case: Case[Any], response: schemathesis.Response) -> None:
             f"{case.method} {case.path} answered {response.status_code}, documented:"
             f" {sorted(documented)}: {response.text[:300]}"
         )
+
+
+async def openapi_document(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The app's OpenAPI document, as its clients fetch it."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def errors_not_in_error_shape(
+    document: Mapping[str, Any], skip: Callable[[str], bool] = lambda _: False
+) -> list[tuple[str, str, str]]:
+    """`(method, path, status)` of every documented 4xx whose body is not `ErrorBody` (paths
+    for which `skip` holds are left out)."""
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    return [
+        (method, path, status)
+        for path, operations in document["paths"].items()
+        if not skip(path)
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith("4")
+        and response["content"]["application/json"]["schema"] != error_body
+    ]
 
 
 def documented_statuses(

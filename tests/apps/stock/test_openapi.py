@@ -4,12 +4,12 @@ offline rule for an OUT below zero."""
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import get_args
 
 from httpx import AsyncClient
 
 from ensemble.apps.stock.schemas import SyncReason
-from tests.apicheck import documented_statuses
+from tests.apicheck import documented_statuses, errors_not_in_error_shape, openapi_document
 
 API = "/api/v1"
 MEMBER = {"401", "403", "404", "422"}
@@ -49,32 +49,20 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
 KERNEL = {"/auth/login", "/auth/refresh", "/auth/logout"}  # the kernel's identity routes
 
 
-async def _document(client: AsyncClient) -> dict[str, Any]:
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    document: dict[str, Any] = response.json()
-    return document
-
-
 async def test_every_status_an_operation_answers_is_documented(stock_client: AsyncClient) -> None:
-    documented = documented_statuses(await _document(stock_client), API)
+    documented = documented_statuses(await openapi_document(stock_client), API)
     assert {op: documented[op] for op in documented if op[1] not in KERNEL} == ANSWERS
 
 
 async def test_every_documented_error_has_the_error_shape(stock_client: AsyncClient) -> None:
-    document = await _document(stock_client)
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
-            for status, response in operation["responses"].items():
-                if status.startswith("4") and path.removeprefix(API) not in KERNEL:
-                    schema = response["content"]["application/json"]["schema"]
-                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+    document = await openapi_document(stock_client)
+    assert errors_not_in_error_shape(document, lambda path: path.removeprefix(API) in KERNEL) == []
 
 
 async def test_sync_verdicts_are_enums_and_the_offline_out_rule_is_stated(
     stock_client: AsyncClient,
 ) -> None:
-    document = await _document(stock_client)
+    document = await openapi_document(stock_client)
     result = document["components"]["schemas"]["SyncResult"]["properties"]
     assert result["status"]["enum"] == ["applied", "duplicate", "superseded", "rejected"]
     reasons = next(choice for choice in result["reason"]["anyOf"] if "enum" in choice)
