@@ -29,10 +29,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -491,6 +491,19 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process and all its descendants (a `serve --workers N` and its
+    server processes), from /proc (None where there is no /proc)."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(process_tree_cpu_s(int(child)) or 0.0 for child in children)
+
+
 def check_machine() -> None:
     """Say how busy the machine already is: other work inflates every latency here."""
     cores = os.cpu_count() or 1
@@ -503,7 +516,12 @@ def check_machine() -> None:
         )
 
 
-def server_ms(response: httpx.Response) -> float:
+class HasHeaders(Protocol):
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def server_ms(response: HasHeaders) -> float:
     """The server-side time of a response, from its `Server-Timing: app;dur=<ms>` header."""
     header = response.headers.get("server-timing", "")
     for part in header.split(";"):
