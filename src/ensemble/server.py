@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,8 +16,10 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
+from ensemble.kernel.db.raw import asyncpg_dsn
 from ensemble.kernel.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from ensemble.kernel.errors import install_error_handlers
+from ensemble.kernel.identity.cache import AuthCache
 from ensemble.kernel.modules import AppModule, resources_of, warmers_of
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
@@ -88,6 +92,8 @@ def _lifespan(
         await open_connections(db, min(CONNECTIONS, settings.db_pool_size))
         if redis is not None:
             await redis.ping()
+        cache = AuthCache(timedelta(minutes=settings.access_token_minutes))
+        listener = asyncio.create_task(cache.listen(asyncpg_dsn(settings.database_url)))
         try:
             async with open_resources(
                 resources_of(modules), Process(settings, redis), app_settings
@@ -98,8 +104,12 @@ def _lifespan(
                     "hub": hub,
                     "redis": redis,
                     "resources": resources,
+                    "auth_cache": cache,
                 }
         finally:
+            listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener
             if hub is not None:
                 await hub.stop()
             if redis is not None:

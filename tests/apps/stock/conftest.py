@@ -12,7 +12,7 @@ from httpx import AsyncClient
 
 from ensemble.apps.stock import app as stock_app
 from ensemble.apps.stock import service
-from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
 from ensemble.apps.stock.catalog import service as catalog
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
@@ -103,7 +103,9 @@ class StockWorld:
         async with self.database.unit_of_work() as session:
             store = await session.get(Store, store_id)
             assert store is not None
-            access = StoreAccess(store, Principal(actor, REALM, Role.ADMIN.value, {}))
+            access = StoreAccess(
+                StoreFacts.of(store), Principal(actor, REALM, Role.ADMIN.value, {})
+            )
             data = ProductCreate(
                 barcode=barcode or uuid.uuid4().hex[:12],
                 name=fields.pop("name", "Product"),

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
 from ensemble.apps.stock.domain import ChangePosition
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import (
@@ -149,7 +149,9 @@ class Writers:
         self.sessions.append(session)
         store_row = await session.get(Store, store)
         assert store_row is not None
-        access = StoreAccess(store_row, Principal(actor, REALM, Role.ADMIN.value, {}))
+        access = StoreAccess(
+            StoreFacts.of(store_row), Principal(actor, REALM, Role.ADMIN.value, {})
+        )
         movement = TransactionCreate(
             product_id=product_id, type=TransactionType.IN, quantity=quantity
         )

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ensemble.apps.stock.auth import REALM, StoreAccess
+from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
 from ensemble.apps.stock.schemas import TransactionCreate
@@ -113,7 +113,9 @@ async def test_refused_out_as_a_sessions_first_statement_leaves_no_log_row(
     async with world.database.unit_of_work() as session:
         store = await session.get(Store, store_id)
     assert store is not None
-    access = StoreAccess(store, Principal(await world.actor(), REALM, Role.ADMIN.value, {}))
+    access = StoreAccess(
+        StoreFacts.of(store), Principal(await world.actor(), REALM, Role.ADMIN.value, {})
+    )
     movement = TransactionCreate(product_id=product, type=TransactionType.OUT, quantity=3)
     with pytest.raises(AppError, match="Not enough stock"):
         async with world.database.unit_of_work() as session:

@@ -12,6 +12,7 @@ from sqlalchemy import Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.eco.models import Role, User
+from ensemble.kernel.identity.cache import watch_tables
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import (
     AccountDisabled,
@@ -47,6 +48,7 @@ async def _live(session: AsyncSession, token: Principal) -> Principal:
     return replace(token, role=found.role.value)
 
 
+watch_tables(REALM, [User, Account])
 principal_of = own_accounts(REALM, _live)
 """The caller of an ECO² access token, for requests and sockets alike."""
 current_principal = bearer(principal_of)

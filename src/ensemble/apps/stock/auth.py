@@ -9,17 +9,21 @@ token's `role`/`stores` claims are for clients to display).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from ensemble.apps.stock import repository
 from ensemble.apps.stock.models import Role, Store, User, UserStore
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, NotFound
+from ensemble.kernel.identity.cache import auth_cache, watch_tables
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import (
     AccountDisabled,
@@ -41,6 +45,7 @@ async def _live(session: AsyncSession, token: Principal) -> Principal:
     return replace(token, role=user.role.value)
 
 
+watch_tables(REALM, [User, UserStore, Store])
 current_principal = bearer(own_accounts(REALM, _live))
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 AdminUser = Annotated[Principal, Depends(require_roles(current_principal, Role.ADMIN))]
@@ -74,10 +79,26 @@ async def _is_assigned(session: AsyncSession, principal: Principal, store_id: uu
 
 
 @dataclass(frozen=True)
-class StoreAccess:
-    """A store the caller may work in, loaded once per request."""
+class StoreFacts:
+    """What requests read of a store they are admitted to, kept with the caller's grant."""
 
-    store: Store
+    id: uuid.UUID
+    name: str
+    address: str | None
+    allow_negative_stock: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, store: Store) -> StoreFacts:
+        return cls(**{f.name: getattr(store, f.name) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class StoreAccess:
+    """A store the caller may work in, and who the caller is."""
+
+    store: StoreFacts
     principal: Principal
 
     @property
@@ -85,21 +106,33 @@ class StoreAccess:
         return self.store.id
 
 
-async def authorize_store(
+async def _admitted_store(
     session: AsyncSession, principal: Principal, store_id: uuid.UUID
-) -> StoreAccess:
+) -> StoreFacts:
     if not is_admin(principal) and not await _is_assigned(session, principal, store_id):
         raise Forbidden("You are not assigned to this store.", code="store_forbidden")
     store = await session.get(Store, store_id)
     if store is None:
         raise NotFound("The store does not exist.", code="store_not_found")
+    return StoreFacts.of(store)
+
+
+async def authorize_store(
+    connection: HTTPConnection, session: AsyncSession, principal: Principal, store_id: uuid.UUID
+) -> StoreAccess:
+    """The caller's access to `store_id` (403 unless admin or assigned, 404 if none), from
+    the process's auth cache while the store and the caller's assignments are unchanged."""
+    grant = (principal.account_id, principal.role, store_id)
+    load = partial(_admitted_store, session, principal, store_id)
+    cache = auth_cache(connection)
+    store = await (cache.grant(REALM, grant, load) if cache is not None else load())
     return StoreAccess(store=store, principal=principal)
 
 
 async def _store_member(
-    store_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+    store_id: uuid.UUID, request: Request, principal: CurrentUser, session: SessionDep
 ) -> StoreAccess:
-    return await authorize_store(session, principal, store_id)
+    return await authorize_store(request, session, principal, store_id)
 
 
 async def _store_admin(access: Annotated[StoreAccess, Depends(_store_member)]) -> StoreAccess:

@@ -113,7 +113,7 @@ async def read_store(access: StoreMember) -> StorePublic:
 
 @stores.patch("/{store_id}", responses=errors(*IN_STORE))
 async def update_store(body: StoreUpdate, access: StoreAdmin, session: SessionDep) -> StorePublic:
-    return StorePublic.model_validate(await service.update_store(session, access.store, body))
+    return StorePublic.model_validate(await service.update_store(session, access.store_id, body))
 
 
 routers = [

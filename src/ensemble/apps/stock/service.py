@@ -117,7 +117,10 @@ async def list_stores(
     return await repository.stores_page(session, only, page)
 
 
-async def update_store(session: AsyncSession, store: Store, patch: StoreUpdate) -> Store:
+async def update_store(session: AsyncSession, store_id: uuid.UUID, patch: StoreUpdate) -> Store:
+    store = await session.get(Store, store_id)
+    if store is None:
+        raise NotFound("The store does not exist.", code="store_not_found")
     for field, value in patch.model_dump(exclude_unset=True).items():
         if value is not None or field == "address":
             setattr(store, field, value)

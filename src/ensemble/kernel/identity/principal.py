@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, Unauthorized
+from ensemble.kernel.identity.cache import AuthCache, SessionRevoked, auth_cache
 from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.identity.tokens import TokenCodec, claimed_id
 from ensemble.kernel.observability.context import current_request_context
@@ -57,22 +58,26 @@ BearerToken = Callable[..., Awaitable[str]]
 """A dependency answering the bearer token of a request (`bearer_token`)."""
 
 
-class SessionRevoked(Unauthorized):
-    code = "session_revoked"
-    message = "This session has been revoked."
-
-
 class AccountDisabled(Unauthorized):
     code = "account_disabled"
     message = "The account is disabled."
 
 
 async def live_principal(
-    session: AsyncSession, revocations: Revocations, claims: dict[str, Any], realm: str
+    session: AsyncSession,
+    revocations: Revocations,
+    claims: dict[str, Any],
+    realm: str,
+    cache: AuthCache | None = None,
 ) -> Principal:
-    """The principal of verified access-token `claims`, unless its session was revoked."""
+    """The principal of verified access-token `claims`, unless its session was revoked
+    (known to `cache` while it is on, else asked of `revocations`)."""
     account_id = claimed_id(claims, "sub")
-    if await revocations.is_revoked(session, claimed_id(claims, "sid")):
+    session_id = claimed_id(claims, "sid")
+    revoked = cache.is_revoked(session_id) if cache is not None else None
+    if revoked is None:
+        revoked = await revocations.is_revoked(session, session_id)
+    if revoked:
         raise SessionRevoked()
     return Principal(
         account_id=account_id, realm=realm, role=str(claims.get("role", "")), claims=claims
@@ -81,13 +86,24 @@ async def live_principal(
 
 def own_accounts(realm: str, load: PrincipalLoader) -> TokenResolver:
     """The resolver of the access tokens the kernel issues for `realm` (`auth_router`):
-    verified, of a session not revoked (401 `session_revoked`), then as `load` sees them."""
+    verified, of a session not revoked (401 `session_revoked`), then as `load` sees them.
+    The process's `AuthCache` keeps what it resolved, per token, until the token expires or
+    the realm's tables change."""
 
     async def resolve(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
+        cache = auth_cache(connection)
+        if cache is not None and (known := cache.caller(realm, token)) is not None:
+            return cast(Principal, known)
         settings = connection.state.settings
         claims = codec_for(settings).decode(token, realm=realm, typ="access")
+        generation = cache.generation(realm) if cache is not None else 0
         revocations = Revocations.of(connection.state.redis, settings)
-        return await load(session, await live_principal(session, revocations, claims, realm))
+        principal = await load(
+            session, await live_principal(session, revocations, claims, realm, cache)
+        )
+        if cache is not None:
+            cache.remember_caller(realm, token, principal, claims, generation)
+        return principal
 
     return resolve
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Unauthorized
+from ensemble.kernel.identity.cache import revoke_on_commit
 from ensemble.kernel.identity.models import Account, RefreshToken
 from ensemble.kernel.identity.passwords import hash_password, verify_password
 from ensemble.kernel.identity.principal import AccountDisabled
@@ -159,7 +160,9 @@ async def _revoke(
         .values(revoked_at=utcnow())
         .returning(RefreshToken.family_id)
     )
-    await revocations.announce(set(revoked))
+    sessions = set(revoked)
+    revoke_on_commit(session.sync_session, sessions)
+    await revocations.announce(sessions)
 
 
 async def login(

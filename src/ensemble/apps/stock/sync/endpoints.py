@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from ensemble.apps.stock.auth import CurrentUser, authorize_store
 from ensemble.apps.stock.domain import ChangePosition
@@ -33,7 +33,9 @@ SYNC_MAX_BODY_BYTES = 8 * 2**20
 
 
 @router.post("/sync", openapi_extra=max_body(SYNC_MAX_BODY_BYTES))
-async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -> SyncResponse:
+async def push(
+    body: SyncRequest, request: Request, principal: CurrentUser, session: SessionDep
+) -> SyncResponse:
     """Apply a batch of offline records; every record gets a verdict. Safe to re-send.
 
     Records are applied in `occurred_at` / `updated_at` order. Products: last write wins on
@@ -42,7 +44,7 @@ async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -
     allow negative stock, and its result carries `reason: "negative_stock"` so the device
     can warn. Nothing is dropped silently: each record is `applied`, `duplicate`,
     `superseded` or `rejected` with a reason."""
-    access = await authorize_store(session, principal, body.store_id)
+    access = await authorize_store(request, session, principal, body.store_id)
     results = await service.apply_batch(session, access, body)
     resume = ChangePosition.decode(body.cursor)  # validated: a bad cursor is a 422
     return SyncResponse(results=results, cursor=resume.encode())
@@ -51,13 +53,14 @@ async def push(body: SyncRequest, principal: CurrentUser, session: SessionDep) -
 @router.get("/sync/changes")
 async def pull(
     store_id: uuid.UUID,
+    request: Request,
     principal: CurrentUser,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=1000), IntegerLiteral] = 500,
 ) -> ChangesResponse:
     """Everything changed in the store after `cursor`; never skips a late-committing change."""
-    access = await authorize_store(session, principal, store_id)
+    access = await authorize_store(request, session, principal, store_id)
     changes = await service.changes_since(
         session, access.store_id, ChangePosition.decode(cursor), limit
     )
