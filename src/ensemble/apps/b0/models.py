@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMA = "b0"
 
@@ -70,7 +70,7 @@ class User(Timestamped, Base):
     __tablename__ = "users"
     __table_args__ = {"schema": SCHEMA}
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     email: Mapped[str | None] = mapped_column(String(320))
     nickname: Mapped[str | None] = mapped_column(String(10))
     profile: Mapped[str | None] = mapped_column(String(32))
@@ -82,7 +82,7 @@ class UserIdentity(Base):
     __tablename__ = "user_identities"
     __table_args__ = (UniqueConstraint("provider", "provider_user_id"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.users.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     provider_user_id: Mapped[str] = mapped_column(String(255))
@@ -97,7 +97,7 @@ class City(Timestamped, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(String(500))
@@ -114,7 +114,7 @@ class Airship(Timestamped, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     cost_factor: Mapped[Decimal] = mapped_column(Numeric(6, 3))
@@ -127,7 +127,7 @@ class GuestHouse(Base):
     __tablename__ = "guest_houses"
     __table_args__ = (Index(None, "city_id"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     city_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.cities.id"))
     name: Mapped[str] = mapped_column(String(100))
     guest_house_type: Mapped[GuestHouseType] = mapped_column(
@@ -146,7 +146,7 @@ class Room(Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     guest_house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.guest_houses.id"))
     capacity: Mapped[int] = mapped_column(Integer, default=6)
     current_occupancy: Mapped[int] = mapped_column(Integer, default=0)
@@ -165,7 +165,7 @@ class Ticket(Timestamped, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     ticket_number: Mapped[str] = mapped_column(String(32), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.users.id"))
     city_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.cities.id"))
@@ -190,7 +190,7 @@ class RoomStay(Timestamped, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.users.id"))
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.rooms.id"))
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.tickets.id"), unique=True)
@@ -204,7 +204,7 @@ class Diary(Base):
     __tablename__ = "diaries"
     __table_args__ = (UniqueConstraint("user_id", "diary_date"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.users.id"))
     diary_date: Mapped[date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(String(100))
@@ -217,7 +217,7 @@ class Question(Base):
     __tablename__ = "questions"
     __table_args__ = {"schema": SCHEMA}
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     content: Mapped[str] = mapped_column(String(500))
     display_order: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -227,7 +227,7 @@ class Answer(Base):
     __tablename__ = "answers"
     __table_args__ = (UniqueConstraint("user_id", "question_id"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.users.id"))
     question_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.questions.id"))
     content: Mapped[str] = mapped_column(Text)
@@ -240,7 +240,7 @@ class ChatMessage(Base):
     __tablename__ = "chat_messages"
     __table_args__ = (Index("ix_chat_room_time", "room_id", "created_at", "id"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.rooms.id"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(f"{SCHEMA}.users.id"))
     content: Mapped[str] = mapped_column(String(300))

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMAS = AUTH, IMAGE, SCAN, CHARACTER, MY, LOCATION, CHAT = (
     "eco_auth",
@@ -94,7 +94,7 @@ class Upload(Base):
     __tablename__ = "uploads"
     __table_args__ = (Index(None, "user_id", "created_at"), {"schema": IMAGE})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID]
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
@@ -111,7 +111,7 @@ class Image(Base):
     __tablename__ = "images"
     __table_args__ = (Index(None, "user_id", "created_at"), {"schema": IMAGE})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID]
     upload_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
     url: Mapped[str] = mapped_column(String(2000))
@@ -161,7 +161,7 @@ class Scan(Base):
         {"schema": SCAN},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID]
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_digest: Mapped[str] = mapped_column(String(64))
@@ -195,7 +195,7 @@ class Character(Base):
     __tablename__ = "catalogue"
     __table_args__ = (Index(None, "category", "display_order"), {"schema": CHARACTER})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     code: Mapped[str] = mapped_column(String(50), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     category: Mapped[str] = mapped_column(String(50))
@@ -230,7 +230,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (Index(None, "user_id", "id"), {"schema": MY})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(50))
     title: Mapped[str] = mapped_column(String(200))
@@ -249,7 +249,7 @@ class Centre(Base):
     __tablename__ = "centres"
     __table_args__ = (Index(None, "lat", "lng"), {"schema": LOCATION})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     district: Mapped[str | None] = mapped_column(String(100))
@@ -269,7 +269,7 @@ class ChatSession(Base):
     __tablename__ = "sessions"
     __table_args__ = (Index(None, "user_id", "id"), {"schema": CHAT})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     user_id: Mapped[uuid.UUID]
     title: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
@@ -281,7 +281,7 @@ class ChatMessage(Base):
     __tablename__ = "messages"
     __table_args__ = (Index(None, "session_id", "id"), {"schema": CHAT})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(f"{CHAT}.sessions.id", ondelete="CASCADE")
     )

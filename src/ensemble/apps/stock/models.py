@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import CURRENT_XID, Base, new_id, utcnow
+from ensemble.kernel.db import CURRENT_XID, Base, UuidPk, utcnow
 
 SCHEMA = "stock"
 CHANGE_SEQ = Sequence("change_seq", schema=SCHEMA)
@@ -63,7 +63,7 @@ class Store(Base):
     __tablename__ = "stores"
     __table_args__ = {"schema": SCHEMA}
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(500))
     allow_negative_stock: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -113,7 +113,7 @@ class Category(ChangeTracked, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.stores.id"))
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = _timestamp(default=utcnow)
@@ -142,7 +142,7 @@ class Product(ChangeTracked, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.stores.id"))
     barcode: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -170,7 +170,7 @@ class InventoryTransaction(ChangeTracked, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     store_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.stores.id"))
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.products.id"))
     type: Mapped[TransactionType] = mapped_column(

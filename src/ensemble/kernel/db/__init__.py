@@ -1,6 +1,6 @@
 """Database plumbing shared by every app: engine, session per unit of work, base model."""
 
-from ensemble.kernel.db.base import CURRENT_XID, Base, new_id, utcnow
+from ensemble.kernel.db.base import CURRENT_XID, Base, UuidPk, new_id, utcnow
 from ensemble.kernel.db.engine import Database
 from ensemble.kernel.db.session import SessionDep, get_database, get_session
 
@@ -9,6 +9,7 @@ __all__ = [
     "Base",
     "Database",
     "SessionDep",
+    "UuidPk",
     "get_database",
     "get_session",
     "new_id",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from sqlalchemy import MetaData, text
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 from uuid_utils.compat import uuid7
 
 NAMING_CONVENTION = {
@@ -33,6 +34,10 @@ def new_id() -> uuid.UUID:
     """A time-ordered UUID v7, so new rows land at the right edge of their index."""
     value: uuid.UUID = uuid7()
     return value
+
+
+UuidPk = Annotated[uuid.UUID, mapped_column(primary_key=True, default=new_id)]
+"""A UUID primary key given a `new_id()` on insert: `id: Mapped[UuidPk]`."""
 
 
 def utcnow() -> datetime:

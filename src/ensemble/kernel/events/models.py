@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import CURRENT_XID, Base, new_id, utcnow
+from ensemble.kernel.db import CURRENT_XID, Base, UuidPk, utcnow
 from ensemble.kernel.jobs.models import DeadWork
 
 SCHEMA = "events"
@@ -84,7 +84,7 @@ class DeadLetter(DeadWork, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     consumer: Mapped[str] = mapped_column(String(200))
     stream: Mapped[str] = mapped_column(String(300))
     event_id: Mapped[uuid.UUID | None]

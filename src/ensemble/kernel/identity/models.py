@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMA = "identity"
 
@@ -19,7 +19,7 @@ class Account(Base):
     __tablename__ = "accounts"
     __table_args__ = (UniqueConstraint("realm", "email"), {"schema": SCHEMA})
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     realm: Mapped[str] = mapped_column(String(32))
     email: Mapped[str] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(255))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +9,7 @@ from sqlalchemy import DateTime, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMA = "jobs"
 
@@ -45,7 +44,7 @@ class OutboxJob(Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     job: Mapped[str] = mapped_column(String(200))
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB)
     run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -66,7 +65,7 @@ class TaskFailure(DeadWork, Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     job: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(64))
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.kernel.db import Base, new_id, utcnow
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMA = "ledger"
 
@@ -49,7 +49,7 @@ class Account(Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     owner_realm: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[uuid.UUID]
     currency: Mapped[str] = mapped_column(String(32))
@@ -79,7 +79,7 @@ class Entry(Base):
         {"schema": SCHEMA},
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    id: Mapped[UuidPk]
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(f"{SCHEMA}.accounts.id"))
     sequence: Mapped[int] = mapped_column(BigInteger)
     direction: Mapped[Direction] = mapped_column(Enum(Direction, name="direction", schema=SCHEMA))

@@ -47,12 +47,7 @@ async def presigned_url(
         settings=eco.settings,
     )
     target = eco.storage.upload_target(
-        upload_id=upload.id,
-        key=upload.storage_key,
-        content_type=upload.content_type,
-        size=upload.size,
-        expires_at=upload.expires_at,
-        local_url=str(request.url_for("upload_bytes", upload_id=upload.id)),
+        upload, local_url=str(request.url_for("upload_bytes", upload_id=upload.id))
     )
     return PresignResponse(
         upload_id=upload.id,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ensemble.settings import Settings
 
 if TYPE_CHECKING:
+    from ensemble.apps.eco.models import Upload
     from ensemble.apps.eco.settings import EcoSettings
 
 
@@ -40,17 +41,8 @@ class StoredObject:
 
 
 class Storage(Protocol):
-    def upload_target(
-        self,
-        *,
-        upload_id: uuid.UUID,
-        key: str,
-        content_type: str,
-        size: int,
-        expires_at: datetime,
-        local_url: str,
-    ) -> UploadTarget:
-        """Where the client PUTs the bytes (`local_url` is this app's own upload route)."""
+    def upload_target(self, upload: Upload, *, local_url: str) -> UploadTarget:
+        """Where the client PUTs `upload`'s bytes (`local_url` is this app's own upload route)."""
 
     async def stat(self, key: str) -> StoredObject | None:
         """The stored object, or None if nothing was uploaded under `key`."""
@@ -84,21 +76,14 @@ class LocalStorage:
         self.root = root
         self.secret = secret
 
-    def upload_target(
-        self,
-        *,
-        upload_id: uuid.UUID,
-        key: str,
-        content_type: str,
-        size: int,
-        expires_at: datetime,
-        local_url: str,
-    ) -> UploadTarget:
-        expires = int(expires_at.timestamp())
-        signature = upload_signature(self.secret, upload_id, content_type, size, expires)
+    def upload_target(self, upload: Upload, *, local_url: str) -> UploadTarget:
+        expires = int(upload.expires_at.timestamp())
+        signature = upload_signature(
+            self.secret, upload.id, upload.content_type, upload.size, expires
+        )
         return UploadTarget(
             url=f"{local_url}?expires={expires}&signature={signature}",
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": upload.content_type},
         )
 
     def path(self, key: str) -> Path:
@@ -143,29 +128,21 @@ class S3Storage:
             aws_secret_access_key=_secret(settings.s3_secret_key),
         )
 
-    def upload_target(
-        self,
-        *,
-        upload_id: uuid.UUID,
-        key: str,
-        content_type: str,
-        size: int,
-        expires_at: datetime,
-        local_url: str,
-    ) -> UploadTarget:
-        del upload_id, local_url
+    def upload_target(self, upload: Upload, *, local_url: str) -> UploadTarget:
+        del local_url
+        expires_at = upload.expires_at
         seconds = max(1, int(expires_at.timestamp() - datetime.now(expires_at.tzinfo).timestamp()))
         url = self.client.generate_presigned_url(
             "put_object",
             Params={
                 "Bucket": self.bucket,
-                "Key": key,
-                "ContentType": content_type,
-                "ContentLength": size,
+                "Key": upload.storage_key,
+                "ContentType": upload.content_type,
+                "ContentLength": upload.size,
             },
             ExpiresIn=seconds,
         )
-        return UploadTarget(url=str(url), headers={"Content-Type": content_type})
+        return UploadTarget(url=str(url), headers={"Content-Type": upload.content_type})
 
     async def stat(self, key: str) -> StoredObject | None:
         from botocore.exceptions import ClientError

@@ -229,41 +229,43 @@ async def remember_image(session: AsyncSession, envelope: Envelope) -> None:
 async def settle_reward(session: AsyncSession, envelope: Envelope) -> str:
     """The character domain's answer to a completed scan: the reward granted
     (`ScanRewardGranted`), or compensated (`ScanRewardCompensated`). Returns what happened."""
+    answer: events.CharacterAcquired | events.CharacterAcquireFailed
     if envelope.type == events.CharacterAcquired.TYPE:
-        acquired = envelope.payload_as(events.CharacterAcquired)
-        if acquired.scan_id is None:
-            return "not_from_a_scan"
-        scan = await _pending_reward(session, acquired.scan_id)
-        if scan is None:
-            return "already_settled"
-        scan.reward_status = RewardStatus.GRANTED
-        scan.reward_character = {
-            "character_id": str(acquired.character_id),
-            "code": acquired.character_code,
-            "name": acquired.character_name,
-        }
-        granted = events.ScanRewardGranted(
-            scan_id=scan.id,
-            user_id=scan.user_id,
-            character_id=acquired.character_id,
-            character_code=acquired.character_code,
-            character_name=acquired.character_name,
-        )
-        await _record(session, scan, granted)
-        return "granted"
-    refused = envelope.payload_as(events.CharacterAcquireFailed)
-    scan = await _pending_reward(session, refused.scan_id)
+        answer = envelope.payload_as(events.CharacterAcquired)
+    else:
+        answer = envelope.payload_as(events.CharacterAcquireFailed)
+    if answer.scan_id is None:
+        return "not_from_a_scan"
+    scan = await _pending_reward(session, answer.scan_id)
     if scan is None:
         return "already_settled"
-    scan.reward_status, scan.reward_reason = RewardStatus.FAILED, refused.reason
-    compensated = events.ScanRewardCompensated(
-        scan_id=scan.id,
-        user_id=scan.user_id,
-        compensation_reason=refused.reason,
-        character_names=refused.character_names,
-    )
-    await _record(session, scan, compensated)
-    return "compensated"
+    settled: EventPayload
+    if isinstance(answer, events.CharacterAcquired):
+        scan.reward_status = RewardStatus.GRANTED
+        scan.reward_character = {
+            "character_id": str(answer.character_id),
+            "code": answer.character_code,
+            "name": answer.character_name,
+        }
+        settled = events.ScanRewardGranted(
+            scan_id=scan.id,
+            user_id=scan.user_id,
+            character_id=answer.character_id,
+            character_code=answer.character_code,
+            character_name=answer.character_name,
+        )
+        outcome = "granted"
+    else:
+        scan.reward_status, scan.reward_reason = RewardStatus.FAILED, answer.reason
+        settled = events.ScanRewardCompensated(
+            scan_id=scan.id,
+            user_id=scan.user_id,
+            compensation_reason=answer.reason,
+            character_names=answer.character_names,
+        )
+        outcome = "compensated"
+    await _record(session, scan, settled)
+    return outcome
 
 
 async def _pending_reward(session: AsyncSession, scan_id: uuid.UUID) -> Scan | None:
