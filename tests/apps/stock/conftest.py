@@ -18,12 +18,15 @@ from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
 from ensemble.apps.stock.schemas import ProductCreate, StoreCreate, TransactionCreate, UserCreate
 from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.identity.cache import AuthCache, process_caches
 from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
+from tests.polling import eventually
 
 PASSWORD = "correct-horse-battery"
+LISTENER_DEADLINE_S = 30.0
 
 
 @dataclass
@@ -84,6 +87,13 @@ class StockWorld:
             )
             return view.user.id
 
+    async def live_auth_cache(self) -> AuthCache:
+        """The client's auth cache once its listener is up (so requests go through it)."""
+        live = await eventually(
+            _live_caches, until=lambda caches: len(caches) == 1, timeout=LISTENER_DEADLINE_S
+        )
+        return live[0]
+
     async def admin_headers(self) -> dict[str, str]:
         return self.headers(await self.user(Role.ADMIN), Role.ADMIN, [])
 
@@ -119,6 +129,10 @@ class StockWorld:
                 )
                 await inventory.record_transaction(session, access, movement)
             return view.product.id
+
+
+async def _live_caches() -> list[AuthCache]:
+    return [cache for cache in process_caches() if cache.live]
 
 
 @pytest.fixture

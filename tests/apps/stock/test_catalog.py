@@ -230,7 +230,9 @@ async def test_product_update_search_and_soft_delete(world: StockWorld) -> None:
 
 
 async def test_role_store_and_activity_changes_apply_to_live_tokens(world: StockWorld) -> None:
-    """A token is 60 minutes long; taking a store, a role or the account away acts at once."""
+    """A token is 60 minutes long; taking a store, a role or the account away acts at once,
+    also for a caller the auth cache holds."""
+    await world.live_auth_cache()
     store = await world.store()
     admin = await world.admin_headers()
     worker_id = await world.user(stores=[store])

@@ -46,6 +46,8 @@ CHANNEL = "ensemble_auth"
 REVOKED = "revoked:"
 MAX_ENTRIES = 50_000
 RECONNECT_DELAY_S = 1.0
+LISTENER_NAME = "ensemble auth cache"
+"""The listener's `application_name`, as `pg_stat_activity` shows it."""
 T = TypeVar("T")
 
 
@@ -175,7 +177,7 @@ class AuthCache:
             await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _listen_once(self, dsn: str) -> None:
-        connection = await asyncpg.connect(dsn)
+        connection = await asyncpg.connect(dsn, server_settings={"application_name": LISTENER_NAME})
         lost = asyncio.Event()
         try:
             connection.add_termination_listener(lambda *_: lost.set())
@@ -203,6 +205,11 @@ _PROCESS_CACHES: weakref.WeakSet[AuthCache] = weakref.WeakSet()
 _WATCHED: dict[FromClause, set[str]] = {}
 _CHANGED = "ensemble.auth_changed"
 _REVOKED_HERE = "ensemble.sessions_revoked"
+
+
+def process_caches() -> list[AuthCache]:
+    """The auth caches of this process (one per running API application)."""
+    return list(_PROCESS_CACHES)
 
 
 def auth_cache(connection: HTTPConnection) -> AuthCache | None:
@@ -249,7 +256,7 @@ def _on_execute(state: ORMExecuteState) -> None:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     realms, revoked = session.info.pop(_CHANGED, ()), session.info.pop(_REVOKED_HERE, ())
-    for cache in list(_PROCESS_CACHES):
+    for cache in process_caches():
         cache.revoke(revoked)
         for realm in realms:
             cache.forget(realm)
