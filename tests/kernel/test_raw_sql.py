@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from ensemble.kernel.db import Database
-from ensemble.kernel.db.raw import transaction_connection
+from ensemble.kernel.db.raw import read_one, transaction_connection
 
 PROBE = "public.raw_sql_probe"
 
@@ -67,3 +67,25 @@ async def test_after_orm_statements_it_is_the_same_transaction(
         raw = await transaction_connection(session)
         assert await raw.fetchval("SELECT txid_current()") == backend
         assert await transaction_connection(session) is raw
+
+
+async def test_a_lone_read_begins_no_transaction(database: Database, probe: str) -> None:
+    row = uuid.uuid4()
+    async with database.engine.begin() as connection:
+        await connection.execute(text(f"INSERT INTO {probe} (id) VALUES (:i)"), {"i": row})
+    async with database.unit_of_work() as session:
+        found = await read_one(session, f"SELECT id FROM {probe} WHERE id = $1", row)
+        assert found is not None
+        assert found["id"] == row
+        assert not session.in_transaction(), "no BEGIN (nor COMMIT) for a request's lone read"
+
+
+async def test_a_read_after_a_write_sees_the_write_in_its_transaction(
+    database: Database, probe: str
+) -> None:
+    row = uuid.uuid4()
+    async with database.unit_of_work() as session:
+        await session.execute(text(f"INSERT INTO {probe} (id) VALUES (:i)"), {"i": row})
+        found = await read_one(session, f"SELECT id FROM {probe} WHERE id = $1", row)
+        assert found is not None, "the uncommitted row is seen: the read ran in the transaction"
+    assert await _stored(database, row)

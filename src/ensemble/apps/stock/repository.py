@@ -22,12 +22,12 @@ from ensemble.apps.stock.models import (
     User,
     UserStore,
 )
-from ensemble.kernel.db.raw import transaction_connection
+from ensemble.kernel.db.raw import read_one, transaction_connection
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
 
-ProductRow = Row[Product, int]
+ProductRow = Row[Product, int] | tuple[Product, int]
 
 stores = Repository(Store)
 categories = Repository(Category)
@@ -126,13 +126,22 @@ async def product_in_store(
     return (await session.execute(stmt)).one_or_none()
 
 
+_PRODUCT_COLUMNS = tuple(column.key for column in Product.__table__.columns)
+_PRODUCT_BY_BARCODE = f"""
+SELECT {", ".join(f"p.{c}" for c in _PRODUCT_COLUMNS)}, coalesce(s.quantity, 0) AS stock
+FROM stock.products p LEFT JOIN stock.current_stock s ON s.product_id = p.id
+WHERE p.store_id = $1 AND p.barcode = $2 AND p.deleted_at IS NULL
+"""
+"""The scanner's lookup, in plain SQL: the hottest read of the API (`read_one`)."""
+
+
 async def product_by_barcode(
     session: AsyncSession, store_id: uuid.UUID, barcode: str
-) -> ProductRow | None:
-    stmt = _product_with_stock().where(
-        Product.store_id == store_id, Product.barcode == barcode, Product.deleted_at.is_(None)
-    )
-    return (await session.execute(stmt)).one_or_none()
+) -> tuple[Product, int] | None:
+    row = await read_one(session, _PRODUCT_BY_BARCODE, store_id, barcode)
+    if row is None:
+        return None
+    return Product(**{c: row[c] for c in _PRODUCT_COLUMNS}), row["stock"]
 
 
 async def live_barcode_owner(

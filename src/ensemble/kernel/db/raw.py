@@ -59,6 +59,22 @@ def _begun_driver_connection(session: Session) -> asyncpg.Connection[asyncpg.Rec
     return driver
 
 
+async def read_one(session: AsyncSession, sql: str, *args: object) -> asyncpg.Record | None:
+    """The first row of one read-only statement: in the session's transaction if it has
+    begun one (so it sees the request's own writes), else straight on a pooled connection.
+
+    A single statement reads one snapshot on its own, so a request whose only database work
+    is this read needs no transaction: it sends neither BEGIN nor COMMIT, and no empty
+    statement to begin one. Never use it to write.
+    """
+    if session.in_transaction():
+        return await (await transaction_connection(session)).fetchrow(sql, *args)
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "the session is bound to one engine"
+    async with own_connection(engine) as connection:
+        return await connection.fetchrow(sql, *args)
+
+
 @asynccontextmanager
 async def own_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
     """A pooled asyncpg connection outside any session, for work that opens its own
