@@ -60,7 +60,7 @@ def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
         **kwargs,
     )
     for router in module.routers:
-        app.include_router(router)
+        app.router.routes.extend(router.routes)
     install_error_handlers(app)
     return app
 

@@ -53,7 +53,7 @@ class Database:
         session = self.sessionmaker()
         try:
             yield session
-            await session.run_sync(_commit_and_close)
+            await session.run_sync(commit_and_close)
         except BaseException:
             async with session:
                 pass
@@ -67,6 +67,16 @@ class Database:
         await self.engine.dispose()
 
 
-def _commit_and_close(session: Session) -> None:
-    session.commit()
-    session.close()
+def commit_and_close(session: Session) -> None:
+    """Commit, then close (also when the commit fails), in SQLAlchemy's synchronous core."""
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()

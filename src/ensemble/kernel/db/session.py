@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.kernel.db.engine import Database
+from ensemble.kernel.db.engine import Database, commit_and_close, rollback_and_close
 from ensemble.kernel.errors import AppError
 
 
@@ -22,20 +22,27 @@ def get_database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).sessionmaker() as session:
-        try:
-            yield session
-        except AppError as exc:
-            if exc.keeps_changes:
-                await session.commit()
-            else:
-                await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+    session = get_database(request).sessionmaker()
+    try:
+        yield session
+    except AppError as exc:
+        await _end(session, commit=exc.keeps_changes)
+        raise
+    except BaseException:
+        await _end(session, commit=False)
+        raise
+    else:
+        await _end(session, commit=True)
+
+
+async def _end(session: AsyncSession, *, commit: bool) -> None:
+    """Commit (or roll back) and close in one trip into SQLAlchemy's synchronous core; a
+    session that never began a transaction (a request that only read through the auth cache
+    and `read_one`) holds no connection and has nothing to end."""
+    if session.in_transaction():
+        await session.run_sync(commit_and_close if commit else rollback_and_close)
+    else:
+        session.sync_session.expunge_all()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
