@@ -4,8 +4,11 @@ as the session's first statement: it commits and rolls back with the session."""
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
+import asyncpg
 import pytest
+from asyncpg.connection import LoggedQuery
 from sqlalchemy import text
 
 from ensemble.kernel.db import Database
@@ -89,3 +92,22 @@ async def test_a_read_after_a_write_sees_the_write_in_its_transaction(
         found = await read_one(session, f"SELECT id FROM {probe} WHERE id = $1", row)
         assert found is not None, "the uncommitted row is seen: the read ran in the transaction"
     assert await _stored(database, row)
+
+
+async def test_plain_sql_first_sends_begin_alone_then_the_statement(
+    database: Database, probe: str
+) -> None:
+    """No empty statement rides along to begin the transaction: BEGIN, then the SQL."""
+    sent: list[str] = []
+
+    def log(record: LoggedQuery) -> None:
+        sent.append(record.query)
+
+    async with database.unit_of_work() as session:
+        pooled = await (await session.connection()).get_raw_connection()
+        driver = cast("asyncpg.Connection[asyncpg.Record]", pooled.driver_connection)
+        driver.add_query_logger(log)
+        raw = await transaction_connection(session)
+        await raw.execute(f"INSERT INTO {probe} (id) VALUES ($1)", uuid.uuid4())
+        driver.remove_query_logger(log)
+    assert [query.split()[0].rstrip(";") for query in sent] == ["BEGIN", "INSERT"], sent

@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import await_
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -30,17 +31,11 @@ async def transaction_connection(session: AsyncSession) -> asyncpg.Connection[as
 
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it executes;
     asyncpg statements sent before that would commit on their own. So if the transaction
-    has not begun yet, an empty statement is executed on the session's DBAPI cursor first
-    (PEP 249, public: the adapter begins its transaction, to commit or roll back with the
-    session). That costs one round trip and about 20 µs of CPU, once per transaction and
-    only when plain SQL is its first statement (an HTTP request has always run one through
-    SQLAlchemy by then: its caller's lookup).
+    has not begun yet, it is begun here the way the adapter's cursors begin it (BEGIN
+    alone, tracked by the adapter to commit or roll back with the session): one round trip,
+    and no empty statement to carry it.
     """
     return await session.run_sync(_begun_driver_connection)
-
-
-_BEGIN = ";"
-"""The statement that makes the adapter begin its transaction: an empty query."""
 
 
 def _begun_driver_connection(session: Session) -> asyncpg.Connection[asyncpg.Record]:
@@ -49,11 +44,9 @@ def _begun_driver_connection(session: Session) -> asyncpg.Connection[asyncpg.Rec
     pooled = session.connection().connection
     driver = cast("asyncpg.Connection[asyncpg.Record]", pooled.driver_connection)
     if not driver.is_in_transaction():
-        cursor = pooled.cursor()
-        try:
-            cursor.execute(_BEGIN)
-        finally:
-            cursor.close()
+        # The coroutine the adapter's cursors await before their first statement (a private
+        # name of SQLAlchemy's asyncpg dialect, pinned by tests/kernel/test_raw_sql.py).
+        await_(pooled.dbapi_connection._start_transaction())  # type: ignore[union-attr]
         if not driver.is_in_transaction():
             raise RuntimeError("the session's transaction did not begin on its connection")
     return driver
