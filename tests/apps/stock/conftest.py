@@ -12,11 +12,17 @@ from httpx import AsyncClient
 
 from ensemble.apps.stock import app as stock_app
 from ensemble.apps.stock import service
-from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
+from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.catalog import service as catalog
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
-from ensemble.apps.stock.schemas import ProductCreate, StoreCreate, TransactionCreate, UserCreate
+from ensemble.apps.stock.schemas import (
+    ProductCreate,
+    StoreCreate,
+    StorePublic,
+    TransactionCreate,
+    UserCreate,
+)
 from ensemble.kernel.db import Database, new_id, utcnow
 from ensemble.kernel.identity.cache import AuthCache, process_caches
 from ensemble.kernel.identity.principal import Principal
@@ -114,7 +120,7 @@ class StockWorld:
             store = await session.get(Store, store_id)
             assert store is not None
             access = StoreAccess(
-                StoreFacts.of(store), Principal(actor, REALM, Role.ADMIN.value, {})
+                StorePublic.model_validate(store), Principal(actor, REALM, Role.ADMIN.value, {})
             )
             data = ProductCreate(
                 barcode=barcode or uuid.uuid4().hex[:12],

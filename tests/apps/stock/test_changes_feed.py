@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
+from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.domain import ChangePosition
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import (
@@ -29,7 +29,7 @@ from ensemble.apps.stock.models import (
     Store,
     TransactionType,
 )
-from ensemble.apps.stock.schemas import TransactionCreate
+from ensemble.apps.stock.schemas import StorePublic, TransactionCreate
 from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.pagination import encode_cursor
 from tests.apps.stock.conftest import StockWorld
@@ -150,7 +150,7 @@ class Writers:
         store_row = await session.get(Store, store)
         assert store_row is not None
         access = StoreAccess(
-            StoreFacts.of(store_row), Principal(actor, REALM, Role.ADMIN.value, {})
+            StorePublic.model_validate(store_row), Principal(actor, REALM, Role.ADMIN.value, {})
         )
         movement = TransactionCreate(
             product_id=product_id, type=TransactionType.IN, quantity=quantity

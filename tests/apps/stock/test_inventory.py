@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ensemble.apps.stock.auth import REALM, StoreAccess, StoreFacts
+from ensemble.apps.stock.auth import REALM, StoreAccess
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import Role, Store, TransactionType
-from ensemble.apps.stock.schemas import TransactionCreate
+from ensemble.apps.stock.schemas import StorePublic, TransactionCreate
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.identity.principal import Principal
 from tests.apps.stock.conftest import StockWorld
@@ -114,7 +114,8 @@ async def test_refused_out_as_a_sessions_first_statement_leaves_no_log_row(
         store = await session.get(Store, store_id)
     assert store is not None
     access = StoreAccess(
-        StoreFacts.of(store), Principal(await world.actor(), REALM, Role.ADMIN.value, {})
+        StorePublic.model_validate(store),
+        Principal(await world.actor(), REALM, Role.ADMIN.value, {}),
     )
     movement = TransactionCreate(product_id=product, type=TransactionType.OUT, quantity=3)
     with pytest.raises(AppError, match="Not enough stock"):

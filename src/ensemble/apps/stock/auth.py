@@ -9,8 +9,7 @@ token's `role`/`stores` claims are for clients to display).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from starlette.requests import HTTPConnection
 
 from ensemble.apps.stock import repository
 from ensemble.apps.stock.models import Role, Store, User, UserStore
+from ensemble.apps.stock.schemas import StorePublic
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, NotFound
 from ensemble.kernel.identity.cache import auth_cache, watch_tables
@@ -79,26 +79,10 @@ async def _is_assigned(session: AsyncSession, principal: Principal, store_id: uu
 
 
 @dataclass(frozen=True)
-class StoreFacts:
-    """What requests read of a store they are admitted to, kept with the caller's grant."""
-
-    id: uuid.UUID
-    name: str
-    address: str | None
-    allow_negative_stock: bool
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, store: Store) -> StoreFacts:
-        return cls(**{f.name: getattr(store, f.name) for f in fields(cls)})
-
-
-@dataclass(frozen=True)
 class StoreAccess:
     """A store the caller may work in, and who the caller is."""
 
-    store: StoreFacts
+    store: StorePublic  # what requests read of it, kept with the caller's grant
     principal: Principal
 
     @property
@@ -108,13 +92,13 @@ class StoreAccess:
 
 async def _admitted_store(
     session: AsyncSession, principal: Principal, store_id: uuid.UUID
-) -> StoreFacts:
+) -> StorePublic:
     if not is_admin(principal) and not await _is_assigned(session, principal, store_id):
         raise Forbidden("You are not assigned to this store.", code="store_forbidden")
     store = await session.get(Store, store_id)
     if store is None:
         raise NotFound("The store does not exist.", code="store_not_found")
-    return StoreFacts.of(store)
+    return StorePublic.model_validate(store)
 
 
 async def authorize_store(

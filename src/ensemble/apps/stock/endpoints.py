@@ -108,7 +108,7 @@ async def list_stores(
 
 @stores.get("/{store_id}", responses=errors(*IN_STORE))
 async def read_store(access: StoreMember) -> StorePublic:
-    return StorePublic.model_validate(access.store)
+    return access.store
 
 
 @stores.patch("/{store_id}", responses=errors(*IN_STORE))
