@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from pydantic_settings import BaseSettings
 from redis.asyncio import Redis
@@ -17,13 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn
-from ensemble.kernel.edge import BodyLimitMiddleware, SecurityHeadersMiddleware
+from ensemble.kernel.edge import EdgeMiddleware
 from ensemble.kernel.errors import install_error_handlers
 from ensemble.kernel.identity.cache import AuthCache
 from ensemble.kernel.modules import AppModule, resources_of, warmers_of
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
-from ensemble.kernel.observability.middleware import ObservabilityMiddleware
 from ensemble.kernel.realtime import Hub
 from ensemble.kernel.resources import Process, open_resources
 from ensemble.kernel.warmup import (
@@ -149,16 +147,17 @@ def create_app(
         app_name = None
     root.include_router(health_router)
     root.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=True,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID", "traceparent"],
+        EdgeMiddleware,
+        app_name=app_name,
+        max_body_bytes=settings.max_body_bytes,
+        cors={
+            "allow_origins": settings.cors_origins,
+            "allow_credentials": True,
+            "allow_methods": ["*"],
+            "allow_headers": ["*"],
+            "expose_headers": ["X-Request-ID", "traceparent"],
+        },
     )
-    root.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    root.add_middleware(SecurityHeadersMiddleware)
-    root.add_middleware(ObservabilityMiddleware, app_name=app_name)
     return root
 
 
