@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 import weakref
@@ -32,7 +33,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import FromClause, event
+from sqlalchemy import FromClause, TextClause, event
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from starlette.requests import HTTPConnection
 
@@ -154,9 +155,14 @@ class AuthCache:
         else:
             self.forget(payload)
 
+    def realms(self) -> set[str]:
+        """Every realm the cache holds or has held entries of, and every watched realm."""
+        watched = {realm for realms in _WATCHED.values() for realm in realms}
+        return {*self._generation, *self._callers, *self._grants, *watched}
+
     def _off(self) -> None:
         self.live = False
-        for realm in list(self._generation) + list(self._callers) + list(self._grants):
+        for realm in self.realms():
             self.forget(realm)
         self._revoked.clear()
 
@@ -205,6 +211,9 @@ _PROCESS_CACHES: weakref.WeakSet[AuthCache] = weakref.WeakSet()
 _WATCHED: dict[FromClause, set[str]] = {}
 _CHANGED = "ensemble.auth_changed"
 _REVOKED_HERE = "ensemble.sessions_revoked"
+EVERY_REALM = "*"
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|TRUNCATE|MERGE)\b", re.IGNORECASE)
+"""A textual statement that writes (its tables are not known to the ORM)."""
 
 
 def process_caches() -> list[AuthCache]:
@@ -248,9 +257,12 @@ def _after_flush(session: Session, _: UOWTransaction) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
-    if state.is_update or state.is_delete or state.is_insert:
-        table = getattr(state.statement, "table", None)
-        _mark(state.session, _touched([table]))
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        if _WRITES.match(statement.text):  # which tables is not known: every realm
+            _mark(state.session, {EVERY_REALM})
+    elif state.is_update or state.is_delete or state.is_insert:
+        _mark(state.session, _touched([getattr(statement, "table", None)]))
 
 
 @event.listens_for(Session, "after_commit")
@@ -258,7 +270,7 @@ def _after_commit(session: Session) -> None:
     realms, revoked = session.info.pop(_CHANGED, ()), session.info.pop(_REVOKED_HERE, ())
     for cache in process_caches():
         cache.revoke(revoked)
-        for realm in realms:
+        for realm in cache.realms() if EVERY_REALM in realms else realms:
             cache.forget(realm)
 
 
