@@ -5,7 +5,7 @@ notices missed while the listener was down leave nothing stale behind."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -32,8 +32,16 @@ async def other_process(settings: Settings) -> AsyncIterator[asyncpg.Connection]
     await connection.close()
 
 
-def _status(expected: int) -> Callable[[Response], bool]:
-    return lambda response: response.status_code == expected
+async def refused_eventually(
+    world: StockWorld, path: str, headers: dict[str, str], status: int, code: str
+) -> None:
+    """`path` answers `status` with error `code` before the deadline (once the notice of a
+    change made elsewhere has reached the cache)."""
+    refused: Response = await eventually(
+        lambda: world.client.get(path, headers=headers),
+        until=lambda response: response.status_code == status,
+    )
+    assert refused.json()["error"]["code"] == code
 
 
 async def cached_after(world: StockWorld, cache: AuthCache, path: str, token: str) -> None:
@@ -59,17 +67,13 @@ async def test_a_session_revoked_elsewhere_is_refused_once_its_notice_arrives(
     )
     token = login.json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    assert (await world.client.get(f"{API}/auth/me", headers=headers)).status_code == 200
-    assert cache.caller(REALM, token) is not None, "the caller is cached"
+    await cached_after(world, cache, f"{API}/auth/me", token)
 
     await other_process.execute(
         "UPDATE identity.refresh_tokens SET revoked_at = now() WHERE account_id = $1", user_id
     )
 
-    refused: Response = await eventually(
-        lambda: world.client.get(f"{API}/auth/me", headers=headers), until=_status(401)
-    )
-    assert refused.json()["error"]["code"] == "session_revoked"
+    await refused_eventually(world, f"{API}/auth/me", headers, 401, "session_revoked")
 
 
 async def test_a_role_taken_elsewhere_applies_once_its_notice_arrives(
@@ -82,10 +86,7 @@ async def test_a_role_taken_elsewhere_applies_once_its_notice_arrives(
 
     await other_process.execute("UPDATE stock.users SET role = 'WORKER' WHERE id = $1", boss_id)
 
-    refused = await eventually(
-        lambda: world.client.get(f"{API}/users", headers=boss), until=_status(403)
-    )
-    assert refused.json()["error"]["code"] == "role_forbidden"
+    await refused_eventually(world, f"{API}/users", boss, 403, "role_forbidden")
 
 
 async def test_a_store_taken_away_elsewhere_is_refused_once_its_notice_arrives(
@@ -100,10 +101,7 @@ async def test_a_store_taken_away_elsewhere_is_refused_once_its_notice_arrives(
 
     await other_process.execute("DELETE FROM stock.user_stores WHERE user_id = $1", worker_id)
 
-    refused = await eventually(
-        lambda: world.client.get(f"{API}/stores/{store}", headers=worker), until=_status(403)
-    )
-    assert refused.json()["error"]["code"] == "store_forbidden"
+    await refused_eventually(world, f"{API}/stores/{store}", worker, 403, "store_forbidden")
 
 
 async def test_a_change_made_while_the_listener_was_down_leaves_nothing_stale(
