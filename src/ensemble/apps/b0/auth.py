@@ -28,7 +28,7 @@ ROLE = "user"  # B0 has no roles
 _token = bearer_token("The identity provider's access token.")
 
 
-async def _caller(b0: B0Dep, token: Annotated[str, Depends(_token)]) -> ExternalIdentity:
+async def _caller(b0: B0Dep, token: Annotated[str, Depends(_token.token)]) -> ExternalIdentity:
     return await b0.verifier.verify_async(token)
 
 

@@ -117,31 +117,47 @@ async def resolve_principal(
     return principal
 
 
-def bearer_token(description: str) -> BearerToken:
-    """A dependency answering the token of `Authorization: Bearer <token>` (401
-    `not_authenticated` without one); `description` documents the scheme."""
+@dataclass(frozen=True)
+class BearerScheme:
+    """`Authorization: Bearer <token>` as OpenAPI documents it, and the dependency answering
+    its token (401 `not_authenticated` without one)."""
+
+    scheme: HTTPBearer
+    token: BearerToken
+
+
+def required_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None:
+        raise Unauthorized("A bearer access token is required.", code="not_authenticated")
+    return credentials.credentials
+
+
+def bearer_token(description: str) -> BearerScheme:
+    """The bearer scheme documented with `description`."""
     scheme = HTTPBearer(auto_error=False, description=description)
 
     async def token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)],
     ) -> str:
-        if credentials is None:
-            raise Unauthorized("A bearer access token is required.", code="not_authenticated")
-        return credentials.credentials
+        return required_token(credentials)
 
-    return token
+    return BearerScheme(scheme, token)
 
 
 ACCESS_TOKEN = bearer_token("An access token from `/auth/login`.")
 
 
-def bearer(resolve: TokenResolver, token: BearerToken = ACCESS_TOKEN) -> PrincipalResolver:
-    """A dependency resolving the caller from the bearer `token` with `resolve`."""
+def bearer(resolve: TokenResolver, scheme: BearerScheme = ACCESS_TOKEN) -> PrincipalResolver:
+    """A dependency resolving the caller from the bearer token with `resolve`. It reads the
+    scheme's credentials itself rather than through `scheme.token`: one dependency fewer
+    for FastAPI to solve on every authenticated request."""
 
     async def current_principal(
-        request: Request, credential: Annotated[str, Depends(token)], session: SessionDep
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme.scheme)],
+        session: SessionDep,
     ) -> Principal:
-        return await resolve_principal(resolve, request, session, credential)
+        return await resolve_principal(resolve, request, session, required_token(credentials))
 
     return current_principal
 
