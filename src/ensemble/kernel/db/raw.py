@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.util.concurrency import await_
+from sqlalchemy.util.concurrency import await_, greenlet_spawn
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -70,8 +70,11 @@ async def read_one(session: AsyncSession, sql: str, *args: object) -> asyncpg.Re
 
 @asynccontextmanager
 async def own_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
-    """A pooled asyncpg connection outside any session, for work that opens its own
-    transactions on it (`async with connection.transaction()`: bulk COPY loads)."""
-    async with engine.connect() as connection:
-        pooled = await connection.get_raw_connection()
+    """A pooled asyncpg connection outside any session, for a lone read (`read_one`) or
+    work that opens its own transactions on it (bulk COPY loads). Checked out and returned
+    in one trip into SQLAlchemy's core each (an engine `Connection` would take three)."""
+    pooled = await greenlet_spawn(engine.sync_engine.raw_connection)
+    try:
         yield cast("asyncpg.Connection[asyncpg.Record]", pooled.driver_connection)
+    finally:
+        await greenlet_spawn(pooled.close)
