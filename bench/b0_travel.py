@@ -15,7 +15,6 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
-import httpx
 
 from common import (
     API,
@@ -24,6 +23,7 @@ from common import (
     console,
     parser,
     positive,
+    process_cpu_s,
     raw_dsn,
     report,
     run,
@@ -37,6 +37,7 @@ from ensemble.kernel.bootstrap import migrate
 from ensemble.kernel.db import Database
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
 from ensemble.settings import Settings
+from lean_http import LeanClient
 
 PURCHASE_TARGET_P99_MS = 30.0
 ARRIVAL_TARGET_P99_MS = 2000.0
@@ -70,39 +71,43 @@ async def _catalogue(
     return await city("Bench Far", 24.0), await city("Bench Near", flight_seconds / 3600), airship
 
 
-async def _register(client: httpx.AsyncClient, count: int, concurrency: int) -> list[str]:
+async def _register(client: LeanClient, count: int, concurrency: int) -> list[str]:
     tokens = [_token(f"bench-{uuid.uuid4().hex}") for _ in range(count)]
 
     async def one(index: int) -> None:
-        response = await client.post(
-            f"{API}/users", headers={"Authorization": f"Bearer {tokens[index]}"}
+        response = await client.request(
+            "POST", f"{API}/users", headers={"Authorization": f"Bearer {tokens[index]}"}
         )
-        response.raise_for_status()
+        if response.status_code != 201:
+            raise RuntimeError(f"sign-up: {response.status_code} {response.text}")
 
     await run_concurrently(count, concurrency, one)
     return tokens
 
 
 async def _purchases(
-    client: httpx.AsyncClient,
+    client: LeanClient,
     tokens: list[str],
     city: uuid.UUID,
     airship: uuid.UUID,
     concurrency: int,
+    server_pid: int,
 ) -> Stats:
     samples: list[float] = []
+    body = {"city_id": str(city), "airship_id": str(airship)}
 
     async def one(index: int) -> None:
-        response = await client.post(
-            f"{API}/tickets",
-            json={"city_id": str(city), "airship_id": str(airship)},
-            headers={"Authorization": f"Bearer {tokens[index]}"},
+        response = await client.request(
+            "POST", f"{API}/tickets", body, headers={"Authorization": f"Bearer {tokens[index]}"}
         )
-        response.raise_for_status()
+        if response.status_code != 201:
+            raise RuntimeError(f"purchase: {response.status_code} {response.text}")
         samples.append(server_ms(response))
 
+    cpu_before = process_cpu_s(server_pid) or 0.0
     wall = await run_concurrently(len(tokens), concurrency, one)
-    return Stats("ensemble purchase (server)", samples, wall)
+    cpu_ms = ((process_cpu_s(server_pid) or 0.0) - cpu_before) / len(tokens) * 1000
+    return Stats("ensemble purchase (server)", samples, wall, cpu_ms=cpu_ms)
 
 
 _BASELINE_USER = "INSERT INTO b0.users (id, created_at, updated_at) VALUES ($1, now(), now())"
@@ -199,15 +204,15 @@ async def main(options: argparse.Namespace) -> int:
     assert pool is not None
     try:
         far, near, airship = await _catalogue(pool, options.flight_seconds)
-        limits = httpx.Limits(max_connections=options.concurrency)
-        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+        pid = server.process.pid
+        async with LeanClient(server.base_url, {}, options.concurrency) as client:
             with console.status("registering travellers"):
                 buyers = await _register(client, options.purchases, options.concurrency)
                 flyers = await _register(client, options.arrivals, options.concurrency)
-            ours = await _purchases(client, buyers, far, airship, options.concurrency)
+            ours = await _purchases(client, buyers, far, airship, options.concurrency, pid)
             base = await _baseline(pool, options.purchases, far, airship, options.concurrency)
             report("ticket purchase", [ours, base], ratio=(ours, base))
-            await _purchases(client, flyers, near, airship, options.concurrency)
+            await _purchases(client, flyers, near, airship, options.concurrency, pid)
         with console.status(f"waiting for {options.arrivals} arrivals"):
             delays = await _arrival_delays(
                 pool, near, options.arrivals, options.flight_seconds + 60

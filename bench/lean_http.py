@@ -73,9 +73,13 @@ class LeanClient:
         for connection in self._all:
             connection.writer.close()
 
-    async def request(self, method: str, path: str, body: Any = None) -> LeanResponse:
+    async def request(
+        self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> LeanResponse:
+        """One request; `headers` are sent besides the client's own."""
         payload = b"" if body is None else json.dumps(body).encode()
-        head = f"{method} {path} HTTP/1.1\r\n".encode() + self._fixed
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items()).encode()
+        head = f"{method} {path} HTTP/1.1\r\n".encode() + self._fixed + extra
         if body is not None:
             head += b"Content-Type: application/json\r\n"
         request = head + b"Content-Length: %d\r\n\r\n" % len(payload) + payload

@@ -24,15 +24,14 @@ from ensemble.apps.stock.schemas import (
     UserCreate,
 )
 from ensemble.kernel.db import Database, new_id, utcnow
-from ensemble.kernel.identity.cache import AuthCache, process_caches
+from ensemble.kernel.identity.cache import AuthCache
 from ensemble.kernel.identity.principal import Principal
 from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
-from tests.polling import eventually
+from tests.authcache import live_auth_cache
 
 PASSWORD = "correct-horse-battery"
-LISTENER_DEADLINE_S = 30.0
 
 
 @dataclass
@@ -95,10 +94,7 @@ class StockWorld:
 
     async def live_auth_cache(self) -> AuthCache:
         """The client's auth cache once its listener is up (so requests go through it)."""
-        live = await eventually(
-            _live_caches, until=lambda caches: len(caches) == 1, timeout=LISTENER_DEADLINE_S
-        )
-        return live[0]
+        return await live_auth_cache()
 
     async def admin_headers(self) -> dict[str, str]:
         return self.headers(await self.user(Role.ADMIN), Role.ADMIN, [])
@@ -135,10 +131,6 @@ class StockWorld:
                 )
                 await inventory.record_transaction(session, access, movement)
             return view.product.id
-
-
-async def _live_caches() -> list[AuthCache]:
-    return [cache for cache in process_caches() if cache.live]
 
 
 @pytest.fixture

@@ -20,10 +20,17 @@ from ensemble.apps.b0.models import User, UserIdentity
 from ensemble.apps.b0.settings import B0, B0Dep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.errors import Forbidden, NotFound
+from ensemble.kernel.identity.cache import watch_tables
 from ensemble.kernel.identity.external import ExternalIdentity
-from ensemble.kernel.identity.principal import Principal, bearer, bearer_token
+from ensemble.kernel.identity.principal import (
+    Principal,
+    bearer,
+    bearer_token,
+    remembered_caller,
+)
 
 REALM = "b0"
+NOT_REGISTERED = "Create your user first with POST /users."
 ROLE = "user"  # B0 has no roles
 _token = bearer_token("The identity provider's access token.")
 
@@ -50,13 +57,17 @@ async def user_of(session: AsyncSession, identity: ExternalIdentity) -> User | N
 
 async def principal_of(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
     """The caller of a provider token: verified, and a registered user (else 404
-    `user_not_registered`), whose row is then in `session`."""
-    identity = await B0.dependency(connection).verifier.verify_async(token)
-    user = await user_of(session, identity)
-    if user is None:
-        raise NotFound("Create your user first with POST /users.", code="user_not_registered")
-    claims = {**identity.claims, "provider": identity.provider, "subject": identity.subject}
-    return Principal(account_id=user.id, realm=REALM, role=ROLE, claims=claims)
+    `user_not_registered`); kept by the process's auth cache while the token lives."""
+
+    async def verified_and_registered() -> Principal:
+        identity = await B0.dependency(connection).verifier.verify_async(token)
+        user = await user_of(session, identity)
+        if user is None:
+            raise NotFound(NOT_REGISTERED, code="user_not_registered")
+        claims = {**identity.claims, "provider": identity.provider, "subject": identity.subject}
+        return Principal(account_id=user.id, realm=REALM, role=ROLE, claims=claims)
+
+    return await remembered_caller(connection, REALM, token, verified_and_registered)
 
 
 async def guest_of(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
@@ -67,14 +78,16 @@ async def guest_of(connection: HTTPConnection, session: AsyncSession, token: str
         raise Forbidden("You are not a guest of this room.", code="not_a_member") from exc
 
 
+watch_tables(REALM, [User, UserIdentity])
 CurrentUser = Annotated[Principal, Depends(bearer(principal_of, _token))]
 """The caller, a registered user (404 `user_not_registered` otherwise)."""
 
 
 async def _user_row(principal: CurrentUser, session: SessionDep) -> User:
-    """The caller's row, loaded with the principal: `get` finds it in the session."""
+    """The caller's row (already in the session when the principal was just resolved)."""
     user = await session.get(User, principal.account_id)
-    assert user is not None  # the principal was resolved from it
+    if user is None:  # removed since its principal was cached
+        raise NotFound(NOT_REGISTERED, code="user_not_registered")
     return user
 
 

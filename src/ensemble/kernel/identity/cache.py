@@ -100,11 +100,14 @@ class AuthCache:
     def remember_caller(
         self, realm: str, token: str, principal: Any, claims: Mapping[str, Any], generation: int
     ) -> None:
-        """Keep `principal` for `token` until the token expires, unless the realm changed
-        since `generation`."""
-        if self.live and self._generation.get(realm, 0) == generation:
-            entry = (principal, float(claims["exp"]), claimed_id(claims, "sid"))
-            self._callers.setdefault(realm, _Bounded()).put(token, entry)
+        """Keep `principal` for `token` until the token expires (`exp`; a token without one
+        is not kept), unless the realm changed since `generation`. A token naming its
+        session (`sid`) is refused once the session is revoked."""
+        if not self.live or self._generation.get(realm, 0) != generation or "exp" not in claims:
+            return
+        session_id = claimed_id(claims, "sid") if "sid" in claims else None
+        entry = (principal, float(claims["exp"]), session_id)
+        self._callers.setdefault(realm, _Bounded()).put(token, entry)
 
     def is_revoked(self, session_id: uuid.UUID) -> bool | None:
         """Whether the session is revoked; None while the cache is off (ask the source)."""

@@ -86,26 +86,37 @@ async def live_principal(
 
 def own_accounts(realm: str, load: PrincipalLoader) -> TokenResolver:
     """The resolver of the access tokens the kernel issues for `realm` (`auth_router`):
-    verified, of a session not revoked (401 `session_revoked`), then as `load` sees them.
-    The process's `AuthCache` keeps what it resolved, per token, until the token expires or
-    the realm's tables change."""
+    verified, of a session not revoked (401 `session_revoked`), then as `load` sees them."""
 
     async def resolve(connection: HTTPConnection, session: AsyncSession, token: str) -> Principal:
-        cache = auth_cache(connection)
-        if cache is not None and (known := cache.caller(realm, token)) is not None:
-            return cast(Principal, known)
-        settings = connection.state.settings
-        claims = codec_for(settings).decode(token, realm=realm, typ="access")
-        generation = cache.generation(realm) if cache is not None else 0
-        revocations = Revocations.of(connection.state.redis, settings)
-        principal = await load(
-            session, await live_principal(session, revocations, claims, realm, cache)
-        )
-        if cache is not None:
-            cache.remember_caller(realm, token, principal, claims, generation)
-        return principal
+        async def verified_and_loaded() -> Principal:
+            settings = connection.state.settings
+            claims = codec_for(settings).decode(token, realm=realm, typ="access")
+            revocations = Revocations.of(connection.state.redis, settings)
+            cache = auth_cache(connection)
+            return await load(
+                session, await live_principal(session, revocations, claims, realm, cache)
+            )
+
+        return await remembered_caller(connection, realm, token, verified_and_loaded)
 
     return resolve
+
+
+async def remembered_caller(
+    connection: HTTPConnection, realm: str, token: str, resolve: Callable[[], Awaitable[Principal]]
+) -> Principal:
+    """`resolve()`'s principal for `token`, kept by the process's `AuthCache` until the token
+    expires, its session is revoked or the realm's tables change."""
+    cache = auth_cache(connection)
+    if cache is None:
+        return await resolve()
+    if (known := cache.caller(realm, token)) is not None:
+        return cast(Principal, known)
+    generation = cache.generation(realm)
+    principal = await resolve()
+    cache.remember_caller(realm, token, principal, principal.claims, generation)
+    return principal
 
 
 async def resolve_principal(
