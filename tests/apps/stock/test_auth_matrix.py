@@ -109,6 +109,7 @@ ENDPOINTS = [
         },
     ),
     Endpoint("GET", "/sync/changes?store_id={store_id}"),
+    Endpoint("GET", "/sync/snapshot?store_id={store_id}"),
 ]
 PUBLIC_ROUTES = {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout")}
 STORE_SCOPED = [e for e in ENDPOINTS if e.store_scoped]

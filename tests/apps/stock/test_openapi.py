@@ -45,6 +45,7 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
     ("GET", "/stores/{store_id}/inventory/stock/{product_id}"): {"200"} | MEMBER,
     ("POST", "/sync"): {"200"} | MEMBER,
     ("GET", "/sync/changes"): {"200"} | MEMBER,
+    ("GET", "/sync/snapshot"): {"200"} | MEMBER,
 }
 KERNEL = {"/auth/login", "/auth/refresh", "/auth/logout"}  # the kernel's identity routes
 
@@ -71,3 +72,16 @@ async def test_sync_verdicts_are_enums_and_the_offline_out_rule_is_stated(
     push = " ".join(document["paths"][f"{API}/sync"]["post"]["description"].split())
     assert "below zero is still **applied**" in push
     assert '`reason: "negative_stock"`' in push
+
+
+async def test_the_snapshot_is_documented_as_ndjson_lines(stock_client: AsyncClient) -> None:
+    document = await openapi_document(stock_client)
+    ok = document["paths"][f"{API}/sync/snapshot"]["get"]["responses"]["200"]
+    assert list(ok["content"]) == ["application/x-ndjson"]
+    lines = ok["content"]["application/x-ndjson"]["schema"]["oneOf"]
+    assert [line["properties"]["kind"]["const"] for line in lines] == [
+        "category",
+        "product",
+        "stock",
+        "end",
+    ]

@@ -303,6 +303,34 @@ class ChangesResponse(BaseModel):
     has_more: bool
 
 
+# Snapshot bootstrap: one JSON object a line, told apart by `kind`
+
+
+class SnapshotCategory(CategoryPublic):
+    kind: Literal["category"]
+
+
+class SnapshotProduct(ProductPublic):
+    kind: Literal["product"]
+
+
+class SnapshotStock(StockPublic):
+    kind: Literal["stock"]
+
+
+class SnapshotEnd(BaseModel):
+    """The last line: the change-feed cursor to pull from next, and the rows sent before it."""
+
+    kind: Literal["end"]
+    cursor: str
+    rows: int
+
+
+SnapshotLine = Annotated[
+    SnapshotCategory | SnapshotProduct | SnapshotStock | SnapshotEnd, Field(discriminator="kind")
+]
+
+
 # Shaping
 
 

@@ -1,11 +1,14 @@
-"""Stock sync routes: the offline batch (`POST /sync`) and the change feed (`GET /sync/changes`)."""
+"""Stock sync routes: the offline batch (`POST /sync`), the change feed (`GET /sync/changes`)
+and the snapshot a new device starts from (`GET /sync/snapshot`)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from ensemble.apps.stock.auth import CurrentUser, authorize_store
 from ensemble.apps.stock.domain import ChangePosition
@@ -14,6 +17,10 @@ from ensemble.apps.stock.schemas import (
     PREFIX,
     CategoryPublic,
     ChangesResponse,
+    SnapshotCategory,
+    SnapshotEnd,
+    SnapshotProduct,
+    SnapshotStock,
     SyncRequest,
     SyncResponse,
     TransactionPublic,
@@ -22,9 +29,10 @@ from ensemble.apps.stock.schemas import (
     stock_public,
 )
 from ensemble.apps.stock.sync import service
-from ensemble.kernel.db import SessionDep
+from ensemble.kernel.db import Database, SessionDep, get_database
 from ensemble.kernel.edge import max_body
 from ensemble.kernel.schemas import IntegerLiteral
+from ensemble.kernel.streaming import accepts_gzip, gzipped, started
 
 router = APIRouter(prefix=PREFIX, tags=["sync"], responses=errors(*IN_STORE))
 
@@ -73,3 +81,46 @@ async def pull(
         cursor=changes.cursor.encode(),
         has_more=changes.has_more,
     )
+
+
+NDJSON = "application/x-ndjson"
+_SNAPSHOT_LINE = {  # each line's shape, inline: the line models are flat (no `$defs`)
+    "oneOf": [
+        TypeAdapter(line).json_schema()
+        for line in (SnapshotCategory, SnapshotProduct, SnapshotStock, SnapshotEnd)
+    ]
+}
+
+
+@router.get(
+    "/sync/snapshot",
+    response_class=StreamingResponse,
+    response_description="The store as NDJSON, one JSON object a line (`kind`: `category`,"
+    " `product` or `stock`), ending with one `end` line carrying the change-feed cursor."
+    " Gzip-compressed when the request accepts gzip.",
+    responses={200: {"content": {NDJSON: {"schema": _SNAPSHOT_LINE}}}},
+)
+async def bootstrap(
+    store_id: uuid.UUID,
+    request: Request,
+    principal: CurrentUser,
+    session: SessionDep,
+    database: Annotated[Database, Depends(get_database)],
+) -> StreamingResponse:
+    """The whole store in one consistent snapshot, for a new device: then pull
+    `GET /sync/changes` from the `cursor` of the last line until `has_more` is false.
+
+    Together they are exact: a change the snapshot sends is never sent again by the feed
+    from that cursor, and a change it leaves out (committed during or after it, or by a
+    transaction still running when it began) comes through the feed. Lines carry current
+    state (categories, products with their stock, stock rows, soft-deleted ones included;
+    no movement history) in the shapes `GET /sync/changes` serves them, in no particular
+    order: apply each as an upsert by id. A body without its `end` line was cut off: start
+    again."""
+    access = await authorize_store(request, session, principal, store_id)
+    body = await started(service.snapshot(database.engine, access.store_id))
+    headers = {"Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("accept-encoding")):
+        body = gzipped(body)
+        headers["Content-Encoding"] = "gzip"
+    return StreamingResponse(body, media_type=NDJSON, headers=headers)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import BigInteger, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -187,3 +188,63 @@ async def safety_stock_of(
 ) -> dict[uuid.UUID, int]:
     stmt = select(Product.id, Product.safety_stock).where(Product.id.in_(product_ids))
     return dict((await session.execute(stmt)).all())
+
+
+# Snapshot bootstrap: plain SQL on a connection of its own, each row rendered as one JSON
+# line by PostgreSQL (the shapes of `CategoryPublic`, `ProductPublic` and `StockPublic`, plus
+# `kind`), so no row is ever decoded into Python objects on the way to the client.
+
+_SNAPSHOT_SETTINGS = "SET LOCAL TimeZone = 'UTC'"  # timestamps rendered as `…+00:00`
+
+_SNAPSHOT_QUERIES = (
+    """
+SELECT json_build_object(
+    'kind', 'category', 'id', c.id, 'store_id', c.store_id, 'name', c.name,
+    'created_at', c.created_at, 'updated_at', c.updated_at, 'deleted_at', c.deleted_at
+)::text
+FROM stock.categories c
+WHERE c.store_id = $1 AND c.change_xid < $2
+""",
+    """
+SELECT json_build_object(
+    'kind', 'product', 'id', p.id, 'store_id', p.store_id, 'barcode', p.barcode,
+    'name', p.name, 'category_id', p.category_id, 'unit_price', p.unit_price,
+    'safety_stock', p.safety_stock, 'stock', coalesce(s.quantity, 0),
+    'is_low', coalesce(s.quantity, 0) <= p.safety_stock, 'created_at', p.created_at,
+    'updated_at', p.updated_at, 'deleted_at', p.deleted_at
+)::text
+FROM stock.products p LEFT JOIN stock.current_stock s ON s.product_id = p.id
+WHERE p.store_id = $1 AND p.change_xid < $2
+""",
+    """
+SELECT json_build_object(
+    'kind', 'stock', 'product_id', s.product_id, 'store_id', s.store_id,
+    'quantity', s.quantity, 'safety_stock', p.safety_stock,
+    'is_low', s.quantity <= p.safety_stock, 'updated_at', s.updated_at
+)::text
+FROM stock.current_stock s JOIN stock.products p ON p.id = s.product_id
+WHERE s.store_id = $1 AND s.change_xid < $2
+""",
+)
+
+
+async def snapshot_horizon(connection: asyncpg.Connection[asyncpg.Record]) -> int:
+    """The oldest transaction still running when the connection's snapshot was taken (the
+    snapshot's xmin): in a REPEATABLE READ transaction, the same for every statement."""
+    await connection.execute(_SNAPSHOT_SETTINGS)
+    horizon = await connection.fetchval(
+        "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
+    )
+    return int(horizon)
+
+
+async def snapshot_lines(
+    connection: asyncpg.Connection[asyncpg.Record], store_id: uuid.UUID, horizon: int, batch: int
+) -> AsyncIterator[tuple[bytes, int]]:
+    """The store's categories, products and stock rows written below `horizon`, as NDJSON:
+    batches of at most `batch` lines (each ending in a newline) and their line counts."""
+    for query in _SNAPSHOT_QUERIES:
+        cursor = await connection.cursor(query, store_id, horizon)
+        while rows := await cursor.fetch(batch):
+            lines = "\n".join([row[0] for row in rows])
+            yield f"{lines}\n".encode(), len(rows)
