@@ -26,6 +26,7 @@ from ensemble.kernel.errors import Forbidden, NotFound
 from ensemble.kernel.identity.cache import auth_cache, watch_tables
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.principal import (
+    AccessCredentials,
     AccountDisabled,
     Principal,
     bearer,
@@ -114,8 +115,11 @@ async def authorize_store(
 
 
 async def _store_member(
-    store_id: uuid.UUID, request: Request, principal: CurrentUser, session: SessionDep
+    store_id: uuid.UUID, request: Request, credentials: AccessCredentials, session: SessionDep
 ) -> StoreAccess:
+    """The caller's access to the store of the path. It resolves the caller itself rather
+    than through `CurrentUser`: one dependency fewer on every store route."""
+    principal = await current_principal(request, credentials, session)
     return await authorize_store(request, session, principal, store_id)
 
 
