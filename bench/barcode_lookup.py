@@ -41,7 +41,7 @@ async def through_api(bench: Bench, total: int, concurrency: int) -> tuple[Stats
     server: list[float] = []
     client_rtt: list[float] = []
     prefix = f"{API}/stores/{bench.store_id}/products/barcode/"
-    async with bench.client(concurrency) as client:
+    async with bench.lean_client(concurrency) as client:
 
         async def one(index: int) -> None:
             started = time.perf_counter()

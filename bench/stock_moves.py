@@ -76,7 +76,7 @@ async def through_api(work: Workload, total: int, concurrency: int) -> tuple[Sta
     server: list[float] = []
     client_rtt: list[float] = []
     path = f"{API}/stores/{work.bench.store_id}/inventory/transactions"
-    async with work.bench.client(concurrency) as client:
+    async with work.bench.lean_client(concurrency) as client:
 
         async def one(_: int) -> None:
             product, kind, quantity = work.next_movement()
