@@ -219,35 +219,48 @@ async def lock_user(
 
 
 _ACTIVE_TRIPS = f"""
-SELECT (SELECT count(*) FROM b0.tickets WHERE user_id = $1 AND status = '{_BOARDING}')
+    (SELECT count(*) FROM b0.tickets WHERE user_id = $1 AND status = '{_BOARDING}')
     + (SELECT count(*) FROM b0.room_stays WHERE user_id = $1 AND status IN ({_STAYING}))
 """
+"""The boarding tickets and open stays of user `$1`."""
 
 
 async def active_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
     """The user's boarding tickets and open stays, in one statement."""
     raw = await transaction_connection(session)
-    return int(await raw.fetchval(_ACTIVE_TRIPS, user_id))
+    return int(await raw.fetchval(f"SELECT {_ACTIVE_TRIPS}", user_id))
 
 
-_INSERT_TICKET = """
-INSERT INTO b0.tickets (
-    id, ticket_number, user_id, city_id, airship_id, city_snapshot, airship_snapshot,
-    cost_points, status, departure_datetime, arrival_datetime, created_at, updated_at
+_BOARD = f"""
+WITH trips AS (SELECT {_ACTIVE_TRIPS} AS active), boarded AS (
+    INSERT INTO b0.tickets (
+        id, ticket_number, user_id, city_id, airship_id, city_snapshot, airship_snapshot,
+        cost_points, status, departure_datetime, arrival_datetime, created_at, updated_at
+    )
+    SELECT $2::uuid, $3::varchar, $1::uuid, $4::uuid, $5::uuid, $6::text::jsonb,
+        $7::text::jsonb, $8::int, $9::b0.ticket_status, $10::timestamptz, $11::timestamptz,
+        $12::timestamptz, $13::timestamptz
+    FROM trips
+    WHERE $14::int IS NULL OR trips.active < $14::int
+    RETURNING 1
 )
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb, $8, $9, $10, $11, $12, $13)
+SELECT EXISTS (SELECT FROM boarded)
 """
 
 
-async def insert_ticket(session: AsyncSession, ticket: Ticket) -> None:
-    """Write a new ticket with every column set (the session does not hold it)."""
+async def board(session: AsyncSession, ticket: Ticket, max_active_trips: int | None) -> bool:
+    """Write the new ticket (every column set; the session does not hold it) unless its user
+    already has `max_active_trips` boarding tickets and open stays (None: no cap), counted
+    in the same statement; whether it was written. Lock the user first: the count sees what
+    committed before this statement, so it is exact only while the user is locked."""
     raw = await transaction_connection(session)
-    await raw.execute(
-        _INSERT_TICKET, ticket.id, ticket.ticket_number, ticket.user_id, ticket.city_id,
+    boarded: bool = await raw.fetchval(
+        _BOARD, ticket.user_id, ticket.id, ticket.ticket_number, ticket.city_id,
         ticket.airship_id, json.dumps(ticket.city_snapshot), json.dumps(ticket.airship_snapshot),
         ticket.cost_points, ticket.status.value, ticket.departure_datetime,
-        ticket.arrival_datetime, ticket.created_at, ticket.updated_at,
+        ticket.arrival_datetime, ticket.created_at, ticket.updated_at, max_active_trips,
     )  # fmt: skip
+    return boarded
 
 
 # Stays and rooms

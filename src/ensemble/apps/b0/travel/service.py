@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,18 +93,34 @@ def _snapshot_airship(to: Destination) -> dict[str, object]:
     }
 
 
-async def _lock_and_count_trips(
+async def _lock_user(
     session: AsyncSession, user_id: uuid.UUID, city_id: uuid.UUID, airship_id: uuid.UUID
-) -> tuple[int, Destination | None]:
+) -> Destination | None:
     """Lock the user — one user's purchases run one at a time, so the active-trip rule holds
-    under concurrency — reading the destination in the same trip, then count their boarding
-    tickets and open stays. The count must be its own statement: a statement's snapshot is
-    taken before it waits for the lock. A user removed since their token was cached is not
-    registered (`404`), as for every route."""
+    under concurrency — reading the destination in the same trip. The trips are counted by a
+    later statement: a statement's snapshot is taken before it waits for the lock. A user
+    removed since their token was cached is not registered (`404`), as on every route."""
     locked = await repository.lock_user(session, user_id, city_id, airship_id)
     if locked is None:
         raise NotFound(NOT_REGISTERED, code="user_not_registered")
-    return await repository.active_trips(session, user_id), locked.destination
+    return locked.destination
+
+
+async def _missing_destination(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    city_id: uuid.UUID,
+    airship_id: uuid.UUID,
+    max_active_trips: int | None,
+) -> NoReturn:
+    """Why there is no destination: `409` if the user is travelling anyway (that rule comes
+    first), else which of the city and the airship is missing."""
+    trips = await repository.active_trips(session, user_id)
+    if max_active_trips is not None and trips >= max_active_trips:
+        raise ActiveTrip()
+    await city(session, city_id)
+    await airship(session, airship_id)
+    raise AssertionError("unreachable: one of them is missing")
 
 
 def _ticket(user_id: uuid.UUID, to: Destination, flight_time_scale: float) -> Ticket:
@@ -140,17 +156,15 @@ async def purchase(
     """Spend the fare and board; `complete_ticket` is asked for at arrival via the outbox. The
     flight takes `flight_time_scale` of its time (`B0_FLIGHT_TIME_SCALE`).
 
-    The request's hot path: four statements in plain SQL (lock and destination, count,
-    ticket, spend with its entry) and the outbox row; the ticket is not held by the session."""
-    trips, destination = await _lock_and_count_trips(session, user_id, city_id, airship_id)
-    if max_active_trips is not None and trips >= max_active_trips:
-        raise ActiveTrip()
-    if destination is None:  # say which one is missing
-        await city(session, city_id)
-        await airship(session, airship_id)
-        raise AssertionError("unreachable: one of them is missing")
+    The request's hot path, in plain SQL: lock the user (reading the destination), write the
+    ticket unless the user is already travelling (counted in the same statement), spend the
+    fare with its entry, request the arrival job. The ticket is not held by the session."""
+    destination = await _lock_user(session, user_id, city_id, airship_id)
+    if destination is None:
+        await _missing_destination(session, user_id, city_id, airship_id, max_active_trips)
     ticket = _ticket(user_id, destination, flight_time_scale)
-    await repository.insert_ticket(session, ticket)
+    if not await repository.board(session, ticket, max_active_trips):
+        raise ActiveTrip()
     await service.spend(
         session, user_id, ticket.cost_points, Reason.TICKET,
         key=f"ticket:{ticket.id}", reference=("TICKET", ticket.id),
