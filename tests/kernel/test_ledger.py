@@ -16,6 +16,7 @@ from ensemble.kernel.errors import AppError, Conflict, InvalidInput
 from ensemble.kernel.ledger import (
     Account,
     AccountNotFound,
+    AccountOwner,
     Direction,
     Entry,
     GroupCommitter,
@@ -29,6 +30,7 @@ from ensemble.kernel.ledger import (
     open_account,
     post,
     spend,
+    spend_by_owner,
     verify_chain,
 )
 from ensemble.kernel.ledger.domain import accepted_in_order, lowest_running_delta
@@ -56,6 +58,15 @@ async def _earn(database: Database, account_id: uuid.UUID, amount: int, **kwargs
 async def _spend(database: Database, account_id: uuid.UUID, amount: int, **kwargs: str) -> Entry:
     async with database.unit_of_work() as session:
         return await spend(session, account_id=account_id, amount=amount, reason="TEST", **kwargs)
+
+
+async def _spend_by_owner(
+    database: Database, owner: uuid.UUID, amount: int, **kwargs: str
+) -> Entry:
+    async with database.unit_of_work() as session:
+        return await spend_by_owner(
+            session, AccountOwner(REALM, owner, "POINT"), amount=amount, reason="TEST", **kwargs
+        )
 
 
 async def _entries(database: Database, account_id: uuid.UUID) -> list[Entry]:
@@ -632,3 +643,56 @@ def test_lowest_running_delta_and_verdicts_in_arrival_order() -> None:
     assert lowest_running_delta([5, -3]) == 0
     assert lowest_running_delta([-2, 5, -9]) == -6
     assert accepted_in_order(3, [-1, -5, 4, -5, -1, -1]) == [True, False, True, True, True, False]
+
+
+# Spending by owner (the account found by the spend itself)
+
+
+async def test_spend_by_owner_is_spend_in_one_statement(database: Database) -> None:
+    owner = new_id()
+    account_id = await _open(database, owner=owner)
+    await _earn(database, account_id, 50)
+
+    spent = await _spend_by_owner(database, owner, 30, idempotency_key="t", reference_id="r")
+    again = await _spend_by_owner(database, owner, 30, idempotency_key="t", reference_id="r")
+    with pytest.raises(InsufficientBalance) as short:
+        await _spend_by_owner(database, owner, 21)
+    with pytest.raises(IdempotencyKeyReused):
+        await _spend_by_owner(database, owner, 5, idempotency_key="t")
+
+    assert (spent.account_id, spent.sequence, spent.balance_after) == (account_id, 2, 20)
+    assert again.id == spent.id
+    assert short.value.details == {"account_id": str(account_id), "balance": 20, "amount": 21}
+    assert await _balance(database, account_id) == 20
+    assert [e.id for e in await _entries(database, account_id)][1:] == [spent.id]
+    assert await _problems(database, account_id) == []
+
+
+async def test_spend_by_owner_without_an_account_opens_one_and_is_short(
+    database: Database,
+) -> None:
+    owner = new_id()
+    async with database.unit_of_work() as session:
+        with pytest.raises(InsufficientBalance):
+            await spend_by_owner(
+                session, AccountOwner(REALM, owner, "POINT"), amount=1, reason="TEST"
+            )
+        account = await find_account(session, realm=REALM, owner_id=owner, currency="POINT")
+        assert account is not None
+        assert account.balance == 0
+
+
+async def test_hundred_concurrent_spends_by_owner_with_funds_for_three(
+    database: Database,
+) -> None:
+    owner = new_id()
+    account_id = await _open(database, owner=owner)
+    await _earn(database, account_id, 3)
+
+    done, failed = await _settle([_spend_by_owner(database, owner, 1) for _ in range(100)])
+
+    assert (len(done), len(failed)) == (3, 97)
+    assert all(isinstance(error, InsufficientBalance) for error in failed)
+    assert await _balance(database, account_id) == 0
+    _assert_chain(await _entries(database, account_id), 0)
+    assert await _problems(database, account_id) == []

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
+from ensemble.apps.b0 import repository
 from ensemble.apps.b0.models import User, UserIdentity
 from ensemble.apps.b0.settings import B0, B0Dep
 from ensemble.kernel.db import SessionDep
@@ -61,11 +62,11 @@ async def principal_of(connection: HTTPConnection, session: AsyncSession, token:
 
     async def verified_and_registered() -> Principal:
         identity = await B0.dependency(connection).verifier.verify_async(token)
-        user = await user_of(session, identity)
-        if user is None:
+        user_id = await repository.user_id_of(session, identity.provider, identity.subject)
+        if user_id is None:
             raise NotFound(NOT_REGISTERED, code="user_not_registered")
         claims = {**identity.claims, "provider": identity.provider, "subject": identity.subject}
-        return Principal(account_id=user.id, realm=REALM, role=ROLE, claims=claims)
+        return Principal(account_id=user_id, realm=REALM, role=ROLE, claims=claims)
 
     return await remembered_caller(connection, REALM, token, verified_and_registered)
 
@@ -84,7 +85,7 @@ CurrentUser = Annotated[Principal, Depends(bearer(principal_of, _token))]
 
 
 async def _user_row(principal: CurrentUser, session: SessionDep) -> User:
-    """The caller's row (already in the session when the principal was just resolved)."""
+    """The caller's row, for the routes that need more than its id."""
     user = await session.get(User, principal.account_id)
     if user is None:  # removed since its principal was cached
         raise NotFound(NOT_REGISTERED, code="user_not_registered")

@@ -3,12 +3,15 @@ rules here: filters, locks, keyset pages and atomic statements."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text, true, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +32,7 @@ from ensemble.apps.b0.models import (
     UserIdentity,
 )
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db.raw import read_one, transaction_connection
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.errors import AppError
 from ensemble.kernel.pagination import Page, PageRequest
@@ -74,6 +78,21 @@ async def add_identity(
     )
 
 
+_USER_OF_IDENTITY = """
+SELECT u.id FROM b0.users u JOIN b0.user_identities i ON i.user_id = u.id
+WHERE i.provider = $1 AND i.provider_user_id = $2
+"""
+
+
+async def user_id_of(session: AsyncSession, provider: str, subject: str) -> uuid.UUID | None:
+    """The user the provider's account is linked to (a lone read: `read_one`)."""
+    row = await read_one(session, _USER_OF_IDENTITY, provider, subject)
+    if row is None:
+        return None
+    user_id: uuid.UUID = row["id"]
+    return user_id
+
+
 # The catalogue
 
 Listed = TypeVar("Listed", City, Airship)
@@ -92,24 +111,6 @@ class Catalogue(Repository[Listed]):
 
 cities = Catalogue(City)
 airships = Catalogue(Airship)
-
-
-async def active_destination(
-    session: AsyncSession, city_id: uuid.UUID, airship_id: uuid.UUID
-) -> tuple[City, Airship] | None:
-    """The active city and airship in one row, or None if either is missing."""
-    stmt = (
-        select(City, Airship)
-        .join(Airship, true())
-        .where(
-            City.id == city_id,
-            City.is_active.is_(True),
-            Airship.id == airship_id,
-            Airship.is_active.is_(True),
-        )
-    )
-    row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else (row[0], row[1])
 
 
 # Tickets
@@ -161,23 +162,105 @@ class Tickets(Repository[Ticket]):
 tickets = Tickets(Ticket)
 
 
-async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
+# The purchase, in plain SQL on the request's transaction: the hottest write of the API
+
+_BOARDING = TicketStatus.BOARDING.value
+_STAYING = ", ".join(f"'{status.value}'" for status in ACTIVE_STAYS)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """An active city and airship: what a ticket's price, flight time and snapshots are of."""
+
+    city_id: uuid.UUID
+    city_name: str
+    city_description: str | None
+    city_image_url: str | None
+    base_cost_points: int
+    base_duration_hours: Decimal
+    airship_id: uuid.UUID
+    airship_name: str
+    airship_description: str | None
+    cost_factor: Decimal
+    duration_factor: Decimal
+
+
+@dataclass(frozen=True)
+class LockedUser:
+    """A user locked until the transaction ends, and the destination asked for (None when
+    the city or the airship is missing or inactive)."""
+
+    destination: Destination | None
+
+
+_LOCK_USER = """
+SELECT c.id AS city_id, c.name AS city_name, c.description AS city_description,
+    c.image_url AS city_image_url, c.base_cost_points, c.base_duration_hours,
+    a.id AS airship_id, a.name AS airship_name, a.description AS airship_description,
+    a.cost_factor, a.duration_factor
+FROM b0.users u
+LEFT JOIN (b0.cities c JOIN b0.airships a ON a.id = $3 AND a.is_active)
+    ON c.id = $2 AND c.is_active
+WHERE u.id = $1
+FOR UPDATE OF u
+"""
+
+
+async def lock_user(
+    session: AsyncSession, user_id: uuid.UUID, city_id: uuid.UUID, airship_id: uuid.UUID
+) -> LockedUser | None:
+    """Lock the user (None if there is none) and read the destination in the same trip."""
+    raw = await transaction_connection(session)
+    row = await raw.fetchrow(_LOCK_USER, user_id, city_id, airship_id)
+    if row is None:
+        return None
+    found = row["city_id"] is not None
+    return LockedUser(Destination(**dict(row.items())) if found else None)
+
+
+_ACTIVE_TRIPS = f"""
+    (SELECT count(*) FROM b0.tickets WHERE user_id = $1 AND status = '{_BOARDING}')
+    + (SELECT count(*) FROM b0.room_stays WHERE user_id = $1 AND status IN ({_STAYING}))
+"""
+"""The boarding tickets and open stays of user `$1`."""
 
 
 async def active_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
     """The user's boarding tickets and open stays, in one statement."""
-    boarding = (
-        select(func.count())
-        .where(Ticket.user_id == user_id, Ticket.status == TicketStatus.BOARDING)
-        .scalar_subquery()
+    raw = await transaction_connection(session)
+    return int(await raw.fetchval(f"SELECT {_ACTIVE_TRIPS}", user_id))
+
+
+_BOARD = f"""
+WITH trips AS (SELECT {_ACTIVE_TRIPS} AS active), boarded AS (
+    INSERT INTO b0.tickets (
+        id, ticket_number, user_id, city_id, airship_id, city_snapshot, airship_snapshot,
+        cost_points, status, departure_datetime, arrival_datetime, created_at, updated_at
     )
-    staying = (
-        select(func.count())
-        .where(RoomStay.user_id == user_id, RoomStay.status.in_(ACTIVE_STAYS))
-        .scalar_subquery()
-    )
-    return int((await session.execute(select(boarding + staying))).scalar_one())
+    SELECT $2::uuid, $3::varchar, $1::uuid, $4::uuid, $5::uuid, $6::text::jsonb,
+        $7::text::jsonb, $8::int, $9::b0.ticket_status, $10::timestamptz, $11::timestamptz,
+        $12::timestamptz, $13::timestamptz
+    FROM trips
+    WHERE $14::int IS NULL OR trips.active < $14::int
+    RETURNING 1
+)
+SELECT EXISTS (SELECT FROM boarded)
+"""
+
+
+async def board(session: AsyncSession, ticket: Ticket, max_active_trips: int | None) -> bool:
+    """Write the new ticket (every column set; the session does not hold it) unless its user
+    already has `max_active_trips` boarding tickets and open stays (None: no cap), counted
+    in the same statement; whether it was written. Lock the user first: the count sees what
+    committed before this statement, so it is exact only while the user is locked."""
+    raw = await transaction_connection(session)
+    boarded: bool = await raw.fetchval(
+        _BOARD, ticket.user_id, ticket.id, ticket.ticket_number, ticket.city_id,
+        ticket.airship_id, json.dumps(ticket.city_snapshot), json.dumps(ticket.airship_snapshot),
+        ticket.cost_points, ticket.status.value, ticket.departure_datetime,
+        ticket.arrival_datetime, ticket.created_at, ticket.updated_at, max_active_trips,
+    )  # fmt: skip
+    return boarded
 
 
 # Stays and rooms

@@ -19,6 +19,7 @@ from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict
 from ensemble.kernel.identity.external import ExternalIdentity
 from ensemble.kernel.ledger import service as ledger
+from ensemble.kernel.ledger.domain import AccountOwner
 from ensemble.kernel.ledger.errors import InsufficientBalance
 from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.pagination import Page, PageRequest
@@ -60,11 +61,12 @@ async def spend(
     session: AsyncSession, user_id: uuid.UUID, amount: int, reason: str, *, key: str,
     reference: tuple[str, uuid.UUID], description: str | None = None,
 ) -> Entry:  # fmt: skip
-    """Spend points or raise `409 insufficient_points`; never below zero, exact under load."""
+    """Spend points or raise `409 insufficient_points`; never below zero, exact under load.
+    The account is found by the spend itself: one statement when the points are there."""
     try:
-        return await ledger.spend(
+        return await ledger.spend_by_owner(
             session,
-            account_id=await points_account(session, user_id),
+            AccountOwner(REALM, user_id, POINTS),
             amount=amount,
             reason=reason,
             reference_type=reference[0],

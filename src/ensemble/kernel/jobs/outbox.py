@@ -10,18 +10,18 @@ LISTEN/NOTIFY, and it also polls, so a missed notification only costs one interv
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy import DateTime, String, Table, Uuid, bindparam, func, insert, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import Database, new_id, utcnow
-from ensemble.kernel.db.raw import asyncpg_dsn
-from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
+from ensemble.kernel.db.raw import asyncpg_dsn, transaction_connection
+from ensemble.kernel.jobs.models import SCHEMA, OutboxJob, TaskFailure
 from ensemble.kernel.observability.context import current_request_context
 
 if TYPE_CHECKING:  # the runtime's jobs request jobs through this module
@@ -34,21 +34,15 @@ HORIZON = timedelta(seconds=5)  # rows due later stay in the database, the truth
 BATCH = 200
 
 
-_COLUMNS = ("id", "job", "kwargs", "run_at", "trace_id", "request_id", "created_at")
-_TABLE = cast(Table, OutboxJob.__table__)  # Core statements: no ORM flush per request
-_INSERT = insert(_TABLE)
-_INSERT_AND_WAKE = insert(_TABLE).from_select(
-    _COLUMNS,
-    select(
-        bindparam("id", type_=Uuid),
-        bindparam("job", type_=String),
-        bindparam("kwargs", type_=JSONB),
-        bindparam("run_at", type_=DateTime(timezone=True)),
-        bindparam("trace_id", type_=String),
-        bindparam("request_id", type_=String),
-        bindparam("created_at", type_=DateTime(timezone=True)),
-    ).select_from(select(func.pg_notify(CHANNEL, "")).subquery("wake")),
-)
+_TABLE = f"{SCHEMA}.{OutboxJob.__tablename__}"
+_INSERT = f"""
+INSERT INTO {_TABLE} (id, job, kwargs, run_at, trace_id, request_id, created_at)
+VALUES ($1, $2, $3::text::jsonb, $4, $5, $6, $7)
+"""
+_INSERT_AND_WAKE = f"""
+WITH written AS ({_INSERT} RETURNING 1)
+SELECT pg_notify('{CHANNEL}', '') FROM written
+"""
 """The row and the relay's wake-up (`pg_notify`, delivered at commit) in one statement."""
 
 
@@ -70,17 +64,12 @@ async def request_job(
     context = current_request_context()
     now = utcnow()
     due = run_at or now
-    row = {
-        "id": new_id(),
-        "job": name,
-        "kwargs": kwargs,
-        "run_at": due,
-        "trace_id": trace_id or context.trace_id,
-        "request_id": context.request_id,
-        "created_at": now,
-    }
     statement = _INSERT_AND_WAKE if due <= now + HORIZON else _INSERT
-    await session.execute(statement, row)
+    raw = await transaction_connection(session)  # plain SQL: no ORM flush, no compilation
+    await raw.execute(
+        statement, new_id(), name, json.dumps(kwargs), due, trace_id or context.trace_id,
+        context.request_id, now,
+    )  # fmt: skip
 
 
 async def dispatch_due(database: Database, runtime: JobRuntime) -> int:

@@ -5,7 +5,7 @@ Generic on purpose: B0's points, Casino's coins and gems are accounts of differe
 currencies. See `docs/decisions/0006-ledger.md`.
 """
 
-from ensemble.kernel.ledger.domain import PostingRequest
+from ensemble.kernel.ledger.domain import AccountOwner, PostingRequest
 from ensemble.kernel.ledger.errors import AccountNotFound, IdempotencyKeyReused, InsufficientBalance
 from ensemble.kernel.ledger.group import GroupCommitter
 from ensemble.kernel.ledger.models import Account, Direction, Entry
@@ -17,13 +17,16 @@ from ensemble.kernel.ledger.service import (
     get_account,
     open_account,
     post,
+    post_by_owner,
     spend,
+    spend_by_owner,
     verify_chain,
 )
 
 __all__ = [
     "Account",
     "AccountNotFound",
+    "AccountOwner",
     "Direction",
     "Entry",
     "GroupCommitter",
@@ -37,6 +40,8 @@ __all__ = [
     "get_account",
     "open_account",
     "post",
+    "post_by_owner",
     "spend",
+    "spend_by_owner",
     "verify_chain",
 ]

@@ -17,16 +17,30 @@ from ensemble.kernel.ledger.models import Direction, Entry
 MAX_AMOUNT = 2**63 - 1  # PostgreSQL bigint
 
 
-class PostingFields(TypedDict, total=False):
-    """What a caller says about a posting (`earn`/`spend` keyword arguments)."""
+@dataclass(frozen=True)
+class AccountOwner:
+    """Whose account: (realm, owner, currency) names at most one account."""
 
-    account_id: Required[uuid.UUID]
+    realm: str
+    owner_id: uuid.UUID
+    currency: str
+
+
+class PostingDetails(TypedDict, total=False):
+    """What a caller says about a posting besides its account (`spend_by_owner`)."""
+
     amount: Required[int]
     reason: Required[str]
     reference_type: str | None
     reference_id: str | None
     description: str | None
     idempotency_key: str | None
+
+
+class PostingFields(PostingDetails, total=False):
+    """What a caller says about a posting (`earn`/`spend` keyword arguments)."""
+
+    account_id: Required[uuid.UUID]
 
 
 @dataclass(frozen=True)

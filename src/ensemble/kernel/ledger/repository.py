@@ -19,7 +19,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from ensemble.kernel.db import new_id
-from ensemble.kernel.ledger.domain import PostingRequest
+from ensemble.kernel.db.raw import transaction_connection
+from ensemble.kernel.ledger.domain import AccountOwner, PostingRequest
 from ensemble.kernel.ledger.models import Account, Direction, Entry
 from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
 
@@ -54,6 +55,30 @@ WITH acc AS (
 SELECT acc.balance, acc.last_sequence, EXISTS (SELECT FROM ins) AS inserted FROM acc
 """
 )
+
+# `POST` for the account of an owner, found by the UPDATE itself (the unique owner index):
+# no read of the account first. Plain SQL on the session's transaction (`post_by_owner`).
+_POST_BY_OWNER = """
+WITH acc AS (
+    UPDATE ledger.accounts
+    SET balance = balance + $4, last_sequence = last_sequence + 1, updated_at = $5
+    WHERE owner_realm = $1 AND owner_id = $2 AND currency = $3 AND balance + $4 >= 0
+    RETURNING id, balance, last_sequence
+), ins AS (
+    INSERT INTO ledger.entries (
+        id, account_id, sequence, direction, amount, reason, reference_type, reference_id,
+        description, idempotency_key, balance_before, balance_after, created_at
+    )
+    SELECT
+        $6::uuid, acc.id, acc.last_sequence, $7::ledger.direction, $8::bigint,
+        $9::varchar, $10::varchar, $11::varchar, $12::varchar, $13::varchar,
+        acc.balance - $4, acc.balance, $5::timestamptz
+    FROM acc
+    ON CONFLICT (account_id, idempotency_key) DO NOTHING
+    RETURNING 1
+)
+SELECT acc.id, acc.balance, acc.last_sequence, EXISTS (SELECT FROM ins) AS inserted FROM acc
+"""
 
 # Taking back a posting whose key was taken, while the row lock is still ours.
 UNDO = text(
@@ -159,6 +184,28 @@ async def post(
     if row is None:
         return None
     return Applied(row.balance, row.last_sequence), bool(row.inserted)
+
+
+async def post_by_owner(
+    session: AsyncSession,
+    owner: AccountOwner,
+    request: PostingRequest,
+    entry_id: uuid.UUID,
+    at: datetime,
+) -> tuple[uuid.UUID, Applied, bool] | None:
+    """`post` to the account of `owner` (`request.account_id` is not read): None when the
+    owner has no account or its balance is too low, else the account's id, the account after
+    the change and whether the entry was inserted."""
+    raw = await transaction_connection(session)
+    row = await raw.fetchrow(
+        _POST_BY_OWNER, owner.realm, owner.owner_id, owner.currency, request.delta, at,
+        entry_id, request.direction.value, request.amount, request.reason,
+        request.reference_type, request.reference_id, request.description,
+        request.idempotency_key,
+    )  # fmt: skip
+    if row is None:
+        return None
+    return row["id"], Applied(row["balance"], row["last_sequence"]), bool(row["inserted"])
 
 
 async def undo(session: AsyncSession, account_id: uuid.UUID, delta: int) -> None:

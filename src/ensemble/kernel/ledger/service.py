@@ -13,14 +13,21 @@ their key: a refused spend may be retried under the same key.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.ledger import repository
-from ensemble.kernel.ledger.domain import PostingFields, PostingRequest, replayed
+from ensemble.kernel.ledger.domain import (
+    AccountOwner,
+    PostingDetails,
+    PostingFields,
+    PostingRequest,
+    replayed,
+)
 from ensemble.kernel.ledger.errors import AccountNotFound, InsufficientBalance
 from ensemble.kernel.ledger.models import Account, Direction, Entry
 from ensemble.kernel.pagination import Page, PageRequest
@@ -91,6 +98,54 @@ async def post(session: AsyncSession, request: PostingRequest) -> Posting:
     if outcome is None:
         return await _refused(session, request)
     applied, inserted = outcome
+    return await _recorded(session, request, applied, inserted, entry_id, at)
+
+
+async def spend_by_owner(
+    session: AsyncSession, owner: AccountOwner, **details: Unpack[PostingDetails]
+) -> Entry:
+    """`spend` from the account of `owner` (opened empty if it has none, as `open_account`
+    does), without reading the account first: the hot path of a spend is one statement."""
+    return (await post_by_owner(session, owner, Direction.SPEND, details)).entry
+
+
+async def post_by_owner(
+    session: AsyncSession, owner: AccountOwner, direction: Direction, details: PostingDetails
+) -> Posting:
+    """`post` to the account of `owner`, found by the posting statement itself.
+
+    Only a posting that applies takes this path to the end; anything else (no account yet,
+    too low a balance, a replayed key) goes the way `post` goes, so the outcomes, errors and
+    replays are `post`'s own.
+    """
+    # The account's id comes back from the statement; until then the request names none.
+    request = PostingRequest(account_id=_NOT_YET_KNOWN, direction=direction, **details)
+    request.validate()
+    entry_id, at = new_id(), utcnow()
+    outcome = await repository.post_by_owner(session, owner, request, entry_id, at)
+    if outcome is None:
+        account = await open_account(
+            session, realm=owner.realm, owner_id=owner.owner_id, currency=owner.currency
+        )
+        return await post(session, replace(request, account_id=account.id))
+    account_id, applied, inserted = outcome
+    request = replace(request, account_id=account_id)
+    return await _recorded(session, request, applied, inserted, entry_id, at)
+
+
+_NOT_YET_KNOWN = uuid.UUID(int=0)
+
+
+async def _recorded(
+    session: AsyncSession,
+    request: PostingRequest,
+    applied: repository.Applied,
+    inserted: bool,
+    entry_id: uuid.UUID,
+    at: datetime,
+) -> Posting:
+    """The posting the statement applied: its new entry, or the original one when the key
+    was taken (`inserted` false; the balance change is then taken back)."""
     if not inserted:
         # The key was recorded (by a concurrent twin or earlier in this transaction): we
         # still hold the row lock, so taking our change back restores the exact balance.

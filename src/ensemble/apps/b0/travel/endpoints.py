@@ -62,12 +62,12 @@ async def list_airships(_: CurrentUser, session: SessionDep, page: PageDep) -> P
     ),
 )
 async def buy_ticket(
-    body: TicketCreate, user: UserRow, session: SessionDep, b0: B0Dep
+    body: TicketCreate, user: CurrentUser, session: SessionDep, b0: B0Dep
 ) -> TicketPublic:
     """Spend the fare and board; the ticket completes by itself at arrival (`409` if short of
     points, `insufficient_points`, or already travelling, `active_trip_exists`)."""
     ticket = await service.purchase(
-        session, user, body.city_id, body.airship_id,
+        session, user.account_id, body.city_id, body.airship_id,
         max_active_trips=b0.settings.max_active_trips,
         flight_time_scale=b0.settings.flight_time_scale,
     )  # fmt: skip

@@ -13,11 +13,12 @@ import logging
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.b0 import events, repository, service
+from ensemble.apps.b0.auth import NOT_REGISTERED
 from ensemble.apps.b0.domain import (
     EXTEND_COST,
     ROOM_CAPACITY,
@@ -39,6 +40,7 @@ from ensemble.apps.b0.models import (
     TicketStatus,
     User,
 )
+from ensemble.apps.b0.repository import Destination
 from ensemble.apps.b0.tasks import complete_ticket
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict, Forbidden, NotFound
@@ -70,49 +72,81 @@ async def airship(session: AsyncSession, airship_id: uuid.UUID) -> Airship:
     return await repository.airships.active(session, airship_id, missing)
 
 
-def _snapshot_city(city: City) -> dict[str, object]:
+def _snapshot_city(to: Destination) -> dict[str, object]:
     return {
-        "city_id": str(city.id),
-        "name": city.name,
-        "description": city.description,
-        "image_url": city.image_url,
-        "base_cost_points": city.base_cost_points,
-        "base_duration_hours": float(city.base_duration_hours),
+        "city_id": str(to.city_id),
+        "name": to.city_name,
+        "description": to.city_description,
+        "image_url": to.city_image_url,
+        "base_cost_points": to.base_cost_points,
+        "base_duration_hours": float(to.base_duration_hours),
     }
 
 
-def _snapshot_airship(airship: Airship) -> dict[str, object]:
+def _snapshot_airship(to: Destination) -> dict[str, object]:
     return {
-        "airship_id": str(airship.id),
-        "name": airship.name,
-        "description": airship.description,
-        "cost_factor": float(airship.cost_factor),
-        "duration_factor": float(airship.duration_factor),
+        "airship_id": str(to.airship_id),
+        "name": to.airship_name,
+        "description": to.airship_description,
+        "cost_factor": float(to.cost_factor),
+        "duration_factor": float(to.duration_factor),
     }
 
 
-async def _lock_and_count_trips(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def _lock_user(
+    session: AsyncSession, user_id: uuid.UUID, city_id: uuid.UUID, airship_id: uuid.UUID
+) -> Destination | None:
     """Lock the user — one user's purchases run one at a time, so the active-trip rule holds
-    under concurrency — then count their boarding tickets and open stays. The count must be
-    its own statement: a statement's snapshot is taken before it waits for the lock."""
-    await repository.lock_user(session, user_id)
-    return await repository.active_trips(session, user_id)
+    under concurrency — reading the destination in the same trip. The trips are counted by a
+    later statement: a statement's snapshot is taken before it waits for the lock. A user
+    removed since their token was cached is not registered (`404`), as on every route."""
+    locked = await repository.lock_user(session, user_id, city_id, airship_id)
+    if locked is None:
+        raise NotFound(NOT_REGISTERED, code="user_not_registered")
+    return locked.destination
 
 
-async def _destination(
-    session: AsyncSession, city_id: uuid.UUID, airship_id: uuid.UUID
-) -> tuple[City, Airship]:
-    found = await repository.active_destination(session, city_id, airship_id)
-    if found is None:  # say which one is missing
-        await city(session, city_id)
-        await airship(session, airship_id)
-        raise AssertionError("unreachable: one of them is missing")
-    return found
+async def _missing_destination(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    city_id: uuid.UUID,
+    airship_id: uuid.UUID,
+    max_active_trips: int | None,
+) -> NoReturn:
+    """Why there is no destination: `409` if the user is travelling anyway (that rule comes
+    first), else which of the city and the airship is missing."""
+    trips = await repository.active_trips(session, user_id)
+    if max_active_trips is not None and trips >= max_active_trips:
+        raise ActiveTrip()
+    await city(session, city_id)
+    await airship(session, airship_id)
+    raise AssertionError("unreachable: one of them is missing")
+
+
+def _ticket(user_id: uuid.UUID, to: Destination, flight_time_scale: float) -> Ticket:
+    """A new boarding ticket, departing now, priced and timed from the destination."""
+    now = utcnow()
+    return Ticket(
+        id=new_id(),
+        ticket_number=ticket_number(now),
+        user_id=user_id,
+        city_id=to.city_id,
+        airship_id=to.airship_id,
+        city_snapshot=_snapshot_city(to),
+        airship_snapshot=_snapshot_airship(to),
+        cost_points=ticket_price(to.base_cost_points, to.cost_factor),
+        status=TicketStatus.BOARDING,
+        departure_datetime=now,
+        arrival_datetime=now
+        + flight_time(to.base_duration_hours, to.duration_factor, flight_time_scale),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def purchase(
     session: AsyncSession,
-    user: User,
+    user_id: uuid.UUID,
     city_id: uuid.UUID,
     airship_id: uuid.UUID,
     *,
@@ -120,32 +154,21 @@ async def purchase(
     flight_time_scale: float,
 ) -> Ticket:
     """Spend the fare and board; `complete_ticket` is asked for at arrival via the outbox. The
-    flight takes `flight_time_scale` of its time (`B0_FLIGHT_TIME_SCALE`)."""
-    trips = await _lock_and_count_trips(session, user.id)
-    if max_active_trips is not None and trips >= max_active_trips:
+    flight takes `flight_time_scale` of its time (`B0_FLIGHT_TIME_SCALE`).
+
+    The request's hot path, in plain SQL: lock the user (reading the destination), write the
+    ticket unless the user is already travelling (counted in the same statement), spend the
+    fare with its entry, request the arrival job. The ticket is not held by the session."""
+    destination = await _lock_user(session, user_id, city_id, airship_id)
+    if destination is None:
+        await _missing_destination(session, user_id, city_id, airship_id, max_active_trips)
+    ticket = _ticket(user_id, destination, flight_time_scale)
+    if not await repository.board(session, ticket, max_active_trips):
         raise ActiveTrip()
-    city, airship = await _destination(session, city_id, airship_id)
-    now = utcnow()
-    ticket = Ticket(
-        id=new_id(),
-        ticket_number=ticket_number(now),
-        user_id=user.id,
-        city_id=city.id,
-        airship_id=airship.id,
-        city_snapshot=_snapshot_city(city),
-        airship_snapshot=_snapshot_airship(airship),
-        cost_points=ticket_price(city.base_cost_points, airship.cost_factor),
-        status=TicketStatus.BOARDING,
-        departure_datetime=now,
-        arrival_datetime=now
-        + flight_time(city.base_duration_hours, airship.duration_factor, flight_time_scale),
-    )
-    session.add(ticket)
-    await session.flush()
     await service.spend(
-        session, user.id, ticket.cost_points, Reason.TICKET,
+        session, user_id, ticket.cost_points, Reason.TICKET,
         key=f"ticket:{ticket.id}", reference=("TICKET", ticket.id),
-        description=f"{city.name} by {airship.name}",
+        description=f"{destination.city_name} by {destination.airship_name}",
     )  # fmt: skip
     await complete_ticket.enqueue_at(session, ticket.arrival_datetime, ticket_id=str(ticket.id))
     return ticket
