@@ -80,6 +80,25 @@ async def test_one_active_trip_at_a_time(b0: B0World) -> None:
     assert await _points(b0, traveller) == 10_000 - 100
 
 
+async def test_a_ticket_number_already_taken_is_drawn_again(
+    b0: B0World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ticket numbers are short and random: a purchase that draws a taken one still boards,
+    under a fresh number, paying once."""
+    city, airship = await b0.city(cost=100), await b0.airship()
+    first = await b0.buy(await b0.traveller(points=1_000), city, airship)
+    taken = first.json()["ticket_number"]
+    draws = iter([taken, taken, "B0-000000-FRESH1"])
+    monkeypatch.setattr(travel, "ticket_number", lambda _: next(draws))
+    traveller = await b0.traveller(points=1_000)
+
+    second = await b0.buy(traveller, city, airship)
+
+    assert second.status_code == 201, second.text
+    assert second.json()["ticket_number"] == "B0-000000-FRESH1"
+    assert await _points(b0, traveller) == 1_000 - 100
+
+
 async def test_purchase_refused_when_short_writes_nothing(b0: B0World) -> None:
     city, airship = await b0.city(cost=500), await b0.airship()
     poor = await b0.traveller(points=499)

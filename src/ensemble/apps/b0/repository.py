@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
 
 from sqlalchemy import select, text, update
@@ -242,25 +243,37 @@ WITH trips AS (SELECT {_ACTIVE_TRIPS} AS active), boarded AS (
         $12::timestamptz, $13::timestamptz
     FROM trips
     WHERE $14::int IS NULL OR trips.active < $14::int
+    ON CONFLICT (ticket_number) DO NOTHING
     RETURNING 1
 )
-SELECT EXISTS (SELECT FROM boarded)
+SELECT EXISTS (SELECT FROM boarded) AS boarded,
+       $14::int IS NOT NULL AND (SELECT active FROM trips) >= $14::int AS full
 """
 
 
-async def board(session: AsyncSession, ticket: Ticket, max_active_trips: int | None) -> bool:
+class Boarding(Enum):
+    BOARDED = "boarded"
+    FULL = "full"  # the user already has the most trips allowed
+    NUMBER_TAKEN = "number_taken"  # another ticket holds this ticket number
+
+
+async def board(session: AsyncSession, ticket: Ticket, max_active_trips: int | None) -> Boarding:
     """Write the new ticket (every column set; the session does not hold it) unless its user
     already has `max_active_trips` boarding tickets and open stays (None: no cap), counted
-    in the same statement; whether it was written. Lock the user first: the count sees what
-    committed before this statement, so it is exact only while the user is locked."""
+    in the same statement, or its ticket number is taken. Lock the user first: the count
+    sees what committed before this statement, so it is exact only while the user is
+    locked."""
     raw = await transaction_connection(session)
-    boarded: bool = await raw.fetchval(
+    row = await raw.fetchrow(
         _BOARD, ticket.user_id, ticket.id, ticket.ticket_number, ticket.city_id,
         ticket.airship_id, json.dumps(ticket.city_snapshot), json.dumps(ticket.airship_snapshot),
         ticket.cost_points, ticket.status.value, ticket.departure_datetime,
         ticket.arrival_datetime, ticket.created_at, ticket.updated_at, max_active_trips,
     )  # fmt: skip
-    return boarded
+    assert row is not None  # the statement always answers one row
+    if row["boarded"]:
+        return Boarding.BOARDED
+    return Boarding.FULL if row["full"] else Boarding.NUMBER_TAKEN
 
 
 # Stays and rooms

@@ -144,6 +144,28 @@ def _ticket(user_id: uuid.UUID, to: Destination, flight_time_scale: float) -> Ti
     )
 
 
+NUMBER_ATTEMPTS = 8
+"""Ticket numbers are short and random (`ticket_number`): one taken is drawn again."""
+
+
+async def _boarded(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    destination: Destination,
+    flight_time_scale: float,
+    max_active_trips: int | None,
+) -> Ticket:
+    """The new ticket, written under a ticket number no other ticket holds."""
+    for _ in range(NUMBER_ATTEMPTS):
+        ticket = _ticket(user_id, destination, flight_time_scale)
+        boarding = await repository.board(session, ticket, max_active_trips)
+        if boarding is repository.Boarding.FULL:
+            raise ActiveTrip()
+        if boarding is repository.Boarding.BOARDED:
+            return ticket
+    raise RuntimeError(f"no free ticket number in {NUMBER_ATTEMPTS} draws")
+
+
 async def purchase(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -162,9 +184,7 @@ async def purchase(
     destination = await _lock_user(session, user_id, city_id, airship_id)
     if destination is None:
         await _missing_destination(session, user_id, city_id, airship_id, max_active_trips)
-    ticket = _ticket(user_id, destination, flight_time_scale)
-    if not await repository.board(session, ticket, max_active_trips):
-        raise ActiveTrip()
+    ticket = await _boarded(session, user_id, destination, flight_time_scale, max_active_trips)
     await service.spend(
         session, user_id, ticket.cost_points, Reason.TICKET,
         key=f"ticket:{ticket.id}", reference=("TICKET", ticket.id),
