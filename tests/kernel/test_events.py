@@ -9,11 +9,12 @@ from collections import defaultdict
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope, EventPayload, publish
-from ensemble.kernel.events.bus import stream_name
+from ensemble.kernel.events.bus import RedisStreamsBus, stream_name
 from ensemble.kernel.events.models import OutboxEvent
 from ensemble.kernel.events.relay import (
     append,
@@ -121,6 +122,23 @@ async def test_relayed_envelopes_keep_every_field_and_their_order(
     assert {e.trace_id for e in relayed} == {context.trace_id}
     assert {e.request_id for e in relayed} == {"req-42"}
     assert await relay_once(database, redis) == 0, "published rows are not sent again"
+
+
+async def test_an_append_redis_refuses_raises_and_leaves_the_client_usable(
+    redis: Redis, kind: str
+) -> None:
+    """An error reply to one command of the appends' single write raises (the relay then
+    rolls its pass back), and the connection with the replies after it unread is not reused
+    (Redis 6.2 knows no WAITAOF: its refusal stands for any error reply)."""
+    envelopes = [_event(kind, n=n) for n in range(3)]
+    with pytest.raises(ResponseError, match="WAITAOF"):
+        await RedisStreamsBus(redis, wait_aof=True).append(envelopes)
+    await RedisStreamsBus(redis).append(envelopes[:1])
+    assert [e.event_id for e in await _stream(redis, kind)] == [
+        *(e.event_id for e in envelopes),
+        envelopes[0].event_id,
+    ]
+    assert await redis.ping()
 
 
 async def test_a_late_commit_is_never_skipped(database: Database, redis: Redis, kind: str) -> None:
