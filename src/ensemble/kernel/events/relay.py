@@ -47,9 +47,7 @@ BATCH = 500
 LINGER_SECONDS = 0.01  # passes start at most this often while events keep coming
 
 _LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-_PASS = text(
-    "SELECT pg_try_advisory_xact_lock(:key), set_config('synchronous_commit', 'off', true)"
-)
+_PASS = "SELECT pg_try_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)"
 _OUTBOX = f"{SCHEMA}.{OutboxEvent.__tablename__}"
 # The oldest transaction id still running: every transaction below it has finished.
 HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
@@ -112,7 +110,8 @@ async def relay_once(database: Database, redis: Redis | EventBus, limit: int = B
     """One pass: how many events were published (to the streams of `redis`, or to the bus
     given instead), or None if another relay holds the lock."""
     async with database.unit_of_work() as session:
-        locked, _ = (await session.execute(_PASS, {"key": RELAY_LOCK})).one()
+        raw = await transaction_connection(session)
+        locked, _ = await raw.fetchrow(_PASS, RELAY_LOCK) or (False, None)
         if not locked:
             return None
         rows = await claim_batch(session, limit)
