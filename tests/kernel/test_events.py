@@ -231,3 +231,26 @@ async def test_two_relays_publish_every_event_in_order_per_aggregate(
             order[envelope.aggregate_id].append(envelope.payload["n"])
     assert order == {f"agg-{i}": list(range(per_aggregate)) for i in range(aggregates)}
     assert await _pending(database) == 0
+
+
+async def test_a_lingering_relay_misses_no_commit_and_listens_again(
+    database: Database, redis: Redis, kind: str, settings: Settings
+) -> None:
+    """Between passes under load the relay does not listen; what commits meanwhile goes out
+    with the next pass, and the relay is woken again once idle (never by the interval)."""
+    stop = asyncio.Event()
+    relay = asyncio.create_task(run_relay(settings, stop, interval=60, linger=0.5))
+    sent: list[uuid.UUID] = []
+
+    async def publish_one(n: int) -> None:
+        async with database.unit_of_work() as session:
+            sent.append((await publish(session, _event(kind, n=n))).event_id)
+        await eventually(lambda: _stream(redis, kind), lambda got: len(got) == len(sent), timeout=5)
+
+    try:
+        for n in range(3):  # the second commits while the relay lingers after the first
+            await publish_one(n)
+    finally:
+        stop.set()
+        await relay
+    assert [e.event_id for e in await _stream(redis, kind)] == sent
