@@ -9,11 +9,12 @@ from collections import defaultdict
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from sqlalchemy import func, select
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.events import Envelope, EventPayload, publish
-from ensemble.kernel.events.bus import stream_name
+from ensemble.kernel.events.bus import RedisStreamsBus, stream_name
 from ensemble.kernel.events.models import OutboxEvent
 from ensemble.kernel.events.relay import (
     append,
@@ -123,6 +124,23 @@ async def test_relayed_envelopes_keep_every_field_and_their_order(
     assert await relay_once(database, redis) == 0, "published rows are not sent again"
 
 
+async def test_an_append_redis_refuses_raises_and_leaves_the_client_usable(
+    redis: Redis, kind: str
+) -> None:
+    """An error reply to one command of the appends' single write raises (the relay then
+    rolls its pass back), and the connection with the replies after it unread is not reused
+    (Redis 6.2 knows no WAITAOF: its refusal stands for any error reply)."""
+    envelopes = [_event(kind, n=n) for n in range(3)]
+    with pytest.raises(ResponseError, match="WAITAOF"):
+        await RedisStreamsBus(redis, wait_aof=True).append(envelopes)
+    await RedisStreamsBus(redis).append(envelopes[:1])
+    assert [e.event_id for e in await _stream(redis, kind)] == [
+        *(e.event_id for e in envelopes),
+        envelopes[0].event_id,
+    ]
+    assert await redis.ping()
+
+
 async def test_a_late_commit_is_never_skipped(database: Database, redis: Redis, kind: str) -> None:
     """T1 writes first and commits last; T2 writes later and commits first. While T1 runs,
     T2's committed row lies beyond the horizon and waits; then T1's goes out before T2's."""
@@ -213,3 +231,26 @@ async def test_two_relays_publish_every_event_in_order_per_aggregate(
             order[envelope.aggregate_id].append(envelope.payload["n"])
     assert order == {f"agg-{i}": list(range(per_aggregate)) for i in range(aggregates)}
     assert await _pending(database) == 0
+
+
+async def test_a_lingering_relay_misses_no_commit_and_listens_again(
+    database: Database, redis: Redis, kind: str, settings: Settings
+) -> None:
+    """Between passes under load the relay does not listen; what commits meanwhile goes out
+    with the next pass, and the relay is woken again once idle (never by the interval)."""
+    stop = asyncio.Event()
+    relay = asyncio.create_task(run_relay(settings, stop, interval=60, linger=0.5))
+    sent: list[uuid.UUID] = []
+
+    async def publish_one(n: int) -> None:
+        async with database.unit_of_work() as session:
+            sent.append((await publish(session, _event(kind, n=n))).event_id)
+        await eventually(lambda: _stream(redis, kind), lambda got: len(got) == len(sent), timeout=5)
+
+    try:
+        for n in range(3):  # the second commits while the relay lingers after the first
+            await publish_one(n)
+    finally:
+        stop.set()
+        await relay
+    assert [e.event_id for e in await _stream(redis, kind)] == sent

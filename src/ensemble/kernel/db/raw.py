@@ -9,15 +9,17 @@ client's CPU per statement. They do not autoflush pending ORM objects.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import TypeVar, cast
 
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, greenlet_spawn
+
+R = TypeVar("R")
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -60,12 +62,25 @@ async def read_one(session: AsyncSession, sql: str, *args: object) -> asyncpg.Re
     is this read needs no transaction: it sends neither BEGIN nor COMMIT, and no empty
     statement to begin one. Never use it to write.
     """
+    return await _read(session, lambda connection: connection.fetchrow(sql, *args))
+
+
+async def read_all(session: AsyncSession, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Every row of one read-only statement, on the connection `read_one` would use."""
+    return await _read(session, lambda connection: connection.fetch(sql, *args))
+
+
+async def _read(
+    session: AsyncSession, read: Callable[[asyncpg.Connection[asyncpg.Record]], Awaitable[R]]
+) -> R:
+    """`read` on the session's transaction's connection if it has begun one, else on a
+    pooled connection outside any transaction."""
     if session.in_transaction():
-        return await (await transaction_connection(session)).fetchrow(sql, *args)
+        return await read(await transaction_connection(session))
     engine = session.bind
     assert isinstance(engine, AsyncEngine), "the session is bound to one engine"
     async with own_connection(engine) as connection:
-        return await connection.fetchrow(sql, *args)
+        return await read(connection)
 
 
 @asynccontextmanager

@@ -320,7 +320,7 @@ async def stored_events(
     )
     result = await session.stream(query)
     async for rows in result.partitions():
-        yield [stored_envelope(row.aggregate_type, row.aggregate_id, row) for row in rows]
+        yield [stored_envelope(row.aggregate_type, row.aggregate_id, row._mapping) for row in rows]
 
 
 async def _apply_batch(

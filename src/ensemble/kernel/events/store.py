@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.kernel.db.raw import transaction_connection
+from ensemble.kernel.db.raw import read_all, transaction_connection
 from ensemble.kernel.errors import Conflict
 from ensemble.kernel.events.envelope import Envelope, EventPayload
 from ensemble.kernel.events.models import Snapshot, StoredEvent
@@ -306,53 +306,57 @@ async def load(
     stream, which holds when writers stamp events as they append them.) `from_snapshot=False`
     replays every event, for checks and benchmarks. A stream with no events gives a fresh
     aggregate and 0, the `expected_sequence` for creating it.
+
+    One statement reads the snapshot and the events after it (so both come from one view of
+    the database), in the session's transaction if it has begun one, else on a pooled
+    connection with no transaction at all (`read_all`).
     """
     aggregate = aggregate_cls()
     sequence = 0
-    if from_snapshot:
-        found = (await session.execute(_snapshot_query(aggregate_type, aggregate_id, at))).first()
-        if found is not None:
-            sequence, state = found
-            aggregate.restore(state)
-    rows = await session.execute(_tail_query(aggregate_type, aggregate_id, sequence, at))
+    statement, time_args = (_LOAD, ()) if at is None else (_LOAD_AT, (at,))
+    rows = await read_all(
+        session, statement, aggregate_type, aggregate_id, from_snapshot, *time_args
+    )
     for row in rows:
-        aggregate.apply(stored_envelope(aggregate_type, aggregate_id, row))
-        sequence = row.sequence_number
+        sequence = row["sequence_number"]
+        if row["event_id"] is None:  # the snapshot, first if any
+            aggregate.restore(row["state"])
+        else:
+            aggregate.apply(stored_envelope(aggregate_type, aggregate_id, row))
     return aggregate, sequence
 
 
-def _snapshot_query(
-    aggregate_type: str, aggregate_id: str, at: datetime | None
-) -> Select[tuple[int, dict[str, Any]]]:
-    query = (
-        select(Snapshot.sequence_number, Snapshot.state)
-        .where(Snapshot.aggregate_type == aggregate_type, Snapshot.aggregate_id == aggregate_id)
-        .order_by(Snapshot.sequence_number.desc())
-        .limit(1)
-    )
-    if at is None:
-        return query
-    return query.join(
-        StoredEvent,
-        (StoredEvent.aggregate_type == Snapshot.aggregate_type)
-        & (StoredEvent.aggregate_id == Snapshot.aggregate_id)
-        & (StoredEvent.sequence_number == Snapshot.sequence_number),
-    ).where(StoredEvent.occurred_at <= at)
+def _load_statement(snapshot_at: str, event_at: str) -> str:
+    """The newest snapshot of stream `$1, $2` (unless `$3` is false) as a first row with a
+    `state`, then every event after it in order; `snapshot_at` and `event_at` narrow both to
+    a point in time."""
+    return f"""
+WITH snapshot AS (
+    SELECT s.sequence_number, s.state FROM events.snapshots s
+    WHERE s.aggregate_type = $1::text AND s.aggregate_id = $2::text AND $3::boolean{snapshot_at}
+    ORDER BY s.sequence_number DESC
+    LIMIT 1
+)
+SELECT sequence_number, state, NULL::uuid AS event_id, NULL::text AS type,
+    NULL::int AS version, NULL::jsonb AS payload, NULL::text AS trace_id,
+    NULL::timestamptz AS occurred_at
+FROM snapshot
+UNION ALL
+SELECT sequence_number, NULL, event_id, type, version, payload, trace_id, occurred_at
+FROM events.stored_events
+WHERE aggregate_type = $1::text AND aggregate_id = $2::text
+    AND sequence_number > coalesce((SELECT sequence_number FROM snapshot), 0){event_at}
+ORDER BY sequence_number"""
 
 
-def _tail_query(
-    aggregate_type: str, aggregate_id: str, after: int, at: datetime | None
-) -> Select[Any]:
-    query = (
-        select(StoredEvent.sequence_number, *ENVELOPE_COLUMNS)
-        .where(
-            StoredEvent.aggregate_type == aggregate_type,
-            StoredEvent.aggregate_id == aggregate_id,
-            StoredEvent.sequence_number > after,
-        )
-        .order_by(StoredEvent.sequence_number)
-    )
-    return query if at is None else query.where(StoredEvent.occurred_at <= at)
+_LOAD = _load_statement("", "")
+_LOAD_AT = _load_statement(
+    """
+        AND EXISTS (SELECT FROM events.stored_events e
+            WHERE e.aggregate_type = s.aggregate_type AND e.aggregate_id = s.aggregate_id
+              AND e.sequence_number = s.sequence_number AND e.occurred_at <= $4::timestamptz)""",
+    "\n    AND occurred_at <= $4::timestamptz",
+)
 
 
 ENVELOPE_COLUMNS = (
@@ -366,16 +370,22 @@ ENVELOPE_COLUMNS = (
 """The columns a stored event's envelope is read from (with its aggregate's type and id)."""
 
 
-def stored_envelope(aggregate_type: str, aggregate_id: str, row: Any) -> Envelope:
+class Fields(Protocol):
+    """A row read by column name (an asyncpg record, a SQLAlchemy row's `_mapping`)."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def stored_envelope(aggregate_type: str, aggregate_id: str, row: Fields) -> Envelope:
     """A stored row as an envelope, unvalidated: it was validated when it was appended."""
     return Envelope.model_construct(
-        event_id=row.event_id,
+        event_id=row["event_id"],
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
-        type=row.type,
-        version=row.version,
-        payload=row.payload,
-        trace_id=row.trace_id,
+        type=row["type"],
+        version=row["version"],
+        payload=row["payload"],
+        trace_id=row["trace_id"],
         request_id=None,
-        occurred_at=row.occurred_at,
+        occurred_at=row["occurred_at"],
     )
