@@ -34,6 +34,7 @@ from redis.exceptions import ResponseError
 from ensemble.kernel.events.envelope import Envelope, decode_fields
 from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.observability.context import RequestContext, parse_traceparent
+from ensemble.kernel.observability.tracing import client_span
 from ensemble.settings import Settings
 
 if TYPE_CHECKING:
@@ -199,10 +200,12 @@ async def _send_packed(redis: Redis, commands: Sequence[bytes]) -> list[Any]:
     if not commands:
         return []
     pool = redis.connection_pool
+    traced = {"db.system": "redis", "db.operation": "PIPELINE", "db.redis.commands": len(commands)}
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        await connection.send_packed_command(b"".join(commands))
-        return [await connection.read_response() for _ in commands]
+        with client_span("redis pipeline", traced):
+            await connection.send_packed_command(b"".join(commands))
+            return [await connection.read_response() for _ in commands]
     except BaseException:
         await connection.disconnect()
         raise

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -144,6 +144,18 @@ def span(
         return _OFF
     return state.tracer.start_as_current_span(
         name, context=_parent(new_trace), kind=kind, attributes=attributes or None
+    )
+
+
+def client_span(name: str, attributes: Mapping[str, Any]) -> AbstractContextManager[Span]:
+    """A client span around a call the kernel makes to a server itself, as a library's
+    instrumentation would: a child of the current span (`attributes` in the semantic
+    conventions' names, e.g. `db.system`). With tracing off: the shared null context."""
+    state = _switch.tracing
+    if state is None:
+        return _OFF
+    return state.tracer.start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=dict(attributes)
     )
 
 
