@@ -13,10 +13,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import dramatiq
+from dramatiq import Broker, Middleware
 from dramatiq.asyncio import get_event_loop_thread
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +43,21 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+class ReadyBeforeConsuming(Middleware):
+    """Runs `prepare` (open the apps' resources and the pool's connections) on the jobs'
+    event loop as the worker boots: after `AsyncIO` has started that loop and before any
+    consumer takes a message, so no job ever runs without its app's resources."""
+
+    def __init__(self, prepare: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.prepare = prepare
+
+    def before_worker_boot(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        jobs_loop = get_event_loop_thread()
+        if jobs_loop is None:
+            raise RuntimeError("the AsyncIO middleware must come before ReadyBeforeConsuming")
+        jobs_loop.run_coroutine(self.prepare())
+
+
 def run_worker(
     settings: Settings,
     jobs: Sequence[Job],
@@ -56,6 +72,12 @@ def run_worker(
     configure_tracing(settings, "worker")
     runtime = configure_jobs(settings, jobs)
     run_warmers(warmers)
+
+    async def prepare() -> None:
+        await runtime.open_resources(resources)
+        await open_connections(runtime.database)
+
+    runtime.broker.add_middleware(ReadyBeforeConsuming(prepare))
     worker = dramatiq.Worker(
         runtime.broker, worker_threads=threads or settings.jobs_worker_threads, worker_timeout=250
     )
@@ -63,10 +85,6 @@ def run_worker(
     _stop_on_signals(stop)
     with heartbeat(settings, "worker"):
         worker.start()
-        jobs_loop = get_event_loop_thread()  # started with the worker (AsyncIO middleware)
-        assert jobs_loop is not None
-        jobs_loop.run_coroutine(runtime.open_resources(resources))
-        jobs_loop.run_coroutine(open_connections(runtime.database))
         logger.info("worker consuming %s", sorted(runtime.actors))
         stop.wait()
         worker.stop(timeout=30_000)
