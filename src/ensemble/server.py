@@ -26,6 +26,7 @@ from ensemble.kernel.realtime import Hub
 from ensemble.kernel.resources import Process, open_resources
 from ensemble.kernel.warmup import (
     CONNECTIONS,
+    freeze_startup_objects,
     load_event_loop_backend,
     open_connections,
     prepare_routes,
@@ -90,6 +91,7 @@ def _lifespan(
         await open_connections(db, min(CONNECTIONS, settings.db_pool_size))
         if redis is not None:
             await redis.ping()
+        freeze_startup_objects()
         cache = AuthCache(timedelta(minutes=settings.access_token_minutes))
         listener = asyncio.create_task(cache.listen(asyncpg_dsn(settings.database_url)))
         try:

@@ -6,6 +6,7 @@ and the apps' data loaded (`AppModule.warm_up`, e.g. ECO²'s classifier lexicon)
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -62,3 +63,11 @@ async def open_connections(database: Database, count: int = CONNECTIONS) -> None
         logger.warning("could not open warm connections: %s", exc)
         return
     logger.debug("%s connections warm in %.0f ms", count, (time.perf_counter() - started) * 1000)
+
+
+def freeze_startup_objects() -> None:
+    """Move everything start-up made (modules, the ORM's mappers, routes, schemas) out of the
+    garbage collector's sight: it never frees them, yet each full collection walked them
+    all, pausing a request for 100 ms and more (seen in the benchmarks' p99)."""
+    gc.collect()
+    gc.freeze()
