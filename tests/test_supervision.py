@@ -4,6 +4,7 @@ process with a live heartbeat), and the work asked for while it was dead complet
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -47,11 +48,11 @@ def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """`ensemble serve` (every app, every background role) on a free port: its base URL
-    and pid."""
+def serving(env: dict[str, str], log: Path, *args: str) -> Iterator[tuple[str, int]]:
+    """`ensemble serve [args]` (every app, every background role by default) on a free port:
+    its base URL and pid."""
     port = free_port()
-    command = [sys.executable, "-m", "ensemble", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "ensemble", "serve", "--host", "127.0.0.1", *args]
     with log.open("ab") as output:
         process = subprocess.Popen(
             [*command, "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
@@ -193,3 +194,64 @@ def test_a_role_that_keeps_dying_is_restarted_with_exponential_backoff() -> None
     child.process.wait()
     supervisor.check(child, now + 61)  # it had run long enough: back to the first delay
     assert child.restart_at == now + 61 + 1.0
+
+
+def http_children(server: int) -> list[int]:
+    """The pids of `serve`'s HTTP processes (`ensemble http`), started by any of its threads
+    (the supervisor's thread starts the restarted ones)."""
+    tasks = Path(f"/proc/{server}/task").iterdir()
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    return [
+        int(pid) for pid in children if b"\x00http\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def sockets_of(pid: int) -> int:
+    return sum(
+        1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:")
+    )
+
+
+async def test_serve_workers_share_the_connections_and_survive_a_killed_one(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`serve --workers 2`: each HTTP process listens on a socket of its own (SO_REUSEPORT),
+    so new connections spread over both; one killed is restarted while the other serves."""
+    with serving(serve_env, tmp_path / "serve.log", "--workers", "2", "--no-background") as (
+        base_url,
+        server,
+    ):
+        async with client_of(base_url):
+            workers = await eventually(lambda: _answer(http_children(server)), _two)
+            before = {pid: sockets_of(pid) for pid in workers}
+            clients = [httpx.AsyncClient(base_url=base_url, timeout=30) for _ in range(16)]
+            try:
+                answers = await asyncio.gather(*(client.get("/health") for client in clients))
+                assert {answer.status_code for answer in answers} == {200}
+                accepted = {pid: sockets_of(pid) - before[pid] for pid in workers}
+                assert all(count > 0 for count in accepted.values()), accepted
+            finally:
+                for client in clients:
+                    await client.aclose()
+
+            os.kill(workers[0], signal.SIGKILL)
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+                for _ in range(8):  # fresh connections: each lands on a live process
+                    assert (await client.get("/health", headers=CLOSE)).status_code == 200
+            restarted = await eventually(
+                lambda: _answer(http_children(server)),
+                lambda pids: len(pids) == 2 and workers[0] not in pids,
+                timeout=60,
+            )
+            assert workers[1] in restarted
+
+
+CLOSE = {"Connection": "close"}
+
+
+async def _answer(value: list[int]) -> list[int]:
+    return value
+
+
+def _two(pids: list[int]) -> bool:
+    return len(pids) == 2

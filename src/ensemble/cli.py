@@ -7,8 +7,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -32,7 +34,7 @@ from ensemble.kernel.modules import jobs_of, resources_of, warmers_of
 from ensemble.kernel.observability.logging import configure_logging
 from ensemble.kernel.observability.tracing import configure_tracing
 from ensemble.kernel.supervisor import Supervisor
-from ensemble.server import create_app
+from ensemble.server import app_from_environment, create_app
 from ensemble.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -83,30 +85,62 @@ def serve(
         # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
         # children and embedded servers below are stopped too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        options: dict[str, Any] = {
-            "host": bind_host,
-            "port": bind_port,
-            "log_config": None,
-            "server_header": False,
-            "proxy_headers": False,  # the client address is ours to derive (TRUSTED_PROXIES)
-        }
         try:
             if processes == 1:
                 modules = [load_app(app_name)] if app_name else load_apps()
                 api = create_app(modules, settings, alone=app_name is not None)
                 configure_tracing(settings, "api")
-                uvicorn.run(api, access_log=False, **options)
-            else:  # each process imports the app; it finds the resolved URLs in its environment
-                os.environ.update(_child_environment(settings, app_name))
-                uvicorn.run(
-                    "ensemble.server:app_from_environment",
-                    factory=True,
-                    workers=processes,
-                    access_log=False,
-                    **options,
-                )
+                uvicorn.run(api, host=bind_host, port=bind_port, **HTTP_OPTIONS)
+            else:
+                http = _supervise(["http"] * processes, settings, app_name, bind_host, bind_port)
+                try:
+                    _wait_for_a_signal()
+                finally:
+                    http.stop()
         finally:
             supervisor.stop()
+
+
+HTTP_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "server_header": False,
+    "proxy_headers": False,  # the client address is ours to derive (TRUSTED_PROXIES)
+}
+
+
+def _wait_for_a_signal() -> None:
+    """Block until SIGINT or SIGTERM (the HTTP processes run as supervised children)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command(hidden=True)
+def http(
+    host: Annotated[str, typer.Option()],
+    port: Annotated[int, typer.Option()],
+) -> None:
+    """One of `serve --workers N`'s HTTP processes: the app `serve` asked for, on a socket
+    of its own bound with SO_REUSEPORT, so the kernel spreads new connections across the
+    processes (a socket shared by all hands each connection to whichever process accepts
+    first: under keep-alive, one of them took every connection)."""
+    api = app_from_environment()  # its settings, logging and tracing from the environment
+    server = uvicorn.Server(uvicorn.Config(api, **HTTP_OPTIONS))
+    server.run(sockets=[reuse_port_socket(host, port)])
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port` that other processes may bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
 
 
 def _print_welcome(app_name: str | None, host: str | None, port: int | None) -> None:
@@ -151,19 +185,32 @@ def _child_environment(settings: Settings, app_name: str | None = None) -> dict[
     }
 
 
-def _spawn(role: str, settings: Settings) -> subprocess.Popen[bytes]:
-    """`ensemble <role>` in a session of its own: a terminal's Ctrl+C stops `serve`, which
-    stops its roles, rather than reaching them first (which would read as crashes)."""
-    env = {**os.environ, **_child_environment(settings)}
-    command = [sys.executable, "-m", "ensemble", role]
+def _spawn(role: str, settings: Settings, *args: str | int) -> subprocess.Popen[bytes]:
+    """`ensemble <role> [args]` in a session of its own: a terminal's Ctrl+C stops `serve`,
+    which stops its roles, rather than reaching them first (which would read as crashes)."""
+    env = {**os.environ, **_child_environment(settings, settings.serve_app)}
+    command = [sys.executable, "-m", "ensemble", role, *map(str, args)]
     return subprocess.Popen(command, env=env, start_new_session=True)
 
 
-def _supervise(roles: Sequence[str], settings: Settings) -> Supervisor:
-    """Start the background `roles` as child processes, restarted whenever one dies."""
+def _supervise(
+    roles: Sequence[str],
+    settings: Settings,
+    app_name: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+) -> Supervisor:
+    """Start `roles` as child processes, restarted whenever one dies (`http` roles serve
+    `app_name`, or every app, on `host:port`)."""
+    served = settings.model_copy(update={"serve_app": app_name})
+    http_args = ("--host", host or settings.host, "--port", port or settings.port)
+
+    def spawn(role: str) -> subprocess.Popen[bytes]:
+        return _spawn(role, served, *(http_args if role == "http" else ()))
+
     supervisor = Supervisor(
         roles,
-        lambda role: _spawn(role, settings),
+        spawn,
         backoff=settings.supervisor_backoff_seconds,
         max_backoff=settings.supervisor_backoff_max_seconds,
     )
