@@ -196,7 +196,8 @@ def test_every_help_text_is_whole_at_80_columns() -> None:
         page = _help_of(*path)
         assert _first_paragraph(command) in page, path
         for name, sub in getattr(command, "commands", {}).items():
-            assert _first_paragraph(sub) in page, (path, name)
+            if not sub.hidden:  # a hidden command (`http`, started by serve) is not listed
+                assert _first_paragraph(sub) in page, (path, name)
         assert "..." not in page.replace("[ARGS]...", "")  # no summary cut short
 
 

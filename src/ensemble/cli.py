@@ -122,10 +122,12 @@ def http(
     host: Annotated[str, typer.Option()],
     port: Annotated[int, typer.Option()],
 ) -> None:
-    """One of `serve --workers N`'s HTTP processes: the app `serve` asked for, on a socket
-    of its own bound with SO_REUSEPORT, so the kernel spreads new connections across the
-    processes (a socket shared by all hands each connection to whichever process accepts
-    first: under keep-alive, one of them took every connection)."""
+    """One HTTP process of `serve --workers N` (serve starts them).
+
+    It serves the app `serve` asked for on a socket of its own, bound with SO_REUSEPORT, so
+    the kernel spreads new connections across the processes (a socket shared by all hands
+    each connection to whichever process accepts first: under keep-alive, one took every
+    connection)."""
     api = app_from_environment()  # its settings, logging and tracing from the environment
     server = uvicorn.Server(uvicorn.Config(api, **HTTP_OPTIONS))
     server.run(sockets=[reuse_port_socket(host, port)])
