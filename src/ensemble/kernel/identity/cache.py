@@ -103,11 +103,11 @@ class AuthCache:
         """Keep `principal` for `token` until the token expires (`exp`; a token without one
         is not kept), unless the realm changed since `generation`. A token naming its
         session (`sid`) is refused once the session is revoked."""
-        if not self.live or self._generation.get(realm, 0) != generation or "exp" not in claims:
+        if "exp" not in claims:
             return
         session_id = claimed_id(claims, "sid") if "sid" in claims else None
         entry = (principal, float(claims["exp"]), session_id)
-        self._callers.setdefault(realm, _Bounded()).put(token, entry)
+        self._keep(self._callers, realm, token, entry, generation)
 
     def is_revoked(self, session_id: uuid.UUID) -> bool | None:
         """Whether the session is revoked; None while the cache is off (ask the source)."""
@@ -128,9 +128,16 @@ class AuthCache:
             return found  # type: ignore[no-any-return]
         generation = self.generation(realm)
         value = await load()
-        if self.live and self._generation.get(realm, 0) == generation:
-            self._grants.setdefault(realm, _Bounded()).put(key, value)
+        self._keep(self._grants, realm, key, value, generation)
         return value
+
+    def _keep(
+        self, store: dict[str, _Bounded], realm: str, key: Hashable, value: Any, generation: int
+    ) -> None:
+        """Keep `value` under `key` in `realm`, unless the cache is off or the realm changed
+        since `generation` (the value may have been read before the change)."""
+        if self.live and self.generation(realm) == generation:
+            store.setdefault(realm, _Bounded()).put(key, value)
 
     # forgetting
 
@@ -180,8 +187,10 @@ class AuthCache:
             except asyncio.CancelledError:
                 self._off()
                 raise
-            except (OSError, asyncpg.PostgresError):
-                logger.warning("auth cache off: its listener lost the database; reconnecting")
+            except Exception:  # any failure only turns the cache off until it reconnects
+                logger.warning(
+                    "auth cache off: its listener lost the database; reconnecting", exc_info=True
+                )
             self._off()
             await asyncio.sleep(RECONNECT_DELAY_S)
 
