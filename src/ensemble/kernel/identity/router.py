@@ -49,6 +49,8 @@ class Signup(Generic[PublicT]):
 
     public: type[PublicT]
     create: Callable[[AsyncSession, Account], Awaitable[PublicT]]
+    path: str = "/signup"
+    """Where the route lives under the router's prefix (Focus Mate's spec says `/register`)."""
 
 
 def auth_router(
@@ -77,7 +79,7 @@ def _throttle(request: Request) -> service.ThrottlePolicy:
 
 def _add_signup(router: APIRouter, realm: str, signup: Signup[PublicT]) -> None:
     @router.post(
-        "/signup",
+        signup.path,
         status_code=status.HTTP_201_CREATED,
         response_model=signup.public,
         responses=error_responses(

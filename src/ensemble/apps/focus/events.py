@@ -1,0 +1,51 @@
+"""What Focus Mate publishes: the live channels (a room's, a user's) and the events other
+parts consume through the kernel's event backbone (stats, achievements, notifications).
+
+Room channel messages are numbered per room (`seq`, `Publisher.publish_numbered`): a client
+that sees a gap sends `{"type":"sync"}` and gets a `room_state` snapshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from ensemble.kernel.events import EventPayload
+
+AGGREGATE_ROOM = "focus.room"
+AGGREGATE_USER = "focus.user"
+
+
+def room_channel(room_id: uuid.UUID) -> str:
+    """Every socket of a room, in every process."""
+    return f"focus:room:{room_id}"
+
+
+def user_channel(user_id: uuid.UUID) -> str:
+    """Every `/ws/me` socket of a user: messages and notifications."""
+    return f"focus:user:{user_id}"
+
+
+class RoomCreated(EventPayload, type="focus.RoomCreated"):
+    room_id: uuid.UUID
+    owner_id: uuid.UUID
+    created_at: datetime
+
+
+class FocusSessionEnded(EventPayload, type="focus.SessionEnded"):
+    """A participant's work phase closed: credited (`completed`) or not."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    room_id: uuid.UUID
+    started_at: datetime
+    ended_at: datetime
+    focus_seconds: int
+    completed: bool
+
+
+class AchievementUnlocked(EventPayload, type="focus.AchievementUnlocked"):
+    user_id: uuid.UUID
+    code: str
+    name: str
+    unlocked_at: datetime
