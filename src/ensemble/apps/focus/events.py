@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
+from ensemble.apps.focus.models import Timer
 from ensemble.kernel.events import EventPayload
 
 AGGREGATE_ROOM = "focus.room"
@@ -24,6 +26,24 @@ def room_channel(room_id: uuid.UUID) -> str:
 def user_channel(user_id: uuid.UUID) -> str:
     """Every `/ws/me` socket of a user: messages and notifications."""
     return f"focus:user:{user_id}"
+
+
+def timer_message(kind: str, timer: Timer, now: datetime) -> dict[str, Any]:
+    """A timer message of `kind` (`timer_started`, `timer_paused`, …, `phase_ending_soon`, or
+    the `timer` part of `room_state`): the row's state and the server's clock, so a client
+    shows both a countdown and the clock time the phase ends."""
+    return {
+        "type": kind,
+        "room_id": str(timer.room_id),
+        "version": timer.version,
+        "state": timer.state.value,
+        "phase": timer.phase.value,
+        "phase_started_at": timer.phase_started_at,
+        "phase_ends_at": timer.phase_ends_at,
+        "paused_remaining_ms": timer.paused_remaining_ms,
+        "completed_work_phases": timer.completed_work_phases,
+        "server_now": now,
+    }
 
 
 class RoomCreated(EventPayload, type="focus.RoomCreated"):
