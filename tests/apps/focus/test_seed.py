@@ -27,6 +27,7 @@ async def test_seeded_users_log_in_and_rooms_hold_their_members(focus: FocusWorl
             members = await session.scalar(
                 select(func.count()).select_from(Member).where(Member.room_id == room.id)
             )
+            assert members is not None
             assert room.member_count == members >= 2
             owner_is_member = await session.get(Member, (room.id, room.owner_id))
             assert owner_is_member is not None
