@@ -52,7 +52,7 @@ async def session_counts(
         func.count().filter(_started_within(NIGHT_HOURS, tz)),
         func.count().filter(_started_within(EARLY_HOURS, tz)),
     ).where(FocusSession.user_id == user_id)
-    completed, seconds, night, early = (await session.execute(stmt)).tuples().one()
+    completed, seconds, night, early = (await session.execute(stmt)).one()
     return completed, seconds or 0, night, early
 
 

@@ -69,7 +69,7 @@ class Sessions(Repository[FocusSession]):
             )
             .group_by(day)
         )
-        rows = (await session.execute(stmt)).tuples().all()
+        rows = (await session.execute(stmt)).all()
         return [(day, total, completed, seconds or 0) for day, total, completed, seconds in rows]
 
     async def streaks(
@@ -95,7 +95,7 @@ class Sessions(Repository[FocusSession]):
             func.coalesce(func.max(runs.c.length).filter(runs.c.last >= alive_since), 0),
             func.coalesce(func.max(runs.c.length), 0),
         )
-        current, longest = (await session.execute(stmt)).tuples().one()
+        current, longest = (await session.execute(stmt)).one()
         return current, longest
 
 
