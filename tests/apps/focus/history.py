@@ -67,15 +67,14 @@ async def add_sessions(database: Database, *rows: FocusSession) -> list[FocusSes
 async def set_timezone(database: Database, user_id: uuid.UUID, timezone: str) -> None:
     async with database.unit_of_work() as session:
         await session.execute(
-            update(UserSettings)
-            .where(UserSettings.account_id == user_id)
-            .values(timezone=timezone)
+            update(UserSettings).where(UserSettings.account_id == user_id).values(timezone=timezone)
         )
 
 
 def ended(row: FocusSession) -> Envelope:
     """The `FocusSessionEnded` the rooms part publishes when `row` closes."""
-    assert row.ended_at is not None and row.focus_seconds is not None
+    assert row.ended_at is not None
+    assert row.focus_seconds is not None
     payload = FocusSessionEnded(
         session_id=row.id,
         user_id=row.user_id,

@@ -26,7 +26,9 @@ async def user_with_sessions(focus: FocusWorld, count: int) -> tuple[FocusUser, 
     return user, [row.id for row in await add_sessions(focus.database, *rows)]
 
 
-async def one_session(focus: FocusWorld, *, ended: bool, goal: str | None = None) -> tuple[FocusUser, FocusSession]:
+async def one_session(
+    focus: FocusWorld, *, ended: bool, goal: str | None = None
+) -> tuple[FocusUser, FocusSession]:
     user = await focus.user()
     room = await add_room(focus.database, user.user_id)
     row = session_row(user.user_id, room, START, ended=ended, goal=goal)
@@ -42,9 +44,7 @@ async def listed(focus: FocusWorld, user: FocusUser, **params: Any) -> dict[str,
 
 
 async def patch(focus: FocusWorld, user: FocusUser, session_id: uuid.UUID, body: Any) -> Any:
-    return await focus.client.patch(
-        f"{API}/sessions/{session_id}", json=body, headers=user.headers
-    )
+    return await focus.client.patch(f"{API}/sessions/{session_id}", json=body, headers=user.headers)
 
 
 # Listing
@@ -70,7 +70,8 @@ async def test_sessions_show_open_ones_and_their_fields(focus: FocusWorld) -> No
     [item] = (await listed(focus, user))["items"]
     assert item["session_id"] == str(row.id)
     assert item["room_id"] == str(row.room_id)
-    assert item["ended_at"] is None and item["completed"] is None
+    assert item["ended_at"] is None
+    assert item["completed"] is None
     assert (item["goal"], item["goal_done"]) == ("write the intro", None)
 
 

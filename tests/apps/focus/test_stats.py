@@ -142,7 +142,7 @@ async def test_the_time_zone_comes_from_settings_unless_tz_overrides_it(focus: F
 async def test_an_empty_period_has_every_day_at_zero_and_no_rate(focus: FocusWorld) -> None:
     user = await focus.user()
     body = await stats(focus, user, period="week", date="2026-01-07", tz="Europe/Paris")
-    assert [each["date"] for each in body["days"]][0] == "2026-01-05"
+    assert body["days"][0]["date"] == "2026-01-05"
     assert all(each["sessions"] == each["focus_seconds"] == 0 for each in body["days"])
     assert body["completion_rate"] is None
     assert (body["current_streak"], body["longest_streak"]) == (0, 0)
@@ -257,9 +257,7 @@ async def test_stats_without_a_token_is_401(focus: FocusWorld) -> None:
         ({"date": "yesterday"}, "validation_error"),
     ],
 )
-async def test_bad_stats_input_is_422(
-    focus: FocusWorld, params: dict[str, str], code: str
-) -> None:
+async def test_bad_stats_input_is_422(focus: FocusWorld, params: dict[str, str], code: str) -> None:
     user = await focus.user()
     response = await focus.client.get(f"{API}/stats/me", params=params, headers=user.headers)
     assert_error(response, 422, code)
