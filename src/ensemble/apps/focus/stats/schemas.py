@@ -43,8 +43,8 @@ class SessionUpdate(Strict):
     clears it and its done mark). `goal_done`: while the session is open or after it ended,
     once it has a goal."""
 
-    goal: Goal | None = None
-    goal_done: bool = False
+    goal: Goal | None = Field(default=None, description="Omitted: left as it is")
+    goal_done: bool = Field(default=False, description="Omitted: left as it is")
 
     @model_validator(mode="after")
     def _something(self) -> Self:
