@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
+from importlib.util import find_spec
 
 from sqlalchemy import MetaData
 
@@ -16,8 +18,16 @@ def target_metadata() -> MetaData:
     for module in [f"ensemble.kernel.{name}.models" for name in KERNEL_MODELS]:
         import_module(module)
     for name in APP_NAMES:
-        import_module(f"ensemble.apps.{name}.models")
+        for module in _models_of(f"ensemble.apps.{name}"):
+            import_module(module)
     return Base.metadata
+
+
+def _models_of(app: str) -> list[str]:
+    """An app's `models` module and those of its domains' sub-packages."""
+    domains = pkgutil.iter_modules(import_module(app).__path__, prefix=f"{app}.")
+    candidates = [f"{app}.models", *(f"{each.name}.models" for each in domains if each.ispkg)]
+    return [module for module in candidates if find_spec(module) is not None]
 
 
 def schemas() -> set[str]:

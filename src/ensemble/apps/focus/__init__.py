@@ -1,6 +1,8 @@
 """Focus Mate: shared pomodoro rooms with a server-authoritative timer."""
 
+from ensemble.apps.focus.achievements.domain import catalogue
 from ensemble.apps.focus.cli import cli
+from ensemble.apps.focus.consumers import CONSUMERS
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import SCHEMA
 from ensemble.apps.focus.settings import FOCUS
@@ -17,6 +19,8 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    consumers=CONSUMERS,
+    warm_up=(catalogue,),  # the achievements catalogue, read and checked
     resources=FOCUS,
     schemas=(SCHEMA,),
 )

@@ -7,9 +7,11 @@ from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import service
+from ensemble.apps.focus.achievements import endpoints as achievements
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
 from ensemble.apps.focus.demo import endpoints as demo
 from ensemble.apps.focus.schemas import PREFIX, USER, UserPublic, errors
+from ensemble.apps.focus.stats import endpoints as stats
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.router import Signup, auth_router
@@ -37,4 +39,4 @@ async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return UserPublic.model_validate(await service.me(session, user.account_id))
 
 
-routers = (auth, router, demo.router)
+routers = (auth, router, *(domain.router for domain in (stats, achievements)), demo.router)
