@@ -1,9 +1,11 @@
 """Focus Mate: shared pomodoro rooms with a server-authoritative timer."""
 
 from ensemble.apps.focus.cli import cli
+from ensemble.apps.focus.consumers import CONSUMERS
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import SCHEMA
 from ensemble.apps.focus.settings import FOCUS
+from ensemble.apps.focus.tasks import JOBS
 from ensemble.kernel.modules import AppModule
 
 app = AppModule(
@@ -17,6 +19,8 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    jobs=JOBS,
+    consumers=CONSUMERS,
     resources=FOCUS,
     schemas=(SCHEMA,),
 )
