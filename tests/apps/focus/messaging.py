@@ -51,12 +51,14 @@ async def sent(world: FocusWorld, user: FocusUser, conversation_id: str, text: s
     return response.json()
 
 
-async def all_pages(world: FocusWorld, user: FocusUser, path: str, limit: int) -> list[Any]:
-    """Every item of a cursor-paginated list, `limit` a page."""
+async def all_pages(
+    world: FocusWorld, user: FocusUser, path: str, limit: int, **query: Any
+) -> list[Any]:
+    """Every item of a cursor-paginated list, `limit` a page (with `query`'s parameters)."""
     items: list[Any] = []
     cursor: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        params = {**query, "limit": limit, **({"cursor": cursor} if cursor else {})}
         response = await world.client.get(f"{API}{path}", params=params, headers=user.headers)
         assert response.status_code == 200, response.text
         page = response.json()
