@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.messages import repository
 from ensemble.apps.focus.messages.models import Block, Conversation, ConversationMember, Message
+from ensemble.apps.focus.messages.schemas import MessagePublic
 from ensemble.apps.focus.models import User
 from ensemble.apps.focus.notifications import service as notifications
 from ensemble.apps.focus.notifications.tasks import user_event
@@ -91,16 +92,8 @@ def message_id_of(sender_id: uuid.UUID, client_id: uuid.UUID | None, key: str | 
 
 
 def dm_frame(message: Message) -> dict[str, Any]:
-    """The `dm` frame both users' sockets receive."""
-    return {
-        "type": "dm",
-        "message_id": str(message.id),
-        "conversation_id": str(message.conversation_id),
-        "seq": message.seq,
-        "sender_id": str(message.sender_id),
-        "text": message.text,
-        "created_at": message.created_at.isoformat(),
-    }
+    """The `dm` frame both users' sockets receive: the message as the API shows it."""
+    return {"type": "dm", **MessagePublic.model_validate(message).model_dump(mode="json")}
 
 
 # Conversations

@@ -87,7 +87,7 @@ class Notice:
             "title": self.title,
             "body": self.body,
             "data": dict(self.data),
-            "created_at": self.created_at.isoformat(),
+            "created_at": self.created_at,
         }
 
 
