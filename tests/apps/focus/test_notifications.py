@@ -4,17 +4,25 @@ allow (the log adapters, secrets and addresses kept out of the logs), and push d
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
 
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import update
 
+from ensemble.apps.focus import app as focus_app
 from ensemble.apps.focus.events import AGGREGATE_USER, AchievementUnlocked
 from ensemble.apps.focus.models import UserSettings
 from ensemble.apps.focus.notifications.models import Device, Notification
 from ensemble.apps.focus.notifications.tasks import deliver_notification
+from ensemble.apps.focus.settings import FocusSettings
 from ensemble.kernel.events import Envelope
 from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
@@ -26,6 +34,7 @@ from tests.apps.focus.messaging import (
     open_conversation,
     sent,
 )
+from tests.outboxes import Outboxes
 
 TOKEN = "fcm-token:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"
 
@@ -190,3 +199,74 @@ async def test_devices_register_once_move_to_the_latest_user_and_leave_only_by_t
     gone = await focus.client.delete(f"{API}/devices/{TOKEN}", headers=bob.headers)
     assert_error(gone, 404, "device_not_found")
     assert await count(focus.database, Device.token) == 0
+
+
+@dataclass
+class Mailbox:
+    """A tiny SMTP server on loopback (enough of RFC 5321 for `smtplib`): what it was told."""
+
+    logins: list[str] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+    async def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def reply(line: str) -> None:
+            writer.write(f"{line}\r\n".encode())
+
+        reply("220 mailbox ready")
+        while line := (await reader.readline()).decode().rstrip("\r\n"):
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                reply("250-mailbox")
+                reply("250 AUTH PLAIN")
+            elif verb == "AUTH":
+                self.logins.append(base64.b64decode(line.split()[2]).decode())
+                reply("235 authenticated")
+            elif verb == "DATA":
+                reply("354 go on")
+                raw = b""
+                while (chunk := await reader.readline()) != b".\r\n":
+                    raw += chunk
+                self.messages.append(message_from_bytes(raw))
+                reply("250 queued")
+            elif verb == "QUIT":
+                reply("221 bye")
+                break
+            else:  # MAIL, RCPT, RSET, NOOP
+                reply("250 ok")
+            await writer.drain()
+        await writer.drain()
+        writer.close()
+
+
+async def test_the_smtp_adapter_sends_and_keeps_its_password_out_of_the_logs(
+    focus: FocusWorld, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await focus.user()
+    await prefer(focus, user, {"push": {"achievement": False}})
+    mailbox = Mailbox()
+    server = await asyncio.start_server(mailbox.session, "127.0.0.1", 0)
+    password = "correct-horse-smtp-secret"
+    smtp = FocusSettings(
+        email_adapter="smtp",
+        email_from="Focus Mate <focus@example.com>",
+        smtp_host="127.0.0.1",
+        smtp_port=server.sockets[0].getsockname()[1],
+        smtp_username="focus-mailer",
+        smtp_password=SecretStr(password),
+        smtp_starttls=False,
+    )
+    caplog.set_level(logging.DEBUG)
+    async with server:
+        work = Outboxes(focus.settings, focus.database, redis, [focus_app], {"focus": smtp})
+        await work.deliver(unlocked(user))
+        assert await work.run_jobs(deliver_notification) == 3
+
+    assert mailbox.logins == [f"\0focus-mailer\0{password}"]
+    [mail] = mailbox.messages
+    assert (mail["To"], mail["From"]) == (user.email, "Focus Mate <focus@example.com>")
+    assert mail["Subject"] == "Achievement unlocked: First session"
+    assert "First session" in mail.get_payload()
+    assert password not in caplog.text
+    assert password not in repr(smtp)
+    assert "email sent to" in caplog.text
+    assert user.email not in caplog.text

@@ -1,5 +1,7 @@
 """Focus Mate's settings (`FOCUS_*` in the environment or `.env`) and what a process opens for
-it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes."""
+it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes, and
+the notification channels' adapters (`FOCUS_EMAIL_ADAPTER=log|smtp`, `FOCUS_PUSH_ADAPTER=
+log|remote`; passwords and tokens are `SecretStr`s, never logged)."""
 
 from __future__ import annotations
 
