@@ -6,6 +6,7 @@ from ensemble.apps.focus.consumers import CONSUMERS
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import SCHEMA
 from ensemble.apps.focus.settings import FOCUS
+from ensemble.apps.focus.tasks import JOBS
 from ensemble.kernel.modules import AppModule
 
 app = AppModule(
@@ -19,6 +20,7 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    jobs=JOBS,
     consumers=CONSUMERS,
     warm_up=(catalogue,),  # the achievements catalogue, read and checked
     resources=FOCUS,

@@ -1,6 +1,7 @@
-"""Focus Mate's event consumers: achievements unlocked from the sessions and rooms a user's
-events report (each event once, through the kernel's `processed_events`; each unlock once,
-by its unique row)."""
+"""Focus Mate's event consumers (run by `ensemble consume`), each handling an event once
+(the kernel's `processed_events`): achievements unlocked from the sessions and rooms a
+user's events report (each unlock once, by its unique row), and a notification for each
+unlock."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from ensemble.apps.focus.achievements import service as achievements
 from ensemble.apps.focus.events import (
     AGGREGATE_ROOM,
     AGGREGATE_USER,
+    AchievementUnlocked,
     FocusSessionEnded,
     RoomCreated,
 )
+from ensemble.apps.focus.notifications import service as notifications
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.consumer import consumer
 
@@ -33,4 +36,14 @@ async def unlock_achievements(session: AsyncSession, envelope: Envelope) -> list
     return await achievements.unlock_reached(session, ended.user_id)
 
 
-CONSUMERS = (unlock_achievements,)
+@consumer(
+    "focus.notifications.achievements",
+    aggregate_types=[AGGREGATE_USER],
+    types=[AchievementUnlocked],
+)
+async def achievement_notifications(session: AsyncSession, envelope: Envelope) -> str:
+    """An unlocked achievement notifies its user."""
+    return await notifications.achievement_unlocked(session, envelope)
+
+
+CONSUMERS = (unlock_achievements, achievement_notifications)

@@ -10,6 +10,8 @@ from ensemble.apps.focus import service
 from ensemble.apps.focus.achievements import endpoints as achievements
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
 from ensemble.apps.focus.demo import endpoints as demo
+from ensemble.apps.focus.messages import endpoints as messages
+from ensemble.apps.focus.notifications import endpoints as notifications
 from ensemble.apps.focus.schemas import PREFIX, USER, UserPublic, errors
 from ensemble.apps.focus.stats import endpoints as stats
 from ensemble.kernel.db import SessionDep
@@ -39,4 +41,9 @@ async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return UserPublic.model_validate(await service.me(session, user.account_id))
 
 
-routers = (auth, router, *(domain.router for domain in (stats, achievements)), demo.router)
+routers = (
+    auth,
+    router,
+    *(domain.router for domain in (stats, achievements, messages, notifications)),
+    demo.router,
+)

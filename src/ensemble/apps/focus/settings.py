@@ -1,17 +1,20 @@
 """Focus Mate's settings (`FOCUS_*` in the environment or `.env`) and what a process opens for
-it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes."""
+it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes, and
+the notification channels' adapters (`FOCUS_EMAIL_ADAPTER=log|smtp`, `FOCUS_PUSH_ADAPTER=
+log|remote`; passwords and tokens are `SecretStr`s, never logged)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ensemble.apps.focus.notifications.channels import Channel, Notifier, open_notifiers
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
 
@@ -40,17 +43,44 @@ class FocusSettings(BaseSettings):
         default=30, gt=0, description="how often the sweep advances timers whose job was lost"
     )
 
+    # notifications: e-mail and push adapters (see `notifications.channels`)
+    email_adapter: Literal["log", "smtp"] = Field(
+        default="log", description="`log` writes a line per e-mail; `smtp` sends it"
+    )
+    email_from: str = "Focus Mate <no-reply@focus.invalid>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
+    push_adapter: Literal["log", "remote"] = Field(
+        default="log",
+        description="`log` writes a line per push; `remote` sends through FCM (Android, web)"
+        " and APNs (iOS)",
+    )
+    push_timeout_seconds: float = Field(default=10, gt=0)
+    fcm_url: str = "https://fcm.googleapis.com/v1/projects/focus-mate/messages:send"
+    fcm_access_token: SecretStr | None = None
+    apns_url: str = "https://api.push.apple.com"
+    apns_topic: str = "app.focusmate"
+    apns_auth_token: SecretStr | None = None
+
 
 @dataclass(frozen=True)
 class FocusResources:
     settings: FocusSettings
     publisher: Publisher | None
     """On the process's Redis (None in a process without one: notices are dropped)."""
+    notifiers: Mapping[Channel, Notifier]
+    """Each notification channel's adapter, as the settings choose."""
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: FocusSettings) -> AsyncIterator[FocusResources]:
-    yield FocusResources(settings, process.publisher())
+    publisher = process.publisher()
+    async with open_notifiers(settings, publisher) as notifiers:
+        yield FocusResources(settings, publisher, notifiers)
 
 
 FOCUS = AppResources("focus", FocusSettings, _open)
