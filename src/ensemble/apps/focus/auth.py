@@ -26,8 +26,11 @@ REALM = "focus"
 
 
 async def claims_of(session: AsyncSession, account: Account) -> dict[str, Any]:
-    """The Focus Mate claims of a token (the role, informational: requests read it live)."""
+    """The Focus Mate claims of a token (the role, informational: requests read it live);
+    a suspended user gets none (401 `account_disabled` at login and refresh)."""
     user = await session.get(User, account.id)
+    if user is not None and user.suspended_at is not None:
+        raise AccountDisabled()
     return {"role": (user.role if user else Role.USER).value}
 
 
