@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
+from importlib.util import find_spec
 
 from sqlalchemy import MetaData
 
@@ -16,8 +18,19 @@ def target_metadata() -> MetaData:
     for module in [f"ensemble.kernel.{name}.models" for name in KERNEL_MODELS]:
         import_module(module)
     for name in APP_NAMES:
-        import_module(f"ensemble.apps.{name}.models")
+        for module in _models_of(f"ensemble.apps.{name}"):
+            import_module(module)
     return Base.metadata
+
+
+def _models_of(app: str) -> list[str]:
+    """An app's `models` module and its domains' (`<app>.<domain>.models`), where they are."""
+    package = import_module(app)
+    domains = [
+        f"{app}.{found.name}" for found in pkgutil.iter_modules(package.__path__) if found.ispkg
+    ]
+    candidates = [app, *domains]
+    return [f"{each}.models" for each in candidates if find_spec(f"{each}.models") is not None]
 
 
 def schemas() -> set[str]:
