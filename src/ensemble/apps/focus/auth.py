@@ -54,7 +54,7 @@ principal_of = own_accounts(REALM, _live)
 """The caller of a Focus Mate access token, for requests and sockets alike."""
 current_principal = bearer(principal_of)
 CurrentUser = Annotated[Principal, Depends(current_principal)]
-Moderator = Annotated[
-    Principal, Depends(require_roles(current_principal, Role.MODERATOR.value, Role.ADMIN.value))
-]
+MODERATORS = (Role.MODERATOR.value, Role.ADMIN.value)
+"""The roles that moderate: `Moderator` routes, and comments any of them may delete."""
+Moderator = Annotated[Principal, Depends(require_roles(current_principal, *MODERATORS))]
 """A moderator or an administrator (the moderation routes)."""
