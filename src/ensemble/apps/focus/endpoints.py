@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import service
-from ensemble.apps.focus.community import endpoints as community
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
+from ensemble.apps.focus.community import endpoints as community
+from ensemble.apps.focus.moderation import endpoints as moderation
 from ensemble.apps.focus.schemas import (
     INPUT,
     PREFIX,
@@ -107,4 +108,4 @@ async def update_settings(
     return SettingsPublic.model_validate(changed)
 
 
-routers = (auth, router, *(domain.router for domain in (community,)))
+routers = (auth, router, *(domain.router for domain in (community, moderation)))

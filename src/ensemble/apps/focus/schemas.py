@@ -28,6 +28,11 @@ from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel
 PREFIX = "/api/v1"
 """Where every route of the app lives (the root's and each domain's router carry it)."""
 
+VISIBLE_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"
+"""A pattern: some visible character, and no NUL (PostgreSQL text cannot hold it)."""
+ANY_TEXT = r"^[^\x00]*$"
+"""A pattern: any text but NUL, blank included."""
+
 DISPLAY_NAME = Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 _DESCRIBED = {

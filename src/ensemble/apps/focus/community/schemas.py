@@ -9,18 +9,14 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field
 
-from ensemble.apps.focus.schemas import Patch, Strict, left_out
+from ensemble.apps.focus.schemas import ANY_TEXT, VISIBLE_TEXT, Patch, Strict, left_out
 from ensemble.kernel.schemas import ResponseModel, RowId
 
 TITLE_MAX, BODY_MAX, COMMENT_MAX, TAGS_MAX = 120, 10_000, 2_000, 10
 
-_PRINTED = r"^[^\x00]*[^\x00\s][^\x00]*$"
-"""Some visible character, and no NUL (PostgreSQL text cannot hold it)."""
-_ANY = r"^[^\x00]*$"
-
 
 def _text(max_length: int) -> Any:
-    return Field(min_length=1, max_length=max_length, pattern=_PRINTED)
+    return Field(min_length=1, max_length=max_length, pattern=VISIBLE_TEXT)
 
 
 Label = Annotated[
@@ -40,7 +36,7 @@ Tags = Annotated[list[Label], Field(max_length=TAGS_MAX), AfterValidator(_distin
 
 class PostCreate(Strict):
     title: str = _text(TITLE_MAX)
-    body: str = Field(default="", max_length=BODY_MAX, pattern=_ANY)
+    body: str = Field(default="", max_length=BODY_MAX, pattern=ANY_TEXT)
     board: Label | None = None
     tags: Tags = Field(default_factory=list)
 
@@ -50,8 +46,8 @@ class PostUpdate(Patch):
 
     NULLABLE: ClassVar[frozenset[str]] = frozenset({"board"})
 
-    title: str = left_out(min_length=1, max_length=TITLE_MAX, pattern=_PRINTED)
-    body: str = left_out(max_length=BODY_MAX, pattern=_ANY)
+    title: str = left_out(min_length=1, max_length=TITLE_MAX, pattern=VISIBLE_TEXT)
+    body: str = left_out(max_length=BODY_MAX, pattern=ANY_TEXT)
     board: Label | None = None
     tags: Tags = left_out()
 

@@ -26,6 +26,10 @@ class ReportStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
+OPEN_ONLY = text("status = 'open'")
+"""The predicate of `uq_reports_open` (an upsert names it to infer that index)."""
+
+
 class Report(Base):
     """A user's report of a user, post, comment, message or room: at most one open report
     per reporter and target (`uq_reports_open`)."""
@@ -38,7 +42,7 @@ class Report(Base):
             "target_type",
             "target_id",
             unique=True,
-            postgresql_where=text("status = 'open'"),
+            postgresql_where=OPEN_ONLY,
         ),
         Index(None, "status", "id"),
         {"schema": SCHEMA},
