@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ensemble.apps.focus.models import Role
-from tests.apicheck import assert_error, bearer
+from tests.apicheck import assert_error, bearer, fill
 from tests.apps.focus.community_support import focus_rows, room_of
 from tests.apps.focus.conftest import API, PASSWORD, FocusUser, FocusWorld
 from tests.apps.focus.test_community import comment, read, write
@@ -209,7 +209,7 @@ async def test_moderating_nothing_is_404(
     focus: FocusWorld, method: str, path: str, code: str
 ) -> None:
     moderator = await focus.user(Role.MODERATOR)
-    body = {} if path.endswith("resolve") else None
+    body: dict[str, Any] | None = {} if path.endswith("resolve") else None
     response = await focus.client.request(method, API + path, json=body, headers=moderator.headers)
     assert_error(response, 404, code)
 
@@ -308,7 +308,8 @@ async def test_nobody_suspends_themselves(focus: FocusWorld) -> None:
 
 # every route against the wrong callers
 
-ROUTES = [
+Route = tuple[str, str, dict[str, Any] | None]
+ROUTES: list[Route] = [
     ("PATCH", "/users/me", {"display_name": "x"}),
     ("PATCH", "/users/me/password", {"current_password": PASSWORD, "new_password": "n" * 8}),
     ("GET", "/users/{user}/profile", None),
@@ -327,7 +328,7 @@ ROUTES = [
     ("DELETE", "/posts/{post}/like", None),
     ("POST", "/reports", {"target_type": "post", "target_id": "{post}", "reason": "r"}),
 ]
-ADMIN_ROUTES = [
+ADMIN_ROUTES: list[Route] = [
     ("GET", "/admin/reports", None),
     ("POST", "/admin/reports/{report}/resolve", {}),
     ("DELETE", "/admin/posts/{post}", None),
@@ -352,16 +353,8 @@ async def scene(focus: FocusWorld) -> tuple[FocusUser, dict[str, str]]:
     return author, ids
 
 
-def fill(value: Any, ids: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return value.format(**ids)
-    if isinstance(value, dict):
-        return {key: fill(each, ids) for key, each in value.items()}
-    return value
-
-
 async def call(
-    focus: FocusWorld, route: tuple[str, str, Any], ids: dict[str, str], headers: dict[str, str]
+    focus: FocusWorld, route: Route, ids: dict[str, str], headers: dict[str, str]
 ) -> httpx.Response:
     method, path, body = route
     return await focus.client.request(
@@ -370,9 +363,7 @@ async def call(
 
 
 @pytest.mark.parametrize("route", ROUTES + ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_no_token_is_401_and_writes_nothing(
-    focus: FocusWorld, route: tuple[str, str, Any]
-) -> None:
+async def test_no_token_is_401_and_writes_nothing(focus: FocusWorld, route: Route) -> None:
     _, ids = await scene(focus)
     before = await focus_rows(focus.database)
     assert_error(await call(focus, route, ids, {}), 401, "not_authenticated")
@@ -380,9 +371,7 @@ async def test_no_token_is_401_and_writes_nothing(
 
 
 @pytest.mark.parametrize("route", ROUTES + ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_a_suspended_user_is_401_and_writes_nothing(
-    focus: FocusWorld, route: tuple[str, str, Any]
-) -> None:
+async def test_a_suspended_user_is_401_and_writes_nothing(focus: FocusWorld, route: Route) -> None:
     author, ids = await scene(focus)
     await suspend(focus, await focus.user(Role.ADMIN), author.user_id)
     before = await focus_rows(focus.database)
@@ -392,7 +381,7 @@ async def test_a_suspended_user_is_401_and_writes_nothing(
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
 async def test_a_user_on_admin_routes_is_403_and_writes_nothing(
-    focus: FocusWorld, route: tuple[str, str, Any]
+    focus: FocusWorld, route: Route
 ) -> None:
     author, ids = await scene(focus)
     before = await focus_rows(focus.database)
