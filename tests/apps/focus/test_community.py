@@ -4,12 +4,16 @@ Text comes back exactly as written; counts stay exact under concurrency."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from ensemble.apps.focus.events import AGGREGATE_POST, CommentAdded
 from ensemble.apps.focus.models import Role
+from ensemble.kernel.events.models import OutboxEvent
 from tests.apicheck import assert_error
 from tests.apps.focus.community_support import focus_rows
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
@@ -178,6 +182,25 @@ async def test_comments_are_written_listed_and_counted(focus: FocusWorld) -> Non
     assert [c["comment_id"] for c in rest.json()["items"]] == [first["comment_id"]]
     assert rest.json()["next_cursor"] is None
     assert (await read(focus, reader, post["post_id"])).json()["comment_count"] == 2
+
+
+async def test_a_comment_tells_the_posts_author_through_an_event(focus: FocusWorld) -> None:
+    author, reader = await focus.user(), await focus.user()
+    post = await write(focus, author)
+    written = await comment(focus, reader, post["post_id"])
+    async with focus.database.unit_of_work() as session:
+        events = (
+            await session.scalars(select(OutboxEvent).where(OutboxEvent.type == CommentAdded.TYPE))
+        ).all()
+    assert [(event.aggregate_type, event.aggregate_id) for event in events] == [
+        (AGGREGATE_POST, post["post_id"])
+    ]
+    added = CommentAdded.model_validate(events[0].payload)
+    assert (added.comment_id, added.post_author_id, added.author_id) == (
+        uuid.UUID(written["comment_id"]),
+        author.user_id,
+        reader.user_id,
+    )
 
 
 async def test_the_author_edits_and_deletes_a_comment(focus: FocusWorld) -> None:

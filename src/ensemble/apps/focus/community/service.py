@@ -20,9 +20,11 @@ from ensemble.apps.focus.community.repository import (
     remove_like,
 )
 from ensemble.apps.focus.community.schemas import CommentBody, PostCreate, PostUpdate
+from ensemble.apps.focus.events import AGGREGATE_POST, CommentAdded
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.db.repository import insert
 from ensemble.kernel.errors import Forbidden, NotFound
+from ensemble.kernel.events import Envelope, outbox
 from ensemble.kernel.pagination import Page, PageRequest
 from ensemble.kernel.schemas import Extended
 
@@ -142,9 +144,20 @@ async def comments_page(
 async def write_comment(
     session: AsyncSession, author_id: uuid.UUID, post_id: uuid.UUID, data: CommentBody
 ) -> Extended:
-    await _live_post(session, post_id)
+    """A comment on a live post; `CommentAdded` goes out with it."""
+    commented = await _live_post(session, post_id)
     written = await insert(session, Comment(post_id=post_id, author_id=author_id, body=data.body))
     await posts.add_to(session, post_id, Post.comment_count, 1)
+    added = CommentAdded(
+        comment_id=written.id,
+        post_id=post_id,
+        post_author_id=commented.author_id,
+        author_id=author_id,
+        created_at=written.created_at,
+    )
+    await outbox.publish(
+        session, Envelope.of(added, aggregate_type=AGGREGATE_POST, aggregate_id=str(post_id))
+    )
     return _comment_view(await comments.read(session, written.id))
 
 
