@@ -24,6 +24,8 @@ from sqlalchemy import text
 from ensemble.apps.stock.models import Role
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity import passwords
+from ensemble.kernel.identity import service as identity
+from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.revocation import Revocations
 from ensemble.settings import Settings
 from tests.apicheck import serve
@@ -371,6 +373,28 @@ async def test_a_new_password_ends_every_session_at_once(world: StockWorld) -> N
     for tokens in sessions:
         assert_error(await me(world, tokens["access_token"]), 401, "session_revoked")
         assert_error(await refresh(world, tokens["refresh_token"]), 401, "session_revoked")
+
+
+async def test_a_new_password_can_keep_the_session_that_set_it(
+    world: StockWorld, settings: Settings, redis: Redis
+) -> None:
+    user_id, email = await worker(world)
+    kept, ended = await login_tokens(world, email), await login_tokens(world, email)
+    async with world.database.unit_of_work() as session:
+        account = await session.get(Account, user_id)
+        assert account is not None
+        await identity.set_password(
+            session,
+            account,
+            "a-brand-new-password",
+            Revocations.of(redis, settings),
+            keep=session_of(kept["access_token"]),
+        )
+    assert_error(await me(world, ended["access_token"]), 401, "session_revoked")
+    assert_error(await refresh(world, ended["refresh_token"]), 401, "session_revoked")
+    assert (await me(world, kept["access_token"])).status_code == 200
+    assert (await refresh(world, kept["refresh_token"])).status_code == 200
+    assert (await login(world, email, "a-brand-new-password")).status_code == 200
 
 
 async def test_revoked_sessions_are_checked_in_the_database_while_redis_is_down(

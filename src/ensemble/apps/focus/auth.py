@@ -26,8 +26,11 @@ REALM = "focus"
 
 
 async def claims_of(session: AsyncSession, account: Account) -> dict[str, Any]:
-    """The Focus Mate claims of a token (the role, informational: requests read it live)."""
+    """The Focus Mate claims of a token (the role, informational: requests read it live);
+    a suspended user gets none (401 `account_disabled` at login and refresh)."""
     user = await session.get(User, account.id)
+    if user is not None and user.suspended_at is not None:
+        raise AccountDisabled()
     return {"role": (user.role if user else Role.USER).value}
 
 
@@ -51,7 +54,7 @@ principal_of = own_accounts(REALM, _live)
 """The caller of a Focus Mate access token, for requests and sockets alike."""
 current_principal = bearer(principal_of)
 CurrentUser = Annotated[Principal, Depends(current_principal)]
-Moderator = Annotated[
-    Principal, Depends(require_roles(current_principal, Role.MODERATOR.value, Role.ADMIN.value))
-]
+MODERATORS = (Role.MODERATOR.value, Role.ADMIN.value)
+"""The roles that moderate: `Moderator` routes, and comments any of them may delete."""
+Moderator = Annotated[Principal, Depends(require_roles(current_principal, *MODERATORS))]
 """A moderator or an administrator (the moderation routes)."""

@@ -8,6 +8,7 @@ writes it back compare-and-set on `version`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -219,3 +220,45 @@ def remaining_ms(timer: Timer, now: datetime) -> int | None:
     if timer.state is TimerState.RUNNING and timer.phase_ends_at is not None:
         return _ms(timer.phase_ends_at - now)
     return timer.paused_remaining_ms
+
+
+# Notification preferences (spec "Settings")
+
+
+class Channel(enum.StrEnum):
+    """Where a notification goes."""
+
+    IN_APP = "in_app"
+    EMAIL = "email"
+    PUSH = "push"
+
+
+class NotificationKind(enum.StrEnum):
+    """What a notification is about."""
+
+    MESSAGE = "message"
+    ACHIEVEMENT = "achievement"
+    ROOM = "room"
+    COMMUNITY = "community"
+
+
+Preferences = dict[Channel, dict[NotificationKind, bool]]
+
+
+def notification_preferences(stored: Mapping[str, Mapping[str, bool]]) -> Preferences:
+    """Every channel and kind as a user chose it (`stored`, as `user_settings` keeps it);
+    a choice never made is on."""
+    return {
+        channel: {kind: stored.get(channel, {}).get(kind, True) for kind in NotificationKind}
+        for channel in Channel
+    }
+
+
+def merged_preferences(
+    stored: Mapping[str, Mapping[str, bool]], changes: Mapping[str, Mapping[str, bool]]
+) -> dict[str, dict[str, bool]]:
+    """`stored` with `changes` applied, kind by kind (kinds not named keep their choice)."""
+    merged = {channel: dict(kinds) for channel, kinds in stored.items()}
+    for channel, kinds in changes.items():
+        merged.setdefault(channel, {}).update(kinds)
+    return merged

@@ -69,3 +69,16 @@ class AchievementUnlocked(EventPayload, type="focus.AchievementUnlocked"):
     code: str
     name: str
     unlocked_at: datetime
+
+
+AGGREGATE_POST = "focus.post"
+
+
+class CommentAdded(EventPayload, type="focus.CommentAdded"):
+    """Someone commented on a post: its author may be told (notification kind `community`)."""
+
+    comment_id: uuid.UUID
+    post_id: uuid.UUID
+    post_author_id: uuid.UUID
+    author_id: uuid.UUID
+    created_at: datetime

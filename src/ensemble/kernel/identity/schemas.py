@@ -12,13 +12,17 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+NEW_PASSWORD = Field(min_length=8, max_length=128)
+"""The bounds of a password being chosen (sign-up, change)."""
+
+
 class SignupRequest(RequestModel):
     """A new account of the realm: strict types, no unknown fields."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=8, max_length=128)
+    password: str = NEW_PASSWORD
 
 
 class RefreshRequest(BaseModel):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,18 +137,32 @@ async def throttle_signup(
 
 
 async def set_password(
-    session: AsyncSession, account: Account, password: str, revocations: Revocations
+    session: AsyncSession,
+    account: Account,
+    password: str,
+    revocations: Revocations,
+    *,
+    keep: uuid.UUID | None = None,
 ) -> None:
-    """A new password ends every session of the account."""
+    """A new password ends every session of the account but `keep` (the session, a token's
+    `sid`, of a user changing their own password: they stay signed in there)."""
     account.password_hash = await hash_password(password)
-    await revoke_all_sessions(session, account.id, revocations)
+    await revoke_all_sessions(session, account.id, revocations, keep=keep)
 
 
 async def revoke_all_sessions(
-    session: AsyncSession, account_id: uuid.UUID, revocations: Revocations
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    revocations: Revocations,
+    *,
+    keep: uuid.UUID | None = None,
 ) -> None:
-    """End every session of the account: no refresh, and its access tokens refused at once."""
-    await _revoke(session, revocations, RefreshToken.account_id == account_id)
+    """End every session of the account but `keep`: no refresh, and their access tokens
+    refused at once."""
+    which = RefreshToken.account_id == account_id
+    if keep is not None:
+        which = and_(which, RefreshToken.family_id != keep)
+    await _revoke(session, revocations, which)
 
 
 async def _revoke(

@@ -1,0 +1,1 @@
+"""Focus Mate community: posts, comments and likes."""

@@ -1,0 +1,1 @@
+"""Focus Mate moderation: reports, and what moderators do about users, posts and comments."""
