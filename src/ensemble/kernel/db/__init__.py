@@ -1,13 +1,14 @@
 """Database plumbing shared by every app: engine, session per unit of work, base model."""
 
 from ensemble.kernel.db.base import CURRENT_XID, Base, UuidPk, new_id, utcnow
-from ensemble.kernel.db.engine import Database
+from ensemble.kernel.db.engine import Database, after_commit
 from ensemble.kernel.db.session import SessionDep, get_database, get_session
 
 __all__ = [
     "CURRENT_XID",
     "Base",
     "Database",
+    "after_commit",
     "SessionDep",
     "UuidPk",
     "get_database",
