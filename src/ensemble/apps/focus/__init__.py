@@ -4,6 +4,7 @@ from ensemble.apps.focus.cli import cli
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import SCHEMA
 from ensemble.apps.focus.settings import FOCUS
+from ensemble.apps.focus.tasks import JOBS
 from ensemble.kernel.modules import AppModule
 
 app = AppModule(
@@ -17,6 +18,7 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    jobs=JOBS,
     resources=FOCUS,
     schemas=(SCHEMA,),
 )

@@ -8,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import service
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
+from ensemble.apps.focus.rooms import endpoints as rooms
 from ensemble.apps.focus.schemas import PREFIX, USER, UserPublic, errors
+from ensemble.apps.focus.timer import endpoints as timer
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.router import Signup, auth_router
@@ -36,4 +38,4 @@ async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return UserPublic.model_validate(await service.me(session, user.account_id))
 
 
-routers = (auth, router)
+routers = (auth, router, *(domain.router for domain in (rooms, timer)))
