@@ -104,21 +104,22 @@ async def go_back(focus: FocusWorld, room_id: str, by: timedelta) -> None:
     async with focus.database.unit_of_work() as session:
         await session.execute(
             text(
-                "UPDATE focus.timers SET phase_started_at = phase_started_at - :by,"
-                " phase_ends_at = phase_ends_at - :by WHERE room_id = :room"
+                "UPDATE focus.timers SET"
+                " phase_started_at = phase_started_at - CAST(:by AS interval),"
+                " phase_ends_at = phase_ends_at - CAST(:by AS interval) WHERE room_id = :room"
             ),
             {"by": by, "room": uuid.UUID(room_id)},
         )
         await session.execute(
             text(
-                "UPDATE focus.focus_sessions SET started_at = started_at - :by"
+                "UPDATE focus.focus_sessions SET started_at = started_at - CAST(:by AS interval)"
                 " WHERE room_id = :room AND ended_at IS NULL"
             ),
             {"by": by, "room": uuid.UUID(room_id)},
         )
         await session.execute(
             text(
-                "UPDATE jobs.outbox SET run_at = run_at - :by"
+                "UPDATE jobs.outbox SET run_at = run_at - CAST(:by AS interval)"
                 " WHERE dispatched_at IS NULL AND kwargs->>'room_id' = :room_text"
             ),
             {"by": by, "room_text": room_id},

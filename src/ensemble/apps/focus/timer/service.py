@@ -21,7 +21,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
+from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import domain, tasks
@@ -90,12 +92,10 @@ def view(room_id: uuid.UUID, timer: domain.Timer) -> Timer:
     return Timer(room_id=room_id, **asdict(timer))
 
 
-def message(kind: str, timer: Timer, now: datetime) -> dict[str, object]:
-    """`events.timer_message` with its instants as ISO 8601 text (JSON-ready)."""
-    return {
-        key: value.isoformat() if isinstance(value, datetime) else value
-        for key, value in timer_message(kind, timer, now).items()
-    }
+def message(kind: str, timer: Timer, now: datetime) -> dict[str, Any]:
+    """`events.timer_message` as JSON values (instants as the API writes them)."""
+    jsonable: dict[str, Any] = to_jsonable_python(timer_message(kind, timer, now))
+    return jsonable
 
 
 async def _stored(session: AsyncSession, room_id: uuid.UUID) -> domain.Timer:
