@@ -54,11 +54,14 @@ async def test_no_callback_runs_after_a_rollback(database: Database, probe: str)
     async def callback() -> None:
         seen.append("ran")
 
-    with pytest.raises(RuntimeError):
+    async def refused() -> None:
         async with database.unit_of_work() as session:
             await session.execute(text(f"INSERT INTO {probe} VALUES (:i)"), {"i": uuid.uuid4()})
             after_commit(session, callback)
             raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await refused()
     assert seen == []
 
 

@@ -225,7 +225,9 @@ class FocusSession(Base):
     focus_seconds: Mapped[int | None] = mapped_column(Integer)
     completed: Mapped[bool | None] = mapped_column(Boolean)
     interrupted_reason: Mapped[str | None] = mapped_column(String(32))
-    """`skipped`, `reset`, `left`, `room_deleted`, or None when completed."""
+    """Why it did not complete: cut short by `skipped`, `reset`, `left`, `kicked`, `removed`
+    (by a moderator) or `room_deleted`; or it ran its course with its user present under
+    `COMPLETED_SHARE` of it, `absent`. None when completed."""
     goal: Mapped[str | None] = mapped_column(String(200))
     goal_done: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)

@@ -12,13 +12,19 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.focus.settings import FOCUS
+from ensemble.apps.focus.settings import FOCUS, FocusSettings
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.jobs import RetryPolicy, job
 
 logger = logging.getLogger(__name__)
 
-SWEEP_INTERVAL = timedelta(seconds=30)
+
+def sweep_interval() -> timedelta:
+    """`FOCUS_SWEEP_SECONDS`, read by the scheduler (which opens no app resources) each time
+    it sends the sweep."""
+    return timedelta(seconds=FocusSettings().sweep_seconds)
+
+
 TRANSIENT = RetryPolicy(max_retries=5, min_backoff_ms=100, max_backoff_ms=5_000)
 
 
@@ -39,7 +45,7 @@ async def phase_ending_soon(session: AsyncSession, *, room_id: str, version: int
     await timer.ending_soon(session, FOCUS.current(), uuid.UUID(room_id), version, utcnow())
 
 
-@job("focus.sweep", every=SWEEP_INTERVAL, retry=TRANSIENT)
+@job("focus.sweep", every=sweep_interval, retry=TRANSIENT)
 async def sweep(session: AsyncSession) -> None:
     """Advance timers whose phase ended without their job, pause empty rooms, archive idle
     ones."""

@@ -160,7 +160,8 @@ _CLOSE = text(
                extract(epoch FROM :ended_at - s.started_at) AS phase_seconds,
                coalesce(sum(extract(epoch FROM
                    least(coalesce(p.ended_at, :ended_at), :ended_at)
-                   - greatest(p.started_at, s.started_at))), 0) AS present_seconds
+                   - greatest(p.started_at, s.started_at))) FILTER (WHERE p.id IS NOT NULL),
+                   0) AS present_seconds
         FROM focus.focus_sessions s
         LEFT JOIN focus.presence_spans p
                ON p.room_id = s.room_id AND p.user_id = s.user_id
