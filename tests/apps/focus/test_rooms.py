@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 
 from ensemble.apps.focus.models import FocusSession, Member, Role, Room
 from ensemble.kernel.events.models import OutboxEvent
+from ensemble.kernel.pagination import encode_cursor
 from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusWorld
 from tests.apps.focus.roomkit import drive, join, listening, open_room
@@ -483,3 +484,39 @@ async def test_a_missing_room_is_404(focus: FocusWorld, method: str, path: str) 
     bodies = {"transfer": {"user_id": str(user.user_id)}, "kick": {"user_id": str(user.user_id)}}
     body = bodies.get(path.rsplit("/", 1)[-1], {} if method == "PATCH" else None)
     assert_error(await focus.client.request(method, url, json=body, headers=user.headers), 404)
+
+
+NUL = "a\u0000b"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "params"),
+    [
+        ("POST", "/rooms", {"name": "\u0000ab"}, None),
+        ("POST", "/rooms", {"name": f"Room {NUL}"}, None),
+        ("GET", "/rooms", None, {"q": NUL}),
+        ("POST", "/rooms/{id}/join", {"join_code": NUL}, None),
+        ("POST", "/rooms/{id}/join", {"join_code": 12345678}, None),
+        ("GET", "/rooms", None, {"cursor": encode_cursor(["not-a-uuid"])}),
+        (
+            "GET",
+            "/rooms/{id}/participants",
+            None,
+            {"cursor": encode_cursor(["9999-12-31T23:59:59-14:00", str(uuid.uuid4())])},
+        ),
+        ("POST", "/rooms/{id}/kick", {"user_id": NUL}, None),
+        ("POST", "/rooms/{id}/kick", {"user_id": str(uuid.uuid4()), "ban": "yes"}, None),
+    ],
+)
+async def test_values_postgres_would_refuse_are_4xx(
+    focus: FocusWorld, method: str, path: str, body: Any, params: dict[str, str] | None
+) -> None:
+    owner = await focus.user()
+    room = await open_room(focus, owner, visibility="private")
+    url = API + path.replace("{id}", room["room_id"])
+    other = await focus.user()
+    caller = other if path.endswith("/join") else owner
+    response = await focus.client.request(
+        method, url, json=body, params=params, headers=caller.headers
+    )
+    assert_error(response, 422)

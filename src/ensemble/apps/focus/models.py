@@ -122,7 +122,8 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
-    """The last time someone was present or drove the timer (archiving counts from it)."""
+    """The last join (or the last presence, if the socket part keeps it); archiving counts
+    from the later of this and `emptied_at`."""
     emptied_at: Mapped[datetime | None] = mapped_column(TZ)
     """When the last present participant left (None while someone is present)."""
     archived_at: Mapped[datetime | None] = mapped_column(TZ)

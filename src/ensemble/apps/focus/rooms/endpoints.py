@@ -46,7 +46,9 @@ async def list_rooms(
     page: PageDep,
     public: bool | None = None,
     mine: bool = False,
-    q: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ] = None,
 ) -> Page[RoomPublic]:
     """Rooms, newest first: the public ones and the private ones you are in (archived ones
     left out), or with `mine=true` the ones you are in or own (archived too). `public`

@@ -18,7 +18,7 @@ RoomName = Annotated[
     Field(
         min_length=domain.NAME_MIN,
         max_length=domain.NAME_MAX,
-        pattern=r"^\S([^\x00-\x1f\x7f]*\S)?$",
+        pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$",
     ),
 ]
 """3–50 characters, no control characters, no surrounding spaces."""
@@ -75,7 +75,9 @@ class RoomUpdate(Strict):
 
 
 class JoinRequest(Strict):
-    join_code: str | None = Field(default=None, min_length=1, max_length=16)
+    join_code: str | None = Field(
+        default=None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$"
+    )
     """Required for a private room (its members and owner need none)."""
 
 

@@ -103,13 +103,14 @@ async def empty_running_rooms(
 
 
 async def archive_idle(session: AsyncSession, idle_since: datetime, now: datetime) -> int:
-    """Archive live rooms nobody is in and nobody used since `idle_since`; how many."""
+    """Archive live rooms nobody is in, nobody joined and nobody left since `idle_since`
+    (the last one present leaving sets `emptied_at`); how many."""
     result = await session.execute(
         update(Room)
         .where(
             Room.deleted_at.is_(None),
             Room.archived_at.is_(None),
-            Room.last_active_at <= idle_since,
+            func.greatest(Room.last_active_at, Room.emptied_at) <= idle_since,
             _nobody_present(),
         )
         .values(archived_at=now)

@@ -125,19 +125,13 @@ async def current(session: AsyncSession, room: Room, now: datetime) -> Timer:
 async def command(
     session: AsyncSession, resources: FocusResources, room: Room, command: Command, now: datetime
 ) -> Timer:
-    """A participant's command at `now` (the caller checked they may drive): applied as
-    `apply` does, and the room counts as active."""
-    changed = await apply(session, resources, room, command, now)
-    room.last_active_at = now
-    return changed
+    """Apply `command` to the room's timer at `now` (the caller checked who may drive); 409
+    `timer_invalid_transition` with the current state in `details` if it is not allowed, or
+    if another command changed the timer first. Its sessions, its next jobs and its message
+    follow.
 
-
-async def apply(
-    session: AsyncSession, resources: FocusResources, room: Room, command: Command, now: datetime
-) -> Timer:
-    """Apply `command` to the room's timer at `now`; 409 `timer_invalid_transition` with the
-    current state in `details` if it is not allowed, or if another command changed the timer
-    first. Its sessions, its next jobs and its message follow."""
+    It writes the timer row and no room row: a command never waits on the room's lock (so
+    never deadlocks with a delete that holds it and waits on the timer)."""
     durations = durations_of(room)
     stored = await _stored(session, room.id)
     for _ in range(ATTEMPTS):
@@ -269,10 +263,9 @@ async def sweep(session: AsyncSession, resources: FocusResources, now: datetime)
 async def _pause_empty(
     session: AsyncSession, resources: FocusResources, room: Room, now: datetime
 ) -> bool:
-    """Pause an empty room's timer (a break that waits, or a command meanwhile, leaves it);
-    a pause nobody asked for leaves the room as idle as it was."""
+    """Pause an empty room's timer (a break that waits, or a command meanwhile, leaves it)."""
     try:
-        await apply(session, resources, room, Command.PAUSE, now)
+        await command(session, resources, room, Command.PAUSE, now)
     except TimerInvalidTransition:
         return False
     return True
