@@ -23,6 +23,7 @@ from ensemble.kernel.events.dlq import list_dead_work
 from ensemble.kernel.events.models import DeadLetter
 from ensemble.kernel.jobs import Job, JobRuntime, configure_jobs, dispatch_due
 from ensemble.kernel.jobs.models import OutboxJob, TaskFailure
+from ensemble.kernel.jobs.processes import _send_due
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.kernel.pagination import PageRequest
 from ensemble.settings import Settings
@@ -375,3 +376,20 @@ async def _list_then_redrive(
     assert json.loads(redriven.stdout.splitlines()[-1]) == {"reprocessed": 1}
 
     assert await dispatch_due(database, runtime) == 1, "requested again through the outbox"
+
+
+def test_a_periodic_job_may_read_its_interval_each_time_it_is_sent() -> None:
+    """`every=` a function: the scheduler asks it at each send (an app's setting)."""
+    intervals = iter([timedelta(0), timedelta(hours=1)])
+
+    async def tick(_: Any) -> None:
+        return None
+
+    fixed = Job("probe.fixed", tick, every=timedelta(hours=1))
+    read = Job("probe.read", tick, every=lambda: next(intervals))
+    sent: list[str] = []
+    next_run = {"probe.fixed": 0.0, "probe.read": 0.0}
+    for _ in range(3):
+        _send_due([fixed, read], next_run, lambda name, _: sent.append(name))
+    assert sent == ["probe.fixed", "probe.read", "probe.read"], "due again at once, then in an hour"
+    assert fixed.period() == timedelta(hours=1)

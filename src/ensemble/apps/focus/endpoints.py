@@ -16,6 +16,7 @@ from ensemble.apps.focus.demo import endpoints as demo
 from ensemble.apps.focus.messages import endpoints as messages
 from ensemble.apps.focus.moderation import endpoints as moderation
 from ensemble.apps.focus.notifications import endpoints as notifications
+from ensemble.apps.focus.rooms import endpoints as rooms
 from ensemble.apps.focus.schemas import (
     INPUT,
     PREFIX,
@@ -29,6 +30,7 @@ from ensemble.apps.focus.schemas import (
     errors,
 )
 from ensemble.apps.focus.stats import endpoints as stats
+from ensemble.apps.focus.timer import endpoints as timer
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.revocation import RevocationsDep
@@ -118,7 +120,16 @@ routers = (
     router,
     *(
         domain.router
-        for domain in (stats, achievements, community, moderation, messages, notifications)
+        for domain in (
+            rooms,
+            timer,
+            stats,
+            achievements,
+            community,
+            moderation,
+            messages,
+            notifications,
+        )
     ),
     demo.router,
 )

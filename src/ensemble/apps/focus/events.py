@@ -8,10 +8,15 @@ that sees a gap sends `{"type":"sync"}` and gets a `room_state` snapshot.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ensemble.apps.focus.models import Timer
+from ensemble.apps.focus.settings import FocusResources
+from ensemble.kernel.db import after_commit
 from ensemble.kernel.events import EventPayload
 
 AGGREGATE_ROOM = "focus.room"
@@ -26,6 +31,48 @@ def room_channel(room_id: uuid.UUID) -> str:
 def user_channel(user_id: uuid.UUID) -> str:
     """Every `/ws/me` socket of a user: messages and notifications."""
     return f"focus:user:{user_id}"
+
+
+def tell_room(
+    session: AsyncSession,
+    resources: FocusResources,
+    room_id: uuid.UUID,
+    message: Callable[[], dict[str, Any]],
+) -> None:
+    """Publish `message()` (built when it goes, so its `server_now` is the sending time) on
+    the room's channel, numbered, right after the session commits; nothing if it rolls back.
+    No job hop: a socket hears a change within a Redis round trip of its commit. A message
+    lost with the process is recovered by the client's `sync` on the `seq` gap."""
+    publisher = resources.publisher
+    if publisher is None:
+        return
+
+    async def send() -> None:
+        await publisher.publish_numbered(room_channel(room_id), message())
+
+    after_commit(session, send)
+
+
+def disconnect_from_room(
+    session: AsyncSession,
+    resources: FocusResources,
+    room_id: uuid.UUID,
+    user_ids: Sequence[uuid.UUID],
+    code: int,
+    reason: str,
+) -> None:
+    """Close these users' sockets on the room, in every process, right after the session
+    commits (`Publisher.disconnect`, one per user)."""
+    publisher = resources.publisher
+    if publisher is None or not user_ids:
+        return
+    channel = room_channel(room_id)
+
+    async def close() -> None:
+        for user_id in user_ids:
+            await publisher.disconnect(channel, str(user_id), code, reason)
+
+    after_commit(session, close)
 
 
 def timer_message(kind: str, timer: Timer, now: datetime) -> dict[str, Any]:

@@ -122,7 +122,8 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
-    """The last time someone was present or drove the timer (archiving counts from it)."""
+    """The last join (or the last presence, if the socket part keeps it); archiving counts
+    from the later of this and `emptied_at`."""
     emptied_at: Mapped[datetime | None] = mapped_column(TZ)
     """When the last present participant left (None while someone is present)."""
     archived_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -225,7 +226,9 @@ class FocusSession(Base):
     focus_seconds: Mapped[int | None] = mapped_column(Integer)
     completed: Mapped[bool | None] = mapped_column(Boolean)
     interrupted_reason: Mapped[str | None] = mapped_column(String(32))
-    """`skipped`, `reset`, `left`, `room_deleted`, or None when completed."""
+    """Why it did not complete: cut short by `skipped`, `reset`, `left`, `kicked`, `removed`
+    (by a moderator) or `room_deleted`; or it ran its course with its user present under
+    `COMPLETED_SHARE` of it, `absent`. None when completed."""
     goal: Mapped[str | None] = mapped_column(String(200))
     goal_done: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)

@@ -1,7 +1,7 @@
 """Database plumbing shared by every app: engine, session per unit of work, base model."""
 
 from ensemble.kernel.db.base import CURRENT_XID, Base, UuidPk, new_id, utcnow
-from ensemble.kernel.db.engine import Database
+from ensemble.kernel.db.engine import Database, after_commit
 from ensemble.kernel.db.session import SessionDep, get_database, get_session
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Database",
     "SessionDep",
     "UuidPk",
+    "after_commit",
     "get_database",
     "get_session",
     "new_id",

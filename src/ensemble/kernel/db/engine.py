@@ -8,7 +8,8 @@ dead connection after a database restart.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -20,6 +21,35 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+
+logger = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[object]]
+_AFTER_COMMIT = "ensemble.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once the session's transaction has committed (in a request, before
+    the response goes; in a job or `unit_of_work`, before the block returns); never if it
+    rolls back. For what must follow a commit at once and may be lost with the process (a
+    live notice whose state a client can always re-read): durable work goes to an outbox."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def take_after_commit(session: AsyncSession) -> list[AfterCommit]:
+    """The callbacks registered on the session, which forgets them."""
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    return callbacks
+
+
+async def run_after_commit(callbacks: list[AfterCommit]) -> None:
+    """Run each callback; one that fails is logged and the others still run (the commit
+    already happened: its caller must not see an error)."""
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            logger.exception("after-commit callback %r failed", callback)
 
 
 @dataclass
@@ -49,15 +79,18 @@ class Database:
         instead of two, and no task to shield the close: a measurable share of the client's
         CPU per transaction. On an error the session is closed (which rolls back) as
         `async with session` closes it: to the end, even if the caller is cancelled meanwhile.
+        Callbacks registered with `after_commit` run once the commit succeeded.
         """
         session = self.sessionmaker()
         try:
             yield session
+            callbacks = take_after_commit(session)
             await session.run_sync(commit_and_close)
         except BaseException:
             async with session:
                 pass
             raise
+        await run_after_commit(callbacks)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

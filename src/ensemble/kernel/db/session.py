@@ -12,7 +12,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.kernel.db.engine import Database, commit_and_close, rollback_and_close
+from ensemble.kernel.db.engine import (
+    Database,
+    commit_and_close,
+    rollback_and_close,
+    run_after_commit,
+    take_after_commit,
+)
 from ensemble.kernel.errors import AppError
 
 
@@ -38,11 +44,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def _end(session: AsyncSession, *, commit: bool) -> None:
     """Commit (or roll back) and close in one trip into SQLAlchemy's synchronous core; a
     session that never began a transaction (a request that only read through the auth cache
-    and `read_one`) holds no connection and has nothing to end."""
+    and `read_one`) holds no connection and has nothing to end. Once committed, the
+    `after_commit` callbacks run."""
+    callbacks = take_after_commit(session)
     if session.in_transaction():
         await session.run_sync(commit_and_close if commit else rollback_and_close)
     else:
         session.sync_session.expunge_all()
+    if commit:
+        await run_after_commit(callbacks)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -42,6 +42,11 @@ class RetryPolicy:
         return not isinstance(error, AppError) and retries_so_far < self.max_retries
 
 
+Period = timedelta | Callable[[], timedelta]
+"""A periodic job's interval: fixed, or read when the scheduler next sends it (from an
+app's settings, say)."""
+
+
 @dataclass(frozen=True)
 class Job(Generic[P]):
     """A background job. `function(session, **kwargs)` runs in its own transaction, committed
@@ -52,8 +57,13 @@ class Job(Generic[P]):
     function: Callable[Concatenate[AsyncSession, P], Awaitable[None]]
     queue: str = "default"
     retry: RetryPolicy = RetryPolicy()
-    every: timedelta | None = None
+    every: Period | None = None
     time_limit_ms: int = 5 * 60_000
+
+    def period(self) -> timedelta | None:
+        """How long after one run of a periodic job the scheduler sends the next (`every`,
+        or what it answers now when it is a function of the settings)."""
+        return self.every() if callable(self.every) else self.every
 
     async def enqueue(self, session: AsyncSession, /, *args: P.args, **kwargs: P.kwargs) -> None:
         """Request the job now, as part of the session's transaction (`outbox.request_job`)."""
@@ -101,10 +111,11 @@ def job(
     *,
     queue: str = "default",
     retry: RetryPolicy = RetryPolicy(),
-    every: timedelta | None = None,
+    every: Period | None = None,
     time_limit: timedelta = timedelta(minutes=5),
 ) -> Callable[[Callable[Concatenate[AsyncSession, Params], Awaitable[None]]], Job[Params]]:
-    """Declare a job; `every=` makes it periodic (run by the scheduler, no arguments)."""
+    """Declare a job; `every=` makes it periodic (run by the scheduler, no arguments): a
+    `timedelta`, or a function answering one, asked each time the job is sent."""
 
     def declare(
         function: Callable[Concatenate[AsyncSession, Params], Awaitable[None]],

@@ -172,6 +172,7 @@ def _send_due(periodic: Sequence[Job], next_run: dict[str, float], send: Sender)
     now = time.monotonic()
     for job in periodic:
         if now >= next_run[job.name]:
-            assert job.every is not None
+            period = job.period()
+            assert period is not None
             send(job.name, {})
-            next_run[job.name] = now + job.every.total_seconds()
+            next_run[job.name] = now + period.total_seconds()
