@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.models import Timer
-from ensemble.apps.focus.settings import FocusResources
 from ensemble.kernel.db import after_commit
 from ensemble.kernel.events import EventPayload
+
+if TYPE_CHECKING:  # settings open the notifiers, which publish on these channels
+    from ensemble.apps.focus.settings import FocusResources
 
 AGGREGATE_ROOM = "focus.room"
 AGGREGATE_USER = "focus.user"
