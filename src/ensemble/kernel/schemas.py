@@ -32,6 +32,12 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
+class ClosedRequestModel(RequestModel):
+    """A request body that also refuses fields it does not know (`extra_forbidden`)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
 FromText = Annotated[T, Field(strict=False)]
 """A value JSON carries as a string (a UUID, an enum member): its string form is taken,
 and only that (a number is still refused)."""

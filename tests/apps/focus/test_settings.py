@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from ensemble.apps.focus import service
-from ensemble.apps.focus.domain import Channel, NotificationKind
+from ensemble.apps.focus.domain import Channel, NotificationKind, allows
+from ensemble.apps.focus.models import UserSettings
 from tests.apicheck import assert_error
 from tests.apps.focus.community_support import focus_rows
 from tests.apps.focus.conftest import API, FocusWorld
@@ -67,13 +67,12 @@ async def test_a_patch_changes_what_it_names_and_keeps_the_rest(focus: FocusWorl
     }
     assert body["notifications"]["in_app"] == ALL_ON["in_app"]
     async with focus.database.unit_of_work() as session:
+        stored = await session.get(UserSettings, user.user_id)
+        assert stored is not None
         wants = {
-            kind: await service.wants_notification(session, user.user_id, Channel.EMAIL, kind)
-            for kind in NotificationKind
+            kind: allows(stored.notifications, Channel.EMAIL, kind) for kind in NotificationKind
         }
-        assert await service.wants_notification(
-            session, user.user_id, Channel.PUSH, NotificationKind.MESSAGE
-        )
+        assert allows(stored.notifications, Channel.PUSH, NotificationKind.MESSAGE)
     assert wants == {
         NotificationKind.MESSAGE: False,
         NotificationKind.ACHIEVEMENT: False,

@@ -10,7 +10,6 @@ from pydantic import (
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     model_validator,
 )
@@ -24,7 +23,7 @@ from ensemble.apps.eco.domain import (
 )
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
 from ensemble.kernel.openapi import Responses, error_responses
-from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
+from ensemble.kernel.schemas import ClosedRequestModel, FromText, ResponseModel, RowId
 
 PREFIX = "/api/v1"
 """Where every route of the app lives (the root's and each domain's router carry it, so a
@@ -57,10 +56,8 @@ def errors(*errors: int | tuple[int, str]) -> Responses:
     return error_responses(*errors, described=_DESCRIBED)
 
 
-class Strict(RequestModel):
-    """A request body: strict types (`ensemble.kernel.schemas`), no unknown fields."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
+Strict = ClosedRequestModel
+"""A request body: strict types, no unknown fields."""
 
 
 # auth

@@ -245,11 +245,16 @@ class NotificationKind(enum.StrEnum):
 Preferences = dict[Channel, dict[NotificationKind, bool]]
 
 
+def allows(stored: Mapping[str, Mapping[str, bool]], channel: Channel, kind: str) -> bool:
+    """Whether a user's choices (`stored`, as `user_settings` keeps them) let a notification
+    of `kind` out on `channel`: on unless they said no. The inbox keeps it either way."""
+    return stored.get(channel.value, {}).get(kind, True) is not False
+
+
 def notification_preferences(stored: Mapping[str, Mapping[str, bool]]) -> Preferences:
-    """Every channel and kind as a user chose it (`stored`, as `user_settings` keeps it);
-    a choice never made is on."""
+    """Every channel and kind as a user chose it (`stored`); a choice never made is on."""
     return {
-        channel: {kind: stored.get(channel, {}).get(kind, True) for kind in NotificationKind}
+        channel: {kind: allows(stored, channel, kind) for kind in NotificationKind}
         for channel in Channel
     }
 

@@ -9,7 +9,7 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ensemble.apps.focus.domain import (
@@ -23,7 +23,7 @@ from ensemble.apps.focus.domain import (
 from ensemble.apps.focus.models import Role
 from ensemble.kernel.identity.schemas import NEW_PASSWORD
 from ensemble.kernel.openapi import Responses, error_responses
-from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel
+from ensemble.kernel.schemas import ClosedRequestModel, FromText, ResponseModel
 
 PREFIX = "/api/v1"
 """Where every route of the app lives (the root's and each domain's router carry it)."""
@@ -54,10 +54,8 @@ def errors(*errors: int | tuple[int, str]) -> Responses:
     return error_responses(*errors, described=_DESCRIBED)
 
 
-class Strict(RequestModel):
-    """A request body: strict types, no unknown fields."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
+Strict = ClosedRequestModel
+"""A request body: strict types, no unknown fields."""
 
 
 class Patch(Strict):

@@ -9,8 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.auth import REALM
 from ensemble.apps.focus.domain import (
-    Channel,
-    NotificationKind,
     merged_preferences,
     notification_preferences,
 )
@@ -154,13 +152,3 @@ async def update_settings(
         setattr(row, name, value)
     await session.flush()
     return await settings_of(session, account_id)
-
-
-async def wants_notification(
-    session: AsyncSession, user_id: uuid.UUID, channel: Channel, kind: NotificationKind
-) -> bool:
-    """Whether the user takes notifications of `kind` on `channel` (on unless they said no)."""
-    stored = await session.scalar(
-        select(UserSettings.notifications).where(UserSettings.account_id == user_id)
-    )
-    return notification_preferences(stored or {})[channel][kind]

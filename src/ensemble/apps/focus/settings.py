@@ -14,7 +14,8 @@ from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ensemble.apps.focus.notifications.channels import Channel, Notifier, open_notifiers
+from ensemble.apps.focus.domain import Channel
+from ensemble.apps.focus.notifications.channels import Notifier, open_notifiers
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
 

@@ -12,7 +12,6 @@ channel (a failing push does not send the e-mail again).
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ensemble.apps.focus.domain import Channel
 from ensemble.apps.focus.events import user_channel
 from ensemble.apps.focus.notifications import mail, push
 from ensemble.apps.focus.notifications.models import Notification, Platform
@@ -27,16 +27,6 @@ from ensemble.kernel.realtime import Publisher
 
 if TYPE_CHECKING:
     from ensemble.apps.focus.settings import FocusSettings
-
-
-class Channel(enum.StrEnum):
-    IN_APP = "in_app"
-    EMAIL = "email"
-    PUSH = "push"
-
-
-OPTIONAL = (Channel.EMAIL, Channel.PUSH)
-"""The channels a user's preferences may turn off (in-app always delivers)."""
 
 
 @dataclass(frozen=True)

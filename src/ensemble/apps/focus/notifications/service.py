@@ -14,12 +14,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.focus.domain import Channel, allows
 from ensemble.apps.focus.events import AchievementUnlocked
 from ensemble.apps.focus.models import UserSettings
 from ensemble.apps.focus.notifications import repository
 from ensemble.apps.focus.notifications.channels import (
-    OPTIONAL,
-    Channel,
     Notice,
     Notifier,
     PushTarget,
@@ -81,15 +80,6 @@ async def notify(
     return notification
 
 
-def wants(preferences: Mapping[str, Any], channel: Channel, kind: str) -> bool:
-    """Whether `user_settings.notifications` (`{channel: {kind: bool}}`) lets `kind` out on
-    `channel`: anything but an explicit `false` is on; in-app always is."""
-    if channel not in OPTIONAL:
-        return True
-    kinds = preferences.get(channel.value)
-    return not (isinstance(kinds, Mapping) and kinds.get(kind) is False)
-
-
 async def deliver(
     session: AsyncSession,
     notification_id: uuid.UUID,
@@ -102,7 +92,7 @@ async def deliver(
     if notification is None:  # its user is gone
         return False
     settings = await session.get(UserSettings, notification.user_id)
-    if not wants(settings.notifications if settings else {}, channel, notification.kind):
+    if not allows(settings.notifications if settings else {}, channel, notification.kind):
         logger.info("notification %s: %s off for its kind", notification.id, channel)
         return False
     recipient = await _recipient(session, notification.user_id, devices=channel is Channel.PUSH)

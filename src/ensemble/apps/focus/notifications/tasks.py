@@ -31,8 +31,8 @@ async def deliver_notification(
     session: AsyncSession, *, notification_id: str, channel: str
 ) -> None:
     """A notification on one channel, as the user's preferences allow."""
+    from ensemble.apps.focus.domain import Channel
     from ensemble.apps.focus.notifications import service
-    from ensemble.apps.focus.notifications.channels import Channel
 
     notifiers = FOCUS.current().notifiers
     await service.deliver(session, uuid.UUID(notification_id), Channel(channel), notifiers)
