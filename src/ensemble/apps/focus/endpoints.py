@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import service
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
+from ensemble.apps.focus.live import endpoints as live
 from ensemble.apps.focus.schemas import PREFIX, USER, UserPublic, errors
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity.models import Account
@@ -36,4 +37,4 @@ async def me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return UserPublic.model_validate(await service.me(session, user.account_id))
 
 
-routers = (auth, router)
+routers = (auth, router, *(domain.router for domain in (live,)))

@@ -1,5 +1,6 @@
 """Focus Mate's settings (`FOCUS_*` in the environment or `.env`) and what a process opens for
-it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes."""
+it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes,
+and the process's part of room presence."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import Depends
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ensemble.apps.focus.live.presence import Presence, Timing
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
 
@@ -46,11 +48,32 @@ class FocusResources:
     settings: FocusSettings
     publisher: Publisher | None
     """On the process's Redis (None in a process without one: notices are dropped)."""
+    presence: Presence | None = None
+    """Room presence (None without Redis); its loop runs once the process has a room socket."""
+
+
+def presence_timing(settings: FocusSettings, process: Process) -> Timing:
+    """A socket's lease lasts as long as the hub waits for a silent socket."""
+    beat = process.settings.realtime_heartbeat_seconds
+    return Timing(
+        grace_ms=round(settings.reconnect_grace_seconds * 1000),
+        coalesce_ms=settings.presence_coalesce_ms,
+        lease_ms=round((beat + process.settings.realtime_heartbeat_timeout_seconds) * 1000),
+        renew_ms=round(beat * 500),
+    )
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: FocusSettings) -> AsyncIterator[FocusResources]:
-    yield FocusResources(settings, process.publisher())
+    publisher = process.publisher()
+    presence = None
+    if process.redis is not None and publisher is not None:
+        presence = Presence(process.redis, publisher, presence_timing(settings, process))
+    try:
+        yield FocusResources(settings, publisher, presence)
+    finally:
+        if presence is not None:
+            await presence.close()
 
 
 FOCUS = AppResources("focus", FocusSettings, _open)
