@@ -122,6 +122,8 @@ class LiveClient:
 
     connection: ClientConnection
     state: Frame = field(default_factory=dict)
+    numbered: list[Frame] = field(default_factory=list)
+    """Every numbered room message received, read by `next` or not."""
     _inbox: asyncio.Queue[Frame | None] = field(default_factory=asyncio.Queue)
     _reader: asyncio.Task[None] | None = None
 
@@ -135,6 +137,8 @@ class LiveClient:
                 if frame.get("type") == "ping":
                     await self.connection.send(json.dumps({"type": "pong"}))
                 else:
+                    if "seq" in frame and frame.get("type") != "room_state":
+                        self.numbered.append(frame)
                     self._inbox.put_nowait(frame)
         except ConnectionClosed:
             pass
@@ -156,11 +160,16 @@ class LiveClient:
     async def send(self, **frame: Any) -> None:
         await self.connection.send(json.dumps(frame))
 
-    async def closed(self) -> tuple[int, str]:
-        """Read until the server closes: its close code and reason."""
+    async def ended(self) -> tuple[int, str] | None:
+        """Read until the connection ends: the server's close code and reason (None: it
+        ended without a close frame)."""
         assert self._reader is not None
         await asyncio.wait_for(asyncio.shield(self._reader), DEADLINE_S)
-        frame = self.close_frame()
+        return self.close_frame()
+
+    async def closed(self) -> tuple[int, str]:
+        """Read until the server closes: its close code and reason."""
+        frame = await self.ended()
         assert frame is not None, "closed without a close frame"
         return frame
 
