@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -124,6 +125,8 @@ class LiveClient:
     state: Frame = field(default_factory=dict)
     numbered: list[Frame] = field(default_factory=list)
     """Every numbered room message received, read by `next` or not."""
+    received_at: list[float] = field(default_factory=list)
+    """When each of `numbered` came (monotonic)."""
     _inbox: asyncio.Queue[Frame | None] = field(default_factory=asyncio.Queue)
     _reader: asyncio.Task[None] | None = None
 
@@ -139,6 +142,7 @@ class LiveClient:
                 else:
                     if "seq" in frame and frame.get("type") != "room_state":
                         self.numbered.append(frame)
+                        self.received_at.append(time.monotonic())
                     self._inbox.put_nowait(frame)
         except ConnectionClosed:
             pass

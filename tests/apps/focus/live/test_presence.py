@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -185,3 +186,28 @@ async def test_many_presence_changes_in_one_window_give_one_diff(
             )
         await observer.send(type="presence", status="away")
         assert await next_diff(observer) == {key(owner): "away"}, "and nothing else"
+
+
+async def test_changes_without_pause_still_give_one_diff_per_window(
+    slow_windows: str, focus: FocusWorld
+) -> None:
+    owner, toggler = await asyncio.gather(focus.user(), focus.user())
+    room_id = await room_with(focus.database, owner, [toggler])
+    async with (
+        live(room_url(slow_windows, room_id, owner.access_token)) as observer,
+        live(room_url(slow_windows, room_id, toggler.access_token)) as changing,
+    ):
+        await presence_until(observer, {key(owner): "online", key(toggler): "online"})
+        first = len(observer.numbered)
+        started = time.monotonic()
+        statuses = itertools.cycle(["away", "online"])
+        while time.monotonic() - started < 3 * WINDOW_MS / 1000:  # a change every round trip
+            await changing.send(type="presence", status=next(statuses))
+            await changing.send(type="ping", t0=0)  # answered after the change is recorded
+            await changing.next_of(is_type("pong"))
+        await observer.send(type="presence", status="away")
+        await presence_until(observer, {key(owner): "away"})
+    times = observer.received_at[first:]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) >= 2, times
+    assert min(gaps) >= WINDOW_MS / 1000 / 2, f"diffs closer than a window: {gaps}"

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "focus:presence:"
 _BATCH = 500  # lapsed leases, ended graces or due diffs handled per script call
 _FLUSH_LOCK_MS = 10_000  # a process that took a diff and died frees its room after this
+_STOP_GRACE_S = 5.0
 
 
 class Status(enum.StrEnum):
@@ -230,6 +231,7 @@ class Presence:
         self._local: set[Socket] = set()
         self._loop: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     # Sockets
 
@@ -284,19 +286,26 @@ class Presence:
         asyncio.get_running_loop().call_later(delay, self._wake.set)
 
     async def close(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
-            self._loop = None
+        """Stop the loop after its current round (cancelled if that takes too long)."""
+        if self._loop is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        _, pending = await asyncio.wait({self._loop}, timeout=_STOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(self._loop, return_exceptions=True)
+        self._loop = None
 
     async def _run_loop(self, database: Database) -> None:
         renewed = now_ms()
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.timing.sweep_ms / 1000):
                     await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 if now_ms() - renewed >= self.timing.renew_ms:
                     renewed = now_ms()
