@@ -206,10 +206,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serve(app: str | None, database_url: str, redis_url: str, workdir: Path) -> Iterator[Server]:
+def serve(
+    app: str | None,
+    database_url: str,
+    redis_url: str,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Server]:
     """`ensemble serve --app <app> --no-background` (every app with `app=None`) on the
-    (migrated) test database and Redis, with the tests' signing key; healthy on entry,
-    terminated on exit."""
+    (migrated) test database and Redis, with the tests' signing key and `env` on top;
+    healthy on entry, terminated on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -220,6 +226,7 @@ def serve(app: str | None, database_url: str, redis_url: str, workdir: Path) -> 
         "DATA_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
         "REALTIME_AUTH_TIMEOUT_SECONDS": "2",  # a socket without a token waits this for one
+        **(env or {}),
     }
     command = [_ensemble_command(), "serve", *(["--app", app] if app else []), "--no-background"]
     log = workdir / "server.log"

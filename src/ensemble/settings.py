@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     realtime_heartbeat_timeout_seconds: float = Field(
         default=20.0, description="a socket silent this long after a ping is dropped"
     )
+    realtime_canary_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="the hub sends itself a canary through Redis pub/sub this often",
+    )
+    realtime_canary_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="a canary not back this soon: the process is not ready and resubscribes",
+    )
     realtime_auth_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

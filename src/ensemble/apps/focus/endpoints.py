@@ -123,6 +123,7 @@ routers = (
         for domain in (
             rooms,
             timer,
+            live,
             stats,
             achievements,
             community,

@@ -1,7 +1,8 @@
 """Focus Mate's settings (`FOCUS_*` in the environment or `.env`) and what a process opens for
-it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes, and
-the notification channels' adapters (`FOCUS_EMAIL_ADAPTER=log|smtp`, `FOCUS_PUSH_ADAPTER=
-log|remote`; passwords and tokens are `SecretStr`s, never logged)."""
+it once: a publisher on the process's Redis, for jobs that tell rooms about timer changes,
+the process's part of room presence, and the notification channels' adapters
+(`FOCUS_EMAIL_ADAPTER=log|smtp`, `FOCUS_PUSH_ADAPTER=log|remote`; passwords and tokens are
+`SecretStr`s, never logged)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ensemble.apps.focus.domain import Channel
+from ensemble.apps.focus.live.presence import Presence, Timing
 from ensemble.apps.focus.notifications.channels import Notifier, open_notifiers
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
@@ -75,13 +77,33 @@ class FocusResources:
     """On the process's Redis (None in a process without one: notices are dropped)."""
     notifiers: Mapping[Channel, Notifier]
     """Each notification channel's adapter, as the settings choose."""
+    presence: Presence | None = None
+    """Room presence (None without Redis); its loop runs once the process has a room socket."""
+
+
+def presence_timing(settings: FocusSettings, process: Process) -> Timing:
+    """A socket's lease lasts as long as the hub waits for a silent socket."""
+    beat = process.settings.realtime_heartbeat_seconds
+    return Timing(
+        grace_ms=round(settings.reconnect_grace_seconds * 1000),
+        coalesce_ms=settings.presence_coalesce_ms,
+        lease_ms=round((beat + process.settings.realtime_heartbeat_timeout_seconds) * 1000),
+        renew_ms=round(beat * 500),
+    )
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: FocusSettings) -> AsyncIterator[FocusResources]:
     publisher = process.publisher()
-    async with open_notifiers(settings, publisher) as notifiers:
-        yield FocusResources(settings, publisher, notifiers)
+    presence = None
+    if process.redis is not None and publisher is not None:
+        presence = Presence(process.redis, publisher, presence_timing(settings, process))
+    try:
+        async with open_notifiers(settings, publisher) as notifiers:
+            yield FocusResources(settings, publisher, notifiers, presence)
+    finally:
+        if presence is not None:
+            await presence.close()
 
 
 FOCUS = AppResources("focus", FocusSettings, _open)

@@ -25,8 +25,12 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None)
 async def ready(request: Request) -> dict[str, str] | JSONResponse:
-    """Readiness: the database answers, and each background role this deployment expects
-    (`READY_ROLES`, set by `serve`) has a live heartbeat."""
+    """Readiness: the database answers, the realtime hub hears its own canary through
+    Redis, and each background role this deployment expects (`READY_ROLES`, set by
+    `serve`) has a live heartbeat."""
+    hub = request.state.hub
+    if hub is not None and hub.problem is not None:
+        return _not_ready(hub.problem)
     try:
         await request.state.database.ping()
     except Exception:

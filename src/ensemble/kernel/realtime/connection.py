@@ -113,6 +113,12 @@ class Connection:
         """Queue `payload` (JSON) for this socket only; False if its outbox is full."""
         return self.offer(encode(payload))
 
+    def send_first(self, payload: Any) -> None:
+        """Queue `payload` ahead of every frame queued so far (a greeting, before `start`)."""
+        if self._close is None:
+            self._outbox.appendleft(encode(payload))
+            self._wakeup.set()
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close soon: pending frames are discarded and the writer sends the close frame."""
         if self._close is None:

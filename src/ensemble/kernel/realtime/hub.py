@@ -11,6 +11,12 @@ clients refetch it on reconnect. The hub only moves messages; membership is the 
 
 Every hub also listens on the revoked-sessions channel: a socket whose lease names a revoked
 session is closed with 4401 `session_revoked` (and one that joins just after, too).
+
+A subscription can go deaf without an error (a half-open connection, a proxy or a failover
+that lost it). So the hub sends itself a canary on a channel of its own every
+`canary_interval` seconds; one not back within `canary_timeout` makes `problem` say why (the
+process reports not ready) and the hub rebuilds its pub/sub connection with every
+subscription. The next canary that comes back clears `problem`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -50,6 +56,12 @@ logger = logging.getLogger(__name__)
 _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 5.0
 _REVOKED_KEY = REVOKED_SESSIONS_CHANNEL.encode()
 _REMEMBER_REVOKED_S = 60.0
+_CANARY_CHANNEL = "_hub.canary:"
+_CLOSE_OLD_PUBSUB_S = 1.0
+
+
+Greeting = Callable[[], Awaitable[Any]]
+"""The first frame of a joining socket, read once its subscription is confirmed."""
 
 
 @dataclass
@@ -71,6 +83,8 @@ class Hub:
         max_pending: int = 256,
         send_timeout: float = 5.0,
         subscribe_timeout: float = 5.0,
+        canary_interval: float = 5.0,
+        canary_timeout: float = 2.0,
     ) -> None:
         self.name = f"realtime-{uuid.uuid4().hex[:12]}"
         self._redis_url = redis_url
@@ -80,11 +94,18 @@ class Hub:
         self._max_pending = max_pending
         self._send_timeout = send_timeout
         self._subscribe_timeout = subscribe_timeout
+        self._canary_interval = canary_interval
+        self._canary_timeout = canary_timeout
+        self._canary_key = f"{prefix}{_CANARY_CHANNEL}{self.name}"
+        self._canary_raw = self._canary_key.encode()
+        self._canaries: dict[str, asyncio.Future[None]] = {}
+        self._problem: str | None = None
         self._channels: dict[str, _Channel] = {}
         self._confirmations: dict[str, deque[asyncio.Future[None]]] = {}
         self._connected = 0
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._lock: asyncio.Lock | None = None
         self._revoked_recently: dict[str, float] = {}
@@ -98,19 +119,26 @@ class Hub:
             settings.redis_url,
             heartbeat_interval=settings.realtime_heartbeat_seconds,
             heartbeat_timeout=settings.realtime_heartbeat_timeout_seconds,
+            canary_interval=settings.realtime_canary_seconds,
+            canary_timeout=settings.realtime_canary_timeout_seconds,
         )
+
+    @property
+    def problem(self) -> str | None:
+        """Why this process should not take sockets now (its last canary did not come back
+        through Redis), or None."""
+        return self._problem
 
     # Lifecycle
 
     async def start(self) -> None:
         self._redis = Redis.from_url(self._redis_url, client_name=self.name, socket_keepalive=True)
-        self._pubsub = self._redis.pubsub()
-        await self._pubsub.connect()  # type: ignore[no-untyped-call]
-        await self._pubsub.subscribe(REVOKED_SESSIONS_CHANNEL)
+        self._pubsub = await self._open_pubsub()
         self._lock = asyncio.Lock()
+        self._reader = self._start_reader(self._pubsub)
         self._tasks = [
-            asyncio.create_task(self._read_loop(), name=f"{self.name}:reader"),
             asyncio.create_task(self._heartbeat_loop(), name=f"{self.name}:heartbeat"),
+            asyncio.create_task(self._canary_loop(), name=f"{self.name}:canary"),
         ]
 
     async def stop(self) -> None:
@@ -122,10 +150,11 @@ class Hub:
         await asyncio.gather(*(c.wait_closed(self._send_timeout) for c in connections))
         for connection in connections:  # a writer cancelled after the grace did not detach
             await self._detach(connection)
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._reader] if self._reader else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks, self._reader = [], None
         if pubsub is not None:
             await pubsub.aclose()
         if self._redis is not None:
@@ -148,20 +177,36 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def connection(
-        self, channel: str, websocket: WebSocket, member_id: str, lease: Lease | None = None
+        self,
+        channel: str,
+        websocket: WebSocket,
+        member_id: str,
+        lease: Lease | None = None,
+        *,
+        greeting: Greeting | None = None,
     ) -> AsyncIterator[Connection]:
         """`join` on enter and `leave` on exit, however the block ends."""
-        joined = await self.join(channel, websocket, member_id, lease)
+        joined = await self.join(channel, websocket, member_id, lease, greeting=greeting)
         try:
             yield joined
         finally:
             await self.leave(joined)
 
     async def join(
-        self, channel: str, websocket: WebSocket, member_id: str, lease: Lease | None = None
+        self,
+        channel: str,
+        websocket: WebSocket,
+        member_id: str,
+        lease: Lease | None = None,
+        *,
+        greeting: Greeting | None = None,
     ) -> Connection:
         """Add an (accepted, or accepted here) socket to `channel` on this process; it is
-        closed when its `lease` ends."""
+        closed when its `lease` ends.
+
+        `greeting()` is the socket's first frame (a snapshot): called once the subscription
+        is confirmed, and sent before anything published to the channel meanwhile, so a
+        snapshot read after joining misses nothing that follows it."""
         await accept(websocket)
         connection = Connection(
             websocket,
@@ -174,6 +219,8 @@ class Hub:
         )
         try:
             await self._attach(connection)
+            if greeting is not None:
+                connection.send_first(await greeting())
         except BaseException:
             await self._detach(connection)
             raise
@@ -281,10 +328,54 @@ class Hub:
 
     # Background tasks
 
-    async def _read_loop(self) -> None:
+    async def _open_pubsub(self, *channels: str) -> PubSub:
+        """A pub/sub connection listening to the revoked sessions, this hub's canary and
+        `channels` (keys)."""
+        assert self._redis is not None
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.connect()  # type: ignore[no-untyped-call]
+            await pubsub.subscribe(REVOKED_SESSIONS_CHANNEL, self._canary_key, *channels)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            raise
+        return pubsub
+
+    def _start_reader(self, pubsub: PubSub) -> asyncio.Task[None]:
+        return asyncio.create_task(self._read_loop(pubsub), name=f"{self.name}:reader")
+
+    async def _resubscribe(self) -> None:
+        """Replace the pub/sub connection with a new one holding every subscription (within
+        `subscribe_timeout`, else the next canary tries again); joins still waiting for their
+        confirmation get it from the new connection."""
+        _, lock = self._started()
+        async with lock:
+            try:
+                async with asyncio.timeout(self._subscribe_timeout):
+                    fresh = await self._open_pubsub(*map(self._key, self._channels))
+            except (TimeoutError, RedisError, OSError) as exc:
+                logger.warning("realtime resubscription failed: %r", exc)
+                return
+            self._confirmations = {
+                channel: deque([entry.ready])
+                for channel, entry in self._channels.items()
+                if not entry.ready.done()
+            }
+            old, self._pubsub = self._pubsub, fresh
+            old_reader, self._reader = self._reader, self._start_reader(fresh)
+        if old_reader is not None:
+            old_reader.cancel()
+            await asyncio.gather(old_reader, return_exceptions=True)
+        if old is not None:
+            with contextlib.suppress(Exception):  # the old link may be dead or stuck
+                async with asyncio.timeout(_CLOSE_OLD_PUBSUB_S):
+                    await old.aclose()
+        logger.warning("realtime pub/sub rebuilt with %d channels", len(self._channels))
+
+    async def _read_loop(self, pubsub: PubSub) -> None:
         """Deliver what Redis sends; on a lost connection retry with backoff (redis-py
         reconnects and resubscribes)."""
-        pubsub, _ = self._started()
         delay = _RETRY_MIN_S
         while True:
             try:
@@ -309,6 +400,10 @@ class Hub:
         if raw == _REVOKED_KEY:
             if message["type"] == "message":
                 self._revoke(message["data"].decode())
+            return
+        if raw == self._canary_raw:
+            if message["type"] == "message":
+                self._canary_back(message["data"].decode())
             return
         channel = raw.decode()[len(self._prefix) :]
         kind = message["type"]
@@ -355,6 +450,39 @@ class Hub:
         for connection in self._all_connections():
             if connection.lease.session_id == session_id:
                 connection.drop(CLOSE_UNAUTHENTICATED, "session_revoked")
+
+    async def _canary_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._canary_interval)
+            if await self._canary_returns():
+                self._problem = None
+                continue
+            self._problem = (
+                f"The realtime subscription is deaf: a canary did not come back through Redis"
+                f" within {self._canary_timeout:g}s."
+            )
+            logger.warning("realtime canary lost; resubscribing")
+            await self._resubscribe()
+
+    async def _canary_returns(self) -> bool:
+        """Publish a canary on this hub's own channel: did it come back in time?"""
+        assert self._redis is not None
+        token = uuid.uuid4().hex
+        back = self._canaries[token] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(self._canary_timeout):
+                await self._redis.publish(self._canary_key, token)
+                await back
+        except (TimeoutError, RedisError, OSError):
+            return False
+        finally:
+            del self._canaries[token]
+        return True
+
+    def _canary_back(self, token: str) -> None:
+        back = self._canaries.get(token)
+        if back is not None and not back.done():
+            back.set_result(None)
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -1,0 +1,2 @@
+"""Live rooms: the room WebSocket (snapshot, clock sync, presence, chat) and room presence
+kept across server processes."""
