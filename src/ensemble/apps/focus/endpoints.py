@@ -13,6 +13,7 @@ from ensemble.apps.focus.achievements import endpoints as achievements
 from ensemble.apps.focus.auth import REALM, CurrentUser, claims_of, current_principal
 from ensemble.apps.focus.community import endpoints as community
 from ensemble.apps.focus.demo import endpoints as demo
+from ensemble.apps.focus.live import endpoints as live
 from ensemble.apps.focus.messages import endpoints as messages
 from ensemble.apps.focus.moderation import endpoints as moderation
 from ensemble.apps.focus.notifications import endpoints as notifications
