@@ -9,9 +9,10 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
@@ -40,32 +41,29 @@ class Page:
             raise RuntimeError(answer["result"]["exceptionDetails"])
         return answer["result"]["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30) -> Any:
-        """The expression's value once it is truthy (polled until `timeout` seconds)."""
+    def wait_for(self, expression: str, timeout: float = 30, describe: str = "null") -> Any:
+        """The expression's value once it is truthy (polled until `timeout` seconds; then
+        the error shows `describe`'s value, what the page looked like)."""
         deadline = time.monotonic() + timeout
         while True:
             value = self.evaluate(expression)
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{expression!r} stayed {value!r}")
+                seen = self.evaluate(describe)
+                raise TimeoutError(f"{expression!r} stayed {value!r}; the page: {seen}")
             time.sleep(0.05)  # polling a page's state: there is no event to wait on
 
 
 class Browser:
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, sockets: ExitStack) -> None:
         self._endpoint = endpoint
-        self._sockets: list[ClientConnection] = []
+        self._sockets = sockets
 
     def open(self, url: str) -> Page:
-        target = httpx.put(f"{self._endpoint}/json/new?{url}").json()
+        target = httpx.put(f"{self._endpoint}/json/new?{quote(url, safe='')}").json()
         socket = connect(target["webSocketDebuggerUrl"], max_size=None)
-        self._sockets.append(socket)
-        return Page(socket)
-
-    def close(self) -> None:
-        for socket in self._sockets:
-            socket.close()
+        return Page(self._sockets.enter_context(socket))
 
 
 @contextmanager
@@ -97,11 +95,8 @@ def browser(profile: Path) -> Iterator[Browser]:
                 raise RuntimeError("chromium did not open its DevTools endpoint")
             time.sleep(0.05)  # chromium writes the file when it is listening
         port = port_file.read_text().split()[0]
-        driven = Browser(f"http://127.0.0.1:{port}")
-        try:
-            yield driven
-        finally:
-            driven.close()
+        with ExitStack() as sockets:
+            yield Browser(f"http://127.0.0.1:{port}", sockets)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -24,6 +24,10 @@ SYNCED = (
     " && document.body.dataset.endsAtLocal"
 )
 """A page's end of phase by the local clock, once it has applied five clock samples."""
+PAGE_STATE = (
+    "JSON.stringify({status: document.getElementById('status').textContent,"
+    " phase: document.getElementById('phase').textContent, data: document.body.dataset})"
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,7 @@ def test_two_clients_show_the_same_remaining_time(server: Server, tmp_path: Path
     with browser(tmp_path / "profile") as chromium:
         url = f"{server.base_url}/focus/demo#room={room_id}&token={token}"
         pages = [chromium.open(url), chromium.open(url)]
-        ends = [float(page.wait_for(SYNCED)) for page in pages]
+        ends = [float(page.wait_for(SYNCED, describe=PAGE_STATE)) for page in pages]
         shown = [
             page.evaluate("document.getElementById('remaining').textContent") for page in pages
         ]
