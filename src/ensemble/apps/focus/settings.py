@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ensemble.apps.focus.domain import Channel
-from ensemble.apps.focus.live.presence import Presence, Timing
 from ensemble.apps.focus.notifications.channels import Notifier, open_notifiers
 from ensemble.kernel.realtime import Publisher
 from ensemble.kernel.resources import AppResources, Process
+
+if TYPE_CHECKING:  # presence reads rooms and timers, whose services take these resources
+    from ensemble.apps.focus.live.presence import Presence, Timing
 
 
 class FocusSettings(BaseSettings):
@@ -83,6 +85,8 @@ class FocusResources:
 
 def presence_timing(settings: FocusSettings, process: Process) -> Timing:
     """A socket's lease lasts as long as the hub waits for a silent socket."""
+    from ensemble.apps.focus.live.presence import Timing
+
     beat = process.settings.realtime_heartbeat_seconds
     return Timing(
         grace_ms=round(settings.reconnect_grace_seconds * 1000),
@@ -95,6 +99,8 @@ def presence_timing(settings: FocusSettings, process: Process) -> Timing:
 @asynccontextmanager
 async def _open(process: Process, settings: FocusSettings) -> AsyncIterator[FocusResources]:
     publisher = process.publisher()
+    from ensemble.apps.focus.live.presence import Presence
+
     presence = None
     if process.redis is not None and publisher is not None:
         presence = Presence(process.redis, publisher, presence_timing(settings, process))

@@ -11,38 +11,25 @@ message is a state, so applying it again changes nothing).
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.focus import domain
-from ensemble.apps.focus.events import room_channel, timer_message
+from ensemble.apps.focus.events import room_channel
 from ensemble.apps.focus.live import repository
 from ensemble.apps.focus.live.models import MAX_CHAT, RoomMessage
 from ensemble.apps.focus.live.schemas import ChatMessagePublic
-from ensemble.apps.focus.models import Room, Timer
+from ensemble.apps.focus.models import Room
+from ensemble.apps.focus.rooms.service import Banned, NotAMember, RoomNotFound
+from ensemble.apps.focus.timer import service as timers
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.db.repository import insert
-from ensemble.kernel.errors import Forbidden, NotFound
 from ensemble.kernel.pagination import Page, PageRequest
 from ensemble.kernel.realtime import Publisher
 
 if TYPE_CHECKING:
     from ensemble.apps.focus.live.presence import Presence
-
-
-class RoomNotFound(NotFound):
-    code = "room_not_found"
-
-
-class NotAMember(Forbidden):
-    code = "not_a_member"
-
-
-class Banned(Forbidden):
-    code = "banned"
 
 
 # Access
@@ -73,15 +60,17 @@ async def room_state(
         room = await repository.rooms.live(session, room_id)
         if room is None:
             raise RoomNotFound("No such room.")
-        timer = await session.get(Timer, room_id)
+        now = utcnow()
+        clock = await timers.current(session, room, now)
         participants = await repository.members.participants(session, room_id)
     statuses = await presence.statuses(room_id)
-    now = utcnow()
+    timer = timers.message("room_state", clock, now)
+    del timer["type"]
     return {
         "type": "room_state",
         "seq": seq,
         "room": _room_part(room),
-        "timer": _timer_part(room, timer, now),
+        "timer": timer,
         "participants": [
             {
                 "user_id": user_id,
@@ -111,33 +100,6 @@ def _room_part(room: Room) -> dict[str, Any]:
             "auto_start_breaks": room.auto_start_breaks,
         },
     }
-
-
-def _timer_part(room: Room, row: Timer | None, now: datetime) -> dict[str, Any]:
-    """The timer message's fields (no `type`) as of `now`: phases that ended on time since
-    the row was written are moved on, as every read does."""
-    stored = domain.Timer()
-    if row is not None:
-        stored = domain.Timer(
-            state=row.state,
-            phase=row.phase,
-            phase_started_at=row.phase_started_at,
-            phase_ends_at=row.phase_ends_at,
-            paused_remaining_ms=row.paused_remaining_ms,
-            completed_work_phases=row.completed_work_phases,
-            version=row.version,
-        )
-    durations = domain.Durations(
-        work_minutes=room.work_minutes,
-        break_minutes=room.break_minutes,
-        long_break_minutes=room.long_break_minutes,
-        long_break_every=room.long_break_every,
-        auto_start_breaks=room.auto_start_breaks,
-    )
-    current, _ = domain.catch_up(stored, now, durations)
-    message = timer_message("room_state", Timer(room_id=room.id, **asdict(current)), now)
-    del message["type"]
-    return message
 
 
 # Chat

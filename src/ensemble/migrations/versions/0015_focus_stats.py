@@ -1,7 +1,7 @@
 """focus stats: achievement unlocks (one per user and code; the catalogue is code) and the
 rooms each user created
 
-Revision ID: 0018_stats
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_stats"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

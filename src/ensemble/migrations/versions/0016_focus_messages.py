@@ -1,8 +1,8 @@
 """focus messages: 1:1 conversations (one per pair), their members' read marks, messages,
 blocks; notifications (the inbox) and push devices
 
-Revision ID: 0019_messages
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0019_messages"
-down_revision: str | None = "0018_stats"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """community: Focus Mate's posts, comments and likes, and reports, in the `focus` schema
 
-Revision ID: 0017_community
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0017_community"
-down_revision: str | None = "0019_messages"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """focus live: room chat (`focus.room_messages`)
 
-Revision ID: 0016_live
-Revises: 0014
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_live"
-down_revision: str | None = "0017_community"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
