@@ -235,6 +235,8 @@ async def test_serve_workers_share_the_connections_and_survive_a_killed_one(
                     await client.aclose()
 
             os.kill(workers[0], signal.SIGKILL)
+            # until it is dead, its listening socket may still take a connection and reset it
+            await eventually(lambda: asyncio.to_thread(_is_dead, workers[0]), bool)
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
                 for _ in range(8):  # fresh connections: each lands on a live process
                     assert (await client.get("/health", headers=CLOSE)).status_code == 200
@@ -251,6 +253,15 @@ CLOSE = {"Connection": "close"}
 
 async def _answer(value: list[int]) -> list[int]:
     return value
+
+
+def _is_dead(pid: int) -> bool:
+    """Gone, or a zombie (its sockets closed) waiting for its parent."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
 
 
 def _two(pids: list[int]) -> bool:

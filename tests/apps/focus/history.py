@@ -9,28 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 
 from ensemble.apps.focus.events import AGGREGATE_ROOM, FocusSessionEnded, RoomCreated
-from ensemble.apps.focus.models import Control, FocusSession, Room, UserSettings, Visibility
+from ensemble.apps.focus.models import FocusSession, UserSettings
 from ensemble.kernel.db import Database, new_id
 from ensemble.kernel.events import Envelope
-
-
-async def add_room(database: Database, owner_id: uuid.UUID) -> uuid.UUID:
-    async with database.unit_of_work() as session:
-        room = Room(
-            id=new_id(),
-            owner_id=owner_id,
-            name="deep work",
-            work_minutes=25,
-            break_minutes=5,
-            long_break_minutes=15,
-            long_break_every=4,
-            max_participants=50,
-            visibility=Visibility.PUBLIC,
-            control=Control.OWNER,
-            auto_start_breaks=True,
-        )
-        session.add(room)
-    return room.id
 
 
 def session_row(

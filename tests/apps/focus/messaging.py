@@ -7,15 +7,12 @@ import uuid
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from ensemble.apps.focus import app as focus_app
 from ensemble.kernel.db import Database
 from ensemble.kernel.jobs.models import OutboxJob
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
-from tests.outboxes import Outboxes
 
 
 async def open_conversation(
@@ -94,11 +91,6 @@ async def jobs_requested(database: Database, name: str) -> list[dict[str, Any]]:
             select(OutboxJob.kwargs).where(OutboxJob.job == name).order_by(OutboxJob.id)
         )
         return [dict(kwargs) for kwargs in rows]
-
-
-def background(world: FocusWorld, redis: Redis) -> Outboxes:
-    """Focus Mate's jobs and consumers, run in the test's process."""
-    return Outboxes(world.settings, world.database, redis, [focus_app])
 
 
 def a_uuid() -> str:

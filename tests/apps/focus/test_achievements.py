@@ -24,13 +24,13 @@ from ensemble.kernel.events.models import OutboxEvent
 from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
 from tests.apps.focus.history import (
-    add_room,
     add_sessions,
     created,
     ended,
     session_row,
     set_timezone,
 )
+from tests.apps.focus.rows import add_room
 from tests.outboxes import Outboxes
 
 START = datetime(2026, 4, 1, 9, tzinfo=UTC)

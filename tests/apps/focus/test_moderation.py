@@ -13,8 +13,9 @@ import pytest
 
 from ensemble.apps.focus.models import Role
 from tests.apicheck import assert_error, bearer, fill
-from tests.apps.focus.community_support import focus_rows, room_of
+from tests.apps.focus.community_support import focus_rows
 from tests.apps.focus.conftest import API, PASSWORD, FocusUser, FocusWorld
+from tests.apps.focus.rows import add_room
 from tests.apps.focus.test_community import comment, read, write
 
 MISSING = "0190a000-0000-7000-8000-000000000000"
@@ -78,7 +79,7 @@ async def test_every_kind_of_target_can_be_reported(focus: FocusWorld) -> None:
         "user": author.user_id,
         "post": post["post_id"],
         "comment": reply["comment_id"],
-        "room": await room_of(focus.database, author.user_id),
+        "room": await add_room(focus.database, author.user_id),
         "message": uuid.uuid4(),  # taken on trust: the messages domain owns its table
     }
     for kind, target in targets.items():

@@ -28,12 +28,12 @@ from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
 from tests.apps.focus.messaging import (
     all_pages,
-    background,
     count,
     jobs_requested,
     open_conversation,
     sent,
 )
+from tests.apps.focus.roomkit import background
 from tests.outboxes import Outboxes
 
 TOKEN = "fcm-token:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx"

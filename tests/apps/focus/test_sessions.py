@@ -13,7 +13,8 @@ import pytest
 from ensemble.apps.focus.models import FocusSession
 from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
-from tests.apps.focus.history import add_room, add_sessions, session_row
+from tests.apps.focus.history import add_sessions, session_row
+from tests.apps.focus.rows import add_room
 
 START = datetime(2026, 5, 1, 9, tzinfo=UTC)
 

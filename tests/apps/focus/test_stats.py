@@ -15,7 +15,8 @@ import pytest
 from ensemble.apps.focus.stats.domain import Period, window
 from tests.apicheck import assert_error
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
-from tests.apps.focus.history import add_room, add_sessions, session_row, set_timezone
+from tests.apps.focus.history import add_sessions, session_row, set_timezone
+from tests.apps.focus.rows import add_room
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -21,7 +21,8 @@ from ensemble.apps.focus import app as focus_app
 from ensemble.kernel.realtime import CLOSE_UNAUTHENTICATED
 from ensemble.server import create_app
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
-from tests.apps.focus.messaging import background, open_conversation, sent
+from tests.apps.focus.messaging import open_conversation, sent
+from tests.apps.focus.roomkit import background
 from tests.serving import uvicorn_serving
 
 DEADLINE_S = 10.0

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from tests.apicheck import assert_error, bearer
-from tests.apps.focus.community_support import focus_rows, focus_session, room_of
+from tests.apps.focus.community_support import focus_rows, focus_session
 from tests.apps.focus.conftest import API, PASSWORD, FocusWorld
+from tests.apps.focus.rows import add_room
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -134,7 +135,7 @@ async def test_a_bad_password_change_is_422_and_changes_nothing(
 
 async def test_a_profile_shows_the_name_and_focus_totals(focus: FocusWorld) -> None:
     owner, viewer = await focus.user(), await focus.user()
-    room = await room_of(focus.database, owner.user_id)
+    room = await add_room(focus.database, owner.user_id)
     start = datetime(2026, 3, 1, 9, tzinfo=UTC)
     phases = [(1500, True), (1490, True), (300, False), (None, None)]  # the last still open
     for hour, (seconds, completed) in enumerate(phases):

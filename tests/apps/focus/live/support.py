@@ -1,6 +1,5 @@
-"""What the live tests share: rooms and members written directly (the rooms routes are built
-elsewhere: switch `room_with` to them once they exist), Focus Mate served by a real uvicorn,
-and a room socket client that answers the hub's pings and queues the rest."""
+"""What the live tests share: rooms and members written directly, Focus Mate served by a real
+uvicorn, and a room socket client that answers the hub's pings and queues the rest."""
 
 from __future__ import annotations
 
@@ -20,13 +19,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ensemble.apps import load_app
-from ensemble.apps.focus.domain import Phase, TimerState
-from ensemble.apps.focus.models import Ban, Control, Member, PresenceSpan, Room, Timer, Visibility
+from ensemble.apps.focus.models import PresenceSpan, Room
 from ensemble.apps.focus.settings import FocusSettings
 from ensemble.kernel.db import Database
 from ensemble.server import create_app
 from ensemble.settings import Settings
 from tests.apps.focus.conftest import FocusUser
+from tests.apps.focus.rows import add_room
 from tests.serving import uvicorn_serving
 
 DEADLINE_S = 15.0
@@ -44,29 +43,10 @@ async def room_with(
     banned: Iterable[FocusUser] = (),
 ) -> uuid.UUID:
     """A public room of `owner` with an idle timer, `members` in it and `banned` banned."""
-    participants = [owner, *members]
-    async with database.unit_of_work() as session:
-        room = Room(
-            owner_id=owner.user_id,
-            name="Deep work",
-            work_minutes=25,
-            break_minutes=5,
-            long_break_minutes=15,
-            long_break_every=4,
-            max_participants=50,
-            member_count=len(participants),
-            visibility=Visibility.PUBLIC,
-            control=Control.OWNER,
-            auto_start_breaks=True,
-        )
-        session.add(room)
-        await session.flush()
-        session.add(Timer(room_id=room.id, state=TimerState.IDLE, phase=Phase.WORK))
-        session.add_all(Member(room_id=room.id, user_id=u.user_id) for u in participants)
-        session.add_all(
-            Ban(room_id=room.id, user_id=u.user_id, banned_by=owner.user_id) for u in banned
-        )
-        return room.id
+    ids = [member.user_id for member in members]
+    return await add_room(
+        database, owner.user_id, ids, banned_ids=[user.user_id for user in banned]
+    )
 
 
 async def spans_of(
