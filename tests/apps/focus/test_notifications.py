@@ -270,3 +270,24 @@ async def test_the_smtp_adapter_sends_and_keeps_its_password_out_of_the_logs(
     assert password not in repr(smtp)
     assert "email sent to" in caplog.text
     assert user.email not in caplog.text
+
+
+async def test_a_comment_notifies_the_posts_author_once_but_not_for_their_own(
+    focus: FocusWorld, redis: Redis
+) -> None:
+    author, reader = await focus.user(), await focus.user()
+    post = await focus.client.post(
+        f"{API}/posts", json={"title": "Deep work tips", "body": "…"}, headers=author.headers
+    )
+    assert post.status_code == 201, post.text
+    comments = f"{API}/posts/{post.json()['post_id']}/comments"
+    for who, text in ((reader, "Thanks!"), (author, "Glad it helps")):
+        answer = await focus.client.post(comments, json={"body": text}, headers=who.headers)
+        assert answer.status_code == 201, answer.text
+
+    await background(focus, redis).settle()
+
+    [notification] = await all_pages(focus, author, "/notifications", 10)
+    assert notification["kind"] == "community"
+    assert notification["data"]["post_id"] == post.json()["post_id"]
+    assert await all_pages(focus, reader, "/notifications", 10) == []

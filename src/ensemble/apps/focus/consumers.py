@@ -1,7 +1,7 @@
 """Focus Mate's event consumers (run by `ensemble consume`), each handling an event once
 (the kernel's `processed_events`): achievements unlocked from the sessions and rooms a
-user's events report (each unlock once, by its unique row), and a notification for each
-unlock."""
+user's events report (each unlock once, by its unique row), and the notifications of
+unlocks and of comments on a user's posts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.achievements import service as achievements
 from ensemble.apps.focus.events import (
+    AGGREGATE_POST,
     AGGREGATE_ROOM,
     AGGREGATE_USER,
     AchievementUnlocked,
+    CommentAdded,
     FocusSessionEnded,
     RoomCreated,
 )
@@ -46,4 +48,10 @@ async def achievement_notifications(session: AsyncSession, envelope: Envelope) -
     return await notifications.achievement_unlocked(session, envelope)
 
 
-CONSUMERS = (unlock_achievements, achievement_notifications)
+@consumer("focus.notifications.comments", aggregate_types=[AGGREGATE_POST], types=[CommentAdded])
+async def comment_notifications(session: AsyncSession, envelope: Envelope) -> str:
+    """A comment notifies the post's author."""
+    return await notifications.comment_added(session, envelope)
+
+
+CONSUMERS = (unlock_achievements, achievement_notifications, comment_notifications)

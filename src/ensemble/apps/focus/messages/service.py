@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.focus.domain import NotificationKind
 from ensemble.apps.focus.messages import repository
 from ensemble.apps.focus.messages.models import Block, Conversation, ConversationMember, Message
 from ensemble.apps.focus.messages.schemas import MessagePublic
@@ -224,7 +225,7 @@ async def _announce(session: AsyncSession, message: Message, recipient_id: uuid.
     await notifications.notify(
         session,
         recipient_id,
-        kind=notifications.MESSAGE,
+        kind=NotificationKind.MESSAGE,
         title=f"New message from {sender.display_name}",
         body=message.text[:PREVIEW],
         source=f"message:{message.id}",

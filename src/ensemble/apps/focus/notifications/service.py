@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.focus.domain import Channel, allows
-from ensemble.apps.focus.events import AchievementUnlocked
+from ensemble.apps.focus.domain import Channel, NotificationKind, allows
+from ensemble.apps.focus.events import AchievementUnlocked, CommentAdded
 from ensemble.apps.focus.models import UserSettings
 from ensemble.apps.focus.notifications import repository
 from ensemble.apps.focus.notifications.channels import (
@@ -34,7 +34,6 @@ from ensemble.kernel.pagination import Page, PageRequest
 
 logger = logging.getLogger(__name__)
 
-MESSAGE, ACHIEVEMENT = "message", "achievement"
 """The kinds this package sends (preferences are per channel and kind)."""
 
 
@@ -113,11 +112,28 @@ async def achievement_unlocked(session: AsyncSession, envelope: Envelope) -> str
     notification = await notify(
         session,
         unlocked.user_id,
-        kind=ACHIEVEMENT,
+        kind=NotificationKind.ACHIEVEMENT,
         title=f"Achievement unlocked: {unlocked.name}",
         body=f"You unlocked “{unlocked.name}”.",
         source=f"achievement:{unlocked.code}",
         data={"code": unlocked.code, "unlocked_at": unlocked.unlocked_at.isoformat()},
+    )
+    return "notified" if notification is not None else "duplicate"
+
+
+async def comment_added(session: AsyncSession, envelope: Envelope) -> str:
+    """The post's author hears of a comment on it (not of their own)."""
+    added = envelope.payload_as(CommentAdded)
+    if added.author_id == added.post_author_id:
+        return "own comment"
+    notification = await notify(
+        session,
+        added.post_author_id,
+        kind=NotificationKind.COMMUNITY,
+        title="New comment on your post",
+        body="Someone commented on your post.",
+        source=f"comment:{added.comment_id}",
+        data={"post_id": str(added.post_id), "comment_id": str(added.comment_id)},
     )
     return "notified" if notification is not None else "duplicate"
 
