@@ -240,10 +240,6 @@ async def test_today_is_the_users_local_day(
 # Auth and bad input
 
 
-async def test_stats_without_a_token_is_401(focus: FocusWorld) -> None:
-    assert_error(await focus.client.get(f"{API}/stats/me"), 401)
-
-
 @pytest.mark.parametrize(
     ("params", "code"),
     [
