@@ -7,9 +7,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from ensemble.apps.focus import app as focus_app
 from ensemble.apps.focus.domain import NotificationKind
 from ensemble.apps.focus.models import Role
 from ensemble.apps.focus.notifications import service as notifications
+from ensemble.kernel.db import Database
+from tests.apicheck import snapshot, tables_of
 from tests.apps.focus.conftest import API, FocusUser, FocusWorld
 from tests.apps.focus.messaging import open_conversation, sent
 from tests.apps.focus.roomkit import drive, join, open_room
@@ -106,3 +109,10 @@ async def _notify(focus: FocusWorld, user_id: uuid.UUID) -> str:
         )
     assert notification is not None
     return str(notification.id)
+
+
+async def all_rows(database: Database) -> dict[str, list[str]]:
+    """Every row a route could write (Focus Mate's, the accounts, the jobs and events it
+    requests): equal snapshots mean nothing was written."""
+    schemas = (*focus_app.schemas, "identity", "jobs", "events")
+    return await snapshot(database, await tables_of(database, *schemas))

@@ -27,7 +27,7 @@ from ensemble.apps.focus import app as focus_app
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import Role
 from ensemble.apps.focus.schemas import PREFIX
-from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity.principal import codec_for
 from ensemble.kernel.realtime import CLOSE_UNAUTHENTICATED
 from ensemble.server import create_app
@@ -36,12 +36,10 @@ from tests.apicheck import (
     bearer,
     fill,
     http_routes,
-    snapshot,
-    tables_of,
     websocket_routes,
 )
 from tests.apps.focus.conftest import PASSWORD, FocusUser, FocusWorld
-from tests.apps.focus.scene import Scene, build_scene
+from tests.apps.focus.scene import Scene, all_rows, build_scene
 from tests.apps.focus.test_moderation import suspend
 from tests.apps.focus.test_user_socket import refusal
 from tests.serving import uvicorn_serving
@@ -280,13 +278,6 @@ async def call_as(focus: FocusWorld, scene: Scene, endpoint: Endpoint, who: Who)
         values = {**values, "room_id": values["private_room_id"]}
     person: FocusUser = getattr(scene, PEOPLE[who])
     return await call(focus, endpoint, values, person.headers)
-
-
-async def all_rows(database: Database) -> dict[str, list[str]]:
-    """Every row a route could write (Focus Mate's, the accounts, the jobs and events it
-    requests): equal snapshots mean nothing was written."""
-    schemas = (*focus_app.schemas, "identity", "jobs", "events")
-    return await snapshot(database, await tables_of(database, *schemas))
 
 
 def outcome(response: httpx.Response) -> Refusal:
