@@ -298,23 +298,22 @@ def mint(
     subject: uuid.UUID,
     *,
     realm: str = "focus",
-    typ: str = "access",
     age: timedelta = timedelta(0),
     secret: str | None = None,
     **claims: Any,
 ) -> str:
-    """A token as a login of `realm` issues them (Stock's and ECO²'s are signed with the same
-    key as ours), issued `age` ago, signed with `secret` if given."""
+    """An access token as a login of `realm` issues them (Stock's and ECO²'s tests mint
+    theirs so, with the same key as ours), issued `age` ago, signed with `secret` if given."""
     codec = codec_for(focus.settings)
     if secret is not None:
         codec = dataclasses.replace(codec, secret=secret)
     return codec.encode(
-        typ=typ,  # type: ignore[arg-type]
+        typ="access",
         realm=realm,
         subject=subject,
         jti=new_id(),
         now=utcnow() - age,
-        session_id=new_id() if typ == "access" else None,
+        session_id=new_id(),
         extra=claims,
     )
 
