@@ -60,6 +60,18 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return error
 
 
+def refusal_problem(answer: httpx.Response) -> str | None:
+    """What is wrong with the answer to a bad request (None: a 4xx with the error shape)."""
+    summary = f"{answer.status_code} {answer.text[:200]}"
+    if not 400 <= answer.status_code < 500:
+        return summary
+    try:
+        assert_error_shape(answer.json())
+    except (ValueError, AssertionError):
+        return f"not the error shape: {summary}"
+    return None
+
+
 def fill(value: Any, values: Mapping[str, object]) -> Any:
     """`value` with `{name}` placeholders in every string (nested in dicts and lists) filled."""
     if isinstance(value, str):

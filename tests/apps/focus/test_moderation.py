@@ -1,6 +1,6 @@
 """Focus Mate reports and moderation: one open report per reporter and target; moderators
-resolve reports, remove posts and comments, suspend and unsuspend users of a lower role.
-Then every route of users, settings, community and moderation against the wrong callers."""
+resolve reports, remove posts and comments, suspend and unsuspend users of a lower role
+(who may call the routes: `test_auth_matrix.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ensemble.apps.focus.models import Role
-from tests.apicheck import assert_error, bearer, fill
+from tests.apicheck import assert_error, bearer
 from tests.apps.focus.community_support import focus_rows
 from tests.apps.focus.conftest import API, PASSWORD, FocusUser, FocusWorld
 from tests.apps.focus.rows import add_room
@@ -305,86 +305,3 @@ async def test_only_a_higher_role_suspends(
 async def test_nobody_suspends_themselves(focus: FocusWorld) -> None:
     admin = await focus.user(Role.ADMIN)
     assert_error(await suspend(focus, admin, admin.user_id), 403, "outranked")
-
-
-# every route against the wrong callers
-
-Route = tuple[str, str, dict[str, Any] | None]
-ROUTES: list[Route] = [
-    ("PATCH", "/users/me", {"display_name": "x"}),
-    ("PATCH", "/users/me/password", {"current_password": PASSWORD, "new_password": "n" * 8}),
-    ("GET", "/users/{user}/profile", None),
-    ("GET", "/settings", None),
-    ("PATCH", "/settings", {"sound": False}),
-    ("POST", "/posts", {"title": "t"}),
-    ("GET", "/posts", None),
-    ("GET", "/posts/{post}", None),
-    ("PATCH", "/posts/{post}", {"title": "t"}),
-    ("DELETE", "/posts/{post}", None),
-    ("GET", "/posts/{post}/comments", None),
-    ("POST", "/posts/{post}/comments", {"body": "b"}),
-    ("PATCH", "/comments/{comment}", {"body": "b"}),
-    ("DELETE", "/comments/{comment}", None),
-    ("POST", "/posts/{post}/like", None),
-    ("DELETE", "/posts/{post}/like", None),
-    ("POST", "/reports", {"target_type": "post", "target_id": "{post}", "reason": "r"}),
-]
-ADMIN_ROUTES: list[Route] = [
-    ("GET", "/admin/reports", None),
-    ("POST", "/admin/reports/{report}/resolve", {}),
-    ("DELETE", "/admin/posts/{post}", None),
-    ("DELETE", "/admin/comments/{comment}", None),
-    ("POST", "/admin/users/{user}/suspend", None),
-    ("POST", "/admin/users/{user}/unsuspend", None),
-]
-
-
-async def scene(focus: FocusWorld) -> tuple[FocusUser, dict[str, str]]:
-    """A user with a post, a comment on it and a report of it: the ids the routes need."""
-    author = await focus.user()
-    post = await write(focus, author)
-    reply = await comment(focus, author, post["post_id"])
-    reported = (await report(focus, author, "comment", reply["comment_id"])).json()
-    ids = {
-        "user": str(author.user_id),
-        "post": post["post_id"],
-        "comment": reply["comment_id"],
-        "report": reported["report_id"],
-    }
-    return author, ids
-
-
-async def call(
-    focus: FocusWorld, route: Route, ids: dict[str, str], headers: dict[str, str]
-) -> httpx.Response:
-    method, path, body = route
-    return await focus.client.request(
-        method, API + fill(path, ids), json=fill(body, ids), headers=headers
-    )
-
-
-@pytest.mark.parametrize("route", ROUTES + ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_no_token_is_401_and_writes_nothing(focus: FocusWorld, route: Route) -> None:
-    _, ids = await scene(focus)
-    before = await focus_rows(focus.database)
-    assert_error(await call(focus, route, ids, {}), 401, "not_authenticated")
-    assert await focus_rows(focus.database) == before
-
-
-@pytest.mark.parametrize("route", ROUTES + ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_a_suspended_user_is_401_and_writes_nothing(focus: FocusWorld, route: Route) -> None:
-    author, ids = await scene(focus)
-    await suspend(focus, await focus.user(Role.ADMIN), author.user_id)
-    before = await focus_rows(focus.database)
-    assert_error(await call(focus, route, ids, author.headers), 401)
-    assert await focus_rows(focus.database) == before
-
-
-@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda r: f"{r[0]} {r[1]}")
-async def test_a_user_on_admin_routes_is_403_and_writes_nothing(
-    focus: FocusWorld, route: Route
-) -> None:
-    author, ids = await scene(focus)
-    before = await focus_rows(focus.database)
-    assert_error(await call(focus, route, ids, author.headers), 403, "role_forbidden")
-    assert await focus_rows(focus.database) == before

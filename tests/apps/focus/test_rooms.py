@@ -452,9 +452,7 @@ async def test_moderators_close_rooms_and_remove_participants(focus: FocusWorld)
     assert closed.deleted_by == moderator.user_id
 
 
-ROUTES = [
-    ("POST", "/rooms"),
-    ("GET", "/rooms"),
+ROOM_ROUTES = [
     ("GET", "/rooms/{id}"),
     ("PATCH", "/rooms/{id}"),
     ("DELETE", "/rooms/{id}"),
@@ -471,13 +469,7 @@ ROUTES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
-async def test_every_route_wants_a_token(focus: FocusWorld, method: str, path: str) -> None:
-    url = API + path.replace("{id}", str(uuid.uuid4()))
-    assert_error(await focus.client.request(method, url), 401)
-
-
-@pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if "{id}" in r[1]])
+@pytest.mark.parametrize(("method", "path"), ROOM_ROUTES)
 async def test_a_missing_room_is_404(focus: FocusWorld, method: str, path: str) -> None:
     user = await focus.user(Role.ADMIN)
     url = API + path.replace("{id}", str(uuid.uuid4()))

@@ -203,12 +203,3 @@ async def test_a_session_id_that_is_not_a_uuid_is_422(focus: FocusWorld) -> None
         f"{API}/sessions/42", json={"goal": "x"}, headers=user.headers
     )
     assert_error(response, 422, "validation_error")
-
-
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [("GET", "/sessions/me"), ("PATCH", f"/sessions/{uuid.uuid4()}")],
-)
-async def test_sessions_without_a_token_are_401(focus: FocusWorld, method: str, path: str) -> None:
-    response = await focus.client.request(method, f"{API}{path}", json={"goal": "x"})
-    assert_error(response, 401)

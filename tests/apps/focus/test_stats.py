@@ -241,10 +241,6 @@ async def test_today_is_the_users_local_day(
 # Auth and bad input
 
 
-async def test_stats_without_a_token_is_401(focus: FocusWorld) -> None:
-    assert_error(await focus.client.get(f"{API}/stats/me"), 401)
-
-
 @pytest.mark.parametrize(
     ("params", "code"),
     [
@@ -262,6 +258,39 @@ async def test_bad_stats_input_is_422(focus: FocusWorld, params: dict[str, str],
     user = await focus.user()
     response = await focus.client.get(f"{API}/stats/me", params=params, headers=user.headers)
     assert_error(response, 422, code)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "month", "date": "9999-12-31"},
+        {"period": "week", "date": "9999-12-31"},
+        {"period": "day", "date": "9999-12-31"},  # ends at year 10000's first midnight
+        {"period": "day", "date": "0001-01-01", "tz": "Asia/Tokyo"},  # starts in year 0
+    ],
+)
+async def test_a_period_past_the_calendars_edge_is_422(
+    focus: FocusWorld, params: dict[str, str]
+) -> None:
+    """Once a 500: the period's bounds overflowed Python's datetime."""
+    user = await focus.user()
+    response = await focus.client.get(f"{API}/stats/me", params=params, headers=user.headers)
+    assert_error(response, 422, "date_out_of_range")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "day", "date": "9999-12-30"},
+        {"period": "week", "date": "0001-01-01"},
+        {"period": "day", "date": "0001-01-01", "tz": "Etc/GMT+12"},
+    ],
+)
+async def test_a_period_just_inside_the_calendar_is_counted(
+    focus: FocusWorld, params: dict[str, str]
+) -> None:
+    body = await stats(focus, await focus.user(), **params)
+    assert body["sessions"] == 0
 
 
 async def test_stats_see_only_your_own_sessions(focus: FocusWorld) -> None:

@@ -126,8 +126,9 @@ async def join_room(
 async def leave_room(
     room_id: uuid.UUID, user: CurrentUser, session: SessionDep, focus: FocusDep
 ) -> None:
-    """Leave the room (nothing happens if you are not in it). If you own it, the participant
-    present longest becomes the owner."""
+    """Leave the room (nothing happens if you are not in it; a private room you are not in
+    is 404, as if missing). If you own it, the participant present longest becomes the
+    owner."""
     await service.leave(session, focus, room_id, user.account_id, utcnow())
 
 

@@ -299,9 +299,11 @@ async def leave(
     user_id: uuid.UUID,
     now: datetime,
 ) -> None:
-    """Leave the room (nothing if not in it)."""
+    """Leave the room (nothing if not in it; 404 for a private room the user may not see,
+    as every route answers it)."""
     room = await live_room(session, room_id, lock=True)
-    await _remove(session, resources, room, user_id, now, reason="left")
+    if not await _remove(session, resources, room, user_id, now, reason="left"):
+        await visible_room(session, room_id, user_id)
 
 
 async def kick(

@@ -74,7 +74,8 @@ async def my_stats(
     Sunday) or calendar month holding `date`, day by day, and your current and longest
     streaks. Days are local to `tz` (or your settings' time zone), so a DST change day lasts
     23 or 25 hours; a session counts on the day it started. An unknown `tz` is a 422
-    `invalid_timezone`."""
+    `invalid_timezone`; a period at the calendar's edge (its bounds before year 1 or after
+    9999 in `tz`) a 422 `date_out_of_range`."""
     stats = await service.stats_of(
         session, user.account_id, period=period, day=day, tz=tz, now=utcnow()
     )

@@ -38,6 +38,10 @@ class InvalidRange(InvalidInput):
     code = "invalid_range"
 
 
+class DateOutOfRange(InvalidInput):
+    code = "date_out_of_range"
+
+
 # Sessions
 
 
@@ -108,8 +112,12 @@ async def stats_of(
     """The user's stats over the `period` holding local `day` (today by default)."""
     zone = await zone_of(session, user_id, tz)
     today = now.astimezone(zone).date()
-    window = domain.window(period, day or today, zone)
-    rows = await sessions.daily(session, user_id, zone.key, window.starts_at, window.ends_at)
+    try:  # a period at the calendar's edge (year 1 or 9999) has bounds no instant can hold
+        window = domain.window(period, day or today, zone)
+        starts_at, ends_at = window.starts_at, window.ends_at
+    except OverflowError as exc:
+        raise DateOutOfRange(f"No {period.value} around {day} can be counted.") from exc
+    rows = await sessions.daily(session, user_id, zone.key, starts_at, ends_at)
     by_day = {local: Totals(total, done, seconds) for local, total, done, seconds in rows}
     current, longest = await streaks(session, user_id, zone, today)
     return Stats(
