@@ -143,7 +143,7 @@ ENDPOINTS = [
     Endpoint(
         "GET",
         "/rooms/{room_id}/messages",
-        refused={Who.STRANGER: NOT_A_MEMBER, Who.BANNED: (403, "banned")},
+        refused={Who.STRANGER: NOT_A_MEMBER, Who.BANNED: (403, "banned"), Who.OUTSIDER: HIDDEN},
     ),
     # timer (running in the scene)
     Endpoint(

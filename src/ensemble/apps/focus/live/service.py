@@ -21,7 +21,8 @@ from ensemble.apps.focus.live import repository
 from ensemble.apps.focus.live.models import MAX_CHAT, RoomMessage
 from ensemble.apps.focus.live.schemas import ChatMessagePublic
 from ensemble.apps.focus.models import Room
-from ensemble.apps.focus.rooms.service import Banned, NotAMember, RoomNotFound
+from ensemble.apps.focus.rooms import service as rooms
+from ensemble.apps.focus.rooms.service import Banned, RoomNotFound
 from ensemble.apps.focus.timer import service as timers
 from ensemble.kernel.db import Database, utcnow
 from ensemble.kernel.db.repository import insert
@@ -36,15 +37,11 @@ if TYPE_CHECKING:
 
 
 async def require_member(session: AsyncSession, room_id: uuid.UUID, user_id: uuid.UUID) -> Room:
-    """The room, if it is not deleted and the user is in it (and not banned from it)."""
-    room = await repository.rooms.live(session, room_id)
-    if room is None:
-        raise RoomNotFound("No such room.")
+    """The room, if it is not deleted and the user is in it: a banned user is told so, and
+    an outsider of a private room learns nothing of it (404, as every room route answers)."""
     if await repository.members.is_banned(session, room_id, user_id):
         raise Banned("You are banned from this room.")
-    if not await repository.members.is_member(session, room_id, user_id):
-        raise NotAMember("Only the room's participants may do this.")
-    return room
+    return await rooms.member_room(session, room_id, user_id)
 
 
 # The snapshot
