@@ -235,6 +235,10 @@ class Crowd:
             *(self._open(seat) for seat in self.seats), return_exceptions=True
         )
         failures = [result for result in opened if isinstance(result, BaseException)]
+        for seat, result in zip(self.seats, opened, strict=True):
+            if isinstance(result, BaseException):  # counted as failed, not waited for
+                self.awaiting_snapshot.discard(seat)
+                self._presence_known(seat)
         if failures:
             print(f"client {os.getpid()}: {len(failures)} sockets failed: {failures[0]!r}")
         return len(failures)
@@ -785,11 +789,11 @@ async def ensemble_side(
     server_side: list[float] = []
     round_trips: list[float] = []
 
-    async with LeanClient(servers[0].base_url, headers, 1) as client:
+    async with Driver(servers[0].base_url, headers) as client:
 
         async def command(name: str) -> LeanResponse:
             started = time.perf_counter()
-            response = await client.post(f"{base}/{name}", None)
+            response = await client.post(f"{base}/{name}")
             round_trips.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"{name}: {response.status_code} {response.text}")
@@ -807,7 +811,7 @@ async def ensemble_side(
         await command("start")
         server_side.clear()
         round_trips.clear()
-        clients = Clients(socket_urls(ports, f"/ws/rooms/{room.room_id}", room), options)
+        clients = Clients(socket_urls(ports, f"{API}/ws/rooms/{room.room_id}", room), options)
         try:
             pids = [server.process.pid for server in servers]
             crowded = await crowd_series(clients, len(room.members), pids, send, current, options)
@@ -819,6 +823,34 @@ async def ensemble_side(
         Stats("ensemble timer command (round trip)", round_trips),
     ]
     return crowded
+
+
+class Driver:
+    """One keep-alive connection, opened again after an idle second (the server closes
+    idle connections after a few seconds)."""
+
+    IDLE_S = 1.0
+
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+        self._base_url, self._headers = base_url, headers
+        self._client: LeanClient | None = None
+        self._used = 0.0
+
+    async def post(self, path: str) -> LeanResponse:
+        if self._client is None or time.monotonic() - self._used > self.IDLE_S:
+            await self.__aexit__()
+            self._client = await LeanClient(self._base_url, self._headers, 1).__aenter__()
+        response = await self._client.post(path, None)
+        self._used = time.monotonic()
+        return response
+
+    async def __aenter__(self) -> Driver:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._client is not None:
+            await self._client.__aexit__()
+            self._client = None
 
 
 def server_ms(response: LeanResponse) -> float:
