@@ -659,7 +659,8 @@ class Crowded:
     displayed: list[float] = field(default_factory=list)
     late_ms: float = 0.0
     gaps: int = 0
-    cpu: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # server ms per socket or transition
+    client_cpu: dict[str, float] = field(default_factory=dict)  # the client processes'
 
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -715,24 +716,28 @@ async def crowd_series(
     current: Callable[[], Coroutine[Any, Any, tuple[int, str | None]]],
     options: argparse.Namespace,
 ) -> Crowded:
-    """Join, transitions, clock spread and the reconnect storm of one side, with the server
-    CPU each part used."""
+    """Join, transitions, clock spread and the reconnect storm of one side, with the CPU
+    each part used in the servers and in the client processes."""
     crowded = Crowded()
-    with console.status(f"{participants:,} sockets joining"):
-        cpu = cpu_of(server_pids)
+    await clients.call("counts")  # the client processes are up (their start is not counted)
+
+    @contextlib.contextmanager
+    def measured(part: str, per: int, status: str) -> Iterator[None]:
+        servers, clients_before = cpu_of(server_pids), cpu_of(clients.pids)
+        with console.status(status):
+            yield
+        crowded.cpu[part] = (cpu_of(server_pids) - servers) / per * 1000
+        crowded.client_cpu[part] = (cpu_of(clients.pids) - clients_before) / per * 1000
+
+    with measured("join", participants, f"{participants:,} sockets joining"):
         crowded.join = merge(await clients.call("join"))
-        crowded.cpu["join"] = (cpu_of(server_pids) - cpu) / participants * 1000
-    with console.status(f"{options.commands} transitions"):
-        cpu = cpu_of(server_pids)
+    with measured("transition", options.commands, f"{options.commands} transitions"):
         await transitions(clients, participants, send, options.commands, crowded)
-        crowded.cpu["transition"] = (cpu_of(server_pids) - cpu) / options.commands * 1000
     with console.status("clock sync"):
         await clock_spread(clients, options, crowded)
     version, ends_at = await current()
-    with console.status(f"{participants:,} sockets reconnecting at once"):
-        cpu = cpu_of(server_pids)
+    with measured("storm", participants, f"{participants:,} sockets reconnecting at once"):
         crowded.storm = merge(await clients.call("storm", version, ends_at))
-        crowded.cpu["storm"] = (cpu_of(server_pids) - cpu) / participants * 1000
     return crowded
 
 
@@ -971,8 +976,9 @@ def print_crowds(ours: Crowded, floor: Crowded, participants: int) -> None:
     for label, key in (("join", "join"), ("transition", "transition"), ("storm", "storm")):
         unit = "per transition" if key == "transition" else "per socket"
         console.print(
-            f"server CPU {label}: ensemble {ours.cpu[key]:.2f} ms {unit},"
-            f" floor {floor.cpu[key]:.2f} ms"
+            f"CPU {label}, {unit}: servers ensemble {ours.cpu[key]:.2f} ms, floor"
+            f" {floor.cpu[key]:.2f} ms; client processes {ours.client_cpu[key]:.2f} ms,"
+            f" {floor.client_cpu[key]:.2f} ms"
         )
     console.print(
         f"missed deliveries: ensemble {ours.missed}, floor {floor.missed};"
@@ -1028,20 +1034,26 @@ def conclude(
     command_base: Stats,
 ) -> int:
     load = os.getloadavg()[0]
-    transition = Stats("ensemble transition → socket (from commit)", ours.transition)
-    floor_transition = Stats("baseline PUBLISH → socket (floor)", floor.transition)
+    transition = Stats("ensemble commit → socket", ours.transition)
+    floor_transition = Stats("baseline PUBLISH → socket", floor.transition)
+    console.print(
+        "[dim]latency = a socket's receive time - the message's `server_now` (ensemble: built"
+        " in the command's after-commit callback, after COMMIT, before the Redis publish; the"
+        " floor: just before its PUBLISH); `command start → socket` counts from the POST's"
+        " `server_now` instead, read before the command's SQL. One machine, one clock.[/]"
+    )
     report(
         f"timer transition → every socket, {options.commands} transitions × "
         f"{options.participants:,} sockets",
         [
             transition,
-            Stats("ensemble from the command's start", ours.transition_from_start),
+            Stats("ensemble command start → socket", ours.transition_from_start),
             floor_transition,
         ],
         ratio=(transition, floor_transition),
     )
     spread = Stats("ensemble |displayed - median|", deviations(ours.displayed))
-    floor_spread = Stats("baseline |displayed - median| (floor)", deviations(floor.displayed))
+    floor_spread = Stats("baseline |displayed - median|", deviations(floor.displayed))
     report(
         "displayed remaining after clock sync (one instant)",
         [
@@ -1049,7 +1061,7 @@ def conclude(
             Stats("ensemble |offset| (true offset 0)", [abs(o) for o in ours.offsets]),
             Stats("ensemble best ping round trip", ours.round_trips),
             floor_spread,
-            Stats("baseline |offset| (floor)", [abs(o) for o in floor.offsets]),
+            Stats("baseline |offset|", [abs(o) for o in floor.offsets]),
         ],
         ratio=(spread, floor_spread),
     )
