@@ -78,17 +78,19 @@ def positive(text: str) -> int:
     return value
 
 
-def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every benchmark shares."""
+def parser(description: str, *, products: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares (`--products` only for
+    those that use the seeded store)."""
     p = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    p.add_argument(
-        "--products",
-        type=positive,
-        default=1_000_000,
-        help="products in the benchmark store (seeded once, then reused)",
-    )
+    if products:
+        p.add_argument(
+            "--products",
+            type=positive,
+            default=1_000_000,
+            help="products in the benchmark store (seeded once, then reused)",
+        )
     p.add_argument(
         "--data-dir",
         type=Path,

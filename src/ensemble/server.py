@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from pydantic_settings import BaseSettings
-from redis.asyncio import Redis
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
@@ -23,6 +22,7 @@ from ensemble.kernel.modules import AppModule, resources_of, warmers_of
 from ensemble.kernel.observability.context import current_request_context
 from ensemble.kernel.observability.health import router as health_router
 from ensemble.kernel.realtime import Hub
+from ensemble.kernel.redis import process_redis
 from ensemble.kernel.resources import Process, open_resources
 from ensemble.kernel.warmup import (
     CONNECTIONS,
@@ -82,7 +82,7 @@ def _lifespan(
             pre_ping=settings.db_pool_pre_ping,
         )
         hub = Hub.from_settings(settings) if settings.redis_url else None
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = process_redis(settings.redis_url, settings) if settings.redis_url else None
         if hub is not None:
             await hub.start()
         prepare_routes(app)

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_max_overflow: int = 10
     db_pool_pre_ping: bool = False
+    redis_max_connections: int = Field(
+        default=100, ge=1, description="connections of a process's shared Redis pool"
+    )
+    redis_pool_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long a command waits for a free Redis connection"
+    )
 
     access_token_minutes: int = 60
     refresh_token_days: int = 7

@@ -21,7 +21,6 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
-from redis.asyncio import Redis
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.errors import AppError
@@ -30,6 +29,7 @@ from ensemble.kernel.jobs.definition import Job
 from ensemble.kernel.jobs.models import TaskFailure
 from ensemble.kernel.observability.context import RequestContext, bind_request_context
 from ensemble.kernel.observability.tracing import span
+from ensemble.kernel.redis import process_redis
 from ensemble.kernel.resources import AppResources, Opened, Process, bind, open_resources
 from ensemble.settings import Settings
 
@@ -66,7 +66,7 @@ class JobRuntime:
         """Open the apps' resources on the jobs' event loop, over one Redis pool (closed by
         `close`)."""
         url = self.settings.redis_url
-        redis = Redis.from_url(url) if url else None
+        redis = process_redis(url, self.settings) if url else None
         if redis is not None:
             self._opened.push_async_callback(redis.aclose)
         self.resources = await self._opened.enter_async_context(

@@ -34,7 +34,7 @@ from ensemble.kernel.realtime.auth import (
     refuse,
     websocket_token,
 )
-from ensemble.kernel.realtime.connection import Connection, Lease
+from ensemble.kernel.realtime.connection import Connection, Encoded, Lease
 from ensemble.kernel.realtime.hub import Hub
 from ensemble.kernel.realtime.publisher import Publisher
 
@@ -46,6 +46,7 @@ __all__ = [
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHENTICATED",
     "Connection",
+    "Encoded",
     "Hub",
     "Lease",
     "Publisher",

@@ -49,8 +49,18 @@ class Lease:
         )
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A payload already encoded (`encode`), sent as it is: one frame for many sockets is
+    encoded once."""
+
+    text: str
+
+
 def encode(payload: Any) -> str:
     """Compact JSON (UUIDs, datetimes and decimals included) as text for a WebSocket frame."""
+    if isinstance(payload, Encoded):
+        return payload.text
     return pydantic_core.to_json(payload).decode()
 
 

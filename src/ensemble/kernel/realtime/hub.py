@@ -30,6 +30,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -46,9 +47,10 @@ from ensemble.kernel.realtime.auth import (
     CLOSE_UNAUTHENTICATED,
     accept,
 )
-from ensemble.kernel.realtime.connection import PING, Connection, Lease, encode
+from ensemble.kernel.realtime.connection import PING, Connection, Encoded, Lease, encode
 from ensemble.kernel.realtime.metrics import CONNECTED, PUBLISHED
 from ensemble.kernel.realtime.publisher import DEFAULT_PREFIX, DISCONNECT, disconnect_payload
+from ensemble.kernel.realtime.sharing import SharedReads
 from ensemble.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,10 @@ _CLOSE_OLD_PUBSUB_S = 1.0
 
 Greeting = Callable[[], Awaitable[Any]]
 """The first frame of a joining socket, read once its subscription is confirmed."""
+
+
+async def _encoded(greeting: Greeting) -> Encoded:
+    return Encoded(encode(await greeting()))
 
 
 @dataclass
@@ -109,6 +115,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock: asyncio.Lock | None = None
         self._revoked_recently: dict[str, float] = {}
+        self._greetings: SharedReads[Encoded] = SharedReads()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Hub:
@@ -150,6 +157,7 @@ class Hub:
         await asyncio.gather(*(c.wait_closed(self._send_timeout) for c in connections))
         for connection in connections:  # a writer cancelled after the grace did not detach
             await self._detach(connection)
+        await self._greetings.close()
         tasks = [*self._tasks, *([self._reader] if self._reader else [])]
         for task in tasks:
             task.cancel()
@@ -184,9 +192,12 @@ class Hub:
         lease: Lease | None = None,
         *,
         greeting: Greeting | None = None,
+        share_greeting: bool = False,
     ) -> AsyncIterator[Connection]:
         """`join` on enter and `leave` on exit, however the block ends."""
-        joined = await self.join(channel, websocket, member_id, lease, greeting=greeting)
+        joined = await self.join(
+            channel, websocket, member_id, lease, greeting=greeting, share_greeting=share_greeting
+        )
         try:
             yield joined
         finally:
@@ -200,13 +211,18 @@ class Hub:
         lease: Lease | None = None,
         *,
         greeting: Greeting | None = None,
+        share_greeting: bool = False,
     ) -> Connection:
         """Add an (accepted, or accepted here) socket to `channel` on this process; it is
         closed when its `lease` ends.
 
         `greeting()` is the socket's first frame (a snapshot): called once the subscription
         is confirmed, and sent before anything published to the channel meanwhile, so a
-        snapshot read after joining misses nothing that follows it."""
+        snapshot read after joining misses nothing that follows it.
+
+        With `share_greeting` the greeting is the channel's, the same for every member:
+        sockets of this process joining the channel together share one read of it, encoded
+        once (`SharedReads`: each still gets a read that started after it joined)."""
         await accept(websocket)
         connection = Connection(
             websocket,
@@ -220,7 +236,11 @@ class Hub:
         try:
             await self._attach(connection)
             if greeting is not None:
-                connection.send_first(await greeting())
+                connection.send_first(
+                    await self._greetings.read(channel, partial(_encoded, greeting))
+                    if share_greeting
+                    else await greeting()
+                )
         except BaseException:
             await self._detach(connection)
             raise

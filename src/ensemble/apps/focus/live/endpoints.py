@@ -80,6 +80,7 @@ async def room_socket(websocket: WebSocket, room_id: uuid.UUID, focus: FocusDep)
             str(user.account_id),
             Lease.of_claims(user.claims),
             greeting=live.snapshot,
+            share_greeting=True,  # the room's snapshot: sockets joining together share one
         ) as connection:
             await _converse(live, connection)
     finally:
