@@ -211,3 +211,23 @@ async def test_changes_without_pause_still_give_one_diff_per_window(
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) >= 2, times
     assert min(gaps) >= WINDOW_MS / 1000 / 2, f"diffs closer than a window: {gaps}"
+
+
+async def test_a_user_who_hides_presence_is_hidden_and_never_in_a_diff(
+    ws_base: str, focus: FocusWorld
+) -> None:
+    room_id, alice, bob = await pair(focus)
+    hidden = await focus.client.patch(
+        "/api/v1/settings", json={"presence_visible": False}, headers=alice.headers
+    )
+    assert hidden.status_code == 200, hidden.text
+    async with live(room_url(ws_base, room_id, bob.access_token)) as observer:
+        await presence_until(observer, {key(bob): "online"})
+        async with live(room_url(ws_base, room_id, alice.access_token)) as tab:
+            statuses = {p["user_id"]: p["status"] for p in tab.state["participants"]}
+            assert statuses == {key(alice): "hidden", key(bob): "online"}
+            await tab.send(type="presence", status="away")
+            await observer.send(type="presence", status="away")  # the sentinel
+            assert await next_diff(observer) == {key(bob): "away"}, "nothing about alice"
+    [span] = await spans_of(focus.database, room_id, alice.user_id)
+    assert span.started_at is not None, "she is credited all the same"

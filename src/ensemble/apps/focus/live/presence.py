@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ensemble.apps.focus.events import room_channel
-from ensemble.apps.focus.live import service
+from ensemble.apps.focus.live import repository, service
 from ensemble.kernel.db import Database
 from ensemble.kernel.realtime import Publisher
 
@@ -209,6 +209,15 @@ def diff_message(room_id: str, changes: Sequence[tuple[str, str]]) -> dict[str, 
     }
 
 
+async def _shown(database: Database, changes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`changes` without those of users who keep their presence to themselves."""
+    if not changes:
+        return changes
+    async with database.unit_of_work() as session:
+        hiding = await repository.members.hiding(session, [uuid.UUID(user) for user, _ in changes])
+    return [(user, status) for user, status in changes if uuid.UUID(user) not in hiding]
+
+
 class Presence:
     """This process's sockets in the shared presence, and its loop (started with its first
     socket, stopped by `close`)."""
@@ -311,7 +320,7 @@ class Presence:
                     renewed = now_ms()
                     await self._renew(renewed + self.timing.lease_ms)
                 await self._end_graces(database)
-                await self._publish_due()
+                await self._publish_due(database)
             except (RedisError, OSError) as exc:
                 logger.warning("presence loop: Redis failed: %r", exc)
             except Exception:  # one bad round must not end presence for the process
@@ -333,12 +342,12 @@ class Presence:
         if gone:
             self._wake_at(now + timing.coalesce_ms)
 
-    async def _publish_due(self) -> None:
+    async def _publish_due(self, database: Database) -> None:
         taken = await self._scripts["take"]([], [self._prefix, now_ms(), _BATCH, _FLUSH_LOCK_MS])
         for room, flat in taken:
             room_id = room.decode()
             pairs = zip(flat[::2], flat[1::2], strict=True)
-            changes = [(user.decode(), status.decode()) for user, status in pairs]
+            changes = await _shown(database, [(u.decode(), s.decode()) for u, s in pairs])
             try:
                 if changes:
                     channel = room_channel(uuid.UUID(room_id))

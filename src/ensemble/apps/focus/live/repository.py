@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, exists, select, update
+from sqlalchemy import Row, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.live.models import RoomMessage
-from ensemble.apps.focus.models import Ban, Member, PresenceSpan, Room, User
+from ensemble.apps.focus.models import Ban, Member, PresenceSpan, Room, User, UserSettings
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.pagination import Page, PageRequest
 
@@ -56,15 +56,29 @@ class Members(Repository[Member]):
 
     async def participants(
         self, session: AsyncSession, room_id: uuid.UUID
-    ) -> Sequence[Row[uuid.UUID, str, datetime]]:
-        """Every member with their display name, longest-standing first."""
+    ) -> Sequence[Row[uuid.UUID, str, datetime, bool]]:
+        """Every member with their display name and whether they show their presence,
+        longest-standing first."""
         query = (
-            select(Member.user_id, User.display_name, Member.joined_at)
+            select(
+                Member.user_id,
+                User.display_name,
+                Member.joined_at,
+                func.coalesce(UserSettings.presence_visible, True),
+            )
             .join(User, User.account_id == Member.user_id)
+            .outerjoin(UserSettings, UserSettings.account_id == Member.user_id)
             .where(Member.room_id == room_id)
             .order_by(Member.joined_at, Member.user_id)
         )
         return (await session.execute(query)).all()
+
+    async def hiding(self, session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `user_ids` who keep their presence to themselves (settings)."""
+        query = select(UserSettings.account_id).where(
+            UserSettings.account_id.in_(user_ids), UserSettings.presence_visible.is_(False)
+        )
+        return set((await session.scalars(query)).all())
 
 
 class Spans(Repository[PresenceSpan]):

@@ -46,6 +46,10 @@ async def require_member(session: AsyncSession, room_id: uuid.UUID, user_id: uui
 
 # The snapshot
 
+HIDDEN = "hidden"
+"""The status shown of a participant whose settings keep their presence to themselves; no
+presence diff ever names them."""
+
 
 async def room_state(
     database: Database, publisher: Publisher, presence: Presence, room_id: uuid.UUID
@@ -73,9 +77,9 @@ async def room_state(
                 "user_id": user_id,
                 "display_name": name,
                 "joined_at": joined_at,
-                "status": statuses.get(user_id, "offline"),
+                "status": statuses.get(user_id, "offline") if shown else HIDDEN,
             }
-            for user_id, name, joined_at in participants
+            for user_id, name, joined_at, shown in participants
         ],
         "server_now": now,
     }
