@@ -77,7 +77,7 @@ async def focus_served(settings: Settings, database: Database, **focus: Any) -> 
     `focus`; yields its `ws://` base URL."""
     app = create_app(
         [load_app("focus")],
-        settings,
+        settings.model_copy(update={"realtime_auth_timeout_seconds": 2}),  # no-token sockets
         database=database,
         alone=True,
         app_settings={"focus": FocusSettings(**focus)},
