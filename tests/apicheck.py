@@ -5,6 +5,7 @@ database snapshots, real `ensemble serve` processes and schemathesis fuzzing aga
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import socket
@@ -15,8 +16,9 @@ import uuid
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -28,7 +30,9 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 
-from ensemble.kernel.db import Database
+from ensemble.kernel.db import Database, new_id, utcnow
+from ensemble.kernel.identity.principal import codec_for
+from ensemble.settings import Settings
 from tests.conftest import TEST_SECRET
 
 # Errors
@@ -48,6 +52,35 @@ def assert_error_shape(body: Any) -> dict[str, Any]:
     assert error["code"], body
     assert isinstance(error["message"], str), body
     return error
+
+
+class HasSettings(Protocol):
+    settings: Settings
+
+
+def mint(
+    world: HasSettings,
+    subject: uuid.UUID,
+    *,
+    realm: str,
+    age: timedelta = timedelta(0),
+    secret: str | None = None,
+    **claims: Any,
+) -> str:
+    """An access token as a login of `realm` issues them (every app's tests share the key),
+    issued `age` ago, signed with `secret` if given, with extra `claims`."""
+    codec = codec_for(world.settings)
+    if secret is not None:
+        codec = dataclasses.replace(codec, secret=secret)
+    return codec.encode(
+        typ="access",
+        realm=realm,
+        subject=subject,
+        jti=new_id(),
+        now=utcnow() - age,
+        session_id=new_id(),
+        extra=claims,
+    )
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

@@ -11,24 +11,16 @@ from sqlalchemy import text
 
 from ensemble.kernel.db import Database, after_commit
 from ensemble.kernel.db.session import _end
-
-PROBE = "public.after_commit_probe"
+from tests.probe import is_stored, probe_table
 
 
 @pytest.fixture
 async def probe(database: Database) -> str:
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"CREATE TABLE IF NOT EXISTS {PROBE} (id uuid PRIMARY KEY)"))
-    return PROBE
+    return await probe_table(database, "after_commit_probe")
 
 
 async def _stored(database: Database, row: uuid.UUID) -> bool:
-    """Whether another connection sees the row (so: committed)."""
-    async with database.engine.connect() as connection:
-        found = await connection.scalar(
-            text(f"SELECT count(*) FROM {PROBE} WHERE id = :i"), {"i": row}
-        )
-    return bool(found == 1)
+    return await is_stored(database, "public.after_commit_probe", row)
 
 
 async def test_callbacks_run_after_the_commit_in_order(database: Database, probe: str) -> None:

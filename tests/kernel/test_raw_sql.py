@@ -13,23 +13,16 @@ from sqlalchemy import text
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import read_one, transaction_connection
-
-PROBE = "public.raw_sql_probe"
+from tests.probe import is_stored, probe_table
 
 
 @pytest.fixture
 async def probe(database: Database) -> str:
-    async with database.engine.begin() as connection:
-        await connection.execute(text(f"CREATE TABLE IF NOT EXISTS {PROBE} (id uuid PRIMARY KEY)"))
-    return PROBE
+    return await probe_table(database, "raw_sql_probe")
 
 
 async def _stored(database: Database, row: uuid.UUID) -> bool:
-    async with database.engine.connect() as connection:
-        found = await connection.scalar(
-            text(f"SELECT count(*) FROM {PROBE} WHERE id = :i"), {"i": row}
-        )
-    return bool(found == 1)
+    return await is_stored(database, "public.raw_sql_probe", row)
 
 
 class Refused(Exception):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import inspect
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -33,12 +33,12 @@ from ensemble.apps.eco.endpoints import routers
 from ensemble.apps.eco.models import Role
 from ensemble.apps.eco.my.service import notification_channel
 from ensemble.apps.eco.schemas import PREFIX
-from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db import new_id
 from ensemble.kernel.identity.external import external_secret, sign_dev_token
-from ensemble.kernel.identity.principal import codec_for
 from ensemble.kernel.realtime import Publisher
 from ensemble.server import create_app
 from ensemble.settings import Settings
+from tests import apicheck
 from tests.apicheck import (
     Server,
     assert_error,
@@ -181,29 +181,8 @@ async def call(
 # Tokens
 
 
-def mint(
-    world: EcoWorld,
-    subject: uuid.UUID,
-    *,
-    realm: str = "eco",
-    age: timedelta = timedelta(0),
-    secret: str | None = None,
-    **claims: Any,
-) -> str:
-    """An access token as the login of `realm` issues them (Stock's for `stock`), signed with
-    the app's key unless `secret`, issued `age` ago, with extra `claims`."""
-    codec = codec_for(world.settings)
-    if secret is not None:
-        codec = dataclasses.replace(codec, secret=secret)
-    return codec.encode(
-        typ="access",
-        realm=realm,
-        subject=subject,
-        jti=new_id(),
-        now=utcnow() - age,
-        session_id=new_id(),
-        extra=claims,
-    )
+mint = functools.partial(apicheck.mint, realm="eco")
+"""An access token of eco (or of `realm=`), as its login issues them."""
 
 
 async def revoked(world: EcoWorld, user: EcoUser) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import uuid
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -27,10 +27,9 @@ from ensemble.apps.focus import app as focus_app
 from ensemble.apps.focus.endpoints import routers
 from ensemble.apps.focus.models import Role
 from ensemble.apps.focus.schemas import PREFIX
-from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.identity.principal import codec_for
 from ensemble.kernel.realtime import CLOSE_UNAUTHENTICATED
 from ensemble.server import create_app
+from tests import apicheck
 from tests.apicheck import (
     assert_error_shape,
     bearer,
@@ -289,29 +288,8 @@ async def scene(focus: FocusWorld) -> Scene:
 # Tokens
 
 
-def mint(
-    focus: FocusWorld,
-    subject: uuid.UUID,
-    *,
-    realm: str = "focus",
-    age: timedelta = timedelta(0),
-    secret: str | None = None,
-    **claims: Any,
-) -> str:
-    """An access token as a login of `realm` issues them (Stock's and ECO²'s tests mint
-    theirs so, with the same key as ours), issued `age` ago, signed with `secret` if given."""
-    codec = codec_for(focus.settings)
-    if secret is not None:
-        codec = dataclasses.replace(codec, secret=secret)
-    return codec.encode(
-        typ="access",
-        realm=realm,
-        subject=subject,
-        jti=new_id(),
-        now=utcnow() - age,
-        session_id=new_id(),
-        extra=claims,
-    )
+mint = functools.partial(apicheck.mint, realm="focus")
+"""An access token of focus (or of `realm=`), as its login issues them."""
 
 
 async def logged_out(focus: FocusWorld, user: FocusUser) -> str:
