@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -30,3 +30,21 @@ def error_responses(*errors: int | tuple[int, str], described: Mapping[int, str]
         status, description = error if isinstance(error, tuple) else (error, described[error])
         responses[status] = {"model": ErrorBody, "description": description}
     return responses
+
+
+ErrorStatus = int | tuple[int, str]
+"""A status described by the app's table, or `(status, description)` of one route's own."""
+
+
+class Errors(Protocol):
+    def __call__(self, *errors: ErrorStatus) -> Responses: ...
+
+
+def errors_described(described: Mapping[int, str]) -> Errors:
+    """An app's `errors(*statuses)`: `responses=` for the error statuses a route can answer,
+    the usual ones described by `described` (the app's words for its 401, 403, 404, …)."""
+
+    def errors(*errors: ErrorStatus) -> Responses:
+        return error_responses(*errors, described=described)
+
+    return errors

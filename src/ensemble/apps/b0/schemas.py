@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from ensemble.apps.b0.domain import Reason, is_single_emoji
 from ensemble.apps.b0.models import GuestHouseType, StayStatus, TicketStatus
 from ensemble.kernel.ledger.models import Direction
-from ensemble.kernel.openapi import Responses, error_responses
+from ensemble.kernel.openapi import errors_described
 from ensemble.kernel.schemas import FromText, RequestModel, ResponseModel, RowId
 
 PREFIX = "/api/v1"
@@ -31,9 +31,8 @@ USER_INPUT = (401, 404, 422)
 NOT_A_GUEST = (403, "Not a guest of this room (`not_a_member`)")
 
 
-def errors(*errors: int | tuple[int, str]) -> Responses:
-    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
-    return error_responses(*errors, described=_DESCRIBED)
+errors = errors_described(_DESCRIBED)
+"""`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
 
 
 def _emoji(value: str) -> str:

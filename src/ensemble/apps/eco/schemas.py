@@ -22,7 +22,7 @@ from ensemble.apps.eco.domain import (
     categories,
 )
 from ensemble.apps.eco.models import RewardStatus, Role, ScanStatus
-from ensemble.kernel.openapi import Responses, error_responses
+from ensemble.kernel.openapi import errors_described
 from ensemble.kernel.schemas import ClosedRequestModel, FromText, ResponseModel, RowId
 
 PREFIX = "/api/v1"
@@ -51,9 +51,8 @@ OWNED = (401, 404, 422)
 """The usual error statuses of a route: any caller's, with input, about an item of theirs."""
 
 
-def errors(*errors: int | tuple[int, str]) -> Responses:
-    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
-    return error_responses(*errors, described=_DESCRIBED)
+errors = errors_described(_DESCRIBED)
+"""`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
 
 
 Strict = ClosedRequestModel

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from ensemble.apps.stock.models import Role, TransactionType
-from ensemble.kernel.openapi import Responses, error_responses
+from ensemble.kernel.openapi import errors_described
 from ensemble.kernel.schemas import Extended, FromText, Instant, RequestModel, ResponseModel
 
 PREFIX = "/api/v1"
@@ -37,9 +37,8 @@ _DESCRIBED = {
 }
 
 
-def errors(*errors: int | tuple[int, str]) -> Responses:
-    """`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
-    return error_responses(*errors, described=_DESCRIBED)
+errors = errors_described(_DESCRIBED)
+"""`responses=` for the error statuses a route can answer (see `_DESCRIBED`)."""
 
 
 ADMIN = (401, 403, 422)
