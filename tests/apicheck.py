@@ -54,6 +54,28 @@ def assert_error_shape(body: Any) -> dict[str, Any]:
     return error
 
 
+@dataclass
+class SignedIn:
+    """A user of an own-accounts app, logged in: their id, email and tokens."""
+
+    user_id: uuid.UUID
+    email: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+async def log_in(client: httpx.AsyncClient, api: str, email: str, password: str) -> dict[str, Any]:
+    """`POST <api>/auth/login`'s tokens (asserting the 200)."""
+    response = await client.post(f"{api}/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 class HasSettings(Protocol):
     settings: Settings
 

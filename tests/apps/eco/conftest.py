@@ -21,7 +21,16 @@ from ensemble.apps.eco.models import Role
 from ensemble.kernel.db import Database
 from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
-from tests.apicheck import Server, assert_error_shape, bearer, serve, snapshot, tables_of
+from tests.apicheck import (
+    Server,
+    SignedIn,
+    assert_error_shape,
+    bearer,
+    log_in,
+    serve,
+    snapshot,
+    tables_of,
+)
 from tests.conftest import TEST_SECRET, in_process_client
 from tests.polling import eventually
 from tests.processes import roles_env, running
@@ -45,16 +54,7 @@ async def eco_client(settings: Settings, database: Database) -> AsyncIterator[As
         yield client
 
 
-@dataclass
-class EcoUser:
-    user_id: uuid.UUID
-    email: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.access_token)
+EcoUser = SignedIn
 
 
 @dataclass
@@ -88,12 +88,7 @@ class EcoWorld:
         return user
 
     async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
-        response = await self.client.post(
-            f"{API}/auth/login", json={"email": email, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await log_in(self.client, API, email, password)
 
     async def classify(
         self, user: EcoUser, *, key: str | None = None, **body: Any

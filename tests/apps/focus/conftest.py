@@ -16,7 +16,7 @@ from ensemble.apps.focus.models import Role
 from ensemble.kernel.db import Database
 from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
-from tests.apicheck import bearer
+from tests.apicheck import SignedIn, bearer, log_in
 from tests.conftest import in_process_client
 
 API = "/api/v1"
@@ -36,16 +36,7 @@ async def focus_client(settings: Settings, database: Database) -> AsyncIterator[
         yield client
 
 
-@dataclass
-class FocusUser:
-    user_id: uuid.UUID
-    email: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return bearer(self.access_token)
+FocusUser = SignedIn
 
 
 @dataclass
@@ -76,12 +67,7 @@ class FocusWorld:
         return user
 
     async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
-        response = await self.client.post(
-            f"{API}/auth/login", json={"email": email, "password": password}
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return await log_in(self.client, API, email, password)
 
 
 @pytest.fixture
