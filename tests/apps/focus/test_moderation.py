@@ -15,6 +15,7 @@ from ensemble.apps.focus.models import Role
 from tests.apicheck import assert_error, bearer
 from tests.apps.focus.community_support import focus_rows
 from tests.apps.focus.conftest import API, PASSWORD, FocusUser, FocusWorld
+from tests.apps.focus.messaging import open_conversation, sent
 from tests.apps.focus.rows import add_room
 from tests.apps.focus.test_community import comment, read, write
 
@@ -75,19 +76,20 @@ async def test_every_kind_of_target_can_be_reported(focus: FocusWorld) -> None:
     author, reporter = await focus.user(), await focus.user()
     post = await write(focus, author)
     reply = await comment(focus, author, post["post_id"])
+    conversation = await open_conversation(focus, author, reporter)
     targets = {
         "user": author.user_id,
         "post": post["post_id"],
         "comment": reply["comment_id"],
         "room": await add_room(focus.database, author.user_id),
-        "message": uuid.uuid4(),  # taken on trust: the messages domain owns its table
+        "message": (await sent(focus, author, conversation, "buy my course"))["message_id"],
     }
     for kind, target in targets.items():
         answer = await report(focus, reporter, kind, target)
         assert answer.status_code == 201, (kind, answer.text)
 
 
-@pytest.mark.parametrize("kind", ["user", "post", "comment", "room"])
+@pytest.mark.parametrize("kind", ["user", "post", "comment", "room", "message"])
 async def test_reporting_nothing_is_404(focus: FocusWorld, kind: str) -> None:
     reporter = await focus.user()
     assert_error(await report(focus, reporter, kind, MISSING), 404, "target_not_found")

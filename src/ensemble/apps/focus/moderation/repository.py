@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus.community.models import Comment, Post
+from ensemble.apps.focus.messages.models import Message
 from ensemble.apps.focus.models import Room, User
 from ensemble.apps.focus.moderation.models import OPEN_ONLY, Report, ReportStatus, TargetType
 from ensemble.kernel.db import new_id, utcnow
@@ -21,16 +22,13 @@ _TARGETS: dict[TargetType, Callable[[uuid.UUID], ColumnElement[bool]]] = {
     TargetType.POST: lambda id: and_(Post.id == id, Post.deleted_at.is_(None)),
     TargetType.COMMENT: lambda id: and_(Comment.id == id, Comment.deleted_at.is_(None)),
     TargetType.ROOM: lambda id: and_(Room.id == id, Room.deleted_at.is_(None)),
+    TargetType.MESSAGE: lambda id: Message.id == id,
 }
-"""The row a target of each type is, while it can be reported. A message is taken on trust
-until the messages domain's table is added here."""
+"""The row a target of each type is, while it can be reported."""
 
 
 async def target_exists(session: AsyncSession, kind: TargetType, target_id: uuid.UUID) -> bool:
-    condition = _TARGETS.get(kind)
-    if condition is None:
-        return True
-    return bool(await session.scalar(select(exists().where(condition(target_id)))))
+    return bool(await session.scalar(select(exists().where(_TARGETS[kind](target_id)))))
 
 
 class Reports(Repository[Report]):
