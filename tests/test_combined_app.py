@@ -38,6 +38,7 @@ async def test_operations_and_index(combined_client: AsyncClient) -> None:
         "b0": "/b0/docs",
         "eco": "/eco/docs",
         "focus": "/focus/docs",
+        "casino": "/casino/docs",
     }
     for name in apps:
         spec = body_of(await combined_client.get(f"/{name}/openapi.json"), 200)
