@@ -37,7 +37,7 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
 from ensemble.kernel.identity.revocation import RevocationsDep
-from ensemble.kernel.identity.router import auth_router
+from ensemble.kernel.identity.router import TOKEN_RESPONSE, auth_router
 from ensemble.kernel.identity.tokens import claimed_id
 from ensemble.kernel.schemas import Extended
 
@@ -75,6 +75,7 @@ async def check_invite(code: InviteCode, session: SessionDep, casino: CasinoDep)
          " (`invite_unknown`, `invite_used`, `invite_inactive`, `invite_expired`)"),
         (429, "Too many sign-ups from this address (`signup_throttled`)"),
     ),
+    dependencies=TOKEN_RESPONSE,
 )  # fmt: skip
 async def sign_up(
     body: SignupRequest,

@@ -42,7 +42,7 @@ def _no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-_TOKEN_RESPONSE = [Depends(_no_store)]
+TOKEN_RESPONSE = [Depends(_no_store)]
 """`dependencies=` of every route that answers with tokens."""
 
 CredentialsReader = Callable[..., Awaitable[Credentials]]
@@ -130,7 +130,7 @@ def _add_login(
             (429, "Too many failures for this account or address (`login_throttled`)"),
             described={},
         ),
-        dependencies=_TOKEN_RESPONSE,
+        dependencies=TOKEN_RESPONSE,
     )
     async def login(
         credentials: Annotated[Credentials, Depends(read_credentials)],
@@ -162,7 +162,7 @@ def _add_refresh(
     @router.post(
         "/refresh",
         responses=error_responses(_INPUT, _BAD_REFRESH, described={}),
-        dependencies=_TOKEN_RESPONSE,
+        dependencies=TOKEN_RESPONSE,
     )
     async def refresh(
         body: RefreshRequest,
