@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from ensemble.apps.casino.models import InviteCode, User
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.identity.models import Account
+from ensemble.kernel.ledger.models import Account as LedgerAccount
 from tests.apicheck import assert_error, snapshot
 from tests.apps.casino.conftest import API, FOREVER, WRITTEN, CasinoWorld, new_nickname
 
@@ -93,9 +94,10 @@ async def test_fifty_parallel_sign_ups_with_one_code_make_one_account(
     async with casino.database.unit_of_work() as session:
         members = (await session.scalars(select(User.nickname))).all()
         accounts = await session.scalar(select(func.count()).select_from(Account))
+        wallets = await session.scalar(select(func.count()).select_from(LedgerAccount))
         invite = await session.get(InviteCode, code)
     assert members == [winner["nickname"]]
-    assert accounts == 1  # the 49 refused sign-ups left no account behind
+    assert (accounts, wallets) == (1, 1)  # the 49 refused sign-ups left nothing behind
     assert invite is not None
     assert (invite.uses, str(invite.used_by)) == (1, winner["user_id"])
 
