@@ -22,6 +22,7 @@ from tests.apps.b0.conftest import B0World
 from tests.apps.eco.conftest import PASSWORD, PHOTO, InlineSaga
 
 STOCK, B0, ECO = "/stock/api/v1", "/b0/api/v1", "/eco/api/v1"
+CASINO = "/casino/api"
 
 
 def body_of(response: httpx.Response, status: int) -> Any:
@@ -38,6 +39,7 @@ async def test_operations_and_index(combined_client: AsyncClient) -> None:
         "b0": "/b0/docs",
         "eco": "/eco/docs",
         "focus": "/focus/docs",
+        "casino": "/casino/docs",
     }
     for name in apps:
         spec = body_of(await combined_client.get(f"/{name}/openapi.json"), 200)
@@ -153,3 +155,17 @@ async def test_eco_sign_up_upload_a_photo_and_classify_it(
     task = body_of(await combined_client.get(f"{ECO}/scan/tasks/{task_id}", headers=user), 200)
     assert (task["status"], task["category"]) == ("completed", "plastic")
     assert task["reward"]["status"] == "granted"
+
+
+async def test_casino_sign_up_with_the_forever_code_and_log_in_by_nickname(
+    combined_client: AsyncClient,
+) -> None:
+    nickname = f"c{uuid.uuid4().hex[:10]}"
+    check = await combined_client.get(f"{CASINO}/auth/check-invite/5858")
+    assert body_of(check, 200) == {"valid": True, "infinite": True, "reason": None}
+    account = {"nickname": nickname, "password": PASSWORD}
+    signup = {"invite_code": "5858", **account}
+    user = body_of(await combined_client.post(f"{CASINO}/auth/signup", json=signup), 201)["user"]
+    tokens = body_of(await combined_client.post(f"{CASINO}/auth/login", json=account), 200)
+    me = await combined_client.get(f"{CASINO}/auth/me", headers=bearer(tokens["access_token"]))
+    assert body_of(me, 200)["user_id"] == user["user_id"]

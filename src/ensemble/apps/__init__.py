@@ -6,7 +6,7 @@ import importlib
 
 from ensemble.kernel.modules import AppModule
 
-APP_NAMES: tuple[str, ...] = ("stock", "b0", "eco", "focus")
+APP_NAMES: tuple[str, ...] = ("stock", "b0", "eco", "focus", "casino")
 
 
 def load_app(name: str) -> AppModule:

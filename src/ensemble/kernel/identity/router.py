@@ -2,8 +2,10 @@
 `/auth/refresh`, `/auth/logout`, and `/auth/signup` where users sign themselves up.
 
 An app plugs in with hooks: `claims` (its token claims; it refuses accounts it disabled),
-`signup` (its own row for a new account), `on_login` (work after a successful login) and
-`logout_by` (logout only by the session's own caller)."""
+`signup` (its own row for a new account), `on_login` (work after a successful login),
+`logout_by` (logout only by the session's own caller), `credentials` (how its users name
+themselves at login: the email by default, Casino-Club's nickname) and `codec` (its tokens'
+lifetimes: the kernel's by default)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,14 +19,16 @@ from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service
 from ensemble.kernel.identity.address import ClientAddress
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.identity.principal import CodecDep, Principal, PrincipalResolver
+from ensemble.kernel.identity.principal import Principal, PrincipalResolver, token_codec
 from ensemble.kernel.identity.revocation import RevocationsDep
 from ensemble.kernel.identity.schemas import (
-    LoginRequest,
+    Credentials,
     RefreshRequest,
     SignupRequest,
     TokenResponse,
+    email_credentials,
 )
+from ensemble.kernel.identity.tokens import TokenCodec
 from ensemble.kernel.openapi import error_responses
 
 PublicT = TypeVar("PublicT", bound=BaseModel)
@@ -38,8 +42,13 @@ def _no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-_TOKEN_RESPONSE = [Depends(_no_store)]
+TOKEN_RESPONSE = [Depends(_no_store)]
 """`dependencies=` of every route that answers with tokens."""
+
+CredentialsReader = Callable[..., Awaitable[Credentials]]
+"""A dependency reading a login body into `Credentials` (`schemas.email_credentials`)."""
+CodecReader = Callable[..., Awaitable[TokenCodec]]
+"""A dependency answering the codec a realm's tokens are issued and read with."""
 
 
 @dataclass(frozen=True)
@@ -61,15 +70,18 @@ def auth_router(
     signup: Signup[PublicT] | None = None,
     on_login: service.LoginHook | None = None,
     logout_by: PrincipalResolver | None = None,
+    credentials: CredentialsReader = email_credentials,
+    codec: CodecReader = token_codec,
 ) -> APIRouter:
     """The auth routes of `realm`; without `signup` there is no sign-up route (an admin
-    creates the accounts), without `logout_by` a refresh token alone logs its session out."""
+    creates the accounts, or the app has a route of its own), without `logout_by` a refresh
+    token alone logs its session out."""
     router = APIRouter(prefix=prefix, tags=["auth"])
     if signup is not None:
         _add_signup(router, realm, signup)
-    _add_login(router, realm, claims, on_login)
-    _add_refresh(router, realm, claims)
-    _add_logout(router, realm, logout_by)
+    _add_login(router, realm, claims, on_login, credentials, codec)
+    _add_refresh(router, realm, claims, codec)
+    _add_logout(router, realm, logout_by, codec)
     return router
 
 
@@ -103,31 +115,36 @@ def _add_signup(router: APIRouter, realm: str, signup: Signup[PublicT]) -> None:
 
 
 def _add_login(
-    router: APIRouter, realm: str, claims: service.ClaimsLoader, on_login: service.LoginHook | None
+    router: APIRouter,
+    realm: str,
+    claims: service.ClaimsLoader,
+    on_login: service.LoginHook | None,
+    read_credentials: CredentialsReader,
+    read_codec: CodecReader,
 ) -> None:
     @router.post(
         "/login",
         responses=error_responses(
             _INPUT,
-            (401, "Wrong email or password, or the account is disabled"),
+            (401, "Wrong credentials (`invalid_credentials`), or the account is disabled"),
             (429, "Too many failures for this account or address (`login_throttled`)"),
             described={},
         ),
-        dependencies=_TOKEN_RESPONSE,
+        dependencies=TOKEN_RESPONSE,
     )
     async def login(
-        body: LoginRequest,
+        credentials: Annotated[Credentials, Depends(read_credentials)],
         request: Request,
         address: ClientAddress,
         session: SessionDep,
-        codec: CodecDep,
+        codec: Annotated[TokenCodec, Depends(read_codec)],
     ) -> TokenResponse:
-        """Exchange email and password for an access and a refresh token."""
+        """Exchange credentials for an access and a refresh token."""
         pair = await service.login(
             session,
             realm=realm,
-            email=body.email,
-            password=body.password,
+            email=credentials.login,
+            password=credentials.password,
             client_address=address,
             codec=codec,
             claims=claims,
@@ -139,14 +156,19 @@ def _add_login(
         return TokenResponse.model_validate(pair)
 
 
-def _add_refresh(router: APIRouter, realm: str, claims: service.ClaimsLoader) -> None:
+def _add_refresh(
+    router: APIRouter, realm: str, claims: service.ClaimsLoader, read_codec: CodecReader
+) -> None:
     @router.post(
         "/refresh",
         responses=error_responses(_INPUT, _BAD_REFRESH, described={}),
-        dependencies=_TOKEN_RESPONSE,
+        dependencies=TOKEN_RESPONSE,
     )
     async def refresh(
-        body: RefreshRequest, session: SessionDep, codec: CodecDep, revocations: RevocationsDep
+        body: RefreshRequest,
+        session: SessionDep,
+        codec: Annotated[TokenCodec, Depends(read_codec)],
+        revocations: RevocationsDep,
     ) -> TokenResponse:
         """Rotate a refresh token: the old one is spent; re-using it revokes the session."""
         pair = await service.rotate(
@@ -164,7 +186,9 @@ async def _anyone() -> None:
     """No caller needed: the refresh token is the credential."""
 
 
-def _add_logout(router: APIRouter, realm: str, logout_by: PrincipalResolver | None) -> None:
+def _add_logout(
+    router: APIRouter, realm: str, logout_by: PrincipalResolver | None, read_codec: CodecReader
+) -> None:
     unauthorized = _BAD_REFRESH
     if logout_by is not None:
         unauthorized = (401, "No valid access token, or a refresh token not valid or not yours")
@@ -178,7 +202,7 @@ def _add_logout(router: APIRouter, realm: str, logout_by: PrincipalResolver | No
         body: RefreshRequest,
         caller: Annotated[Principal | None, Depends(logout_by or _anyone)],
         session: SessionDep,
-        codec: CodecDep,
+        codec: Annotated[TokenCodec, Depends(read_codec)],
         revocations: RevocationsDep,
     ) -> Response:
         """End this session: its refresh-token family and its access tokens, at once."""

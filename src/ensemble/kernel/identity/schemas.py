@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -10,6 +11,19 @@ from ensemble.kernel.schemas import RequestModel, ResponseModel
 class LoginRequest(BaseModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a login names: the account's login (its `email` column) and a password."""
+
+    login: str
+    password: str
+
+
+async def email_credentials(body: LoginRequest) -> Credentials:
+    """The login body of most realms: `{email, password}` (a dependency of `/auth/login`)."""
+    return Credentials(body.email, body.password)
 
 
 NEW_PASSWORD = Field(min_length=8, max_length=128)

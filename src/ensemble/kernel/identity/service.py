@@ -9,15 +9,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.errors import Conflict, Unauthorized
+from ensemble.kernel.errors import Conflict, NotFound, Unauthorized
 from ensemble.kernel.identity.cache import revoke_on_commit
 from ensemble.kernel.identity.models import Account, RefreshToken
 from ensemble.kernel.identity.passwords import hash_password, verify_password
@@ -165,6 +165,59 @@ async def revoke_all_sessions(
     await _revoke(session, revocations, which)
 
 
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    message = "No such live session of yours."
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A session (a refresh-token family) that can still refresh: when it was opened, last
+    refreshed, and until when it lasts unless refreshed again."""
+
+    session_id: uuid.UUID
+    started_at: datetime
+    refreshed_at: datetime
+    expires_at: datetime
+
+
+async def live_sessions(session: AsyncSession, account_id: uuid.UUID) -> list[LiveSession]:
+    """The account's sessions neither revoked nor expired, the newest first."""
+    family = RefreshToken.family_id
+    last_expiry = func.max(RefreshToken.expires_at)
+    rows = await session.execute(
+        select(
+            family,
+            func.min(RefreshToken.issued_at),
+            func.max(RefreshToken.issued_at),
+            last_expiry,
+        )
+        .where(RefreshToken.account_id == account_id)
+        .group_by(family)
+        .having(func.bool_and(RefreshToken.revoked_at.is_(None)), last_expiry > utcnow())
+        .order_by(func.max(RefreshToken.issued_at).desc(), family)
+    )
+    return [LiveSession(*row) for row in rows]
+
+
+async def revoke_session(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    revocations: Revocations,
+) -> None:
+    """End one live session of the account: no refresh, its access tokens refused at once
+    (404 `session_not_found` if the account has no such live session)."""
+    live = {each.session_id for each in await live_sessions(session, account_id)}
+    if session_id not in live:
+        raise SessionNotFound()
+    await _revoke(
+        session,
+        revocations,
+        and_(RefreshToken.account_id == account_id, RefreshToken.family_id == session_id),
+    )
+
+
 async def _revoke(
     session: AsyncSession, revocations: Revocations, which: ColumnElement[bool]
 ) -> None:
@@ -213,6 +266,14 @@ async def login(
     if account is None or not valid or not account.is_active:
         raise InvalidCredentials()
     await forgive(session, realm=realm, reset=pair_key, refund=[address_key])
+    return await open_session(session, account, codec=codec, claims=claims)
+
+
+async def open_session(
+    session: AsyncSession, account: Account, *, codec: TokenCodec, claims: ClaimsLoader
+) -> TokenPair:
+    """A new session of `account` and its first pair of tokens: what a login ends with, and
+    what a realm whose sign-up logs the new account in calls itself."""
     return await _issue_pair(session, account, family_id=new_id(), codec=codec, claims=claims)
 
 

@@ -1,0 +1,22 @@
+"""Casino-Club: an invite-only gamified membership with virtual currencies (coins, gems)."""
+
+from ensemble.apps.casino.cli import cli
+from ensemble.apps.casino.endpoints import routers
+from ensemble.apps.casino.models import SCHEMA
+from ensemble.apps.casino.settings import CASINO
+from ensemble.kernel.modules import AppModule
+
+app = AppModule(
+    name="casino",
+    title="Casino-Club",
+    description=(
+        "Invite-only members play a slot and a gacha with virtual currency (coins earned,"
+        " gems bought), collect rewards, streaks and achievements, climb ranks, VIP tiers and"
+        " leaderboards, and shop. Nothing converts back to money. This part: invites,"
+        " accounts (login by nickname), ranks, sessions and profiles."
+    ),
+    routers=routers,
+    cli=cli,
+    resources=CASINO,
+    schemas=(SCHEMA,),
+)

@@ -1,0 +1,62 @@
+"""Casino-Club's tables, in the `casino` schema: members and invite codes. Coins and gems are
+kernel ledger accounts (realm `casino`), not tables here."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, DateTime, Enum, Integer, SmallInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ensemble.apps.casino.domain import Rank
+from ensemble.kernel.db import Base, utcnow
+
+SCHEMA = "casino"
+TZ = DateTime(timezone=True)
+
+
+def enum_type(cls: type[enum.Enum], name: str) -> Enum:
+    """A PostgreSQL enum in the casino schema, stored by value."""
+    return Enum(cls, name=name, schema=SCHEMA, values_callable=lambda e: [m.value for m in e])
+
+
+class User(Base):
+    """A member: the kernel account (realm `casino`), its nickname and rank."""
+
+    __tablename__ = "users"
+    __table_args__ = {"schema": SCHEMA}
+
+    account_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    nickname: Mapped[str] = mapped_column(String(20), unique=True)
+    """As the member typed it; unique regardless of case through the account's login."""
+    rank: Mapped[Rank] = mapped_column(enum_type(Rank, "rank"), default=Rank.STANDARD)
+    vip_tier: Mapped[int] = mapped_column(SmallInteger, default=0)
+    """0 until the VIP rules (B3) place the member."""
+    invite_code: Mapped[str | None] = mapped_column(String(32))
+    """The code the member signed up with (None for accounts an admin command made)."""
+    created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class InviteCode(Base):
+    """A single-use invite code (the forever code is a setting, not a row): consumed by the
+    one sign-up whose `UPDATE ... WHERE uses < max_uses` matched it."""
+
+    __tablename__ = "invite_codes"
+    __table_args__ = (
+        CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses_within_max"),
+        CheckConstraint("max_uses >= 1", name="max_uses_positive"),
+        {"schema": SCHEMA},
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    max_uses: Mapped[int] = mapped_column(Integer, default=1)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    created_by: Mapped[uuid.UUID | None]
+    used_by: Mapped[uuid.UUID | None]
+    used_at: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)

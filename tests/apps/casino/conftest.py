@@ -1,0 +1,136 @@
+"""Casino-Club fixtures: the app served alone (the spec's exact paths), its members and
+invite codes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import update
+
+from ensemble.apps.casino import app as casino_app
+from ensemble.apps.casino.domain import Rank
+from ensemble.apps.casino.models import InviteCode, User
+from ensemble.apps.casino.settings import CasinoSettings
+from ensemble.kernel.db import Database
+from ensemble.kernel.modules import AppModule
+from ensemble.settings import Settings
+from tests.apicheck import bearer
+from tests.conftest import in_process_client
+
+API = "/api"
+PASSWORD = "correct horse battery"
+FOREVER = CasinoSettings().invite_forever_code
+WRITTEN = (
+    "casino.users",
+    "casino.invite_codes",
+    "identity.accounts",
+    "identity.refresh_tokens",
+    "ledger.accounts",
+    "ledger.entries",
+)
+"""Every table a sign-up writes: equal snapshots of them mean a refusal wrote nothing."""
+
+
+@pytest.fixture
+def apps_written() -> list[AppModule]:
+    """Casino-Club's tests write Casino-Club's tables (and the kernel's) alone."""
+    return [casino_app]
+
+
+@pytest.fixture
+async def casino_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
+    """Casino-Club served alone, with its Redis client."""
+    async with in_process_client(settings, database, "casino") as client:
+        yield client
+
+
+@dataclass
+class Member:
+    """A signed-up, logged-in member: its id, nickname and tokens."""
+
+    user_id: uuid.UUID
+    nickname: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+def new_nickname() -> str:
+    return f"m{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class CasinoWorld:
+    settings: Settings
+    database: Database
+    client: AsyncClient
+    members: list[Member] = field(default_factory=list)
+
+    async def sign_up(
+        self, nickname: str, code: str = FOREVER, password: str = PASSWORD
+    ) -> httpx.Response:
+        body = {"invite_code": code, "nickname": nickname, "password": password}
+        return await self.client.post(f"{API}/auth/signup", json=body)
+
+    async def member(self, rank: Rank = Rank.STANDARD) -> Member:
+        """A member signed up with the forever code (then given `rank`, as an admin would),
+        logged in afresh."""
+        nickname = new_nickname()
+        signed_up = await self.sign_up(nickname)
+        assert signed_up.status_code == 201, signed_up.text
+        user_id = uuid.UUID(signed_up.json()["user"]["user_id"])
+        if rank is not Rank.STANDARD:
+            await self.set_rank(user_id, rank)
+        tokens = await self.login(nickname)
+        member = Member(user_id, nickname, tokens["access_token"], tokens["refresh_token"])
+        self.members.append(member)
+        return member
+
+    async def set_rank(self, user_id: uuid.UUID, rank: Rank) -> None:
+        async with self.database.unit_of_work() as session:
+            await session.execute(update(User).where(User.account_id == user_id).values(rank=rank))
+
+    async def login(self, nickname: str, password: str = PASSWORD) -> dict[str, Any]:
+        """`POST /api/auth/login`'s tokens (asserting the 200)."""
+        body = {"nickname": nickname, "password": password}
+        response = await self.client.post(f"{API}/auth/login", json=body)
+        assert response.status_code == 200, response.text
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    async def invite(
+        self,
+        *,
+        max_uses: int = 1,
+        uses: int = 0,
+        is_active: bool = True,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """A stored invite code, as an admin would create it."""
+        code = uuid.uuid4().hex[:10].upper()
+        async with self.database.unit_of_work() as session:
+            session.add(
+                InviteCode(
+                    code=code,
+                    max_uses=max_uses,
+                    uses=uses,
+                    is_active=is_active,
+                    expires_at=expires_at,
+                )
+            )
+        return code
+
+
+@pytest.fixture
+async def casino(settings: Settings, database: Database, casino_client: AsyncClient) -> CasinoWorld:
+    return CasinoWorld(settings, database, casino_client)
