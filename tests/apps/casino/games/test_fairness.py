@@ -27,9 +27,7 @@ def test_a_server_seed_is_64_fresh_hex_digits() -> None:
 
 
 def test_the_commitment_is_the_hex_sha256_of_the_seed() -> None:
-    assert commitment("abc") == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
+    assert commitment("abc") == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert commitment(SEED) == hashlib.sha256(SEED.encode()).hexdigest()
 
 
@@ -116,5 +114,5 @@ def test_pick_maps_each_tickets_whole_interval_to_its_outcome(ticket: int) -> No
     ],
 )
 def test_pick_refuses_bad_floats_and_tables(u: float, weights: list[tuple[str, int]]) -> None:
-    with pytest.raises(ValueError, match="float|weights"):
+    with pytest.raises(ValueError, match=r"float|weights"):
         pick(u, weights)

@@ -83,7 +83,7 @@ def test_extra_floats_are_ignored() -> None:
 
 @pytest.mark.parametrize(("floats", "bet"), [([0.1, 0.2, 0.3], 0), ([0.1, 0.2], 1)])
 def test_a_bad_bet_or_too_few_floats_is_refused(floats: list[float], bet: int) -> None:
-    with pytest.raises(ValueError, match="bet|floats"):
+    with pytest.raises(ValueError, match=r"bet|floats"):
         spin(floats, bet)
 
 
@@ -99,7 +99,7 @@ def test_a_bad_bet_or_too_few_floats_is_refused(floats: list[float], bet: int) -
 def test_a_malformed_paytable_is_refused(
     reel: tuple[tuple[Symbol, int], ...], three: dict[Symbol, int], pairs: dict[Symbol, int]
 ) -> None:
-    with pytest.raises(ValueError, match="reel|pays|multipliers"):
+    with pytest.raises(ValueError, match=r"reel|pays|multipliers"):
         Paytable(version=9, reel=reel, three_of_a_kind=three, pairs=pairs)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import NamedTuple
 
 from ensemble.apps.casino.games.fairness import MAX_WEIGHT_TOTAL, pick
@@ -74,9 +75,10 @@ class RateTable:
     def base_rates(self) -> dict[Tier, Fraction]:
         return {tier: Fraction(self.weights[tier], self.total) for tier in Tier}
 
-    def tier_weights(self) -> list[tuple[Tier, int]]:
+    @cached_property
+    def tier_weights(self) -> tuple[tuple[Tier, int], ...]:
         """The weights in the published (pick) order: SSR, SR, R, N."""
-        return [(tier, self.weights[tier]) for tier in Tier]
+        return tuple((tier, self.weights[tier]) for tier in Tier)
 
 
 def table_at(tables: Iterable[RateTable], instant: datetime) -> RateTable:
@@ -108,7 +110,7 @@ def pull(
     if len(floats) < FLOATS_PER_PULL:
         raise ValueError(f"a pull takes {FLOATS_PER_PULL} floats")
     u_tier, u_item = floats[0], floats[1]
-    tier = Tier.SSR if is_pity_pull(pity_counter, hard_pity) else pick(u_tier, table.tier_weights())
+    tier = Tier.SSR if is_pity_pull(pity_counter, hard_pity) else pick(u_tier, table.tier_weights)
     pool = table.pools[tier]
     item = pool[int(u_item * len(pool))]
     return Pull(tier, item, 0 if tier is Tier.SSR else pity_counter + 1)
