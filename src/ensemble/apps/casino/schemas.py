@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ensemble.apps.casino.domain import (
     INVITE_CODE_PATTERN,
@@ -18,7 +18,7 @@ from ensemble.apps.casino.domain import (
 )
 from ensemble.kernel.identity.schemas import NEW_PASSWORD, TokenResponse
 from ensemble.kernel.openapi import errors_described
-from ensemble.kernel.schemas import ClosedRequestModel, ResponseModel
+from ensemble.kernel.schemas import ClosedRequestModel, RequestModel, ResponseModel
 
 PREFIX = "/api"
 """Where every route of the app lives (the spec's paths are `/api/...`)."""
@@ -54,7 +54,7 @@ class SignupRequest(ClosedRequestModel):
     password: str = NEW_PASSWORD
 
 
-class NicknameLogin(BaseModel):
+class NicknameLogin(RequestModel):
     """`POST /api/auth/login`: a nickname (any case) and its password."""
 
     nickname: str = NICKNAME
