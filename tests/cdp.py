@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -16,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
+
+from tests.polling import polled
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -44,15 +45,14 @@ class Page:
     def wait_for(self, expression: str, timeout: float = 30, describe: str = "null") -> Any:
         """The expression's value once it is truthy (polled until `timeout` seconds; then
         the error shows `describe`'s value, what the page looked like)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                seen = self.evaluate(describe)
-                raise TimeoutError(f"{expression!r} stayed {value!r}; the page: {seen}")
-            time.sleep(0.05)  # polling a page's state: there is no event to wait on
+        return polled(
+            lambda: self.evaluate(expression),
+            bool,
+            timeout=timeout,
+            explain=lambda value: (
+                f"{expression!r} stayed {value!r}; the page: {self.evaluate(describe)}"
+            ),
+        )
 
 
 class Browser:
@@ -64,6 +64,13 @@ class Browser:
         target = httpx.put(f"{self._endpoint}/json/new?{quote(url, safe='')}").json()
         socket = connect(target["webSocketDebuggerUrl"], max_size=None)
         return Page(self._sockets.enter_context(socket))
+
+
+def _port_written(port_file: Path, process: subprocess.Popen[bytes]) -> str:
+    """What chromium wrote to `DevToolsActivePort` once it listens ('' until then)."""
+    if process.poll() is not None:
+        raise RuntimeError("chromium exited before it opened its DevTools endpoint")
+    return port_file.read_text().strip() if port_file.exists() else ""
 
 
 @contextmanager
@@ -89,12 +96,8 @@ def browser(profile: Path) -> Iterator[Browser]:
     )
     try:
         port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not port_file.exists() or not port_file.read_text().strip():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("chromium did not open its DevTools endpoint")
-            time.sleep(0.05)  # chromium writes the file when it is listening
-        port = port_file.read_text().split()[0]
+        written = polled(lambda: _port_written(port_file, process), bool, timeout=60)
+        port = written.split()[0]
         with ExitStack() as sockets:
             yield Browser(f"http://127.0.0.1:{port}", sockets)
     finally:

@@ -26,3 +26,23 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not reached within {timeout}s; last: {result!r}")
         await asyncio.sleep(interval)
+
+
+def polled(
+    probe: Callable[[], T],
+    until: Callable[[T], bool],
+    *,
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    explain: Callable[[T], str] = repr,
+) -> T:
+    """`eventually` for a synchronous probe (a browser page's state, a file another process
+    writes): there is no event to wait on, so poll it until `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if until(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s; {explain(result)}")
+        time.sleep(interval)

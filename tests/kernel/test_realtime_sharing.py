@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -35,8 +36,16 @@ class Gated:
         return run
 
     async def started_runs(self) -> int:
-        await asyncio.sleep(0)
         return self.started
+
+
+def queued_on(shared: SharedReads[int], key: str) -> Callable[[], Awaitable[bool]]:
+    """A probe for `eventually`: callers wait for the next read of `key`."""
+
+    async def probe() -> bool:
+        return shared.queued(key)
+
+    return probe
 
 
 async def test_callers_arriving_together_share_one_read() -> None:
@@ -55,7 +64,7 @@ async def test_a_caller_arriving_during_a_read_gets_the_next_one() -> None:
     first = asyncio.create_task(shared.read("room", read))
     await eventually(read.started_runs, lambda n: n == 1)
     late = [asyncio.create_task(shared.read("room", read)) for _ in range(5)]
-    await asyncio.sleep(0)
+    await eventually(queued_on(shared, "room"), bool)
     assert read.started == 1, "a second read never overlaps the first"
     read.gates[0].set()
     assert await first == 1
@@ -112,7 +121,7 @@ async def test_closing_cancels_the_waiting_callers() -> None:
     first = asyncio.create_task(shared.read("room", read))
     await eventually(read.started_runs, lambda n: n == 1)
     queued = asyncio.create_task(shared.read("room", read))
-    await asyncio.sleep(0)
+    await eventually(queued_on(shared, "room"), bool)
     await shared.close()
     for caller in (first, queued):
         with pytest.raises(asyncio.CancelledError):

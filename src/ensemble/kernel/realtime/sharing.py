@@ -36,6 +36,10 @@ class SharedReads(Generic[T]):
             task.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(waiting)
 
+    def queued(self, key: str) -> bool:
+        """Whether callers wait for a read of `key` that has not started yet."""
+        return key in self._waiting
+
     async def _run(
         self,
         key: str,
