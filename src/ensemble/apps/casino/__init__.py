@@ -19,4 +19,5 @@ app = AppModule(
     cli=cli,
     resources=CASINO,
     schemas=(SCHEMA,),
+    reference_tables=(f"{SCHEMA}.items",),
 )

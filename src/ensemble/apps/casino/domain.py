@@ -66,6 +66,20 @@ def invite_refusal(
     return None
 
 
+class ItemKind(enum.StrEnum):
+    """What an item is for: kept (a gacha collectible), or used up (a streak shield)."""
+
+    COLLECTIBLE = "collectible"
+    CONSUMABLE = "consumable"
+    MATERIAL = "material"
+
+
+SHARDS = "shard"
+"""The item id of shards: what a duplicate gacha pull turns into (a quantity, like any item)."""
+STREAK_SHIELD = "streak-shield"
+"""The consumable that covers one missed day of a login streak (A5)."""
+
+
 class Reason(enum.StrEnum):
     """Why coins or gems moved (the ledger entries' `reason`)."""
 

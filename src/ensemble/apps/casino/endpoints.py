@@ -19,6 +19,7 @@ from ensemble.apps.casino.auth import (
     nickname_credentials,
 )
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
+from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.schemas import (
     OWNED,
     PREFIX,
@@ -155,4 +156,4 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router)
+routers = (auth, router, inventory.router)

@@ -1,5 +1,5 @@
-"""Casino-Club's tables, in the `casino` schema: members and invite codes. Coins and gems are
-kernel ledger accounts (realm `casino`), not tables here."""
+"""Casino-Club's tables, in the `casino` schema: members, invite codes, items and inventory.
+Coins and gems are kernel ledger accounts (realm `casino`), not tables here."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, Integer, SmallInteger, String
+from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.apps.casino.domain import Rank
+from ensemble.apps.casino.domain import ItemKind, Rank
 from ensemble.kernel.db import Base, utcnow
 
 SCHEMA = "casino"
@@ -60,3 +60,37 @@ class InviteCode(Base):
     used_by: Mapped[uuid.UUID | None]
     used_at: Mapped[datetime | None] = mapped_column(TZ)
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+
+
+class Item(Base):
+    """The catalogue of items (reference data: migrations and admins add rows, nobody
+    deletes one a member may own)."""
+
+    __tablename__ = "items"
+    __table_args__ = {"schema": SCHEMA}
+
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[ItemKind] = mapped_column(enum_type(ItemKind, "item_kind"))
+    tier: Mapped[str | None] = mapped_column(String(8))
+    """The gacha tier (`SSR`, `SR`, `R`, `N`) of a collectible; None for other items."""
+    description: Mapped[str] = mapped_column(String(500), default="")
+
+
+class InventoryEntry(Base):
+    """How many of an item a member holds. The take that leaves 0 deletes the row in its
+    transaction, so a committed row always holds some."""
+
+    __tablename__ = "inventory"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        {"schema": SCHEMA},
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    item_id: Mapped[str] = mapped_column(ForeignKey(f"{SCHEMA}.items.item_id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)

@@ -14,6 +14,7 @@ from ensemble.apps.casino.domain import (
     NICKNAME_LENGTH,
     NICKNAME_PATTERN,
     InviteRefusal,
+    ItemKind,
     Rank,
 )
 from ensemble.kernel.identity.schemas import NEW_PASSWORD, TokenResponse
@@ -130,3 +131,23 @@ class ProfileFull(Wallet):
     stats: PublicStats
     achievements: list[str] = Field(description="Unlocked achievements' keys (A7)")
     is_own_profile: Literal[True] = True
+
+
+# inventory
+
+
+class InventoryItem(ResponseModel):
+    """An item you hold."""
+
+    item_id: str
+    name: str
+    kind: ItemKind
+    tier: str | None = Field(description="The gacha tier of a collectible (SSR, SR, R, N)")
+    description: str
+    quantity: int
+    acquired_at: datetime = Field(description="When you first got one")
+
+
+class InventoryPublic(ResponseModel):
+    items: list[InventoryItem]
+    shards: int = Field(description="What duplicate gacha pulls turned into")
