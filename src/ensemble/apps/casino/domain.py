@@ -66,6 +66,13 @@ def invite_refusal(
     return None
 
 
+class GameType(enum.StrEnum):
+    """The games a hand is played at."""
+
+    SLOT = "slot"
+    GACHA = "gacha"
+
+
 class ItemKind(enum.StrEnum):
     """What an item is for: kept (a gacha collectible), or used up (a streak shield)."""
 

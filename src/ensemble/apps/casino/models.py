@@ -6,12 +6,24 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ensemble.apps.casino.domain import ItemKind, Rank
-from ensemble.kernel.db import Base, utcnow
+from ensemble.apps.casino.domain import GameType, ItemKind, Rank
+from ensemble.kernel.db import Base, UuidPk, utcnow
 
 SCHEMA = "casino"
 TZ = DateTime(timezone=True)
@@ -94,3 +106,39 @@ class InventoryEntry(Base):
     quantity: Mapped[int] = mapped_column(Integer)
     acquired_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+
+
+class Hand(Base):
+    """One play of a game (a slot spin, a gacha pull or 10-pull): what it cost, what it paid
+    and everything needed to recompute it from the revealed seed (A2). Written by the games,
+    read by stats, leaderboards and achievements."""
+
+    __tablename__ = "hands"
+    __table_args__ = (
+        CheckConstraint("bet >= 0 AND payout >= 0", name="amounts_not_negative"),
+        Index("ix_hands_user_played", "user_id", "played_at"),
+        Index("ix_hands_game_played", "game_type", "played_at"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[UuidPk]
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(f"{SCHEMA}.users.account_id", ondelete="CASCADE")
+    )
+    game_type: Mapped[GameType] = mapped_column(enum_type(GameType, "game_type"))
+    session_id: Mapped[uuid.UUID | None]
+    """The game session (A7) the hand was played in, if one was open."""
+    currency: Mapped[str] = mapped_column(String(16))
+    bet: Mapped[int] = mapped_column(BigInteger)
+    payout: Mapped[int] = mapped_column(BigInteger)
+    """Coins paid back (0 for a loss; a gacha pays items, not coins)."""
+    server_seed_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    table_version: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """The result as the game shows it (reels and line; pulls with tier, item, pity)."""
+    played_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+
+    @property
+    def net(self) -> int:
+        return self.payout - self.bet
