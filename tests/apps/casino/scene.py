@@ -1,0 +1,44 @@
+"""One Casino-Club world with a row of every kind, for the tests that call every route (the
+auth matrix, the fuzzing): a member, another member, an admin, and the ids the routes name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ensemble.apps.casino import app as casino_app
+from ensemble.apps.casino.domain import Rank
+from ensemble.kernel.db import Database
+from tests.apicheck import snapshot, tables_of
+from tests.apps.casino.conftest import API, CasinoWorld, Member
+
+
+@dataclass(frozen=True)
+class Scene:
+    """`member` plays and shops; `other` is another member; `admin` runs the place. `values`
+    are the ids, named as in the routes (`user_id` is the other member's)."""
+
+    member: Member
+    other: Member
+    admin: Member
+    values: dict[str, str]
+
+
+async def build_scene(casino: CasinoWorld) -> Scene:
+    member, other = await casino.member(), await casino.member()
+    admin = await casino.member(Rank.ADMIN)
+    sessions = await casino.client.get(f"{API}/auth/sessions", headers=member.headers)
+    assert sessions.status_code == 200, sessions.text
+    values = {
+        "user_id": str(other.user_id),
+        "session_id": sessions.json()[0]["session_id"],
+        "code": await casino.invite(),
+    }
+    return Scene(member, other, admin, values)
+
+
+async def all_rows(database: Database) -> dict[str, list[str]]:
+    """Every row a route could write (Casino-Club's, the accounts, ledger, jobs and events):
+    equal snapshots mean nothing was written."""
+    schemas = (*casino_app.schemas, "identity", "ledger", "jobs", "events")
+    return await snapshot(database, await tables_of(database, *schemas))
