@@ -1,0 +1,239 @@
+"""Who may call what: every Casino-Club route against every kind of caller.
+
+`ENDPOINTS` lists every HTTP route of `ensemble.apps.casino.endpoints.routers` but the open
+ones (a guard fails when a route is added without a row). Each route is called with every
+kind of bad token (401 in the error shape, nothing written). Then, one route at a time on a
+fresh scene, the callers the route must refuse (a member below the route's rank, another
+member aimed at the caller's things) get the row's status and code with nothing written,
+and the caller it serves gets its success status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from ensemble.apps.casino.endpoints import routers
+from ensemble.apps.casino.schemas import PREFIX
+from ensemble.kernel.identity.models import Account
+from tests import apicheck
+from tests.apicheck import assert_error_shape, bearer, fill, http_routes
+from tests.apps.casino.conftest import PASSWORD, CasinoWorld, Member
+from tests.apps.casino.scene import Scene, all_rows, build_scene
+
+
+class Who(enum.StrEnum):
+    """A caller, as the scene has them."""
+
+    MEMBER = "member"  # a STANDARD member: plays, shops, owns the scene's things
+    OTHER = "other"  # another member, aimed at the member's things
+    ADMIN = "admin"
+
+
+Refusal = tuple[int, str]
+BELOW_RANK: Refusal = (403, "rank_forbidden")
+ADMINS_ONLY = {Who.MEMBER: BELOW_RANK}
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # placeholders named as in the routes, filled from the scene
+    body: Any = None
+    ok: int = 200  # what `by` gets
+    by: Who = Who.MEMBER
+    refused: dict[Who, Refusal] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def admin(method: str, path: str, body: Any = None, ok: int = 200) -> Endpoint:
+    return Endpoint(method, path, body, ok, Who.ADMIN, ADMINS_ONLY)
+
+
+ENDPOINTS = [
+    # accounts
+    Endpoint("GET", "/auth/me"),
+    Endpoint("GET", "/auth/sessions"),
+    Endpoint(
+        "DELETE",
+        "/auth/sessions/{session_id}",
+        ok=204,
+        refused={Who.OTHER: (404, "session_not_found")},
+    ),
+    Endpoint(
+        "POST",
+        "/auth/logout",
+        {"refresh_token": "{refresh_token}"},
+        204,
+        refused={Who.OTHER: (401, "invalid_token")},  # someone else's refresh token
+    ),
+    admin("POST", "/admin/users/{user_id}/force-logout", ok=204),
+    Endpoint("GET", "/users/{user_id}/profile"),
+    # inventory
+    Endpoint("GET", "/inventory"),
+]
+OPEN_ROUTES = {
+    ("GET", "/auth/check-invite/{code}"),  # before there is an account
+    ("POST", "/auth/signup"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),  # the refresh token is the credential
+}
+
+SERVED = http_routes(routers, PREFIX)
+
+
+def test_the_matrix_lists_every_route() -> None:
+    listed = {e.key for e in ENDPOINTS}
+    assert len(listed) == len(ENDPOINTS), "a route listed twice"
+    assert listed == SERVED - OPEN_ROUTES
+    assert SERVED >= OPEN_ROUTES
+
+
+# Calls
+
+
+async def call(
+    casino: CasinoWorld, endpoint: Endpoint, values: dict[str, str], headers: dict[str, str]
+) -> httpx.Response:
+    return await casino.client.request(
+        endpoint.method,
+        PREFIX + fill(endpoint.path, values),
+        json=fill(endpoint.body, values),
+        headers=headers,
+    )
+
+
+async def call_as(
+    casino: CasinoWorld, scene: Scene, endpoint: Endpoint, who: Who
+) -> httpx.Response:
+    person: Member = getattr(scene, who.value)
+    values = {**scene.values, "refresh_token": scene.member.refresh_token}
+    return await call(casino, endpoint, values, person.headers)
+
+
+def outcome(response: httpx.Response) -> Refusal:
+    """The status and code of an error (the body must have the error shape)."""
+    return response.status_code, assert_error_shape(response.json())["code"]
+
+
+@pytest.fixture
+async def scene(casino: CasinoWorld) -> Scene:
+    return await build_scene(casino)
+
+
+# Tokens
+
+
+mint = functools.partial(apicheck.mint, realm="casino")
+"""An access token of casino (or of `realm=`), as its login issues them."""
+
+
+async def logged_out(casino: CasinoWorld, member: Member) -> str:
+    """The access token of a session of `member` that has ended."""
+    tokens = await casino.login(member.nickname, PASSWORD)
+    out = await casino.client.post(
+        f"{PREFIX}/auth/logout",
+        json={"refresh_token": tokens["refresh_token"]},
+        headers=bearer(tokens["access_token"]),
+    )
+    assert out.status_code == 204, out.text
+    token: str = tokens["access_token"]
+    return token
+
+
+async def disabled(casino: CasinoWorld, member: Member) -> str:
+    """A live token of `member` once the account is disabled."""
+    async with casino.database.unit_of_work() as session:
+        await session.execute(
+            update(Account).where(Account.id == member.user_id).values(is_active=False)
+        )
+    return member.access_token
+
+
+TokenMaker = Callable[[CasinoWorld, Member], Awaitable[str | None]]
+
+
+def made(make: Callable[[CasinoWorld, Member], str | None]) -> TokenMaker:
+    async def maker(casino: CasinoWorld, member: Member) -> str | None:
+        return make(casino, member)
+
+    return maker
+
+
+LIFETIME = timedelta(hours=2)
+BAD_TOKENS: dict[str, tuple[TokenMaker, str]] = {
+    "none": (made(lambda casino, member: None), "not_authenticated"),
+    "garbage": (made(lambda casino, member: "not-a-token"), "invalid_token"),
+    "forged": (
+        made(lambda casino, member: mint(casino, member.user_id, secret="x" * 48)),
+        "invalid_token",
+    ),
+    "expired": (
+        made(lambda casino, member: mint(casino, member.user_id, age=LIFETIME)),
+        "token_expired",
+    ),
+    "focus": (
+        made(lambda casino, member: mint(casino, member.user_id, realm="focus", role="ADMIN")),
+        "invalid_token",
+    ),
+    "stock": (
+        made(
+            lambda casino, member: mint(
+                casino, member.user_id, realm="stock", role="ADMIN", stores=[]
+            )
+        ),
+        "invalid_token",
+    ),
+    "refresh": (made(lambda casino, member: member.refresh_token), "invalid_token"),
+    "logged-out": (logged_out, "session_revoked"),
+    "disabled": (disabled, "account_disabled"),
+}
+"""Each a bad token naming the scene's member (or none), and the error code it gets."""
+
+
+@pytest.mark.parametrize("kind", list(BAD_TOKENS))
+async def test_a_bad_token_is_401_on_every_route_and_writes_nothing(
+    casino: CasinoWorld, scene: Scene, kind: str
+) -> None:
+    make, code = BAD_TOKENS[kind]
+    token = await make(casino, scene.admin)
+    headers = bearer(token) if token is not None else {}
+    values = {**scene.values, "refresh_token": scene.member.refresh_token}
+    before = await all_rows(casino.database)
+    got = {}
+    for e in ENDPOINTS:
+        response = await call(casino, e, values, headers)
+        got[e.id] = (*outcome(response), response.headers.get("www-authenticate"))
+    assert got == {e.id: (401, code, "Bearer") for e in ENDPOINTS}
+    assert await all_rows(casino.database) == before
+
+
+# Callers with a valid token
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.id for e in ENDPOINTS])
+async def test_each_route_refuses_whom_it_must_and_serves_whom_it_may(
+    casino: CasinoWorld, scene: Scene, endpoint: Endpoint
+) -> None:
+    before = await all_rows(casino.database)
+    got = {who: outcome(await call_as(casino, scene, endpoint, who)) for who in endpoint.refused}
+    assert got == endpoint.refused
+    assert await all_rows(casino.database) == before
+
+    served = await call_as(casino, scene, endpoint, endpoint.by)
+    assert served.status_code == endpoint.ok, served.text
