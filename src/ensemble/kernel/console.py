@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeAlias, TypeVar
 
+import asyncpg
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.kernel.bootstrap import open_database
+from ensemble.kernel.db.raw import own_connection
 from ensemble.settings import get_settings
 
 T = TypeVar("T")
@@ -61,3 +65,37 @@ def in_unit_of_work(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
             return await work(session)
 
     return asyncio.run(run())
+
+
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
+BulkLoad: TypeAlias = Callable[[Connection, Callable[[int], None]], Awaitable[T]]
+"""A seed's loader: writes through the raw connection, calling `advance(n)` per `n` rows."""
+
+
+def bulk_load(console: Console, label: str, total: int, load: BulkLoad[T]) -> T:
+    """Run `load` on a raw asyncpg connection of the configured (migrated) database with a
+    progress bar of `total` `label`: the body of a `seed` command. `load` opens its own
+    transactions (a chunk each), so a long seed shows progress and holds no huge one."""
+
+    async def run() -> T:
+        async with open_database(get_settings()) as database:
+            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            with Progress(*Progress.get_default_columns()[:1], *columns, console=console) as bar:
+                task = bar.add_task(label, total=total)
+                async with own_connection(database.engine) as connection:
+                    return await load(connection, lambda n: bar.advance(task, n))
+
+    return asyncio.run(run())
+
+
+async def copy_rows(
+    connection: Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """COPY `rows` (tuples in the order of `columns`) into `schema.table`."""
+    await connection.copy_records_to_table(
+        table, schema_name=schema, columns=list(columns), records=rows
+    )

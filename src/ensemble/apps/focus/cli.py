@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -10,22 +9,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import asyncpg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.focus import service
 from ensemble.apps.focus.auth import REALM
 from ensemble.apps.focus.domain import COMPLETED_SHARE, Durations, Phase, TimerState
 from ensemble.apps.focus.models import SCHEMA, Control, Role, Visibility
-from ensemble.kernel.bootstrap import open_database
-from ensemble.kernel.console import NOT_GIVEN, AdminEmail, AdminPassword, in_unit_of_work
+from ensemble.kernel.console import (
+    NOT_GIVEN,
+    AdminEmail,
+    AdminPassword,
+    Connection,
+    bulk_load,
+    copy_rows,
+    in_unit_of_work,
+)
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.db.raw import own_connection
 from ensemble.kernel.identity.passwords import hash_password
-from ensemble.settings import get_settings
 
 cli = typer.Typer(help="Focus Mate administration.", no_args_is_help=True)
 console = Console()
@@ -55,16 +57,12 @@ def seed_command(
 ) -> None:
     """Bulk-load demo users, rooms with members and past sessions (COPY); prints how to log in."""
     plan = SeedPlan(users=users, rooms=rooms, history_days=history_days, password=password)
-
-    async def run() -> SeedResult:
-        async with open_database(get_settings()) as database:
-            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            with Progress(*Progress.get_default_columns()[:1], *columns, console=console) as bar:
-                task = bar.add_task("rows", total=plan.rows_expected)
-                async with own_connection(database.engine) as connection:
-                    return await seed(connection, plan, lambda n: bar.advance(task, n))
-
-    result = asyncio.run(run())
+    result = bulk_load(
+        console,
+        "rows",
+        plan.rows_expected,
+        lambda connection, advance: seed(connection, plan, advance),
+    )
     console.print(
         f"{result.users} users (e.g. {result.first_email}, password {plan.password!r}),"
         f" {result.rooms} rooms, {result.sessions} past sessions"
@@ -100,7 +98,7 @@ class SeedResult:
 
 
 async def seed(
-    connection: asyncpg.Connection[asyncpg.Record], plan: SeedPlan, advance: Callable[[int], None]
+    connection: Connection, plan: SeedPlan, advance: Callable[[int], None]
 ) -> SeedResult:
     """Load `plan` through a raw asyncpg connection of its own, a transaction per chunk;
     `advance(n)` reports rows written. Every user shares one password hash (hashing is the
@@ -130,16 +128,14 @@ async def seed(
 
 
 async def _copy_users(
-    connection: asyncpg.Connection[asyncpg.Record],
+    connection: Connection,
     rows: Sequence[tuple[uuid.UUID, str]],
     password_hash: str,
     now: datetime,
 ) -> None:
     accounts = [(uid, REALM, email, password_hash, True, now) for uid, email in rows]
     columns = ("id", "realm", "email", "password_hash", "is_active", "created_at")
-    await connection.copy_records_to_table(
-        "accounts", schema_name="identity", columns=columns, records=accounts
-    )
+    await copy_rows(connection, "identity", "accounts", columns, accounts)
     users = [
         (uid, service.default_display_name(email), Role.USER.value, now) for uid, email in rows
     ]
@@ -165,7 +161,7 @@ def _memberships(
 
 
 async def _copy_rooms(
-    connection: asyncpg.Connection[asyncpg.Record],
+    connection: Connection,
     rng: random.Random,
     memberships: dict[uuid.UUID, list[uuid.UUID]],
     now: datetime,
@@ -232,12 +228,9 @@ def _past_sessions(
 
 
 async def _copy(
-    connection: asyncpg.Connection[asyncpg.Record],
-    table: str,
-    columns: tuple[str, ...],
-    rows: Sequence[tuple[Any, ...]],
+    connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    await connection.copy_records_to_table(table, schema_name=SCHEMA, columns=columns, records=rows)
+    await copy_rows(connection, SCHEMA, table, columns, rows)
 
 
 def _chunks(rows: list[Any]) -> Iterator[list[Any]]:

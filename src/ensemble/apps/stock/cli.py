@@ -7,7 +7,6 @@ log and the kept stock agree from the first row (`check-stock` finds no drift).
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,21 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.stock import service
 from ensemble.apps.stock.inventory import service as inventory
 from ensemble.apps.stock.models import TransactionType
-from ensemble.kernel.bootstrap import open_database
-from ensemble.kernel.console import NOT_GIVEN, AdminEmail, AdminPassword, in_unit_of_work
+from ensemble.kernel.console import (
+    NOT_GIVEN,
+    AdminEmail,
+    AdminPassword,
+    Connection,
+    bulk_load,
+    copy_rows,
+    in_unit_of_work,
+)
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.db.raw import own_connection
-from ensemble.settings import get_settings
 
 cli = typer.Typer(help="DDon-DDon Stock administration.", no_args_is_help=True)
 console = Console()
@@ -57,17 +59,13 @@ def seed_command(
 ) -> None:
     """Bulk-load demo stores and products (with opening stock) as fast as COPY allows."""
     plan = SeedPlan(stores=stores, products_per_store=products)
-
-    async def run() -> list[str]:
-        async with open_database(get_settings()) as database:
-            columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-            with Progress(*Progress.get_default_columns()[:1], *columns, console=console) as bar:
-                task = bar.add_task("products", total=stores * products)
-                async with own_connection(database.engine) as connection:
-                    ids = await seed(connection, plan, lambda n: bar.advance(task, n))
-            return [str(i) for i in ids]
-
-    for store_id in asyncio.run(run()):
+    store_ids = bulk_load(
+        console,
+        "products",
+        stores * products,
+        lambda connection, advance: seed(connection, plan, advance),
+    )
+    for store_id in store_ids:
         console.print(f"store {store_id}")
 
 
@@ -187,7 +185,7 @@ TRANSACTION_COLUMNS = (
 
 
 async def seed(
-    connection: asyncpg.Connection[asyncpg.Record], plan: SeedPlan, advance: Callable[[int], None]
+    connection: Connection, plan: SeedPlan, advance: Callable[[int], None]
 ) -> list[uuid.UUID]:
     """Load `plan` through a raw asyncpg connection of its own (no session's), each store and
     each chunk of products in a transaction; `advance(n)` reports products written."""
@@ -231,14 +229,9 @@ async def seed(
 
 
 async def _copy(
-    connection: asyncpg.Connection[asyncpg.Record],
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
+    connection: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
-    await connection.copy_records_to_table(
-        table, schema_name="stock", columns=columns, records=rows
-    )
+    await copy_rows(connection, "stock", table, columns, rows)
 
 
 def _chunks(total: int) -> Iterator[tuple[int, int]]:
