@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, TypeAlias, TypeVar
 
 import asyncpg
@@ -99,3 +99,9 @@ async def copy_rows(
     await connection.copy_records_to_table(
         table, schema_name=schema, columns=list(columns), records=rows
     )
+
+
+def chunked(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`rows` in slices of `size` (the last one shorter): a seed's transactions."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

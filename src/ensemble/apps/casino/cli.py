@@ -1,7 +1,11 @@
-"""`ensemble casino …` admin commands: the first admin."""
+"""`ensemble casino …` admin commands: the first admin, demo and benchmark data."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -9,9 +13,30 @@ from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino import service
-from ensemble.apps.casino.domain import NICKNAME_LENGTH, Rank
+from ensemble.apps.casino.auth import REALM
+from ensemble.apps.casino.domain import (
+    COINS,
+    NICKNAME_LENGTH,
+    SIGN_UP_KEY,
+    Rank,
+    Reason,
+    login_name,
+)
+from ensemble.apps.casino.models import SCHEMA
 from ensemble.apps.casino.settings import CasinoSettings
-from ensemble.kernel.console import NOT_GIVEN, AdminPassword, in_unit_of_work
+from ensemble.kernel.console import (
+    NOT_GIVEN,
+    AdminPassword,
+    Connection,
+    bulk_load,
+    chunked,
+    copy_rows,
+    in_unit_of_work,
+)
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.identity.passwords import hash_password
+from ensemble.kernel.identity.service import normalise_email
+from ensemble.kernel.ledger import Direction
 
 cli = typer.Typer(help="Casino-Club administration.", no_args_is_help=True)
 console = Console()
@@ -41,3 +66,110 @@ def create_admin(nickname: AdminNickname, password: AdminPassword = NOT_GIVEN) -
         return str(account.id)
 
     console.print(f"admin {nickname} created with id {in_unit_of_work(create)}")
+
+
+@cli.command("seed")
+def seed_command(
+    members: Annotated[int, typer.Option(min=1, help="Members to create")] = 100,
+    password: Annotated[
+        str, typer.Option(help="The password of every demo member", show_default=False)
+    ] = "casino-demo-password",
+) -> None:
+    """Bulk-load demo members with their sign-up coins (COPY); prints how to log in."""
+    plan = SeedPlan(members=members, password=password, signup_coins=CasinoSettings().signup_coins)
+    result = bulk_load(
+        console,
+        "rows",
+        plan.rows_expected,
+        lambda connection, advance: seed(connection, plan, advance),
+    )
+    console.print(
+        f"{result.members} members (e.g. {result.first_nickname!r}, password {plan.password!r})"
+    )
+
+
+# The bulk seed
+
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    members: int
+    password: str = "casino-demo-password"
+    signup_coins: int = 1000
+
+    @property
+    def rows_expected(self) -> int:
+        """What the progress bar counts: members."""
+        return self.members
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    members: int
+    first_nickname: str
+
+
+async def seed(
+    connection: Connection, plan: SeedPlan, advance: Callable[[int], None]
+) -> SeedResult:
+    """Load `plan` through a raw asyncpg connection of its own, a transaction per chunk;
+    `advance(n)` reports rows written. Every member shares one password hash (hashing is the
+    slow part of making an account); each gets the sign-up coins as a real ledger entry."""
+    now = utcnow()
+    run = uuid.uuid4().hex[:6]  # seeding twice adds new members, never collides
+    password_hash = await hash_password(plan.password)
+    nicknames = [f"demo{index + 1}-{run}" for index in range(plan.members)]
+    for chunk in chunked(nicknames, CHUNK):
+        rows = [(new_id(), nickname) for nickname in chunk]
+        async with connection.transaction():
+            await _copy_members(connection, rows, password_hash, now)
+            await _copy_signup_coins(connection, [member_id for member_id, _ in rows], plan, now)
+        advance(len(rows))
+    return SeedResult(plan.members, nicknames[0])
+
+
+async def _copy_members(
+    connection: Connection,
+    rows: Sequence[tuple[uuid.UUID, str]],
+    password_hash: str,
+    now: datetime,
+) -> None:
+    accounts = [
+        (uid, REALM, normalise_email(login_name(nick)), password_hash, True, now)
+        for uid, nick in rows
+    ]
+    await copy_rows(connection, "identity", "accounts", ACCOUNT_COLUMNS, accounts)
+    users = [(uid, nick, Rank.STANDARD.value, 0, now) for uid, nick in rows]
+    await copy_rows(connection, SCHEMA, "users", USER_COLUMNS, users)
+
+
+async def _copy_signup_coins(
+    connection: Connection, member_ids: Sequence[uuid.UUID], plan: SeedPlan, now: datetime
+) -> None:
+    """Each member's coins account holding the sign-up grant, and the entry that granted it
+    (what `service.create_member` writes, in bulk)."""
+    if not plan.signup_coins:
+        return
+    coins = plan.signup_coins
+    accounts = [(new_id(), REALM, member_id, COINS, coins, 1, now, now) for member_id in member_ids]
+    await copy_rows(connection, "ledger", "accounts", LEDGER_ACCOUNT_COLUMNS, accounts)
+    entries = [
+        (new_id(), account[0], 1, Direction.EARN.value, coins, Reason.SIGN_UP.value,
+         SIGN_UP_KEY, 0, coins, now)
+        for account in accounts
+    ]  # fmt: skip
+    await copy_rows(connection, "ledger", "entries", LEDGER_ENTRY_COLUMNS, entries)
+
+
+ACCOUNT_COLUMNS = ("id", "realm", "email", "password_hash", "is_active", "created_at")
+USER_COLUMNS = ("account_id", "nickname", "rank", "vip_tier", "created_at")
+LEDGER_ACCOUNT_COLUMNS = (
+    "id", "owner_realm", "owner_id", "currency", "balance", "last_sequence", "created_at",
+    "updated_at",
+)  # fmt: skip
+LEDGER_ENTRY_COLUMNS = (
+    "id", "account_id", "sequence", "direction", "amount", "reason", "idempotency_key",
+    "balance_before", "balance_after", "created_at",
+)  # fmt: skip

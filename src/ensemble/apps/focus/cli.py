@@ -23,6 +23,7 @@ from ensemble.kernel.console import (
     AdminPassword,
     Connection,
     bulk_load,
+    chunked,
     copy_rows,
     in_unit_of_work,
 )
@@ -109,7 +110,7 @@ async def seed(
     password_hash = await hash_password(plan.password)
     user_ids = [new_id() for _ in range(plan.users)]
     emails = [f"demo{index + 1}-{run}@focus.example" for index in range(plan.users)]
-    for rows in _chunks(list(zip(user_ids, emails, strict=True))):
+    for rows in chunked(list(zip(user_ids, emails, strict=True)), CHUNK):
         async with connection.transaction():
             await _copy_users(connection, rows, password_hash, now)
         advance(len(rows))
@@ -118,7 +119,7 @@ async def seed(
         await _copy_rooms(connection, rng, memberships, now)
     advance(plan.rooms + sum(len(members) for members in memberships.values()))
     sessions = 0
-    for rows in _chunks(list(_past_sessions(rng, memberships, plan.history_days, now))):
+    for rows in chunked(list(_past_sessions(rng, memberships, plan.history_days, now)), CHUNK):
         async with connection.transaction():
             await _copy(connection, "focus_sessions", SESSION_COLUMNS, rows)
         sessions += len(rows)
@@ -231,8 +232,3 @@ async def _copy(
     connection: Connection, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     await copy_rows(connection, SCHEMA, table, columns, rows)
-
-
-def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
