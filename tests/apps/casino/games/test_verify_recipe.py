@@ -102,3 +102,8 @@ def test_the_recipe_recomputes_gacha_pulls_of_many_plays(recipe: dict[str, Any],
         floats = fairness.floats(ns["server_seed"], "me", nonce, 3, 2)
         result = gacha.pull(floats, table, pity, 90)
         assert (ns["tier"], ns["item"]) == (result.tier, result.item)
+
+
+def test_the_readme_shows_the_same_recipe() -> None:
+    readme = (Path(__file__).parents[4] / "README.md").read_text()
+    assert f"```python\n{RECIPE_CODE}```" in readme
