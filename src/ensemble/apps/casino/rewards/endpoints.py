@@ -13,14 +13,10 @@ from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.domain import RewardKind
 from ensemble.apps.casino.rewards import service as rewards
 from ensemble.apps.casino.rewards.schemas import (
-    CalendarDay,
     DailyClaimPublic,
-    PreviewPublic,
-    RewardContent,
     RewardGrant,
     RewardPublic,
     RewardReverse,
-    StreakCounts,
     StreakPublic,
     TimeZonePublic,
     TimeZoneSet,
@@ -102,10 +98,8 @@ async def claim_daily(
 
 
 def _daily_claim(claim: rewards.DailyClaim) -> DailyClaimPublic:
-    reward = None if claim.reward is None else RewardPublic.model_validate(claim.reward)
-    streak = StreakCounts.model_validate(claim.streak)
     return DailyClaimPublic.model_validate(
-        Extended(claim.day, reward=reward, streak=streak, claimed_now=claim.claimed_now)
+        Extended(claim.day, reward=claim.reward, streak=claim.streak, claimed_now=claim.claimed_now)
     )
 
 
@@ -121,24 +115,7 @@ async def my_streak(
     claimed in a month (the calendar) and the next 7 rewards."""
     first = None if month is None else date.fromisoformat(f"{month}-01")
     view = await rewards.streak_view(session, user.account_id, now=utcnow(), month=first)
-    return StreakPublic(
-        time_zone=view.time_zone,
-        today=view.today,
-        current=view.current,
-        longest=view.longest,
-        today_claimed=view.today_claimed,
-        shields=view.shields,
-        month=(first or view.today).strftime("%Y-%m"),
-        calendar=[CalendarDay.model_validate(day) for day in view.calendar],
-        next_rewards=[
-            PreviewPublic(
-                day=each.day,
-                streak_day=each.streak_day,
-                reward=RewardContent.model_validate(each.reward),
-            )
-            for each in view.next_rewards
-        ],
-    )
+    return StreakPublic.model_validate(view)
 
 
 @router.put("/users/me/time-zone", tags=["users"], responses=errors(*INPUT))

@@ -390,6 +390,8 @@ class StreakView:
     last_day: date | None
     today_claimed: bool
     shields: int
+    month: str
+    """The calendar's month, `YYYY-MM`."""
     calendar: list[StreakDay]
     next_rewards: list[Preview]
 
@@ -431,6 +433,7 @@ async def streak_view(
     `month` (any day of it; default the member's current month) and the next rewards."""
     standing = await _standing(session, user_id, now)
     today = standing.where.today
+    month = month or today
     return StreakView(
         time_zone=standing.where.time_zone,
         today=today,
@@ -439,7 +442,8 @@ async def streak_view(
         last_day=standing.streak.last_day,
         today_claimed=standing.step is None,
         shields=standing.shields,
-        calendar=await _calendar(session, user_id, month or today),
+        month=month.strftime("%Y-%m"),
+        calendar=await _calendar(session, user_id, month),
         next_rewards=_previews(today, standing.streak.current, standing.step),
     )
 
