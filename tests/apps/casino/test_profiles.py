@@ -22,7 +22,7 @@ async def test_your_own_profile_is_full(casino: CasinoWorld) -> None:
         "vip_tier": 0,
         "coins": CasinoSettings().signup_coins,
         "gems": 0,
-        "streak": 0,
+        "streak": 1,  # the sign-up day is the first day of the login streak
         "stats": {"games_played": 0, "wins": 0},
         "achievements": [],
         "is_own_profile": True,

@@ -4,7 +4,8 @@ session, no I/O."""
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 COINS = "coins"
 """The earned currency (the seed's cyber tokens): a kernel ledger account, realm `casino`."""
@@ -91,7 +92,97 @@ class Reason(enum.StrEnum):
     """Why coins or gems moved (the ledger entries' `reason`)."""
 
     SIGN_UP = "sign_up"
+    REWARD = "reward"
+    REWARD_REVERSED = "reward_reversed"
 
 
 SIGN_UP_KEY = "sign-up"
 """The idempotency key of the sign-up grant: one per member's coins account."""
+
+
+# rewards and streaks (A5)
+
+
+class RewardKind(enum.StrEnum):
+    """What a reward grants: an amount of a currency, or a quantity of an item."""
+
+    COINS = COINS
+    GEMS = GEMS
+    ITEM = "item"
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """One grant's content: `amount` of coins or gems, or `quantity` of `item_id`."""
+
+    kind: RewardKind
+    amount: int | None = None
+    item_id: str | None = None
+    quantity: int | None = None
+
+
+def reward_shape_error(spec: RewardSpec) -> str | None:
+    """Why a reward's fields do not fit its kind (None when they do): a currency takes a
+    positive `amount` alone, an item an `item_id` and a positive `quantity` alone."""
+    if spec.kind is RewardKind.ITEM:
+        if spec.amount is not None:
+            return "an item reward takes item_id and quantity, not amount"
+        if spec.item_id is None or spec.quantity is None:
+            return "an item reward needs item_id and quantity"
+        return None if spec.quantity > 0 else "the quantity must be positive"
+    if spec.item_id is not None or spec.quantity is not None:
+        return f"a {spec.kind.value} reward takes amount, not item_id or quantity"
+    if spec.amount is None:
+        return f"a {spec.kind.value} reward needs an amount"
+    return None if spec.amount > 0 else "the amount must be positive"
+
+
+DAILY_CYCLE: tuple[RewardSpec, ...] = (
+    RewardSpec(RewardKind.COINS, amount=100),
+    RewardSpec(RewardKind.COINS, amount=150),
+    RewardSpec(RewardKind.COINS, amount=200),
+    RewardSpec(RewardKind.COINS, amount=250),
+    RewardSpec(RewardKind.COINS, amount=300),
+    RewardSpec(RewardKind.COINS, amount=400),
+    RewardSpec(RewardKind.ITEM, item_id=STREAK_SHIELD, quantity=1),
+)
+"""The daily login rewards of a 7-day cycle, by streak day; day 7 is the weekly reward (a
+streak shield: gems are bought, never handed out by a schedule). Day 8 starts it again."""
+DAILY_LOGIN_REASON = "daily_login"
+"""The reason of a daily login reward (`casino.rewards.reason`)."""
+
+
+def daily_reward(streak_day: int) -> RewardSpec:
+    """The reward of the `streak_day`-th day in a row (1 = the first)."""
+    if streak_day < 1:
+        raise ValueError("streak days count from 1")
+    return DAILY_CYCLE[(streak_day - 1) % len(DAILY_CYCLE)]
+
+
+@dataclass(frozen=True)
+class StreakStep:
+    """What claiming `day` does to a streak: the day it becomes in the streak, and whether
+    a streak shield is used up to cover the one day missed before it."""
+
+    streak_day: int
+    uses_shield: bool
+
+
+def next_streak_step(
+    *, current: int, last_day: date | None, day: date, shields: int
+) -> StreakStep | None:
+    """The step of claiming local `day` after a streak of `current` days ending on
+    `last_day`; None when `day` is not after `last_day` (claimed already, or earlier: a
+    time-zone change never claims a day twice). Days are calendar days, not 24-hour spans,
+    so a daylight-saving change neither breaks nor stretches a streak. Missing exactly one
+    day keeps the streak if a shield is held (and uses it); any other gap starts over."""
+    if last_day is None or current < 1:
+        return StreakStep(1, uses_shield=False)
+    gap = (day - last_day).days
+    if gap <= 0:
+        return None
+    if gap == 1:
+        return StreakStep(current + 1, uses_shield=False)
+    if gap == 2 and shields > 0:
+        return StreakStep(current + 1, uses_shield=True)
+    return StreakStep(1, uses_shield=False)

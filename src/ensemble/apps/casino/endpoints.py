@@ -20,6 +20,7 @@ from ensemble.apps.casino.auth import (
 )
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.inventory import endpoints as inventory
+from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
     PREFIX,
@@ -156,4 +157,4 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router, inventory.router)
+routers = (auth, router, inventory.router, rewards.router)

@@ -50,6 +50,8 @@ class User(Base):
     """The code the member signed up with (None for accounts an admin command made)."""
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(TZ)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    """The IANA time zone of the member's day (daily login reward, streak; A5)."""
 
 
 class InviteCode(Base):

@@ -152,15 +152,23 @@ async def sign_up(
         invite_code=invite_code,
     )
     await consume_invite(session, invite_code, account.id, forever=forever_code)
+    from ensemble.apps.casino.rewards import service as rewards  # it builds on this module
+
+    await rewards.start_streak(session, account.id, now=utcnow())
     return account, user
 
 
 async def record_login(session: AsyncSession, login: Login) -> None:
-    """The login hook: `last_login_at`. A plain UPDATE, not through the ORM: the time of a
-    login changes no caller, so the process's auth cache is kept."""
+    """The login hook: `last_login_at`, and the daily login reward of the member's first
+    login of their day (A5). A plain UPDATE, not through the ORM: the time of a login
+    changes no caller, so the process's auth cache is kept."""
+    from ensemble.apps.casino.rewards import service as rewards  # it builds on this module
+
+    now = utcnow()
     await session.execute(
-        update(User).where(User.account_id == login.account_id).values(last_login_at=utcnow())
+        update(User).where(User.account_id == login.account_id).values(last_login_at=now)
     )
+    await rewards.daily_login(session, login.account_id, now=now)
 
 
 async def member(session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -191,13 +199,16 @@ async def me(session: AsyncSession, user_id: uuid.UUID) -> Extended:
 
 
 async def profile(session: AsyncSession, user_id: uuid.UUID, *, own: bool) -> Extended:
-    """A member's profile: everything for `own`, the public part for others. Streaks (A5),
-    game stats and achievements (A7) read as none until those parts keep them."""
+    """A member's profile: everything for `own`, the public part for others. Game stats
+    and achievements (A7) read as none until that part keeps them."""
+    from ensemble.apps.casino.rewards import service as rewards  # it builds on this module
+
     user = await member(session, user_id)
     if not own:
         return Extended(user, stats=PublicStats())
+    streak = await rewards.current_streak(session, user_id, now=utcnow())
     return Extended(
-        user, **await wallet(session, user_id), streak=0, stats=PublicStats(), achievements=[]
+        user, **await wallet(session, user_id), streak=streak, stats=PublicStats(), achievements=[]
     )
 
 
