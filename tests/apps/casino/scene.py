@@ -29,10 +29,19 @@ async def build_scene(casino: CasinoWorld) -> Scene:
     admin = await casino.member(Rank.ADMIN)
     sessions = await casino.client.get(f"{API}/auth/sessions", headers=member.headers)
     assert sessions.status_code == 200, sessions.text
+    reward = await casino.client.post(
+        f"{API}/rewards",
+        json={"user_id": str(member.user_id), "kind": "coins", "amount": 50,
+              "reason": "scene", "idempotency_key": "scene-reward"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert reward.status_code == 201, reward.text
     values = {
         "user_id": str(other.user_id),
+        "member_id": str(member.user_id),
         "session_id": sessions.json()[0]["session_id"],
         "code": await casino.invite(),
+        "reward_id": reward.json()["reward_id"],
     }
     return Scene(member, other, admin, values)
 

@@ -84,8 +84,26 @@ ENDPOINTS = [
     ),
     admin("POST", "/admin/users/{user_id}/force-logout", ok=204),
     Endpoint("GET", "/users/{user_id}/profile"),
+    Endpoint("PUT", "/users/me/time-zone", {"time_zone": "Asia/Seoul"}),
     # inventory
     Endpoint("GET", "/inventory"),
+    # rewards and streaks
+    admin(
+        "POST",
+        "/rewards",
+        {
+            "user_id": "{member_id}",
+            "kind": "gems",
+            "amount": 5,
+            "reason": "matrix",
+            "idempotency_key": "matrix-grant",
+        },
+        201,
+    ),  # fmt: skip
+    Endpoint("GET", "/rewards/history"),
+    Endpoint("POST", "/rewards/daily"),  # claimed at sign-up: the same day again
+    Endpoint("GET", "/rewards/streak"),
+    admin("POST", "/admin/rewards/{reward_id}/reverse", {"reason": "matrix"}),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

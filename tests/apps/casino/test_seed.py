@@ -31,6 +31,10 @@ async def test_seeded_members_log_in_with_their_sign_up_coins(casino: CasinoWorl
     tokens = await casino.login(result.first_nickname.upper(), "seeded-password")
     me = await casino.client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))
     assert (me.json()["nickname"], me.json()["coins"]) == (result.first_nickname, 700)
+    streak = await casino.client.get(
+        f"{API}/rewards/streak", headers=bearer(tokens["access_token"])
+    )
+    assert streak.json()["current"] == 1
 
 
 async def test_seeding_twice_adds_members_without_collisions(casino: CasinoWorld) -> None:

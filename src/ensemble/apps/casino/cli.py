@@ -116,7 +116,8 @@ async def seed(
 ) -> SeedResult:
     """Load `plan` through a raw asyncpg connection of its own, a transaction per chunk;
     `advance(n)` reports rows written. Every member shares one password hash (hashing is the
-    slow part of making an account); each gets the sign-up coins as a real ledger entry."""
+    slow part of making an account); each gets what a sign-up gives: the coins as a real
+    ledger entry and the first day of a login streak."""
     now = utcnow()
     run = uuid.uuid4().hex[:6]  # seeding twice adds new members, never collides
     password_hash = await hash_password(plan.password)
@@ -141,8 +142,14 @@ async def _copy_members(
         for uid, nick in rows
     ]
     await copy_rows(connection, "identity", "accounts", ACCOUNT_COLUMNS, accounts)
-    users = [(uid, nick, Rank.STANDARD.value, 0, now) for uid, nick in rows]
+    users = [(uid, nick, Rank.STANDARD.value, 0, "UTC", now) for uid, nick in rows]
     await copy_rows(connection, SCHEMA, "users", USER_COLUMNS, users)
+    # the sign-up is the streak's first day (`rewards.start_streak`)
+    today = now.date()
+    streaks = [(uid, 1, 1, today, now) for uid, _ in rows]
+    await copy_rows(connection, SCHEMA, "streaks", STREAK_COLUMNS, streaks)
+    days = [(uid, today, 1, False, now) for uid, _ in rows]
+    await copy_rows(connection, SCHEMA, "streak_days", STREAK_DAY_COLUMNS, days)
 
 
 async def _copy_signup_coins(
@@ -164,7 +171,9 @@ async def _copy_signup_coins(
 
 
 ACCOUNT_COLUMNS = ("id", "realm", "email", "password_hash", "is_active", "created_at")
-USER_COLUMNS = ("account_id", "nickname", "rank", "vip_tier", "created_at")
+USER_COLUMNS = ("account_id", "nickname", "rank", "vip_tier", "time_zone", "created_at")
+STREAK_COLUMNS = ("user_id", "current", "longest", "last_day", "updated_at")
+STREAK_DAY_COLUMNS = ("user_id", "day", "streak_day", "shield_used", "claimed_at")
 LEDGER_ACCOUNT_COLUMNS = (
     "id", "owner_realm", "owner_id", "currency", "balance", "last_sequence", "created_at",
     "updated_at",
