@@ -34,6 +34,7 @@ from ensemble.apps.casino.schemas import (
     errors,
 )
 from ensemble.apps.casino.settings import CasinoDep
+from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -156,4 +157,4 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router, inventory.router)
+routers = (auth, router, inventory.router, shop.router)
