@@ -121,7 +121,7 @@ class PromoCode(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[PromoKind] = mapped_column(enum_type(PromoKind, "promo_kind"))
     percent_off: Mapped[int | None] = mapped_column(SmallInteger)
-    bonus: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    bonus: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     product_id: Mapped[str | None] = mapped_column(ForeignKey(PRODUCTS))
     """The one product it applies to (None: any)."""
     max_uses: Mapped[int | None] = mapped_column(Integer)
@@ -187,7 +187,7 @@ class Purchase(Base):
     checkout_url: Mapped[str | None] = mapped_column(String(500))
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     refund_reason: Mapped[str | None] = mapped_column(String(500))
-    refund_debt: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    refund_debt: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     """What a refund could not take back (the member had spent it): `{currency: amount}`."""
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow, onupdate=utcnow)
