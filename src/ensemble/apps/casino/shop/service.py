@@ -720,7 +720,8 @@ async def _unknown_items(session: AsyncSession, items: Mapping[str, int]) -> lis
 async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
     """A new product (409 `product_exists`, 422 `invalid_product`)."""
     fields = body.model_dump(exclude={"contents"})
-    product = Product(**fields, contents=Contents(**body.contents.model_dump()).as_json())
+    contents = Contents(**body.contents.model_dump()).as_json()
+    product = Product(**fields, contents=contents, stock_sold=0)
     await _check_product(session, product)
     if await session.get(Product, body.product_id) is not None:
         raise ProductExists(details={"product_id": body.product_id})
