@@ -176,7 +176,7 @@ async def test_a_refund_takes_the_gems_back_exactly_once(shop: ShopWorld) -> Non
     assert await shop.written() == before
 
 
-async def test_a_refund_of_spent_gems_records_a_debt(shop: ShopWorld) -> None:
+async def test_a_refund_of_spent_gems_records_a_debt_the_next_gems_repay(shop: ShopWorld) -> None:
     admin, member = await shop.member(Rank.ADMIN), await shop.member()
     purchase = await _fulfilled(shop, member, 100)
     assert (await shop.buy(member, "coins-5500")).status_code == 201  # 50 gems spent
@@ -186,6 +186,11 @@ async def test_a_refund_of_spent_gems_records_a_debt(shop: ShopWorld) -> None:
     assert await shop.entry_sum(member, GEMS, ShopReason.REFUND) == -50
     async with shop.casino.database.sessionmaker() as session:
         assert await service.debts(session, member.user_id) == {GEMS: 50}
+    await _fulfilled(shop, member, 80)  # the next gems pay the debt back first
+    assert await shop.balance(member, GEMS) == 30
+    assert await shop.entry_sum(member, GEMS, ShopReason.DEBT_REPAYMENT) == -50
+    async with shop.casino.database.sessionmaker() as session:
+        assert await service.debts(session, member.user_id) == {}
 
 
 async def test_only_fulfilled_money_purchases_are_refunded(shop: ShopWorld) -> None:

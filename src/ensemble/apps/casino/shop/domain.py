@@ -43,6 +43,7 @@ class ShopReason(enum.StrEnum):
     PURCHASE = "shop_purchase"
     GRANT = "shop_grant"
     REFUND = "shop_refund"
+    DEBT_REPAYMENT = "shop_debt_repayment"
 
 
 def ledger_key(purchase_id: object, step: str) -> str:

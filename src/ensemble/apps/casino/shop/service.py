@@ -499,8 +499,34 @@ async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> N
                 "idempotency_key": ledger_key(purchase.id, f"grant-{currency}"),
             },
         )
+        await _repay_debt(session, purchase, currency, amount)
     await inventory.grant(session, purchase.user_id, granted.items)
     _move(purchase, PurchaseStatus.FULFILLED, now)
+
+
+async def _repay_debt(
+    session: AsyncSession, purchase: Purchase, currency: str, granted: int
+) -> None:
+    """Out of what a purchase just granted, pay back the member's debt in that currency
+    first (a refund's debt is settled by the next purchase, never by a negative balance)."""
+    debt = await session.scalar(
+        select(Debt)
+        .where(Debt.user_id == purchase.user_id, Debt.currency == currency, Debt.amount > 0)
+        .with_for_update()
+    )
+    if debt is None:
+        return
+    repaid = min(debt.amount, granted)
+    await ledger.spend_by_owner(
+        session,
+        _owner(purchase.user_id, currency),
+        amount=repaid,
+        reason=ShopReason.DEBT_REPAYMENT,
+        reference_type=REFERENCE_TYPE,
+        reference_id=str(purchase.id),
+        idempotency_key=ledger_key(purchase.id, f"repay-{currency}"),
+    )
+    debt.amount -= repaid
 
 
 async def _close(
