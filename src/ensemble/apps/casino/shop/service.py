@@ -247,10 +247,10 @@ async def buy(
     earlier = await repository.purchases.by_key(session, order.user_id, order.idempotency_key)
     if earlier is not None:
         return Bought(_same_order(earlier, order), created=False)
-    offer_ = await offer(session, order.user_id, order.product_id, now, vip=vip)
-    product = offer_.product
+    on_offer = await offer(session, order.user_id, order.product_id, now, vip=vip)
+    product = on_offer.product
     promo = await _usable_promo(session, order.promo_code, product, now)
-    purchase = await _insert_purchase(session, order, product, offer_.price, promo)
+    purchase = await _insert_purchase(session, order, product, on_offer.price, promo)
     if purchase is None:  # a twin with the same key committed first
         twin = await repository.purchases.by_key(session, order.user_id, order.idempotency_key)
         assert twin is not None, "ON CONFLICT DO NOTHING skipped a purchase that is not there"
