@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ensemble.apps.casino import app as casino_app
 from ensemble.apps.casino.domain import Rank
@@ -22,7 +23,7 @@ from ensemble.kernel.db import Database
 from ensemble.kernel.modules import AppModule
 from ensemble.settings import Settings
 from tests.apicheck import bearer
-from tests.conftest import in_process_client
+from tests.conftest import empty_apps, in_process_client
 
 API = "/api"
 PASSWORD = "correct horse battery"
@@ -42,6 +43,54 @@ WRITTEN = (
 def apps_written() -> list[AppModule]:
     """Casino-Club's tests write Casino-Club's tables (and the kernel's) alone."""
     return [casino_app]
+
+
+SHIPPED = "test_shipped"
+"""Where the rows Casino-Club's migrations ship are kept, a copy per reference table."""
+
+
+def _copy_of(table: str) -> str:
+    return f"{SHIPPED}.{table.replace('.', '__')}"
+
+
+@pytest.fixture(scope="session")
+async def shipped_rows(database: Database) -> tuple[str, ...]:
+    """Copies of the reference tables as the migrations filled them (taken once), in the
+    order they can be refilled (a table after those its rows point at)."""
+    tables = casino_app.reference_tables
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SHIPPED}"))
+        for table in tables:
+            await conn.execute(
+                text(f"CREATE TABLE IF NOT EXISTS {_copy_of(table)} AS TABLE {table}")
+            )
+    return tables
+
+
+async def _fingerprint(conn: AsyncConnection, table: str) -> str:
+    found = await conn.scalar(
+        text(f"SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} t")
+    )
+    return str(found)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(database: Database, shipped_rows: tuple[str, ...]) -> AsyncIterator[None]:
+    """Replaces the root one: empty Casino-Club's tables and the kernel's, and put back the
+    shipped rows of any reference table a test changed (admins add products, banners, rate
+    tables; the fuzzing does too)."""
+    yield
+    await empty_apps(database, [casino_app])
+    async with database.engine.begin() as conn:
+        changed = [
+            table
+            for table in shipped_rows
+            if await _fingerprint(conn, table) != await _fingerprint(conn, _copy_of(table))
+        ]
+        for table in reversed(changed):
+            await conn.execute(text(f"DELETE FROM {table}"))
+        for table in changed:
+            await conn.execute(text(f"INSERT INTO {table} SELECT * FROM {_copy_of(table)}"))
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from ensemble.apps.casino.domain import Rank
 from ensemble.kernel.db import Database
 from tests.apicheck import snapshot, tables_of
 from tests.apps.casino.conftest import API, CasinoWorld, Member
+from tests.apps.casino.shopkit import ShopWorld, paid
 
 
 @dataclass(frozen=True)
 class Scene:
-    """`member` plays and shops; `other` is another member; `admin` runs the place. `values`
-    are the ids, named as in the routes (`user_id` is the other member's)."""
+    """`member` plays and shops (a reward granted, 100 gems bought with money and paid);
+    `other` is another member; `admin` runs the place. `values` are the ids, named as in the
+    routes (`user_id` is the other member's; `product_id` a test product of the shop)."""
 
     member: Member
     other: Member
@@ -36,12 +38,19 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         headers=admin.headers,
     )  # fmt: skip
     assert reward.status_code == 201, reward.text
+    shop = ShopWorld(casino)
+    bought = await shop.buy(member, "gems-100")
+    assert bought.status_code == 201, bought.text
+    settled = await shop.webhook(paid(bought.json()))
+    assert settled.status_code == 200, settled.text
     values = {
         "user_id": str(other.user_id),
         "member_id": str(member.user_id),
         "session_id": sessions.json()[0]["session_id"],
         "code": await casino.invite(),
         "reward_id": reward.json()["reward_id"],
+        "product_id": await shop.product(),
+        "purchase_id": bought.json()["purchase_id"],
     }
     return Scene(member, other, admin, values)
 

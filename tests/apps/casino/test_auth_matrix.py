@@ -99,17 +99,50 @@ ENDPOINTS = [
             "idempotency_key": "matrix-grant",
         },
         201,
-    ),  # fmt: skip
+    ),
     Endpoint("GET", "/rewards/history"),
     Endpoint("POST", "/rewards/daily"),  # claimed at sign-up: the same day again
     Endpoint("GET", "/rewards/streak"),
     admin("POST", "/admin/rewards/{reward_id}/reverse", {"reason": "matrix"}),
+    # shop
+    Endpoint("GET", "/shop/products"),
+    Endpoint("GET", "/shop/products/{product_id}"),
+    Endpoint("POST", "/shop/buy", {"product_id": "{product_id}", "idempotency_key": "m-1"}, 201),
+    Endpoint("GET", "/shop/receipts"),
+    Endpoint(
+        "GET",
+        "/shop/receipts/{purchase_id}",
+        refused={Who.OTHER: (404, "purchase_not_found")},
+    ),
+    admin(
+        "POST",
+        "/admin/shop/products",
+        {
+            "product_id": "t-matrix",
+            "name": "Matrix",
+            "kind": "item_package",
+            "price_currency": "coins",
+            "base_price": 10,
+            "contents": {"items": {"streak-shield": 1}},
+        },
+        201,
+    ),
+    admin("PATCH", "/admin/shop/products/{product_id}", {"name": "Renamed"}),
+    admin("PUT", "/admin/shop/products/{product_id}/enabled", {"enabled": False}),
+    admin(
+        "POST",
+        "/admin/shop/promo-codes",
+        {"code": "MATRIX10", "kind": "percent", "percent_off": 10},
+        201,
+    ),
+    admin("POST", "/admin/shop/purchases/{purchase_id}/refund", {"reason": "matrix"}),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account
     ("POST", "/auth/signup"),
     ("POST", "/auth/login"),
     ("POST", "/auth/refresh"),  # the refresh token is the credential
+    ("POST", "/shop/webhooks/{provider}"),  # signed by the provider (`test_shop_payments`)
 }
 
 SERVED = http_routes(routers, PREFIX)

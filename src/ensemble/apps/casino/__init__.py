@@ -4,6 +4,7 @@ from ensemble.apps.casino.cli import cli
 from ensemble.apps.casino.endpoints import routers
 from ensemble.apps.casino.models import SCHEMA
 from ensemble.apps.casino.settings import CASINO
+from ensemble.apps.casino.tasks import JOBS
 from ensemble.kernel.modules import AppModule
 
 app = AppModule(
@@ -18,6 +19,7 @@ app = AppModule(
     routers=routers,
     cli=cli,
     resources=CASINO,
+    jobs=JOBS,
     schemas=(SCHEMA,),
-    reference_tables=(f"{SCHEMA}.items",),
+    reference_tables=(f"{SCHEMA}.items", f"{SCHEMA}.products"),
 )

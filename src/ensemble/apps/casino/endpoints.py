@@ -35,6 +35,7 @@ from ensemble.apps.casino.schemas import (
     errors,
 )
 from ensemble.apps.casino.settings import CasinoDep
+from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -157,4 +158,4 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router, inventory.router, rewards.router)
+routers = (auth, router, inventory.router, rewards.router, shop.router)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
@@ -32,6 +32,28 @@ class CasinoSettings(BaseSettings):
         default="5858",
         pattern=INVITE_CODE_PATTERN,
         description="the invite code valid forever and never consumed",
+    )
+    # shop (A6)
+    payment_provider: Literal["sandbox"] = Field(
+        default="sandbox", description="the payment provider money-priced purchases go through"
+    )
+    payment_webhook_secret: SecretStr = Field(
+        default=SecretStr("sandbox-webhook-secret"),
+        description="the HMAC-SHA256 key of payment webhooks' signatures (never logged)",
+    )
+    payment_webhook_tolerance_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="how old (or early) a signed webhook may be: the replay window",
+    )
+    payment_pending_minutes: int = Field(
+        default=30,
+        gt=0,
+        description="how long a money-priced purchase may wait in `pending` before the sweep"
+        " asks the provider and settles it",
+    )
+    shop_sweep_seconds: int = Field(
+        default=60, gt=0, description="how often the sweep of stuck payments runs"
     )
 
 

@@ -1,0 +1,101 @@
+"""The shop's queries: the catalogue as a member sees it, a member's purchases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.casino.shop.domain import PurchaseStatus
+from ensemble.apps.casino.shop.models import MemberPurchases, Product, Purchase
+from ensemble.kernel.db.repository import Repository
+from ensemble.kernel.pagination import Page, PageRequest
+
+
+def on_sale(now: datetime) -> ColumnElement[bool]:
+    """Products a member may see and buy at `now`: switched on and within their window."""
+    return and_(
+        Product.is_enabled.is_(True),
+        or_(Product.available_from.is_(None), Product.available_from <= now),
+        or_(Product.available_until.is_(None), Product.available_until > now),
+    )
+
+
+class Products(Repository[Product]):
+    async def on_sale_page(
+        self, session: AsyncSession, now: datetime, request: PageRequest
+    ) -> Page[Product]:
+        return await self.page(
+            session, on_sale(now), request, (Product.sort_order, Product.product_id)
+        )
+
+    async def on_sale_one(
+        self, session: AsyncSession, product_id: str, now: datetime
+    ) -> Product | None:
+        found: Product | None = await session.scalar(
+            self.select().where(Product.product_id == product_id, on_sale(now))
+        )
+        return found
+
+    async def bought_by(
+        self, session: AsyncSession, user_id: uuid.UUID, product_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """How many units of each product the member holds (purchases and reservations)."""
+        rows = await session.execute(
+            select(MemberPurchases.product_id, MemberPurchases.bought).where(
+                MemberPurchases.user_id == user_id, MemberPurchases.product_id.in_(product_ids)
+            )
+        )
+        return {row.product_id: row.bought for row in rows}
+
+
+class Purchases(Repository[Purchase]):
+    async def by_key(
+        self, session: AsyncSession, user_id: uuid.UUID, idempotency_key: str
+    ) -> Purchase | None:
+        found: Purchase | None = await session.scalar(
+            self.select().where(
+                Purchase.user_id == user_id, Purchase.idempotency_key == idempotency_key
+            )
+        )
+        return found
+
+    async def by_transaction(
+        self, session: AsyncSession, provider: str, transaction_id: str
+    ) -> Purchase | None:
+        """The purchase of a provider's transaction, locked for its settlement."""
+        found: Purchase | None = await session.scalar(
+            self.select()
+            .where(Purchase.provider == provider, Purchase.provider_txn_id == transaction_id)
+            .with_for_update()
+        )
+        return found
+
+    async def stuck(
+        self, session: AsyncSession, created_before: datetime, limit: int
+    ) -> Sequence[Purchase]:
+        """Pending purchases older than `created_before`, oldest first, locked (those another
+        sweep or a webhook holds are skipped)."""
+        return await self.list(
+            session,
+            self.select()
+            .where(Purchase.status == PurchaseStatus.PENDING, Purchase.created_at < created_before)
+            .order_by(Purchase.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True),
+        )
+
+    async def page_of(
+        self, session: AsyncSession, user_id: uuid.UUID, request: PageRequest
+    ) -> Page[Purchase]:
+        """A member's purchases, the newest first (ids are time-ordered)."""
+        return await self.page(
+            session, Purchase.user_id == user_id, request, (Purchase.id,), descending=True
+        )
+
+
+products = Products(Product)
+purchases = Purchases(Purchase)
