@@ -57,7 +57,7 @@ def _copy_of(table: str) -> str:
 async def shipped_rows(database: Database) -> tuple[str, ...]:
     """Copies of the reference tables as the migrations filled them (taken once), in the
     order they can be refilled (a table after those its rows point at)."""
-    tables = casino_app.reference_tables
+    tables = tuple(casino_app.reference_tables)
     async with database.engine.begin() as conn:
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SHIPPED}"))
         for table in tables:

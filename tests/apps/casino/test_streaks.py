@@ -25,13 +25,13 @@ from tests.apicheck import assert_error, snapshot
 from tests.apps.casino.conftest import API, WRITTEN, CasinoWorld, Member
 
 SIGNUP_COINS = CasinoSettings().signup_coins
-CYCLE_COINS = [spec.amount for spec in DAILY_CYCLE[:6]]
+CYCLE_COINS = [spec.amount or 0 for spec in DAILY_CYCLE[:6]]
 TOUCHED = (*WRITTEN, "casino.rewards", "casino.inventory", "casino.streaks", "casino.streak_days")
 
 
-def local(zone: str, *moment: int) -> datetime:
-    """A wall-clock time in `zone` (year, month, day, hour, minute)."""
-    return datetime(*moment, tzinfo=ZoneInfo(zone))  # type: ignore[misc]
+def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A wall-clock time in `zone`."""
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone))
 
 
 @dataclass(frozen=True)
