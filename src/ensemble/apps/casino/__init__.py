@@ -19,5 +19,9 @@ app = AppModule(
     cli=cli,
     resources=CASINO,
     schemas=(SCHEMA,),
-    reference_tables=(f"{SCHEMA}.items",),
+    reference_tables=(
+        f"{SCHEMA}.items",
+        f"{SCHEMA}.gacha_banners",
+        f"{SCHEMA}.gacha_rate_tables",
+    ),
 )

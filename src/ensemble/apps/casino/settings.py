@@ -33,6 +33,13 @@ class CasinoSettings(BaseSettings):
         pattern=INVITE_CODE_PATTERN,
         description="the invite code valid forever and never consumed",
     )
+    slot_min_bet: int = Field(default=1, gt=0, description="the smallest slot bet, in coins")
+    slot_max_bet: int = Field(default=10_000, gt=0, description="the largest slot bet, in coins")
+    gacha_rate_notice_minutes: int = Field(
+        default=1440,
+        ge=0,
+        description="how long before it applies a new gacha rate table must be published",
+    )
 
 
 @dataclass(frozen=True)
