@@ -53,6 +53,7 @@ class TableRates(ResponseModel):
     version: int
     effective_from: datetime
     published_at: datetime
+    weights: dict[Tier, int] = Field(description="The tier weights, in the pick order")
     base: dict[Tier, Rate]
     consolidated: dict[Tier, Rate]
     expected_pulls_per_ssr: float
