@@ -40,10 +40,6 @@ class SeedMismatch(InvalidInput):
     message = "The server seed does not hash to the server seed hash."
 
 
-class MissingParameter(InvalidInput):
-    code = "validation_error"
-
-
 class PaytableNotFound(NotFound):
     code = "paytable_not_found"
     message = "No slot paytable has that version."
@@ -130,9 +126,11 @@ async def verify(
             reels=list(outcome.stops), multiplier=outcome.multiplier, win=outcome.win
         )
     if banner_id is None:
-        raise MissingParameter(
+        raise InvalidInput(
             "`banner_id` is required for the gacha.", details={"missing": "banner_id"}
         )
+    if count not in gacha_service.COUNTS:
+        raise InvalidInput("A play is 1 or 10 pulls.", details={"count": count})
     banner = await gacha_service.banner(session, banner_id)
     table = await gacha_service.version_of(session, banner_id, table_version)
     count_floats = gacha.FLOATS_PER_PULL * count

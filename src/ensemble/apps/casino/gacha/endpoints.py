@@ -41,7 +41,7 @@ def _disclosed(row: RateTableVersion, hard_pity: int) -> TableRates:
         version=row.version,
         effective_from=row.effective_from,
         published_at=row.published_at,
-        weights={tier: weight for tier, weight in table.tier_weights},
+        weights=dict(table.tier_weights),
         base={tier: Rate.of(rate) for tier, rate in table.base_rates().items()},
         consolidated={
             tier: Rate.of(rate) for tier, rate in core.consolidated_rates(table, hard_pity).items()
