@@ -182,11 +182,10 @@ async def _check_table(session: AsyncSession, row: RateTableVersion) -> None:
     listed = {item: tier for tier, items in table.pools.items() for item in items}
     if len(listed) != sum(len(items) for items in table.pools.values()):
         raise InvalidRateTable(details={"reason": "an item is listed twice"})
-    known = dict(
-        (
-            await session.execute(select(Item.item_id, Item.tier).where(Item.item_id.in_(listed)))
-        ).tuples()
+    rows = await session.execute(
+        select(Item.item_id, Item.tier).where(Item.item_id.in_(list(listed)))
     )
+    known = {row.item_id: row.tier for row in rows}
     wrong = sorted(item for item, tier in listed.items() if known.get(item) != tier)
     if wrong:
         raise InvalidRateTable(
