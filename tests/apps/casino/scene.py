@@ -51,6 +51,7 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         "reward_id": reward.json()["reward_id"],
         "product_id": await shop.product(),
         "purchase_id": bought.json()["purchase_id"],
+        "banner_id": "standard",
     }
     return Scene(member, other, admin, values)
 

@@ -28,6 +28,7 @@ from tests import apicheck
 from tests.apicheck import assert_error_shape, bearer, fill, http_routes
 from tests.apps.casino.conftest import PASSWORD, CasinoWorld, Member
 from tests.apps.casino.scene import Scene, all_rows, build_scene
+from tests.apps.casino.test_fairness_routes import verify_params
 
 
 class Who(enum.StrEnum):
@@ -51,6 +52,7 @@ class Endpoint:
     ok: int = 200  # what `by` gets
     by: Who = Who.MEMBER
     refused: dict[Who, Refusal] = dataclasses.field(default_factory=dict)
+    query: dict[str, str | int] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,6 +66,9 @@ class Endpoint:
 def admin(method: str, path: str, body: Any = None, ok: int = 200) -> Endpoint:
     return Endpoint(method, path, body, ok, Who.ADMIN, ADMINS_ONLY)
 
+
+WEIGHTS = {"SSR": 100, "SR": 900, "R": 3000, "N": 6000}
+POOLS = {"SSR": ["golden-dragon"], "SR": ["lucky-cat"], "R": ["red-seven"], "N": ["plain-chip"]}
 
 ENDPOINTS = [
     # accounts
@@ -136,6 +141,27 @@ ENDPOINTS = [
         201,
     ),
     admin("POST", "/admin/shop/purchases/{purchase_id}/refund", {"reason": "matrix"}),
+    # fairness
+    Endpoint("GET", "/fairness"),
+    Endpoint("PUT", "/fairness/client-seed", {"client_seed": "matrix-seed"}),
+    Endpoint("POST", "/fairness/rotate"),
+    Endpoint("GET", "/fairness/seeds"),
+    Endpoint("GET", "/fairness/verify", query=verify_params()),
+    # slot
+    Endpoint("GET", "/games/slot/paytable"),
+    Endpoint("POST", "/games/slot/spin", {"bet": 10}),
+    Endpoint("POST", "/actions/SLOT_SPIN", {"bet": 10}),
+    # gacha
+    Endpoint("GET", "/gacha/banners"),
+    Endpoint("GET", "/gacha/banners/{banner_id}/rates"),
+    Endpoint("POST", "/gacha/spin", {"banner_id": "{banner_id}", "count": 1}),
+    Endpoint("GET", "/gacha/history"),
+    admin(
+        "POST",
+        "/admin/gacha/banners/{banner_id}/rate-tables",
+        {"effective_from": "2099-01-01T00:00:00Z", "weights": WEIGHTS, "pools": POOLS},
+        201,
+    ),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account
@@ -165,6 +191,7 @@ async def call(
         endpoint.method,
         PREFIX + fill(endpoint.path, values),
         json=fill(endpoint.body, values),
+        params=endpoint.query,
         headers=headers,
     )
 

@@ -21,5 +21,10 @@ app = AppModule(
     resources=CASINO,
     jobs=JOBS,
     schemas=(SCHEMA,),
-    reference_tables=(f"{SCHEMA}.items", f"{SCHEMA}.products"),
+    reference_tables=(
+        f"{SCHEMA}.items",
+        f"{SCHEMA}.products",
+        f"{SCHEMA}.gacha_banners",
+        f"{SCHEMA}.gacha_rate_tables",
+    ),
 )

@@ -19,6 +19,8 @@ from ensemble.apps.casino.auth import (
     nickname_credentials,
 )
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
+from ensemble.apps.casino.fairness import endpoints as fairness
+from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
@@ -36,6 +38,7 @@ from ensemble.apps.casino.schemas import (
 )
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
+from ensemble.apps.casino.slot import endpoints as slot
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -158,4 +161,13 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router, inventory.router, rewards.router, shop.router)
+routers = (
+    auth,
+    router,
+    inventory.router,
+    rewards.router,
+    shop.router,
+    fairness.router,
+    slot.router,
+    gacha.router,
+)

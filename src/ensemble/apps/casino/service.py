@@ -28,7 +28,10 @@ from ensemble.kernel.identity.models import Account
 from ensemble.kernel.identity.revocation import Revocations
 from ensemble.kernel.identity.service import EmailTaken, Login
 from ensemble.kernel.ledger import service as ledger
+from ensemble.kernel.ledger.domain import AccountOwner
+from ensemble.kernel.ledger.errors import InsufficientBalance
 from ensemble.kernel.ledger.models import Account as LedgerAccount
+from ensemble.kernel.ledger.models import Entry
 from ensemble.kernel.schemas import Extended
 
 
@@ -219,3 +222,43 @@ async def force_logout(session: AsyncSession, user_id: uuid.UUID, revocations: R
     """End every session of a member at once (404 `user_not_found`)."""
     await member(session, user_id)
     await identity.revoke_all_sessions(session, user_id, revocations)
+
+
+# wagers (the games' costs)
+
+
+class NotEnoughCurrency(Conflict):
+    """A play costs more than the member holds: the code names the currency
+    (`insufficient_coins`, `insufficient_gems`)."""
+
+    code = "insufficient_funds"
+    message = "Your balance is too low for this."
+
+
+async def charge(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    currency: str,
+    amount: int,
+    *,
+    reason: str,
+    reference_id: str,
+    idempotency_key: str,
+) -> Entry:
+    """Debit `amount` of a member's `currency` (409 `insufficient_<currency>`, nothing
+    written), in the caller's transaction."""
+    owner = AccountOwner(realm=REALM, owner_id=user_id, currency=currency)
+    try:
+        return await ledger.spend_by_owner(
+            session,
+            owner,
+            amount=amount,
+            reason=reason,
+            reference_type="hand",
+            reference_id=reference_id,
+            idempotency_key=idempotency_key,
+        )
+    except InsufficientBalance as exc:
+        raise NotEnoughCurrency(
+            code=f"insufficient_{currency}", details={"currency": currency, "needed": amount}
+        ) from exc

@@ -55,6 +55,13 @@ class CasinoSettings(BaseSettings):
     shop_sweep_seconds: int = Field(
         default=60, gt=0, description="how often the sweep of stuck payments runs"
     )
+    slot_min_bet: int = Field(default=1, gt=0, description="the smallest slot bet, in coins")
+    slot_max_bet: int = Field(default=10_000, gt=0, description="the largest slot bet, in coins")
+    gacha_rate_notice_minutes: int = Field(
+        default=1440,
+        ge=0,
+        description="how long before it applies a new gacha rate table must be published",
+    )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ensemble.apps.casino.games.gacha import (
     is_pity_pull,
     pull,
     pulls,
+    shards_per_pull,
     ssr_gap_distribution,
     table_at,
 )
@@ -238,3 +239,6 @@ def test_duplicates_convert_to_shards_by_tier() -> None:
     assert granted.items == ("dragon_crown", "clover")
     assert granted.shards == 1 + 10 + 40
     assert grants([], {"x"}, TABLE).shards == 0
+    each = shards_per_pull(pulled, {"lucky_cat", "tin_badge"}, TABLE)
+    assert each == [0, 0, 1, 10, 40]
+    assert sum(each) == granted.shards

@@ -175,3 +175,14 @@ def grants(pulled: Iterable[Pull], owned: Set[str], table: RateTable) -> Grants:
             seen.add(result.item)
             items.append(result.item)
     return Grants(tuple(items), shards)
+
+
+def shards_per_pull(pulled: Iterable[Pull], owned: Set[str], table: RateTable) -> list[int]:
+    """What each pull turned into, as `grants` counts it: 0 for a granted item, the table's
+    shards for its tier for a duplicate."""
+    seen = set(owned)
+    out: list[int] = []
+    for result in pulled:
+        out.append(table.shards[result.tier] if result.item in seen else 0)
+        seen.add(result.item)
+    return out

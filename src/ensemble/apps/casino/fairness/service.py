@@ -1,0 +1,182 @@
+"""Seed pairs and nonces (A2). A member's plays draw from the pair in use: `advance` adds 1
+to its nonce in the play's own transaction (one `UPDATE … RETURNING`, which also queues the
+member's concurrent plays on that row), so two plays never share a nonce and a play that
+rolls back gives its nonce back. `rotate` reveals the pair in use and commits a new one.
+Never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.casino.fairness.models import SeedPair
+from ensemble.apps.casino.games import fairness
+from ensemble.apps.casino.models import Hand
+from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.errors import Conflict
+from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0b9c3a52-5d1e-4f0e-9a57-6c2f1e8d4a10")
+"""Hands played under an `Idempotency-Key` get the id uuid5(namespace, member:game:key)."""
+
+
+class KeyReused(Conflict):
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for another play."
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What one play is drawn from: the pair in use and the play's own nonce."""
+
+    server_seed: str
+    server_seed_hash: str
+    client_seed: str
+    nonce: int
+
+    def floats(self, table_version: int, count: int) -> list[float]:
+        return fairness.floats(self.server_seed, self.client_seed, self.nonce, table_version, count)
+
+
+def new_client_seed() -> str:
+    """The default client seed of a pair: 16 random hex digits (the member may set theirs)."""
+    return uuid.uuid4().hex[:16]
+
+
+def _fresh_pair(user_id: uuid.UUID, client_seed: str | None) -> dict[str, object]:
+    server_seed = fairness.new_server_seed()
+    return {
+        "id": new_id(),
+        "user_id": user_id,
+        "server_seed": server_seed,
+        "server_seed_hash": fairness.commitment(server_seed),
+        "client_seed": client_seed or new_client_seed(),
+        "nonce": 0,
+        "created_at": utcnow(),
+    }
+
+
+_IN_USE = SeedPair.revealed_at.is_(None)
+
+
+async def _ensure_pair(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Commit a first pair for a member who has none in use (a no-op if one exists, also
+    when two first calls race: the partial unique index keeps one)."""
+    await session.execute(
+        insert(SeedPair)
+        .values(_fresh_pair(user_id, None))
+        .on_conflict_do_nothing(index_elements=[SeedPair.user_id], index_where=_IN_USE)
+    )
+
+
+async def current(session: AsyncSession, user_id: uuid.UUID) -> SeedPair:
+    """The pair in use (committed now if the member has none yet)."""
+    query = select(SeedPair).where(SeedPair.user_id == user_id, _IN_USE)
+    found = await session.scalar(query)
+    if found is None:
+        await _ensure_pair(session, user_id)
+        found = await session.scalar(query)
+    assert found is not None, "a pair in use exists after _ensure_pair"
+    return found
+
+
+async def advance(session: AsyncSession, user_id: uuid.UUID) -> Draw:
+    """The next play's draw: the nonce of the pair in use, plus 1, in one statement."""
+    statement = (
+        update(SeedPair)
+        .where(SeedPair.user_id == user_id, _IN_USE)
+        .values(nonce=SeedPair.nonce + 1)
+        .returning(
+            SeedPair.server_seed,
+            SeedPair.server_seed_hash,
+            SeedPair.client_seed,
+            SeedPair.nonce,
+        )
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        await _ensure_pair(session, user_id)
+        row = (await session.execute(statement)).first()
+    assert row is not None, "a pair in use exists after _ensure_pair"
+    return Draw(*row)
+
+
+async def lock(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Queue behind the member's plays in flight (the pair in use, locked to the end of the
+    transaction), e.g. before looking for a hand an `Idempotency-Key` already played."""
+    await current(session, user_id)
+    await session.execute(
+        select(SeedPair.id).where(SeedPair.user_id == user_id, _IN_USE).with_for_update()
+    )
+
+
+def hand_id(user_id: uuid.UUID, game: str, idempotency_key: str | None) -> uuid.UUID:
+    """The id of a new hand: derived from its `Idempotency-Key` (per member and game), else
+    new."""
+    if idempotency_key is None:
+        return new_id()
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}:{game}:{idempotency_key}")
+
+
+async def played(
+    session: AsyncSession, user_id: uuid.UUID, hand: uuid.UUID, idempotency_key: str | None
+) -> Hand | None:
+    """With an `Idempotency-Key`, the hand already played under it, if any. Takes the lock
+    first: a concurrent play under the same key has committed (and is found) or not begun."""
+    if idempotency_key is None:
+        return None
+    await lock(session, user_id)
+    return await session.get(Hand, hand, populate_existing=True)
+
+
+async def _reveal(session: AsyncSession, user_id: uuid.UUID) -> SeedPair | None:
+    revealed = await session.scalars(
+        update(SeedPair)
+        .where(SeedPair.user_id == user_id, _IN_USE)
+        .values(revealed_at=utcnow())
+        .returning(SeedPair)
+        .execution_options(synchronize_session=False)
+    )
+    return revealed.first()
+
+
+async def rotate(
+    session: AsyncSession, user_id: uuid.UUID, client_seed: str | None = None
+) -> tuple[SeedPair, SeedPair]:
+    """Reveal the pair in use and commit a new one, with `client_seed` (checked) or the
+    member's current client seed: (the revealed pair, the new one)."""
+    if client_seed is not None:
+        fairness.check_client_seed(client_seed)
+    old = await _reveal(session, user_id)
+    if old is None:
+        await _ensure_pair(session, user_id)
+        old = await _reveal(session, user_id)
+    assert old is not None, "a pair in use exists after _ensure_pair"
+    new = SeedPair(**_fresh_pair(user_id, client_seed or old.client_seed))
+    session.add(new)
+    await session.flush()
+    return old, new
+
+
+async def revealed_pairs(
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest
+) -> Page[SeedPair]:
+    """The member's revealed pairs, the latest revealed first."""
+    query = select(SeedPair).where(SeedPair.user_id == user_id, SeedPair.revealed_at.is_not(None))
+    return await paginate(
+        session,
+        query,
+        page,
+        keys=(SeedPair.revealed_at, SeedPair.id),
+        item=as_fetched,
+        descending=True,
+    )
+
+
+async def after_hand(session: AsyncSession, hand: Hand) -> None:
+    """Called by every game with each hand it finished, in the play's transaction: where the
+    hand becomes an action (A7) and moves the leaderboards. Nothing yet."""

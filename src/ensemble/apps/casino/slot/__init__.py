@@ -1,0 +1,1 @@
+"""The slot (A3): the published paytable, spins paid through the ledger, win streaks."""

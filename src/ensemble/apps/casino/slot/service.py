@@ -1,0 +1,135 @@
+"""Slot spins (A3): the bet debited and the win credited through the ledger, the member's
+win streak and the hand, all in the caller's transaction. Never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ensemble.apps.casino.domain import COINS, GameType
+from ensemble.apps.casino.fairness import service as plays
+from ensemble.apps.casino.games import slot
+from ensemble.apps.casino.models import Hand
+from ensemble.apps.casino.service import charge
+from ensemble.apps.casino.slot.models import SlotStreak
+from ensemble.kernel.db import utcnow
+from ensemble.kernel.errors import InvalidInput
+from ensemble.kernel.ledger import service as ledger
+
+BET = "slot_bet"
+WIN = "slot_win"
+"""The ledger reasons of a spin's debit and credit."""
+
+
+class BetOutOfBounds(InvalidInput):
+    code = "bet_out_of_bounds"
+    message = "The bet is outside the slot's bounds."
+
+
+@dataclass(frozen=True)
+class BetBounds:
+    min_bet: int
+    max_bet: int
+
+    def check(self, bet: int) -> None:
+        if not self.min_bet <= bet <= self.max_bet:
+            raise BetOutOfBounds(
+                details={"bet": bet, "min_bet": self.min_bet, "max_bet": self.max_bet}
+            )
+
+
+async def _record_streak(session: AsyncSession, user_id: uuid.UUID, *, won: bool) -> dict[str, int]:
+    """The member's win streak after this spin (one upsert: +1 on a win, 0 on a loss)."""
+    now = utcnow()
+    statement = insert(SlotStreak).values(
+        user_id=user_id, current=int(won), best=int(won), updated_at=now
+    )
+    after = SlotStreak.current + 1
+    row = (
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[SlotStreak.user_id],
+                set_={
+                    "current": after if won else 0,
+                    "best": func.greatest(SlotStreak.best, after) if won else SlotStreak.best,
+                    "updated_at": now,
+                },
+            ).returning(SlotStreak.current, SlotStreak.best)
+        )
+    ).one()
+    return {"current": row.current, "best": row.best}
+
+
+def _outcome(result: slot.Outcome, balance: int, streak: dict[str, int]) -> dict[str, Any]:
+    """What the hand shows: reels and line, and the member's state right after it."""
+    return {
+        "reels": [str(stop) for stop in result.stops],
+        "multiplier": result.multiplier,
+        "win": result.win,
+        "balance": balance,
+        "streak": streak,
+    }
+
+
+async def spin(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    bet: int,
+    *,
+    bounds: BetBounds,
+    idempotency_key: str | None = None,
+    paytable: slot.Paytable = slot.PAYTABLE,
+) -> Hand:
+    """One spin: 422 `bet_out_of_bounds`, 409 `insufficient_coins` (nothing written), or
+    the hand. Under an `Idempotency-Key` already played, that hand (409
+    `idempotency_key_reused` if its bet differs)."""
+    bounds.check(bet)
+    hand_id = plays.hand_id(user_id, GameType.SLOT, idempotency_key)
+    if (replayed := await plays.played(session, user_id, hand_id, idempotency_key)) is not None:
+        if replayed.game_type is not GameType.SLOT or replayed.bet != bet:
+            raise plays.KeyReused()
+        return replayed
+    draw = await plays.advance(session, user_id)
+    result = slot.spin(draw.floats(paytable.version, paytable.reels), bet, paytable)
+    reference = str(hand_id)
+    entry = await charge(
+        session,
+        user_id,
+        COINS,
+        bet,
+        reason=BET,
+        reference_id=reference,
+        idempotency_key=f"slot:{reference}:bet",
+    )
+    if result.win:
+        entry = await ledger.earn(
+            session,
+            account_id=entry.account_id,
+            amount=result.win,
+            reason=WIN,
+            reference_type="hand",
+            reference_id=reference,
+            idempotency_key=f"slot:{reference}:win",
+        )
+    streak = await _record_streak(session, user_id, won=result.win > 0)
+    hand = Hand(
+        id=hand_id,
+        user_id=user_id,
+        game_type=GameType.SLOT,
+        currency=COINS,
+        bet=bet,
+        payout=result.win,
+        server_seed_hash=draw.server_seed_hash,
+        nonce=draw.nonce,
+        table_version=paytable.version,
+        outcome=_outcome(result, entry.balance_after, streak),
+    )
+    session.add(hand)
+    await session.flush()
+    await plays.after_hand(session, hand)
+    return hand
