@@ -19,5 +19,5 @@ app = AppModule(
     cli=cli,
     resources=CASINO,
     schemas=(SCHEMA,),
-    reference_tables=(f"{SCHEMA}.items",),
+    reference_tables=(f"{SCHEMA}.items", f"{SCHEMA}.action_types"),
 )

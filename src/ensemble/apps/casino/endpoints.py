@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 
 from ensemble.apps.casino import service
+from ensemble.apps.casino.actions import endpoints as actions
 from ensemble.apps.casino.auth import (
     REALM,
     Admin,
@@ -33,6 +34,7 @@ from ensemble.apps.casino.schemas import (
     SignupResponse,
     errors,
 )
+from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
@@ -156,4 +158,9 @@ async def profile(
     return (ProfileFull if own else ProfileLimited).model_validate(found)
 
 
-routers = (auth, router, inventory.router)
+routers = (
+    auth,
+    router,
+    inventory.router,
+    *(domain.router for domain in (actions, game_sessions)),
+)
