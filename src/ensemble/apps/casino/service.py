@@ -191,14 +191,16 @@ async def me(session: AsyncSession, user_id: uuid.UUID) -> Extended:
 
 
 async def profile(session: AsyncSession, user_id: uuid.UUID, *, own: bool) -> Extended:
-    """A member's profile: everything for `own`, the public part for others. Streaks (A5),
-    game stats and achievements (A7) read as none until those parts keep them."""
+    """A member's profile: everything for `own`, the public part for others (game stats of
+    all time, A7). Streaks (A5) and achievements read as none until those parts keep them."""
+    from ensemble.apps.casino.sessions import service as play  # it reads members from here
+
     user = await member(session, user_id)
+    played = await play.stats(session, user_id)
+    stats = PublicStats(games_played=played.games_played, wins=played.wins)
     if not own:
-        return Extended(user, stats=PublicStats())
-    return Extended(
-        user, **await wallet(session, user_id), streak=0, stats=PublicStats(), achievements=[]
-    )
+        return Extended(user, stats=stats)
+    return Extended(user, **await wallet(session, user_id), streak=0, stats=stats, achievements=[])
 
 
 # sessions
