@@ -1,17 +1,23 @@
-"""`ensemble casino …` admin commands: the first admin."""
+"""`ensemble casino …` admin commands: the first admin, rebuilding the leaderboards."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
+from redis.asyncio import Redis
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino import service
 from ensemble.apps.casino.domain import NICKNAME_LENGTH, Rank
+from ensemble.apps.casino.leaderboards import service as leaderboards
 from ensemble.apps.casino.settings import CasinoSettings
+from ensemble.kernel.bootstrap import open_database, resolve_redis
 from ensemble.kernel.console import NOT_GIVEN, AdminPassword, in_unit_of_work
+from ensemble.kernel.db import utcnow
+from ensemble.settings import get_settings
 
 cli = typer.Typer(help="Casino-Club administration.", no_args_is_help=True)
 console = Console()
@@ -41,3 +47,22 @@ def create_admin(nickname: AdminNickname, password: AdminPassword = NOT_GIVEN) -
         return str(account.id)
 
     console.print(f"admin {nickname} created with id {in_unit_of_work(create)}")
+
+
+@cli.command("rebuild-leaderboards")
+def rebuild_leaderboards() -> None:
+    """Rebuild the current board of every game and period from `casino.hands` (after Redis
+    lost data, or to repair a board that missed hands)."""
+    settings, _ = resolve_redis(get_settings())
+    assert settings.redis_url is not None
+
+    async def run() -> dict[str, int]:
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            async with open_database(settings) as database, database.sessionmaker() as session:
+                return await leaderboards.rebuild_all(session, redis, utcnow())
+        finally:
+            await redis.aclose()
+
+    for key, members in asyncio.run(run()).items():
+        console.print(f"{key}: {members} members")

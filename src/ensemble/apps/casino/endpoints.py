@@ -21,6 +21,7 @@ from ensemble.apps.casino.auth import (
 )
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.inventory import endpoints as inventory
+from ensemble.apps.casino.leaderboards import endpoints as leaderboards
 from ensemble.apps.casino.schemas import (
     OWNED,
     PREFIX,
@@ -162,5 +163,5 @@ routers = (
     auth,
     router,
     inventory.router,
-    *(domain.router for domain in (actions, game_sessions)),
+    *(domain.router for domain in (actions, game_sessions, leaderboards)),
 )
