@@ -1,6 +1,7 @@
 """Casino-Club: an invite-only gamified membership with virtual currencies (coins, gems)."""
 
 from ensemble.apps.casino.cli import cli
+from ensemble.apps.casino.consumers import CONSUMERS
 from ensemble.apps.casino.endpoints import routers
 from ensemble.apps.casino.models import SCHEMA
 from ensemble.apps.casino.settings import CASINO
@@ -17,6 +18,7 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    consumers=CONSUMERS,
     resources=CASINO,
     schemas=(SCHEMA,),
     reference_tables=(f"{SCHEMA}.items", f"{SCHEMA}.action_types"),

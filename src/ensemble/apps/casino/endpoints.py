@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 
 from ensemble.apps.casino import service
+from ensemble.apps.casino.achievements import endpoints as achievements
 from ensemble.apps.casino.actions import endpoints as actions
 from ensemble.apps.casino.auth import (
     REALM,
@@ -163,5 +164,5 @@ routers = (
     auth,
     router,
     inventory.router,
-    *(domain.router for domain in (actions, game_sessions, leaderboards)),
+    *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
 )

@@ -192,15 +192,20 @@ async def me(session: AsyncSession, user_id: uuid.UUID) -> Extended:
 
 async def profile(session: AsyncSession, user_id: uuid.UUID, *, own: bool) -> Extended:
     """A member's profile: everything for `own`, the public part for others (game stats of
-    all time, A7). Streaks (A5) and achievements read as none until those parts keep them."""
-    from ensemble.apps.casino.sessions import service as play  # it reads members from here
+    all time, A7), and for yourself your unlocked achievements' keys (A7). Streaks (A5) read
+    as none until that part keeps them."""
+    # the play domains read members from here
+    from ensemble.apps.casino.achievements import service as achievements
+    from ensemble.apps.casino.sessions import service as play
 
     user = await member(session, user_id)
     played = await play.stats(session, user_id)
     stats = PublicStats(games_played=played.games_played, wins=played.wins)
     if not own:
         return Extended(user, stats=stats)
-    return Extended(user, **await wallet(session, user_id), streak=0, stats=stats, achievements=[])
+    unlocked = list(await achievements.unlocked_keys(session, user_id))
+    balances = await wallet(session, user_id)
+    return Extended(user, **balances, streak=0, stats=stats, achievements=unlocked)
 
 
 # sessions
