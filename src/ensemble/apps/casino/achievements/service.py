@@ -68,7 +68,7 @@ async def _move(
         value = metrics[entry.hand_metric]
         moved = func.greatest(table.progress, value)
     statement = insert(table).values(user_id=user_id, key=entry.key, progress=value, updated_at=now)
-    row = await session.scalar(
+    row: AchievementProgress | None = await session.scalar(
         statement.on_conflict_do_update(
             index_elements=[table.user_id, table.key], set_={"progress": moved, "updated_at": now}
         ).returning(table),

@@ -225,7 +225,7 @@ async def add_action_type(
     session: AsyncSession, code: str, description: str, *, admin_id: uuid.UUID
 ) -> ActionType:
     """A new action type, usable at once (409 `action_type_exists`)."""
-    added = await session.scalar(
+    added: ActionType | None = await session.scalar(
         insert(ActionType)
         .values(code=code, description=description, created_by=admin_id, created_at=utcnow())
         .on_conflict_do_nothing()

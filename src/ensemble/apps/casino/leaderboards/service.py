@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -48,7 +49,7 @@ async def record_hand(redis: Redis, hand: Hand) -> bool:
     boards = boards_of(hand.game_type, hand.played_at)
     keys = [f"{SEEN_PREFIX}:{hand.id}", *(key for key, _ in boards)]
     ttls = [str(ttl) for _, ttl in boards]
-    counted = await redis.eval(  # type: ignore[misc]
+    counted = await redis.eval(
         _COUNT_ONCE, len(keys), *keys, str(SEEN_SECONDS), str(hand.net), str(hand.user_id), *ttls
     )
     return bool(counted)
@@ -86,9 +87,14 @@ class Board:
     """The caller and neighbours (asked with `around_me`; empty when not on the board)."""
 
 
-def _standings(rows: list[tuple[bytes | str, float]], first_rank: int) -> list[Standing]:
+async def _range(redis: Redis, key: str, first: int, count: int) -> list[Standing]:
+    """`count` standings of a board from position `first` (0 for the top), best first."""
+    rows = cast(
+        "list[tuple[bytes | str, float]]",
+        await redis.zrevrange(key, first, first + count - 1, withscores=True),
+    )
     return [
-        Standing(first_rank + n, uuid.UUID(as_text(member)), int(score))
+        Standing(first + n + 1, uuid.UUID(as_text(member)), int(score))
         for n, (member, score) in enumerate(rows)
     ]
 
@@ -106,8 +112,8 @@ async def board(
     """The top `limit` of a board, the caller's standing and, with `around_me`, `limit`
     standings centred on the caller's."""
     key = board_key(game_type, period, now)
-    top = _standings(await redis.zrevrange(key, 0, limit - 1, withscores=True), 1)
-    position = await redis.zrevrank(key, str(user_id))
+    top = await _range(redis, key, 0, limit)
+    position = cast("int | None", await redis.zrevrank(key, str(user_id)))
     me = None
     if position is not None:
         score = await redis.zscore(key, str(user_id))
@@ -116,9 +122,7 @@ async def board(
     if around_me:
         around = []
         if position is not None:
-            first = max(0, position - limit // 2)
-            rows = await redis.zrevrange(key, first, first + limit - 1, withscores=True)
-            around = _standings(rows, first + 1)
+            around = await _range(redis, key, max(0, position - limit // 2), limit)
     return Board(key, period_start(period, now), top, me, around)
 
 

@@ -128,9 +128,7 @@ class Stats:
         return round(self.wins / self.games_played, 4) if self.games_played else 0.0
 
 
-def _hands(
-    user_id: uuid.UUID, game_type: GameType | None, since: datetime | None
-) -> Select[tuple[Hand]]:
+def _hands(user_id: uuid.UUID, game_type: GameType | None, since: datetime | None) -> Select[Hand]:
     query = select(Hand).where(Hand.user_id == user_id)
     if game_type is not None:
         query = query.where(Hand.game_type == game_type)
