@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from importlib import import_module
 from typing import Any
 
 import pytest
 
 from ensemble.apps.casino.actions.domain import (
+    ACTION_TYPE_PATTERN,
     CONTEXT_MAX_BYTES,
     REDACTED,
+    SEEDED_ACTION_TYPES,
     context_problem,
     depth,
     is_personal_key,
@@ -108,3 +112,12 @@ def test_the_context_is_bounded_in_size_and_depth() -> None:
     assert context_problem(nested) is None
     assert context_problem({"a": nested}) is not None
     assert depth([[[]]]) == 3
+
+
+def test_the_migration_seeds_the_domains_action_types() -> None:
+    seeded = import_module("ensemble.migrations.versions.0025_casino_activity")
+    assert seeded.SEEDED_ACTION_TYPES == SEEDED_ACTION_TYPES
+    assert {"LOGIN", "SLOT_SPIN", "GACHA_SPIN", "SHOP_PURCHASE", "REWARD_CLAIM"} <= set(
+        SEEDED_ACTION_TYPES
+    )
+    assert all(re.fullmatch(ACTION_TYPE_PATTERN, code) for code in SEEDED_ACTION_TYPES)
