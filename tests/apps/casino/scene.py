@@ -16,7 +16,8 @@ from tests.apps.casino.shopkit import ShopWorld, paid
 
 @dataclass(frozen=True)
 class Scene:
-    """`member` plays and shops (a reward granted, 100 gems bought with money and paid);
+    """`member` plays and shops (a reward granted, a slot session open, 100 gems bought
+    with money and paid);
     `other` is another member; `admin` runs the place. `values` are the ids, named as in the
     routes (`user_id` is the other member's; `product_id` a test product of the shop)."""
 
@@ -38,6 +39,10 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         headers=admin.headers,
     )  # fmt: skip
     assert reward.status_code == 201, reward.text
+    playing = await casino.client.post(
+        f"{API}/games/session/start", json={"game_type": "slot"}, headers=member.headers
+    )
+    assert playing.status_code == 201, playing.text
     shop = ShopWorld(casino)
     bought = await shop.buy(member, "gems-100")
     assert bought.status_code == 201, bought.text

@@ -162,6 +162,18 @@ ENDPOINTS = [
         {"effective_from": "2099-01-01T00:00:00Z", "weights": WEIGHTS, "pools": POOLS},
         201,
     ),
+    # actions
+    Endpoint("POST", "/actions", {"action_type": "PAGE_VIEW", "context": {"page": "lobby"}}, 201),
+    Endpoint("GET", "/actions/me"),
+    Endpoint("GET", "/action-types"),
+    admin("POST", "/admin/action-types", {"code": "MATRIX_TAP"}, 201),
+    # game sessions (the member's slot session is open), stats, boards, achievements
+    Endpoint("POST", "/games/session/start", {"game_type": "slot"}),  # the open one
+    Endpoint("POST", "/games/session/end"),
+    Endpoint("GET", "/games/session/current"),
+    Endpoint("GET", "/games/stats/{user_id}"),
+    Endpoint("GET", "/games/leaderboard", query={"around_me": "true"}),
+    Endpoint("GET", "/games/achievements/{user_id}"),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

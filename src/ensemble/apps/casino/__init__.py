@@ -1,6 +1,7 @@
 """Casino-Club: an invite-only gamified membership with virtual currencies (coins, gems)."""
 
 from ensemble.apps.casino.cli import cli
+from ensemble.apps.casino.consumers import CONSUMERS
 from ensemble.apps.casino.endpoints import routers
 from ensemble.apps.casino.models import SCHEMA
 from ensemble.apps.casino.settings import CASINO
@@ -18,6 +19,7 @@ app = AppModule(
     ),
     routers=routers,
     cli=cli,
+    consumers=CONSUMERS,
     resources=CASINO,
     jobs=JOBS,
     schemas=(SCHEMA,),
@@ -26,5 +28,6 @@ app = AppModule(
         f"{SCHEMA}.products",
         f"{SCHEMA}.gacha_banners",
         f"{SCHEMA}.gacha_rate_tables",
+        f"{SCHEMA}.action_types",
     ),
 )

@@ -1,7 +1,9 @@
-"""`ensemble casino …` admin commands: the first admin, demo and benchmark data."""
+"""`ensemble casino …` admin commands: the first admin, demo and benchmark data,
+rebuilding the leaderboards."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,6 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from redis.asyncio import Redis
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,8 +25,10 @@ from ensemble.apps.casino.domain import (
     Reason,
     login_name,
 )
+from ensemble.apps.casino.leaderboards import service as leaderboards
 from ensemble.apps.casino.models import SCHEMA
 from ensemble.apps.casino.settings import CasinoSettings
+from ensemble.kernel.bootstrap import open_database, resolve_redis
 from ensemble.kernel.console import (
     NOT_GIVEN,
     AdminPassword,
@@ -37,6 +42,7 @@ from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.identity.passwords import hash_password
 from ensemble.kernel.identity.service import normalise_email
 from ensemble.kernel.ledger import Direction
+from ensemble.settings import get_settings
 
 cli = typer.Typer(help="Casino-Club administration.", no_args_is_help=True)
 console = Console()
@@ -66,6 +72,25 @@ def create_admin(nickname: AdminNickname, password: AdminPassword = NOT_GIVEN) -
         return str(account.id)
 
     console.print(f"admin {nickname} created with id {in_unit_of_work(create)}")
+
+
+@cli.command("rebuild-leaderboards")
+def rebuild_leaderboards() -> None:
+    """Rebuild the current board of every game and period from `casino.hands` (after Redis
+    lost data, or to repair a board that missed hands)."""
+    settings, _ = resolve_redis(get_settings())
+    assert settings.redis_url is not None
+
+    async def run() -> dict[str, int]:
+        redis = Redis.from_url(settings.redis_url or "")
+        try:
+            async with open_database(settings) as database, database.sessionmaker() as session:
+                return await leaderboards.rebuild_all(session, redis, utcnow())
+        finally:
+            await redis.aclose()
+
+    for key, members in asyncio.run(run()).items():
+        console.print(f"{key}: {members} members")
 
 
 @cli.command("seed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 COINS = "coins"
 """The earned currency (the seed's cyber tokens): a kernel ledger account, realm `casino`."""
@@ -186,3 +186,61 @@ def next_streak_step(
     if gap == 2 and shields > 0:
         return StreakStep(current + 1, uses_shield=True)
     return StreakStep(1, uses_shield=False)
+
+
+# play periods (stats and leaderboards, A7)
+
+
+class Period(enum.StrEnum):
+    """A stats or leaderboard period: the current UTC day, ISO week (from Monday), month, or
+    all time."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    ALL = "all"
+
+
+def period_start(period: Period, now: datetime) -> datetime | None:
+    """When the period holding `now` began (UTC midnight), or None for all time."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    match period:
+        case Period.DAY:
+            return day
+        case Period.WEEK:
+            return day - timedelta(days=day.weekday())
+        case Period.MONTH:
+            return day.replace(day=1)
+        case Period.ALL:
+            return None
+
+
+def period_label(period: Period, now: datetime) -> str:
+    """The name of the period holding `now` (`day:2026-12-07`, `week:2026-W50`,
+    `month:2026-12`, `all`): stable for the whole period, a new one at its end."""
+    start = period_start(period, now)
+    match period:
+        case Period.DAY:
+            assert start is not None
+            return f"day:{start.date().isoformat()}"
+        case Period.WEEK:
+            year, week, _ = now.astimezone(UTC).isocalendar()
+            return f"week:{year}-W{week:02d}"
+        case Period.MONTH:
+            assert start is not None
+            return f"month:{start:%Y-%m}"
+        case Period.ALL:
+            return "all"
+
+
+def period_end(period: Period, start: datetime) -> datetime | None:
+    """When the period that began at `start` ends (None for all time)."""
+    match period:
+        case Period.DAY:
+            return start + timedelta(days=1)
+        case Period.WEEK:
+            return start + timedelta(weeks=1)
+        case Period.MONTH:
+            return (start + timedelta(days=32)).replace(day=1)
+        case Period.ALL:
+            return None

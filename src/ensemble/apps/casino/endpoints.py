@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, status
 
 from ensemble.apps.casino import service
+from ensemble.apps.casino.achievements import endpoints as achievements
+from ensemble.apps.casino.actions import endpoints as actions
 from ensemble.apps.casino.auth import (
     REALM,
     Admin,
@@ -22,6 +24,7 @@ from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.fairness import endpoints as fairness
 from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
+from ensemble.apps.casino.leaderboards import endpoints as leaderboards
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -36,6 +39,7 @@ from ensemble.apps.casino.schemas import (
     SignupResponse,
     errors,
 )
+from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.apps.casino.slot import endpoints as slot
@@ -170,4 +174,5 @@ routers = (
     fairness.router,
     slot.router,
     gacha.router,
+    *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
 )

@@ -202,17 +202,22 @@ async def me(session: AsyncSession, user_id: uuid.UUID) -> Extended:
 
 
 async def profile(session: AsyncSession, user_id: uuid.UUID, *, own: bool) -> Extended:
-    """A member's profile: everything for `own`, the public part for others. Game stats
-    and achievements (A7) read as none until that part keeps them."""
-    from ensemble.apps.casino.rewards import service as rewards  # it builds on this module
+    """A member's profile: everything for `own` (wallet, streak, unlocked achievements'
+    keys), the public part for others (game stats of all time)."""
+    # these domains read members from here
+    from ensemble.apps.casino.achievements import service as achievements
+    from ensemble.apps.casino.rewards import service as rewards
+    from ensemble.apps.casino.sessions import service as play
 
     user = await member(session, user_id)
+    played = await play.stats(session, user_id)
+    stats = PublicStats(games_played=played.games_played, wins=played.wins)
     if not own:
-        return Extended(user, stats=PublicStats())
+        return Extended(user, stats=stats)
+    unlocked = list(await achievements.unlocked_keys(session, user_id))
+    balances = await wallet(session, user_id)
     streak = await rewards.current_streak(session, user_id, now=utcnow())
-    return Extended(
-        user, **await wallet(session, user_id), streak=streak, stats=PublicStats(), achievements=[]
-    )
+    return Extended(user, **balances, streak=streak, stats=stats, achievements=unlocked)
 
 
 # sessions

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ensemble.apps.casino.actions.service import ActionRecorder
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.kernel.resources import AppResources, Process
 
@@ -67,11 +68,17 @@ class CasinoSettings(BaseSettings):
 @dataclass(frozen=True)
 class CasinoResources:
     settings: CasinoSettings
+    actions: ActionRecorder = field(default_factory=ActionRecorder)
+    """The process's group commit of `POST /api/actions`."""
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: CasinoSettings) -> AsyncIterator[CasinoResources]:
-    yield CasinoResources(settings)
+    resources = CasinoResources(settings)
+    try:
+        yield resources
+    finally:
+        await resources.actions.wait_idle()
 
 
 CASINO = AppResources("casino", CasinoSettings, _open)

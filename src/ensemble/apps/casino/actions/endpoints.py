@@ -1,0 +1,84 @@
+"""`POST /api/actions` (grouped commits), `GET /api/actions/me`, the action types and their
+admin extension."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from ensemble.apps.casino.actions import service as actions
+from ensemble.apps.casino.actions.domain import ACTION_TYPE_PATTERN
+from ensemble.apps.casino.actions.schemas import (
+    ActionPublic,
+    ActionRequest,
+    ActionTypeCreate,
+    ActionTypePublic,
+)
+from ensemble.apps.casino.auth import Admin, CurrentUser
+from ensemble.apps.casino.schemas import INPUT, PREFIX, USER, errors
+from ensemble.apps.casino.settings import CasinoDep
+from ensemble.kernel.db import Database, SessionDep
+from ensemble.kernel.db.session import get_database
+from ensemble.kernel.pagination import Page, PageDep
+
+router = APIRouter(prefix=PREFIX, tags=["actions"])
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+UNKNOWN_TYPE = (422, "Invalid input (`validation_error`), or no such action type"
+                " (`unknown_action_type`)")  # fmt: skip
+
+
+@router.post("/actions", status_code=status.HTTP_201_CREATED, responses=errors(401, UNKNOWN_TYPE))
+async def record(
+    body: ActionRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    database: DatabaseDep,
+    casino: CasinoDep,
+) -> ActionPublic:
+    """Record an action of yours (any known type). Personal data in `context` is stripped
+    first; the answer shows what was stored. Answered once the action (and its
+    `casino.action` event) is committed, together with the actions other members sent at the
+    same moment."""
+    if session.in_transaction():
+        # The caller was looked up (not in the process's auth cache): end that read now, so
+        # no request holds a pooled connection while it waits for its group to commit.
+        await session.commit()
+    action = actions.new_action(user.account_id, body.action_type, body.context)
+    await casino.actions.record(database, action)
+    return ActionPublic.model_validate(action)
+
+
+@router.get("/actions/me", responses=errors(*INPUT))
+async def my_actions(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageDep,
+    action_type: Annotated[str | None, Query(pattern=ACTION_TYPE_PATTERN)] = None,
+) -> Page[ActionPublic]:
+    """Your actions, the newest first (of one type, if given)."""
+    found = await actions.actions_of(session, user.account_id, page, action_type=action_type)
+    return found.map(ActionPublic.model_validate)
+
+
+@router.get("/action-types", responses=errors(*USER))
+async def action_types(user: CurrentUser, session: SessionDep) -> list[ActionTypePublic]:
+    """Every action type `POST /api/actions` takes."""
+    return [ActionTypePublic.model_validate(each) for each in await actions.action_types(session)]
+
+
+@router.post(
+    "/admin/action-types",
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+    responses=errors(*INPUT, 403, (409, "The action type exists (`action_type_exists`)")),
+)
+async def add_action_type(
+    body: ActionTypeCreate, admin: Admin, session: SessionDep
+) -> ActionTypePublic:
+    """Add an action type (admins only); members may record it at once."""
+    added = await actions.add_action_type(
+        session, body.code, body.description, admin_id=admin.account_id
+    )
+    return ActionTypePublic.model_validate(added)

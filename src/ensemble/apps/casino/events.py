@@ -1,0 +1,24 @@
+"""What Casino-Club publishes through the kernel outbox."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import AwareDatetime
+
+from ensemble.kernel.events import EventPayload
+
+AGGREGATE_ACTION = "casino.action"
+"""The aggregate type (and stream) of actions; the aggregate id is the member's id, so one
+member's actions are delivered in the order they were recorded."""
+
+
+class ActionRecorded(EventPayload, type="casino.action"):
+    """A member's action, as stored (its context already stripped of personal data)."""
+
+    action_id: uuid.UUID
+    user_id: uuid.UUID
+    action_type: str
+    context: dict[str, Any]
+    occurred_at: AwareDatetime

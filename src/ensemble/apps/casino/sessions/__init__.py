@@ -1,0 +1,1 @@
+"""Game sessions (one open per member) and the play stats read from hands and sessions."""
