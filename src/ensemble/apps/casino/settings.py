@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.asyncio import Redis
 
 from ensemble.apps.casino.actions.service import ActionRecorder
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
@@ -68,13 +69,15 @@ class CasinoSettings(BaseSettings):
 @dataclass(frozen=True)
 class CasinoResources:
     settings: CasinoSettings
+    redis: Redis | None = None
+    """The process's Redis (leaderboards), if it has one."""
     actions: ActionRecorder = field(default_factory=ActionRecorder)
     """The process's group commit of `POST /api/actions`."""
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: CasinoSettings) -> AsyncIterator[CasinoResources]:
-    resources = CasinoResources(settings)
+    resources = CasinoResources(settings, process.redis)
     try:
         yield resources
     finally:

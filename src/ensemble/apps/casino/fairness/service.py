@@ -9,13 +9,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.casino.actions import service as actions
+from ensemble.apps.casino.domain import GameType
 from ensemble.apps.casino.fairness.models import SeedPair
 from ensemble.apps.casino.games import fairness
+from ensemble.apps.casino.leaderboards import service as leaderboards
 from ensemble.apps.casino.models import Hand
+from ensemble.apps.casino.sessions import service as game_sessions
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict
 from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
@@ -177,6 +182,18 @@ async def revealed_pairs(
     )
 
 
-async def after_hand(session: AsyncSession, hand: Hand) -> None:
-    """Called by every game with each hand it finished, in the play's transaction: where the
-    hand becomes an action (A7) and moves the leaderboards. Nothing yet."""
+HAND_ACTIONS = {GameType.SLOT: "SLOT_SPIN", GameType.GACHA: "GACHA_SPIN"}
+"""The action (A7) each game's hand is logged as."""
+
+
+async def add_hand(session: AsyncSession, hand: Hand, *, redis: Redis | None) -> None:
+    """Write a finished hand in the play's transaction: stamped with the member's open game
+    session, logged as an action (achievements and stats count it) and, once the play
+    commits, counted on the leaderboards (when the process has Redis)."""
+    hand.session_id = await game_sessions.current_session_id(session, hand.user_id)
+    session.add(hand)
+    await session.flush()
+    context = {"hand_id": str(hand.id), "bet": hand.bet, "payout": hand.payout}
+    await actions.record_action(session, hand.user_id, HAND_ACTIONS[hand.game_type], context)
+    if redis is not None:
+        leaderboards.record_after_commit(session, redis, hand)

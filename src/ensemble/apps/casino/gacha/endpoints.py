@@ -88,6 +88,7 @@ async def spin(
     body: GachaSpinRequest,
     user: CurrentUser,
     session: SessionDep,
+    casino: CasinoDep,
     idempotency_key: IdempotencyKey = None,
 ) -> GachaSpinPublic:
     """Pull once or ten times: the cost, the items (duplicates as shards), the pity counter
@@ -99,6 +100,7 @@ async def spin(
         body.count,
         now=utcnow(),
         idempotency_key=idempotency_key,
+        redis=casino.redis,
     )
     return GachaSpinPublic.model_validate(Extended(hand, **hand.outcome))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -272,6 +273,7 @@ async def spin(
     *,
     now: datetime,
     idempotency_key: str | None = None,
+    redis: Redis | None = None,
 ) -> Hand:
     """A play of `count` pulls on the table in force at `now`: the hand (404
     `banner_not_found`, 409 `banner_closed`, `no_rate_table`, `insufficient_<currency>`;
@@ -325,8 +327,7 @@ async def spin(
         outcome=_outcome(banner_id, pulled, pity_before, shards, entry.balance_after),
         played_at=now,
     )
-    session.add(hand)
-    await session.flush()
+    await plays.add_hand(session, hand, redis=redis)
     session.add_all(
         PullRecord(
             hand_id=hand_id,
@@ -344,7 +345,6 @@ async def spin(
         for i, (p, before, shard) in enumerate(zip(pulled, pity_before, shards, strict=True))
     )
     await session.flush()
-    await plays.after_hand(session, hand)
     return hand
 
 

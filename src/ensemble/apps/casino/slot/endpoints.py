@@ -72,5 +72,6 @@ async def spin(
         body.bet,
         bounds=bounds_of(casino.settings),
         idempotency_key=idempotency_key,
+        redis=casino.redis,
     )
     return SpinPublic.model_validate(Extended(hand, **hand.outcome))

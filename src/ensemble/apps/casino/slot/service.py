@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,6 +85,7 @@ async def spin(
     bounds: BetBounds,
     idempotency_key: str | None = None,
     paytable: slot.Paytable = slot.PAYTABLE,
+    redis: Redis | None = None,
 ) -> Hand:
     """One spin: 422 `bet_out_of_bounds`, 409 `insufficient_coins` (nothing written), or
     the hand. Under an `Idempotency-Key` already played, that hand (409
@@ -129,7 +131,5 @@ async def spin(
         table_version=paytable.version,
         outcome=_outcome(result, entry.balance_after, streak),
     )
-    session.add(hand)
-    await session.flush()
-    await plays.after_hand(session, hand)
+    await plays.add_hand(session, hand, redis=redis)
     return hand
