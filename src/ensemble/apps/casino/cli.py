@@ -4,11 +4,13 @@ rebuilding the leaderboards."""
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 import typer
 from redis.asyncio import Redis
@@ -38,7 +40,7 @@ from ensemble.kernel.console import (
     copy_rows,
     in_unit_of_work,
 )
-from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db import id_at, new_id, utcnow
 from ensemble.kernel.identity.passwords import hash_password
 from ensemble.kernel.identity.service import normalise_email
 from ensemble.kernel.ledger import Direction
@@ -96,12 +98,18 @@ def rebuild_leaderboards() -> None:
 @cli.command("seed")
 def seed_command(
     members: Annotated[int, typer.Option(min=1, help="Members to create")] = 100,
+    actions: Annotated[
+        int, typer.Option(min=0, help="Actions to spread over the members and the past days")
+    ] = 1000,
+    days: Annotated[int, typer.Option(min=1, help="How far back the actions go")] = 30,
     password: Annotated[
         str, typer.Option(help="The password of every demo member", show_default=False)
     ] = "casino-demo-password",
 ) -> None:
-    """Bulk-load demo members with their sign-up coins (COPY); prints how to log in."""
-    plan = SeedPlan(members=members, password=password, signup_coins=CasinoSettings().signup_coins)
+    """Bulk-load demo members (with their sign-up coins) and their past actions (COPY);
+    prints how to log in."""
+    coins = CasinoSettings().signup_coins
+    plan = SeedPlan(members, actions, days=days, password=password, signup_coins=coins)
     result = bulk_load(
         console,
         "rows",
@@ -109,7 +117,8 @@ def seed_command(
         lambda connection, advance: seed(connection, plan, advance),
     )
     console.print(
-        f"{result.members} members (e.g. {result.first_nickname!r}, password {plan.password!r})"
+        f"{result.members} members (e.g. {result.first_nickname!r}, password {plan.password!r}),"
+        f" {result.actions} actions"
     )
 
 
@@ -118,21 +127,30 @@ def seed_command(
 CHUNK = 10_000
 
 
+SEEDED_ACTIONS = ("PAGE_VIEW", "BUTTON_CLICK", "LOGIN", "LEADERBOARD_VIEW", "ACHIEVEMENT_VIEW")
+"""What the seed's members did (client actions: plays and purchases have rows of their own)."""
+SCREENS = ("lobby", "slot", "gacha", "shop", "profile", "inventory")
+
+
 @dataclass(frozen=True)
 class SeedPlan:
     members: int
+    actions: int = 0
+    days: int = 30
     password: str = "casino-demo-password"
     signup_coins: int = 1000
+    seed: int = 7
 
     @property
     def rows_expected(self) -> int:
-        """What the progress bar counts: members."""
-        return self.members
+        """What the progress bar counts: members and actions."""
+        return self.members + self.actions
 
 
 @dataclass(frozen=True)
 class SeedResult:
     members: int
+    actions: int
     first_nickname: str
 
 
@@ -147,13 +165,37 @@ async def seed(
     run = uuid.uuid4().hex[:6]  # seeding twice adds new members, never collides
     password_hash = await hash_password(plan.password)
     nicknames = [f"demo{index + 1}-{run}" for index in range(plan.members)]
+    member_ids: list[uuid.UUID] = []
     for chunk in chunked(nicknames, CHUNK):
         rows = [(new_id(), nickname) for nickname in chunk]
         async with connection.transaction():
             await _copy_members(connection, rows, password_hash, now)
             await _copy_signup_coins(connection, [member_id for member_id, _ in rows], plan, now)
+        member_ids += [member_id for member_id, _ in rows]
         advance(len(rows))
-    return SeedResult(plan.members, nicknames[0])
+    actions = _past_actions(random.Random(plan.seed), member_ids, plan, now)
+    for start in range(0, plan.actions, CHUNK):
+        rows = [next(actions) for _ in range(min(CHUNK, plan.actions - start))]
+        async with connection.transaction():
+            await copy_rows(connection, SCHEMA, "actions", ACTION_COLUMNS, rows)
+        advance(len(rows))
+    if plan.actions:
+        await connection.execute("ANALYZE casino.actions")
+    return SeedResult(plan.members, plan.actions, nicknames[0])
+
+
+def _past_actions(
+    rng: random.Random, member_ids: Sequence[uuid.UUID], plan: SeedPlan, now: datetime
+) -> Iterator[tuple[Any, ...]]:
+    """Endless client actions of random members at random instants of the past `days` (ids
+    of their instants, so they sort in time); the seed loads them, not their events: they
+    are history, not news for the consumers."""
+    span = timedelta(days=plan.days).total_seconds()
+    while True:
+        at = now - timedelta(seconds=rng.uniform(0, span))
+        action = rng.choice(SEEDED_ACTIONS)
+        context = json.dumps({"screen": rng.choice(SCREENS)})
+        yield id_at(at), rng.choice(member_ids), action, context, at
 
 
 async def _copy_members(
@@ -195,6 +237,7 @@ async def _copy_signup_coins(
     await copy_rows(connection, "ledger", "entries", LEDGER_ENTRY_COLUMNS, entries)
 
 
+ACTION_COLUMNS = ("id", "user_id", "action_type", "context", "created_at")
 ACCOUNT_COLUMNS = ("id", "realm", "email", "password_hash", "is_active", "created_at")
 USER_COLUMNS = ("account_id", "nickname", "rank", "vip_tier", "time_zone", "created_at")
 STREAK_COLUMNS = ("user_id", "current", "longest", "last_day", "updated_at")
