@@ -23,6 +23,7 @@ import asyncpg
 
 from common import (
     Stats,
+    casino_members,
     console,
     parser,
     positive,
@@ -44,7 +45,6 @@ from lean_http import LeanClient
 TARGET_RATE = 5000.0
 TARGET_P99_MS = 50.0
 TYPES = ["PAGE_VIEW", "BUTTON_CLICK", "LOGIN", "REWARD_CLAIM", "SHOP_PURCHASE"]
-PASSWORD = "bench password 1234"
 
 
 def _context(chance: random.Random) -> dict[str, object]:
@@ -55,25 +55,6 @@ def _context(chance: random.Random) -> dict[str, object]:
         context["email"] = "someone@example.com"
         context["note"] = "call 010-1234-5678"
     return context
-
-
-async def _members(client: LeanClient, count: int, concurrency: int) -> list[str]:
-    """Sign up `count` members with the forever invite code; their access tokens."""
-    tokens: list[str] = [""] * count
-
-    async def one(index: int) -> None:
-        body = {
-            "invite_code": "5858",
-            "nickname": f"b{uuid.uuid4().hex[:12]}",
-            "password": PASSWORD,
-        }
-        response = await client.request("POST", "/api/auth/signup", body)
-        if response.status_code != 201:
-            raise RuntimeError(f"sign-up: {response.status_code} {response.text}")
-        tokens[index] = response.json()["access_token"]
-
-    await run_concurrently(count, concurrency, one)
-    return tokens
 
 
 async def _actions(
@@ -179,7 +160,7 @@ async def main(options: argparse.Namespace) -> int:
     try:
         async with LeanClient(server.base_url, {}, options.concurrency) as client:
             with console.status(f"signing up {options.members} members"):
-                tokens = await _members(client, options.members, min(8, options.concurrency))
+                tokens = await casino_members(client, options.members, min(8, options.concurrency))
             if options.warmup:
                 await _actions(
                     client, tokens, options.warmup, options.concurrency, chance, server.process.pid

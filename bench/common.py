@@ -669,3 +669,27 @@ async def _prepare_only(options: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     run(_prepare_only, parser("Prepare the benchmark database (seed once) and exit.").parse_args())
+
+
+# Casino-Club
+
+CASINO_PASSWORD = "bench password 1234"
+
+
+async def casino_members(client: LeanClient, count: int, concurrency: int) -> list[str]:
+    """Sign up `count` Casino-Club members with the forever invite code; their access tokens."""
+    tokens: list[str] = [""] * count
+
+    async def one(index: int) -> None:
+        body = {
+            "invite_code": "5858",
+            "nickname": f"b{uuid.uuid4().hex[:12]}",
+            "password": CASINO_PASSWORD,
+        }
+        response = await client.request("POST", "/api/auth/signup", body)
+        if response.status_code != 201:
+            raise RuntimeError(f"sign-up: {response.status_code} {response.text}")
+        tokens[index] = response.json()["access_token"]
+
+    await run_concurrently(count, concurrency, one)
+    return tokens
