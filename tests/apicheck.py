@@ -115,6 +115,11 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return error
 
 
+def outcome(response: httpx.Response) -> tuple[int, str]:
+    """The status and code of an error (the body must have the error shape)."""
+    return response.status_code, assert_error_shape(response.json())["code"]
+
+
 def refusal_problem(answer: httpx.Response) -> str | None:
     """What is wrong with the answer to a bad request (None: a 4xx with the error shape)."""
     summary = f"{answer.status_code} {answer.text[:200]}"
@@ -431,6 +436,31 @@ def assert_documented(case: Case[Any], response: schemathesis.Response) -> None:
             f"{case.method} {case.path} answered {response.status_code}, documented:"
             f" {sorted(documented)}: {response.text[:300]}"
         )
+
+
+def app_operations(document: Mapping[str, Any], api: str) -> dict[tuple[str, str], Any]:
+    """The operations of an app's document under `api` (not the process's `/health`...)."""
+    return {
+        (method, path): operation
+        for path, methods in document["paths"].items()
+        if path.startswith(api)
+        for method, operation in methods.items()
+    }
+
+
+def assert_mounted_alike(
+    alone: Server, every_app: Server, mount: str, api: str, caller: Known, paths: Iterable[str]
+) -> None:
+    """Served with every app under `mount`, the app documents the operations it documents
+    alone, and answers `caller`'s GET of each of `paths` there."""
+    documented = httpx.get(f"{alone.base_url}/openapi.json").json()
+    mounted = httpx.get(f"{every_app.base_url}{mount}/openapi.json").json()
+    assert app_operations(mounted, api) == app_operations(documented, api)
+    for path in paths:
+        response = send(
+            every_app, "GET", mount + api + path, headers=caller.headers, values=caller.values
+        )
+        assert response.status_code == 200, (path, response.text)
 
 
 async def openapi_document(client: httpx.AsyncClient) -> dict[str, Any]:

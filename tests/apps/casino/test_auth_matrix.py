@@ -25,7 +25,7 @@ from ensemble.apps.casino.endpoints import routers
 from ensemble.apps.casino.schemas import PREFIX
 from ensemble.kernel.identity.models import Account
 from tests import apicheck
-from tests.apicheck import assert_error_shape, bearer, fill, http_routes
+from tests.apicheck import bearer, fill, http_routes, outcome
 from tests.apps.casino.conftest import PASSWORD, CasinoWorld, Member
 from tests.apps.casino.scene import Scene, all_rows, build_scene
 from tests.apps.casino.test_fairness_routes import verify_params
@@ -214,11 +214,6 @@ async def call_as(
     person: Member = getattr(scene, who.value)
     values = {**scene.values, "refresh_token": scene.member.refresh_token}
     return await call(casino, endpoint, values, person.headers)
-
-
-def outcome(response: httpx.Response) -> Refusal:
-    """The status and code of an error (the body must have the error shape)."""
-    return response.status_code, assert_error_shape(response.json())["code"]
 
 
 @pytest.fixture

@@ -14,14 +14,22 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from schemathesis import Case
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from ensemble.kernel.db import Database
-from tests.apicheck import Known, Server, assert_documented, call_fuzzed, fuzz_schema, send, serve
+from tests.apicheck import (
+    Known,
+    Server,
+    assert_documented,
+    assert_mounted_alike,
+    call_fuzzed,
+    fuzz_schema,
+    send,
+    serve,
+)
 from tests.apps.casino.conftest import API, CasinoWorld
 from tests.apps.casino.scene import Scene, build_scene
 
@@ -96,24 +104,8 @@ def every_app(
         yield server
 
 
-def operations(document: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    """The app's operations (not the process's `/health` and `/ready`)."""
-    return {
-        (method, path): operation
-        for path, methods in document["paths"].items()
-        if path.startswith(API)
-        for method, operation in methods.items()
-    }
-
-
 def test_served_with_every_app_it_is_the_same_api_under_casino(
     casino_server: Server, every_app: Server, member: Known
 ) -> None:
-    alone = httpx.get(f"{casino_server.base_url}/openapi.json").json()
-    mounted = httpx.get(f"{every_app.base_url}/casino/openapi.json").json()
-    assert operations(mounted) == operations(alone)
-    for path in ("/auth/me", "/inventory", "/users/{user_id}/profile"):
-        response = send(
-            every_app, "GET", "/casino" + API + path, headers=member.headers, values=member.values
-        )
-        assert response.status_code == 200, (path, response.text)
+    paths = ("/auth/me", "/inventory", "/users/{user_id}/profile")
+    assert_mounted_alike(casino_server, every_app, "/casino", API, member, paths)

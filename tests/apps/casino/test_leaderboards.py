@@ -4,7 +4,6 @@ from `casino.hands` equals what the hands counted one by one."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -13,18 +12,15 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from typer.testing import CliRunner, Result
 
-from ensemble import cli as ensemble_cli
 from ensemble.apps.casino.domain import GEMS, GameType, Period
 from ensemble.apps.casino.leaderboards import service as leaderboards
 from ensemble.apps.casino.leaderboards.domain import PREFIX, board_key
 from ensemble.apps.casino.models import Hand
-from ensemble.settings import Settings, get_settings
 from tests.apicheck import assert_error
 from tests.apps.casino.activity import Play, add_hands, hand_of
 from tests.apps.casino.conftest import API, CasinoWorld
-from tests.conftest import TEST_SECRET
+from tests.commands import run_cli
 
 BOARD = f"{API}/games/leaderboard"
 
@@ -199,28 +195,13 @@ async def test_bad_board_queries_are_refused(
     assert_error(answer, 422, "validation_error")
 
 
-def invoke_cli(settings: Settings, *args: str) -> Result:
-    """`ensemble <args>` through typer's runner, on the test database and Redis."""
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(settings.data_dir),
-    }
-    get_settings.cache_clear()  # the command reads the environment given here
-    try:
-        return CliRunner().invoke(ensemble_cli.app, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-
-
 async def test_the_rebuild_command_rebuilds_every_current_board(
     casino: CasinoWorld, boards: Redis
 ) -> None:
     member = await casino.member()
     now = datetime.now(UTC)
     await add_hands(casino.database, [Play(member.user_id, 10, 35, now, GameType.GACHA)])
-    command = await asyncio.to_thread(invoke_cli, casino.settings, "casino", "rebuild-leaderboards")
+    command = await run_cli(casino.settings, "casino", "rebuild-leaderboards")
     assert command.exit_code == 0, command.output
     key = board_key(GameType.GACHA, Period.DAY, now)
     assert f"{key}: 1 members" in command.output

@@ -31,7 +31,7 @@ from tests.apicheck import (
     snapshot,
     tables_of,
 )
-from tests.conftest import TEST_SECRET, in_process_client
+from tests.conftest import in_process_client
 from tests.polling import eventually
 from tests.processes import roles_env, running
 
@@ -245,15 +245,11 @@ def eco_server(
 # Shared by the scan, characters, read-model, location and chat tests: the saga's background
 # work run step by step in this process, a clean slate of read models, and the admin CLI.
 
-import asyncio  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 from sqlalchemy import select, update  # noqa: E402
-from typer.testing import CliRunner, Result  # noqa: E402
 
-from ensemble import cli as ensemble_cli  # noqa: E402
 from ensemble.apps.eco.settings import EcoSettings  # noqa: E402
-from ensemble.settings import get_settings  # noqa: E402
 from tests.outboxes import Outboxes  # noqa: E402
 
 READ_MODEL_KEYS = "rm:eco.*"
@@ -286,26 +282,6 @@ class InlineSaga(Outboxes):
 @pytest.fixture
 def inline_saga(settings: Settings, database: Database, redis: Redis) -> InlineSaga:
     return InlineSaga(settings, database, redis)
-
-
-def invoke_cli(settings: Settings, *args: str) -> Result:
-    """`ensemble <args>` through typer's runner, on the test database and Redis. Commands
-    call `asyncio.run`: from a test, use `run_cli` (a thread of its own)."""
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "SECRET_KEY": TEST_SECRET,
-        "DATA_DIR": str(settings.data_dir),
-    }
-    get_settings.cache_clear()  # the command reads the environment given here
-    try:
-        return CliRunner().invoke(ensemble_cli.app, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-
-
-async def run_cli(settings: Settings, *args: str) -> Result:
-    return await asyncio.to_thread(invoke_cli, settings, *args)
 
 
 async def log_out(world: EcoWorld, access_token: str, refresh_token: str) -> httpx.Response:

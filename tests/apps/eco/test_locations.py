@@ -20,7 +20,8 @@ from ensemble.apps.eco.models import Centre
 from ensemble.kernel.db import Database
 from ensemble.settings import Settings
 from tests.apicheck import assert_error
-from tests.apps.eco.conftest import API, EcoUser, EcoWorld, quick_users, run_cli
+from tests.apps.eco.conftest import API, EcoUser, EcoWorld, quick_users
+from tests.commands import run_cli
 
 EARTH_RADIUS_KM = 6371.0088
 CITY_HALL = (37.5663, 126.9779)

@@ -32,8 +32,8 @@ from tests.apps.eco.conftest import (
     failing_scan,
     quick_users,
     reset_read_models,
-    run_cli,
 )
+from tests.commands import run_cli
 from tests.rebuilds import reading_mid_rebuild
 
 Dump = dict[str, dict[str, Any]]

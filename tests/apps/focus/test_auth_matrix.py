@@ -31,10 +31,10 @@ from ensemble.kernel.realtime import CLOSE_UNAUTHENTICATED
 from ensemble.server import create_app
 from tests import apicheck
 from tests.apicheck import (
-    assert_error_shape,
     bearer,
     fill,
     http_routes,
+    outcome,
     websocket_routes,
 )
 from tests.apps.focus.conftest import PASSWORD, FocusUser, FocusWorld
@@ -273,11 +273,6 @@ async def call_as(focus: FocusWorld, scene: Scene, endpoint: Endpoint, who: Who)
         values = {**values, "room_id": values["private_room_id"]}
     person: FocusUser = getattr(scene, PEOPLE[who])
     return await call(focus, endpoint, values, person.headers)
-
-
-def outcome(response: httpx.Response) -> Refusal:
-    """The status and code of an error (the body must have the error shape)."""
-    return response.status_code, assert_error_shape(response.json())["code"]
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.apicheck import (
     Known,
     Server,
     assert_documented,
+    assert_mounted_alike,
     call_fuzzed,
     fill,
     fuzz_schema,
@@ -130,27 +131,17 @@ def every_app(
         yield server
 
 
-def operations(document: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    """The app's operations (not the process's `/health` and `/ready`)."""
-    return {
-        (method, path): operation
-        for path, methods in document["paths"].items()
-        if path.startswith(API)
-        for method, operation in methods.items()
-    }
-
-
 def test_served_with_every_app_it_is_the_same_api_under_focus(
     focus_server: Server, every_app: Server, owner: Known
 ) -> None:
-    alone = httpx.get(f"{focus_server.base_url}/openapi.json").json()
-    mounted = httpx.get(f"{every_app.base_url}/focus/openapi.json").json()
-    assert operations(mounted) == operations(alone)
-    for path in ("/rooms/{room_id}/timer", "/posts/{post_id}", "/settings"):
-        response = send(
-            every_app, "GET", "/focus" + API + path, headers=owner.headers, values=owner.values
-        )
-        assert response.status_code == 200, (path, response.text)
+    assert_mounted_alike(
+        focus_server,
+        every_app,
+        "/focus",
+        API,
+        owner,
+        ("/rooms/{room_id}/timer", "/posts/{post_id}", "/settings"),
+    )
 
 
 # Fixed cases: values generation rarely reaches (a lone surrogate, which no UTF-8 text holds;
