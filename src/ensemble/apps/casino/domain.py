@@ -74,6 +74,19 @@ class GameType(enum.StrEnum):
     GACHA = "gacha"
 
 
+class NotificationCategory(enum.StrEnum):
+    """What a notification is about (members may mute categories, B4)."""
+
+    WALLET = "wallet"
+    REWARD = "reward"
+    ACHIEVEMENT = "achievement"
+    MISSION = "mission"
+    TIER = "tier"
+    CAMPAIGN = "campaign"
+    RESPONSIBLE_PLAY = "responsible_play"
+    SYSTEM = "system"
+
+
 class ItemKind(enum.StrEnum):
     """What an item is for: kept (a gacha collectible), or used up (a streak shield)."""
 
