@@ -317,25 +317,7 @@ async def test_reversing_an_unknown_reward_is_a_404(casino: CasinoWorld) -> None
     assert_error(bad, 422)
 
 
-# authorization
-
-
-ROUTES = [
-    ("POST", REWARDS, {}),
-    ("GET", f"{REWARDS}/history", None),
-    ("POST", f"{REWARDS}/daily", None),
-    ("GET", f"{REWARDS}/streak", None),
-    ("PUT", f"{API}/users/me/time-zone", {"time_zone": "UTC"}),
-    ("POST", reverse_path(str(uuid.uuid4())), {"reason": "x"}),
-]
-
-
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
-async def test_every_route_needs_a_token(
-    casino: CasinoWorld, method: str, path: str, body: dict[str, Any] | None
-) -> None:
-    answer = await casino.client.request(method, path, json=body)
-    assert_error(answer, 401, "not_authenticated")
+# authorization (every route's bad tokens: test_auth_matrix.py)
 
 
 @pytest.mark.parametrize("rank", [Rank.STANDARD, Rank.PREMIUM, Rank.VIP])
