@@ -198,19 +198,18 @@ async def _check_table(session: AsyncSession, row: RateTableVersion) -> None:
 
 
 async def _locked_pity(session: AsyncSession, user_id: uuid.UUID, banner_id: str) -> int:
-    """The member's counter on the banner, its row locked to the end of the transaction."""
-    await session.execute(
-        insert(Pity)
-        .values(user_id=user_id, banner_id=banner_id, counter=0, updated_at=utcnow())
-        .on_conflict_do_nothing()
+    """The member's counter on the banner (0 the first time), its row locked to the end of
+    the transaction: one upsert whose no-op update takes the row lock and returns it."""
+    statement = insert(Pity).values(
+        user_id=user_id, banner_id=banner_id, counter=0, updated_at=utcnow()
     )
     counter = await session.scalar(
-        select(Pity.counter)
-        .where(Pity.user_id == user_id, Pity.banner_id == banner_id)
-        .with_for_update()
+        statement.on_conflict_do_update(
+            index_elements=[Pity.user_id, Pity.banner_id], set_={"counter": Pity.counter}
+        ).returning(Pity.counter)
     )
-    assert counter is not None, "the pity row exists after the insert"
-    return counter
+    assert counter is not None, "an upsert returns its row"
+    return int(counter)
 
 
 async def _set_pity(

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.models import InventoryEntry, Item
@@ -20,6 +21,10 @@ class NotEnoughItems(Conflict):
     message = "You do not hold enough of this item."
 
 
+_UNKNOWN_ITEM = "fk_inventory_item_id_items"
+"""The foreign key that refuses an item the catalogue lacks."""
+
+
 class ItemNotFound(NotFound):
     code = "item_not_found"
     message = "The item does not exist."
@@ -27,14 +32,12 @@ class ItemNotFound(NotFound):
 
 async def grant(session: AsyncSession, user_id: uuid.UUID, quantities: Mapping[str, int]) -> None:
     """Add `quantities` (item id → count > 0) to a member's inventory, in one statement that
-    adds to what concurrent grants added (404 `item_not_found` for an unknown item)."""
+    adds to what concurrent grants added (404 `item_not_found` for an item the catalogue
+    lacks: the foreign key refuses it, and the caller's transaction is then lost)."""
     if not quantities:
         return
     if any(count <= 0 for count in quantities.values()):
         raise ValueError("a grant adds at least one of each item")
-    known = set(await session.scalars(select(Item.item_id).where(Item.item_id.in_(quantities))))
-    if missing := sorted(set(quantities) - known):
-        raise ItemNotFound(details={"item_ids": missing})
     now = utcnow()
     rows = [
         {
@@ -47,15 +50,20 @@ async def grant(session: AsyncSession, user_id: uuid.UUID, quantities: Mapping[s
         for item, count in sorted(quantities.items())
     ]
     statement = insert(InventoryEntry).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[InventoryEntry.user_id, InventoryEntry.item_id],
-            set_={
-                "quantity": InventoryEntry.quantity + statement.excluded.quantity,
-                "updated_at": now,
-            },
+    try:
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[InventoryEntry.user_id, InventoryEntry.item_id],
+                set_={
+                    "quantity": InventoryEntry.quantity + statement.excluded.quantity,
+                    "updated_at": now,
+                },
+            )
         )
-    )
+    except IntegrityError as exc:
+        if _UNKNOWN_ITEM not in str(exc.orig):
+            raise
+        raise ItemNotFound(details={"item_ids": sorted(quantities)}) from exc
 
 
 async def take(session: AsyncSession, user_id: uuid.UUID, item_id: str, quantity: int = 1) -> int:
