@@ -44,6 +44,7 @@ from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.apps.casino.slot import endpoints as slot
+from ensemble.apps.casino.unlock import endpoints as unlock
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -177,4 +178,5 @@ routers = (
     gacha.router,
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
     responsible_play.router,
+    unlock.router,
 )
