@@ -174,6 +174,20 @@ ENDPOINTS = [
     Endpoint("GET", "/games/stats/{user_id}"),
     Endpoint("GET", "/games/leaderboard", query={"around_me": "true"}),
     Endpoint("GET", "/games/achievements/{user_id}"),
+    # responsible play
+    Endpoint("GET", "/responsible-play/limits"),
+    Endpoint(
+        "PUT",
+        "/responsible-play/limits",
+        {"limits": [{"kind": "spend", "period": "day", "currency": "coins", "amount": 500}]},
+    ),
+    Endpoint("PUT", "/responsible-play/reality-check", {"interval_minutes": 30}),
+    Endpoint("POST", "/responsible-play/cool-off", {"duration": "24h"}),
+    Endpoint("POST", "/responsible-play/self-exclusion", {"duration": "6m"}),
+    # age-gated unlock: off by default (`test_unlock` serves it switched on)
+    Endpoint("POST", "/unlock/verify", {"jurisdiction": "KR", "birth_date": "1990-05-01"}, 404),
+    Endpoint("POST", "/unlock", {"content_id": "after-dark", "stage": "teaser"}, 404),
+    Endpoint("GET", "/unlock/contents", ok=404),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

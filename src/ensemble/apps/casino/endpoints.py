@@ -25,6 +25,7 @@ from ensemble.apps.casino.fairness import endpoints as fairness
 from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.leaderboards import endpoints as leaderboards
+from ensemble.apps.casino.limits import endpoints as responsible_play
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -43,6 +44,7 @@ from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.apps.casino.slot import endpoints as slot
+from ensemble.apps.casino.unlock import endpoints as unlock
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -175,4 +177,6 @@ routers = (
     slot.router,
     gacha.router,
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
+    responsible_play.router,
+    unlock.router,
 )

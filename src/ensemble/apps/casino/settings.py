@@ -64,6 +64,14 @@ class CasinoSettings(BaseSettings):
         ge=0,
         description="how long before it applies a new gacha rate table must be published",
     )
+    # age-gated unlock (B5)
+    unlock_enabled: bool = Field(
+        default=False,
+        description="whether the age-gated content unlock (`/api/unlock*`) is available",
+    )
+    age_verification_provider: Literal["sandbox"] = Field(
+        default="sandbox", description="who verifies members' age for the unlock"
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ensemble.apps.casino.domain import GameType
 from ensemble.apps.casino.fairness.models import SeedPair
 from ensemble.apps.casino.games import fairness
 from ensemble.apps.casino.leaderboards import service as leaderboards
+from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand
 from ensemble.apps.casino.sessions import service as game_sessions
 from ensemble.kernel.db import new_id, utcnow
@@ -195,5 +196,6 @@ async def add_hand(session: AsyncSession, hand: Hand, *, redis: Redis | None) ->
     await session.flush()
     context = {"hand_id": str(hand.id), "bet": hand.bet, "payout": hand.payout}
     await actions.record_action(session, hand.user_id, HAND_ACTIONS[hand.game_type], context)
+    await responsible_play.reality_check(session, hand)
     if redis is not None:
         leaderboards.record_after_commit(session, redis, hand)

@@ -23,6 +23,7 @@ from ensemble.apps.casino.gacha.schemas import (
     TableRates,
 )
 from ensemble.apps.casino.games import gacha as core
+from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
 from ensemble.apps.casino.schemas import INPUT, OWNED, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.kernel.db import SessionDep, utcnow
@@ -78,9 +79,11 @@ async def rates(banner_id: BannerId, user: CurrentUser, session: SessionDep) -> 
     responses=errors(
         *INPUT,
         NO_BANNER,
+        PLAY_REFUSED,
         (409, "The banner is closed (`banner_closed`) or has no rates in force"
          " (`no_rate_table`); not enough coins or gems (`insufficient_coins`,"
-         " `insufficient_gems`); the `Idempotency-Key` was used for another play"
+         " `insufficient_gems`); a responsible-play limit (`limit_reached`); the"
+         " `Idempotency-Key` was used for another play"
          " (`idempotency_key_reused`). Nothing is written."),
     ),
 )  # fmt: skip

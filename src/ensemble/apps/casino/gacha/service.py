@@ -21,6 +21,7 @@ from ensemble.apps.casino.gacha.models import Banner, Pity, PullRecord, RateTabl
 from ensemble.apps.casino.games import gacha
 from ensemble.apps.casino.games.gacha import FLOATS_PER_PULL, RateTable, Tier
 from ensemble.apps.casino.inventory import service as inventory
+from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand, Item
 from ensemble.apps.casino.service import charge
 from ensemble.kernel.db import utcnow
@@ -300,6 +301,9 @@ async def spin(
     floats = draw.floats(table.version, FLOATS_PER_PULL * count)
     pulled = gacha.pulls(floats, table, pity, count, found.hard_pity)
     cost = found.cost_single if count == 1 else found.cost_ten
+    await responsible_play.charge_play(
+        session, user_id, spent=cost, currency=found.currency, now=now
+    )
     reference = str(hand_id)
     entry = await charge(
         session,

@@ -174,7 +174,7 @@ async def stats(
         best_win=int(totals[3]),
         longest_win_streak=await _longest_win_streak(session, hands),
         favourite_game=favourite,
-        play_seconds=await _play_seconds(session, user_id, game_type, since, now),
+        play_seconds=await seconds_played(session, user_id, game_type, since, now),
     )
 
 
@@ -195,7 +195,7 @@ async def _longest_win_streak(session: AsyncSession, hands: Subquery) -> int:
     return int(longest or 0)
 
 
-async def _play_seconds(
+async def seconds_played(
     session: AsyncSession,
     user_id: uuid.UUID,
     game_type: GameType | None,

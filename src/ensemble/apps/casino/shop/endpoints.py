@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.domain import Rank, rank_reaches
+from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
 from ensemble.apps.casino.schemas import INPUT, OWNED, PREFIX, errors
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import service
@@ -77,9 +78,11 @@ async def product(product_id: ProductId, user: CurrentUser, session: SessionDep)
     responses=errors(
         *INPUT,
         (404, "Not on sale (`product_not_found`)"),
+        PLAY_REFUSED,
         (
             409,
             "Not bought, and nothing written: `sold_out`, `purchase_limit_reached`,"
+            " `limit_reached` (responsible play),"
             " `insufficient_funds`, `promo_<unknown|inactive|expired|used_up|"
             "already_redeemed|not_applicable>`, `idempotency_key_reused`",
         ),

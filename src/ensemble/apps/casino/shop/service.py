@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.auth import REALM
 from ensemble.apps.casino.inventory import service as inventory
+from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Item
 from ensemble.apps.casino.shop import repository
 from ensemble.apps.casino.shop.domain import (
@@ -255,6 +256,10 @@ async def buy(
         twin = await repository.purchases.by_key(session, order.user_id, order.idempotency_key)
         assert twin is not None, "ON CONFLICT DO NOTHING skipped a purchase that is not there"
         return Bought(_same_order(twin, order), created=False)
+    await responsible_play.charge_play(
+        session, order.user_id, spent=purchase.amount, currency=purchase.price_currency,
+        now=now, bet=False,
+    )  # fmt: skip
     await _reserve_stock(session, product, order.quantity, now)
     await _reserve_member_limit(session, order.user_id, product, order.quantity)
     if promo is not None:

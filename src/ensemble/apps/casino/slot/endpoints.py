@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from ensemble.apps.casino.auth import CurrentUser
 from ensemble.apps.casino.fairness.schemas import IdempotencyKey, Rate
 from ensemble.apps.casino.games.slot import PAYTABLE
+from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
 from ensemble.apps.casino.schemas import INPUT, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CasinoDep, CasinoSettings
 from ensemble.apps.casino.slot import service as slot
@@ -25,8 +26,10 @@ router = APIRouter(prefix=PREFIX, tags=["slot"])
 
 SPIN_ERRORS = errors(
     *INPUT,
-    (409, "Not enough coins (`insufficient_coins`; nothing is written), or the"
-     " `Idempotency-Key` was used for another play (`idempotency_key_reused`)"),
+    PLAY_REFUSED,
+    (409, "Not enough coins (`insufficient_coins`; nothing is written), a responsible-play"
+     " limit (`limit_reached`), or the `Idempotency-Key` was used for another play"
+     " (`idempotency_key_reused`)"),
 )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.casino.domain import COINS, GameType
 from ensemble.apps.casino.fairness import service as plays
 from ensemble.apps.casino.games import slot
+from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand
 from ensemble.apps.casino.service import charge
 from ensemble.apps.casino.slot.models import SlotStreak
@@ -98,6 +99,10 @@ async def spin(
         return replayed
     draw = await plays.advance(session, user_id)
     result = slot.spin(draw.floats(paytable.version, paytable.reels), bet, paytable)
+    now = utcnow()
+    await responsible_play.charge_play(
+        session, user_id, spent=bet, won=result.win, currency=COINS, now=now
+    )
     reference = str(hand_id)
     entry = await charge(
         session,
@@ -130,6 +135,7 @@ async def spin(
         nonce=draw.nonce,
         table_version=paytable.version,
         outcome=_outcome(result, entry.balance_after, streak),
+        played_at=now,
     )
     await plays.add_hand(session, hand, redis=redis)
     return hand
