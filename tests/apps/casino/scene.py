@@ -19,7 +19,8 @@ class Scene:
     """`member` plays and shops (a reward granted, a slot session open, 100 gems bought
     with money and paid);
     `other` is another member; `admin` runs the place. `values` are the ids, named as in the
-    routes (`user_id` is the other member's; `product_id` a test product of the shop)."""
+    routes (`user_id` is the other member's; `product_id` a test product of the shop;
+    `promo_code` an active promo code)."""
 
     member: Member
     other: Member
@@ -48,6 +49,12 @@ async def build_scene(casino: CasinoWorld) -> Scene:
     assert bought.status_code == 201, bought.text
     settled = await shop.webhook(paid(bought.json()))
     assert settled.status_code == 200, settled.text
+    promo = await casino.client.post(
+        f"{API}/admin/shop/promo-codes",
+        json={"code": "SCENE5", "kind": "percent", "percent_off": 5},
+        headers=admin.headers,
+    )
+    assert promo.status_code == 201, promo.text
     values = {
         "user_id": str(other.user_id),
         "member_id": str(member.user_id),
@@ -57,6 +64,7 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         "product_id": await shop.product(),
         "purchase_id": bought.json()["purchase_id"],
         "banner_id": "standard",
+        "promo_code": "SCENE5",
     }
     return Scene(member, other, admin, values)
 

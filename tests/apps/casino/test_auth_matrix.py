@@ -69,6 +69,14 @@ def admin(method: str, path: str, body: Any = None, ok: int = 200) -> Endpoint:
 
 WEIGHTS = {"SSR": 100, "SR": 900, "R": 3000, "N": 6000}
 POOLS = {"SSR": ["golden-dragon"], "SR": ["lucky-cat"], "R": ["red-seven"], "N": ["plain-chip"]}
+NEW_BANNER = {
+    "banner_id": "matrix",
+    "name": "Matrix",
+    "currency": "coins",
+    "cost_single": 100,
+    "cost_ten": 900,
+    "hard_pity": 90,
+}
 
 ENDPOINTS = [
     # accounts
@@ -188,6 +196,24 @@ ENDPOINTS = [
     Endpoint("POST", "/unlock/verify", {"jurisdiction": "KR", "birth_date": "1990-05-01"}, 404),
     Endpoint("POST", "/unlock", {"content_id": "after-dark", "stage": "teaser"}, 404),
     Endpoint("GET", "/unlock/contents", ok=404),
+    # admin (B6): members, catalogue, invites, audit, events debug
+    admin("GET", "/admin/users"),
+    admin("GET", "/admin/users/{user_id}"),
+    admin("PATCH", "/admin/users/{user_id}", {"rank": "PREMIUM", "reason": "matrix"}),
+    admin("DELETE", "/admin/users/{user_id}", ok=204),
+    admin("GET", "/admin/users/{user_id}/actions"),
+    admin("GET", "/admin/gacha/banners"),
+    admin("POST", "/admin/gacha/banners", NEW_BANNER, 201),
+    admin("PATCH", "/admin/gacha/banners/{banner_id}", {"close": True}),
+    admin("GET", "/admin/shop/products"),
+    admin("GET", "/admin/shop/promo-codes"),
+    admin("POST", "/admin/shop/promo-codes/{promo_code}/deactivate"),
+    admin("GET", "/admin/invites"),
+    admin("POST", "/admin/invites", {"count": 2}, 201),
+    admin("GET", "/admin/audit"),
+    admin("GET", "/admin/events/health"),
+    admin("POST", "/admin/events/produce", {"message": "matrix"}, 201),
+    admin("GET", "/admin/events/last"),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

@@ -13,7 +13,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ensemble.apps.casino.domain import Rank, login_name, rank_reaches
+from ensemble.apps.casino.admin.models import MemberStatus
+from ensemble.apps.casino.domain import Rank, UserStatus, login_name, rank_reaches
 from ensemble.apps.casino.models import User
 from ensemble.apps.casino.schemas import NicknameLogin
 from ensemble.apps.casino.settings import CasinoDep
@@ -40,9 +41,11 @@ class RankTooLow(Forbidden):
 
 
 async def claims_of(session: AsyncSession, account: Account) -> dict[str, Any]:
-    """The Casino-Club claims of a token: the rank (informational: requests read it live)."""
+    """The Casino-Club claims of a token: the rank (informational: requests read it live).
+    A suspended or deleted member gets no token (login and refresh: `account_disabled`)."""
     user = await session.get(User, account.id)
-    if user is None:
+    status = await session.get(MemberStatus, account.id)
+    if user is None or (status is not None and status.status is not UserStatus.ACTIVE):
         raise AccountDisabled()
     return {"role": user.rank.value, "nickname": user.nickname}
 
@@ -61,21 +64,23 @@ async def casino_codec(request: Request, casino: CasinoDep) -> TokenCodec:
 
 
 _PRINCIPAL = (
-    select(User.rank, Account.is_active)
+    select(User.rank, Account.is_active, MemberStatus.status)
     .join(Account, Account.id == User.account_id)
+    .outerjoin(MemberStatus, MemberStatus.user_id == User.account_id)
     .where(User.account_id == bindparam("account_id", type_=Uuid))
 )
 
 
 async def _live(session: AsyncSession, token: Principal) -> Principal:
-    """The caller of a live session as it is now: an active member and its rank."""
+    """The caller of a live session as it is now: an active member (neither suspended nor
+    deleted by an admin, B6) and its rank."""
     found = (await session.execute(_PRINCIPAL, {"account_id": token.account_id})).first()
-    if found is None or not found.is_active:
+    if found is None or not found.is_active or found.status not in (None, UserStatus.ACTIVE):
         raise AccountDisabled()
     return replace(token, role=found.rank.value)
 
 
-watch_tables(REALM, [User, Account])
+watch_tables(REALM, [User, Account, MemberStatus])
 principal_of = own_accounts(REALM, _live)
 """The caller of a Casino-Club access token, for requests and sockets alike."""
 current_principal = bearer(principal_of)

@@ -257,3 +257,15 @@ def period_end(period: Period, start: datetime) -> datetime | None:
             return (start + timedelta(days=32)).replace(day=1)
         case Period.ALL:
             return None
+
+
+# admin (B6)
+
+
+class UserStatus(enum.StrEnum):
+    """Whether a member may use the place: `suspended` and `deleted` members' tokens are
+    refused (`account_disabled`); `deleted` (a soft delete) is final."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETED = "deleted"

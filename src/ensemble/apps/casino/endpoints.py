@@ -11,6 +11,8 @@ from fastapi import APIRouter, Path, Request, status
 from ensemble.apps.casino import service
 from ensemble.apps.casino.achievements import endpoints as achievements
 from ensemble.apps.casino.actions import endpoints as actions
+from ensemble.apps.casino.admin import endpoints as admin
+from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import (
     REALM,
     Admin,
@@ -155,6 +157,7 @@ async def force_logout(
 ) -> None:
     """End every session of a member at once (admins only)."""
     await service.force_logout(session, user_id, revocations)
+    await audit.record(session, admin.account_id, "user.force_logout", "user", user_id)
 
 
 @router.get("/users/{user_id}/profile", tags=["users"], responses=errors(*OWNED))
@@ -179,4 +182,5 @@ routers = (
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
     responsible_play.router,
     unlock.router,
+    admin.router,
 )

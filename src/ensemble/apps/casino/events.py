@@ -22,3 +22,15 @@ class ActionRecorded(EventPayload, type="casino.action"):
     action_type: str
     context: dict[str, Any]
     occurred_at: AwareDatetime
+
+
+AGGREGATE_DEBUG = "casino.debug"
+"""The aggregate type (and stream) of the admins' test events; the id is the admin's."""
+
+
+class DebugEvent(EventPayload, type="casino.debug"):
+    """A test event an admin sent through the outbox and the bus (`/api/admin/events`)."""
+
+    message: str
+    data: dict[str, Any]
+    produced_by: uuid.UUID

@@ -15,6 +15,7 @@ from ensemble.apps.casino.actions.schemas import (
     ActionTypeCreate,
     ActionTypePublic,
 )
+from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.schemas import INPUT, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CasinoDep
@@ -81,4 +82,5 @@ async def add_action_type(
     added = await actions.add_action_type(
         session, body.code, body.description, admin_id=admin.account_id
     )
+    await audit.record(session, admin.account_id, "action_type.create", "action_type", body.code)
     return ActionTypePublic.model_validate(added)

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.audit.models import AuditEntry
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
 
 
 async def record(
@@ -35,3 +37,27 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def entries(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    admin_id: uuid.UUID | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> Page[AuditEntry]:
+    """The log, the newest first, narrowed to an admin, an action, a target (type, id)."""
+    query = select(AuditEntry)
+    for column, value in (
+        (AuditEntry.admin_id, admin_id),
+        (AuditEntry.action, action),
+        (AuditEntry.target_type, target_type),
+        (AuditEntry.target_id, target_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return await paginate(
+        session, query, page, keys=(AuditEntry.id,), item=as_fetched, descending=True
+    )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.fairness.schemas import IdempotencyKey, Rate
 from ensemble.apps.casino.gacha import service as gacha
@@ -145,5 +146,9 @@ async def publish_rate_table(
         pools=body.pools,
         notice=timedelta(minutes=casino.settings.gacha_rate_notice_minutes),
         now=utcnow(),
+    )
+    details = {"version": row.version, **body.model_dump(mode="json")}
+    await audit.record(
+        session, admin.account_id, "rate_table.publish", "banner", banner_id, details
     )
     return RateTablePublic.model_validate(row)

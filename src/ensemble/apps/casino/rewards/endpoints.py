@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.domain import RewardKind
 from ensemble.apps.casino.rewards import service as rewards
@@ -65,6 +66,11 @@ async def grant_reward(
     )
     if granted.replayed:
         response.status_code = status.HTTP_200_OK
+    else:
+        details = body.model_dump(mode="json", exclude={"user_id"})
+        await audit.record(
+            session, admin.account_id, "reward.grant", "reward", granted.reward.id, details
+        )
     return RewardPublic.model_validate(granted.reward)
 
 
@@ -147,4 +153,6 @@ async def reverse_reward(
     reward = await rewards.reverse(
         session, reward_id, reason=body.reason, reversed_by=admin.account_id
     )
+    details = {"reason": body.reason}
+    await audit.record(session, admin.account_id, "reward.reverse", "reward", reward_id, details)
     return RewardPublic.model_validate(reward)

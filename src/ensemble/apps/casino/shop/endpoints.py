@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import ValidationError
 
+from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.domain import Rank, rank_reaches
 from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
@@ -180,7 +181,12 @@ ADMIN = (401, 403, 422)
 async def create_product(body: ProductCreate, admin: Admin, session: SessionDep) -> ProductAdmin:
     """A new product (422 `invalid_product` when it breaks a shop rule: gem packs are priced
     in money and hold gems alone, nothing else holds gems, known items only)."""
-    return ProductAdmin.model_validate(await service.create_product(session, body))
+    product = await service.create_product(session, body)
+    details = body.model_dump(mode="json")
+    await audit.record(
+        session, admin.account_id, "product.create", "product", body.product_id, details
+    )
+    return ProductAdmin.model_validate(product)
 
 
 @router.patch(
@@ -192,9 +198,10 @@ async def update_product(
     product_id: ProductId, body: ProductUpdate, admin: Admin, session: SessionDep
 ) -> ProductAdmin:
     """Change a product's prices, sale, window, stock or limit."""
-    return ProductAdmin.model_validate(
-        await service.update_product(session, product_id, body.changes())
-    )
+    product = await service.update_product(session, product_id, body.changes())
+    details = body.model_dump(mode="json", exclude_unset=True)
+    await audit.record(session, admin.account_id, "product.update", "product", product_id, details)
+    return ProductAdmin.model_validate(product)
 
 
 @router.put(
@@ -206,9 +213,10 @@ async def switch_product(
     product_id: ProductId, body: ProductSwitch, admin: Admin, session: SessionDep
 ) -> ProductAdmin:
     """The emergency switch: off, the product is neither listed nor sold, at once."""
-    return ProductAdmin.model_validate(
-        await service.switch_product(session, product_id, enabled=body.enabled)
-    )
+    product = await service.switch_product(session, product_id, enabled=body.enabled)
+    details = {"enabled": body.enabled}
+    await audit.record(session, admin.account_id, "product.switch", "product", product_id, details)
+    return ProductAdmin.model_validate(product)
 
 
 @router.post(
@@ -223,7 +231,10 @@ async def switch_product(
 )
 async def create_promo(body: PromoCreate, admin: Admin, session: SessionDep) -> PromoPublic:
     """A new promo code: a percentage off or a bonus, a usage limit, an expiry."""
-    return PromoPublic.model_validate(await service.create_promo(session, body))
+    promo = await service.create_promo(session, body)
+    details = body.model_dump(mode="json")
+    await audit.record(session, admin.account_id, "promo.create", "promo_code", body.code, details)
+    return PromoPublic.model_validate(promo)
 
 
 @router.post(
@@ -241,6 +252,9 @@ async def refund(
 ) -> RefundPublic:
     """Refund a money purchase through its provider and take back the gems it granted;
     what the member already spent is recorded as their debt."""
-    return RefundPublic.model_validate(
-        await service.refund(session, purchase_id, body.reason, utcnow())
+    refunded = await service.refund(session, purchase_id, body.reason, utcnow())
+    details = {"reason": body.reason}
+    await audit.record(
+        session, admin.account_id, "purchase.refund", "purchase", purchase_id, details
     )
+    return RefundPublic.model_validate(refunded)
