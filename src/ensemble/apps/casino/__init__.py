@@ -29,5 +29,6 @@ app = AppModule(
         f"{SCHEMA}.gacha_banners",
         f"{SCHEMA}.gacha_rate_tables",
         f"{SCHEMA}.action_types",
+        f"{SCHEMA}.recommendation_rules",
     ),
 )

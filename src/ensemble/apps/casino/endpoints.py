@@ -20,6 +20,7 @@ from ensemble.apps.casino.auth import (
     current_principal,
     nickname_credentials,
 )
+from ensemble.apps.casino.campaigns import endpoints as campaigns
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.fairness import endpoints as fairness
 from ensemble.apps.casino.gacha import endpoints as gacha
@@ -39,6 +40,7 @@ from ensemble.apps.casino.schemas import (
     SignupResponse,
     errors,
 )
+from ensemble.apps.casino.segments import endpoints as segments
 from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
@@ -175,4 +177,5 @@ routers = (
     slot.router,
     gacha.router,
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
+    *(domain.router for domain in (segments, campaigns)),
 )

@@ -22,3 +22,15 @@ class ActionRecorded(EventPayload, type="casino.action"):
     action_type: str
     context: dict[str, Any]
     occurred_at: AwareDatetime
+
+
+AGGREGATE_PURCHASE = "casino.purchase"
+"""The aggregate type (and stream) of shop purchases; the aggregate id is the member's id."""
+
+
+class PurchaseFulfilled(EventPayload, type="casino.purchase.fulfilled"):
+    """A purchase was granted (its figures are read from `casino.purchases`, not from here)."""
+
+    purchase_id: uuid.UUID
+    user_id: uuid.UUID
+    occurred_at: AwareDatetime
