@@ -32,8 +32,8 @@ def purchase_figures(condition: str) -> str:
     spent, on the day it was fulfilled (a refund later does not undo them)."""
     return f"""
     SELECT p.user_id, p.fulfilled_at AS at, 0 AS actions, 0 AS hands, 0 AS coins_bet,
-        0 AS coins_won, CASE WHEN p.price_currency = 'gems' THEN p.amount ELSE 0 END,
-        CASE WHEN p.price_currency = 'USD' THEN p.amount ELSE 0 END, 1
+        0 AS coins_won, CASE WHEN p.price_currency = 'gems' THEN p.amount ELSE 0 END AS gems_spent,
+        CASE WHEN p.price_currency = 'USD' THEN p.amount ELSE 0 END AS money_cents, 1 AS purchases
     FROM casino.purchases p
     WHERE p.fulfilled_at IS NOT NULL AND {condition}
     """
