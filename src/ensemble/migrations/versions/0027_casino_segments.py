@@ -28,9 +28,7 @@ PLAY_STYLE = sa.Enum(
     "casual", "collector", "competitor", "reward_seeker", name="play_style", schema="casino"
 )
 RISK_LEVEL = sa.Enum("none", "low", "moderate", "high", name="risk_level", schema="casino")
-CAMPAIGN_STATUS = sa.Enum(
-    "scheduled", "sent", "cancelled", name="campaign_status", schema="casino"
-)
+CAMPAIGN_STATUS = sa.Enum("scheduled", "sent", "cancelled", name="campaign_status", schema="casino")
 CAMPAIGN_AUDIENCE = sa.Enum("all", *GROUPS, name="campaign_audience", schema="casino")
 ENUMS = (RFM_GROUP, RULE_SEGMENT, OFFER_KIND, PLAY_STYLE, RISK_LEVEL, CAMPAIGN_STATUS,
          CAMPAIGN_AUDIENCE)  # fmt: skip

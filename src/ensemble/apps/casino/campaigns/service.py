@@ -110,7 +110,7 @@ async def cancel(session: AsyncSession, campaign_id: uuid.UUID, *, now: datetime
     return cancelled
 
 
-def recipients(campaign: Campaign) -> Select[tuple[uuid.UUID]]:
+def recipients(campaign: Campaign) -> Select[uuid.UUID]:
     """The active members a campaign targets: its segment's (or all), without those whose
     self-check was high risk when it is promotional."""
     query = (

@@ -58,7 +58,7 @@ async def notify(
 
 async def notify_many(
     session: AsyncSession,
-    recipients: Select[tuple[uuid.UUID]],
+    recipients: Select[uuid.UUID],
     category: NotificationCategory,
     title: str,
     *,
