@@ -65,8 +65,28 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         "purchase_id": bought.json()["purchase_id"],
         "banner_id": "standard",
         "promo_code": "SCENE5",
+        **await _segments_scene(casino, member, admin),
     }
     return Scene(member, other, admin, values)
+
+
+async def _segments_scene(casino: CasinoWorld, member: Member, admin: Member) -> dict[str, str]:
+    """The member took the quiz; a recommendation rule and a scheduled campaign (B1, B6)."""
+    quiz = {"consent": True, "survey": {"motivation": "fun", "session_length": "short"},
+            "self_check": [0] * 9}  # fmt: skip
+    taken = await casino.client.post(f"{API}/quiz/submit", json=quiz, headers=member.headers)
+    assert taken.status_code == 201, taken.text
+    rules = await casino.client.get(f"{API}/admin/recommendation-rules", headers=admin.headers)
+    campaign = {"title": "Scene", "segment": "all", "promotional": False,
+                "send_at": "2099-01-01T00:00:00Z"}  # fmt: skip
+    scheduled = await casino.client.post(
+        f"{API}/admin/campaigns", json=campaign, headers=admin.headers
+    )
+    assert scheduled.status_code == 201, scheduled.text
+    return {
+        "rule_id": rules.json()["items"][0]["rule_id"],
+        "campaign_id": scheduled.json()["campaign_id"],
+    }
 
 
 async def all_rows(database: Database) -> dict[str, list[str]]:

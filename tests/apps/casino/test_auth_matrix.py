@@ -214,6 +214,51 @@ ENDPOINTS = [
     admin("GET", "/admin/events/health"),
     admin("POST", "/admin/events/produce", {"message": "matrix"}, 201),
     admin("GET", "/admin/events/last"),
+    # segments (B1): recommendations and their rules, the quiz
+    Endpoint("GET", "/recommend/personalized"),
+    admin("GET", "/admin/recommendation-rules"),
+    admin(
+        "POST",
+        "/admin/recommendation-rules",
+        {
+            "segment": "MEDIUM",
+            "kind": "mission",
+            "ref": "matrix",
+            "title": "Matrix",
+            "rank": 5,
+            "promotional": False,
+        },
+        201,
+    ),
+    admin("GET", "/admin/recommendation-rules/{rule_id}"),
+    admin("PATCH", "/admin/recommendation-rules/{rule_id}", {"rank": 7}),
+    admin("DELETE", "/admin/recommendation-rules/{rule_id}", ok=204),
+    Endpoint(
+        "POST",
+        "/quiz/submit",
+        {
+            "consent": True,
+            "survey": {"motivation": "fun", "session_length": "long"},
+            "self_check": [0] * 9,
+        },
+        201,
+    ),
+    Endpoint("GET", "/quiz/me"),
+    # campaigns (B6)
+    admin(
+        "POST",
+        "/admin/campaigns",
+        {
+            "title": "Matrix",
+            "segment": "WHALE",
+            "promotional": True,
+            "send_at": "2099-01-01T00:01:00Z",
+        },
+        201,
+    ),
+    admin("GET", "/admin/campaigns"),
+    admin("GET", "/admin/campaigns/{campaign_id}"),
+    admin("POST", "/admin/campaigns/{campaign_id}/cancel"),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

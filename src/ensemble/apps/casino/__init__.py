@@ -31,5 +31,6 @@ app = AppModule(
         f"{SCHEMA}.action_types",
         f"{SCHEMA}.unlock_contents",
         f"{SCHEMA}.unlock_stages",
+        f"{SCHEMA}.recommendation_rules",
     ),
 )

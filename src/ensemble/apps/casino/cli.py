@@ -122,6 +122,34 @@ def seed_command(
     )
 
 
+@cli.command("rfm")
+def rfm_command(
+    full: Annotated[bool, typer.Option(help="Score every member, not only those changed")] = False,
+) -> None:
+    """Run the RFM classification now (incremental unless `--full`)."""
+    from ensemble.apps.casino.segments import service as segments
+
+    rules = segments.rules_of(CasinoSettings())
+
+    async def run(session: AsyncSession) -> segments.RfmReport:
+        return await segments.run_rfm(session, rules, now=utcnow(), full=full)
+
+    report = in_unit_of_work(run)
+    console.print(
+        f"rfm as of {report.as_of} ({'full' if report.full else 'incremental'}):"
+        f" {report.touched} scored, {report.changed} changed, {report.moved} moved group"
+    )
+
+
+@cli.command("rebuild-aggregates")
+def rebuild_aggregates() -> None:
+    """Recompute members' daily figures from every action and purchase (after a bulk load;
+    with the consumers stopped), then run `ensemble casino rfm --full`."""
+    from ensemble.apps.casino.segments import service as segments
+
+    console.print(f"{in_unit_of_work(segments.rebuild_aggregates)} member days")
+
+
 # The bulk seed
 
 CHUNK = 10_000

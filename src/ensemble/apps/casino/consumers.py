@@ -6,7 +6,13 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.achievements import service as achievements
-from ensemble.apps.casino.events import AGGREGATE_ACTION, ActionRecorded
+from ensemble.apps.casino.events import (
+    AGGREGATE_ACTION,
+    AGGREGATE_PURCHASE,
+    ActionRecorded,
+    PurchaseFulfilled,
+)
+from ensemble.apps.casino.segments import service as segments
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.consumer import consumer
 
@@ -19,4 +25,18 @@ async def advance_achievements(session: AsyncSession, envelope: Envelope) -> lis
     return await achievements.advance(session, action.user_id, action.action_type)
 
 
-CONSUMERS = (advance_achievements,)
+@consumer(
+    "casino.member_days",
+    aggregate_types=[AGGREGATE_ACTION, AGGREGATE_PURCHASE],
+    types=[ActionRecorded, PurchaseFulfilled],
+)
+async def add_to_member_days(session: AsyncSession, envelope: Envelope) -> None:
+    """An action or a fulfilled purchase added to its member's daily figures (B1), once per
+    event (the kernel's `processed_events` commits with the addition)."""
+    if envelope.type == PurchaseFulfilled.TYPE:
+        await segments.add_purchase(session, envelope.payload_as(PurchaseFulfilled).purchase_id)
+    else:
+        await segments.add_action(session, envelope.payload_as(ActionRecorded))
+
+
+CONSUMERS = (advance_achievements, add_to_member_days)

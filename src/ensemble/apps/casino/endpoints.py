@@ -22,6 +22,7 @@ from ensemble.apps.casino.auth import (
     current_principal,
     nickname_credentials,
 )
+from ensemble.apps.casino.campaigns import endpoints as campaigns
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.fairness import endpoints as fairness
 from ensemble.apps.casino.gacha import endpoints as gacha
@@ -42,6 +43,7 @@ from ensemble.apps.casino.schemas import (
     SignupResponse,
     errors,
 )
+from ensemble.apps.casino.segments import endpoints as segments
 from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
@@ -183,4 +185,5 @@ routers = (
     responsible_play.router,
     unlock.router,
     admin.router,
+    *(domain.router for domain in (segments, campaigns)),
 )

@@ -34,3 +34,15 @@ class DebugEvent(EventPayload, type="casino.debug"):
     message: str
     data: dict[str, Any]
     produced_by: uuid.UUID
+
+
+AGGREGATE_PURCHASE = "casino.purchase"
+"""The aggregate type (and stream) of shop purchases; the aggregate id is the member's id."""
+
+
+class PurchaseFulfilled(EventPayload, type="casino.purchase.fulfilled"):
+    """A purchase was granted (its figures are read from `casino.purchases`, not from here)."""
+
+    purchase_id: uuid.UUID
+    user_id: uuid.UUID
+    occurred_at: AwareDatetime

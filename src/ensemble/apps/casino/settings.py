@@ -72,6 +72,29 @@ class CasinoSettings(BaseSettings):
     age_verification_provider: Literal["sandbox"] = Field(
         default="sandbox", description="who verifies members' age for the unlock"
     )
+    # segments (B1)
+    rfm_every_minutes: int = Field(
+        default=60, gt=0, description="how often the incremental RFM run classifies members"
+    )
+    rfm_window_days: int = Field(
+        default=30, gt=0, le=366, description="the rolling window of frequency and monetary"
+    )
+    rfm_recency_days: tuple[int, int, int, int] = Field(
+        default=(1, 3, 7, 14),
+        description="recency cuts: r is 5 for a member active at most the first many days ago,"
+        " one less past each cut",
+    )
+    rfm_frequency_days: tuple[int, int, int, int] = Field(
+        default=(2, 4, 8, 15), description="frequency cuts: active days in the window for f 2-5"
+    )
+    rfm_monetary_cents: tuple[int, int, int, int] = Field(
+        default=(500, 2_000, 10_000, 50_000),
+        description="monetary cuts: money spent in the window (cents) for m 2-5 (any is m 1)",
+    )
+    # campaigns (B6)
+    campaign_sweep_seconds: int = Field(
+        default=60, gt=0, description="how often due campaigns nobody sent yet are swept"
+    )
 
 
 @dataclass(frozen=True)

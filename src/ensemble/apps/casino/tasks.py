@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,4 +38,44 @@ async def shop_sweep(session: AsyncSession) -> None:
         logger.info("casino shop sweep: %s", settled)
 
 
-JOBS = (shop_sweep,)
+# segments (B1) and campaigns (B6)
+
+
+def rfm_interval() -> timedelta:
+    """`CASINO_RFM_EVERY_MINUTES`, read by the scheduler each time it sends the run."""
+    return timedelta(minutes=CasinoSettings().rfm_every_minutes)
+
+
+@job("casino.rfm", every=rfm_interval, retry=TRANSIENT, time_limit=timedelta(minutes=30))
+async def rfm(session: AsyncSession) -> None:
+    """The incremental RFM run (`ensemble casino rfm --full` for a full one)."""
+    from ensemble.apps.casino.segments import service as segments
+
+    rules = segments.rules_of(CASINO.current().settings)
+    report = await segments.run_rfm(session, rules, now=utcnow())
+    logger.info("casino rfm: %s", report)
+
+
+@job("casino.campaign_send", retry=TRANSIENT)
+async def campaign_send(session: AsyncSession, *, campaign_id: str) -> None:
+    """Send a campaign at its minute (nothing if it was sent or cancelled)."""
+    from ensemble.apps.casino.campaigns import service as campaigns
+
+    await campaigns.deliver(session, uuid.UUID(campaign_id), now=utcnow())
+
+
+def campaign_sweep_interval() -> timedelta:
+    return timedelta(seconds=CasinoSettings().campaign_sweep_seconds)
+
+
+@job("casino.campaign_sweep", every=campaign_sweep_interval, retry=TRANSIENT)
+async def campaign_sweep(session: AsyncSession) -> None:
+    """Send due campaigns whose job has not (a lost or late job)."""
+    from ensemble.apps.casino.campaigns import service as campaigns
+
+    sent = await campaigns.deliver_due(session, now=utcnow())
+    if sent:
+        logger.info("casino campaign sweep sent %s", sent)
+
+
+JOBS = (shop_sweep, rfm, campaign_send, campaign_sweep)

@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import literal
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.domain import NotificationCategory
@@ -54,3 +54,41 @@ async def notify(
     session.add(notification)
     await session.flush()
     return notification
+
+
+async def notify_many(
+    session: AsyncSession,
+    recipients: Select[uuid.UUID],
+    category: NotificationCategory,
+    title: str,
+    *,
+    body: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> int:
+    """Put one message in the inbox of every member `recipients` selects (one user id
+    column, no duplicates), each under their next id, in one statement (the caller's
+    transaction); how many were sent. Cursors are taken in member order, so two such sends
+    never deadlock."""
+    targets = recipients.order_by(recipients.selected_columns[0]).cte("targets")
+    taken = (
+        insert(NotificationCursor)
+        .from_select(["user_id", "last_id"], select(targets.c[0], literal(1)))
+        .on_conflict_do_update(
+            index_elements=[NotificationCursor.user_id],
+            set_={"last_id": NotificationCursor.last_id + literal(1)},
+        )
+        .returning(NotificationCursor.user_id, NotificationCursor.last_id)
+        .cte("taken")
+    )
+    columns = ["user_id", "id", "category", "title", "body", "data", "created_at"]
+    values = select(
+        taken.c.user_id,
+        taken.c.last_id,
+        literal(category.value),
+        literal(title),
+        literal(body),
+        literal(dict(data or {}), JSONB),
+        literal(utcnow()),
+    )
+    sent = insert(Notification).from_select(columns, values).returning(Notification.id).cte("sent")
+    return int(await session.scalar(select(func.count()).select_from(sent)) or 0)

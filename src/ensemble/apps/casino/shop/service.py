@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.auth import REALM
+from ensemble.apps.casino.events import AGGREGATE_PURCHASE, PurchaseFulfilled
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Item
@@ -53,6 +54,7 @@ from ensemble.apps.casino.shop.payments import PaymentPort, PaymentStatus, payme
 from ensemble.apps.casino.shop.schemas import PaymentEvent, ProductCreate, PromoCreate
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
+from ensemble.kernel.events import Envelope, publish
 from ensemble.kernel.ledger import service as ledger
 from ensemble.kernel.ledger.domain import AccountOwner
 from ensemble.kernel.ledger.errors import InsufficientBalance
@@ -507,6 +509,13 @@ async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> N
         await _repay_debt(session, purchase, currency, amount)
     await inventory.grant(session, purchase.user_id, granted.items)
     _move(purchase, PurchaseStatus.FULFILLED, now)
+    fulfilled = PurchaseFulfilled(
+        purchase_id=purchase.id, user_id=purchase.user_id, occurred_at=now
+    )
+    owner = str(purchase.user_id)
+    await publish(
+        session, Envelope.of(fulfilled, aggregate_type=AGGREGATE_PURCHASE, aggregate_id=owner)
+    )
 
 
 async def _repay_debt(

@@ -1,0 +1,1 @@
+"""Campaigns: a notification to a segment, scheduled to the minute, cancellable before."""

@@ -1,0 +1,1 @@
+"""Members' segments: daily figures, the RFM job, recommendations and the self-check quiz."""
