@@ -29,5 +29,7 @@ app = AppModule(
         f"{SCHEMA}.gacha_banners",
         f"{SCHEMA}.gacha_rate_tables",
         f"{SCHEMA}.action_types",
+        f"{SCHEMA}.vip_tiers",
+        f"{SCHEMA}.missions",
     ),
 )

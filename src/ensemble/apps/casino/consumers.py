@@ -7,6 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.achievements import service as achievements
 from ensemble.apps.casino.events import AGGREGATE_ACTION, ActionRecorded
+from ensemble.apps.casino.missions import service as missions
+from ensemble.apps.casino.vip import service as vip
+from ensemble.kernel.db import utcnow
 from ensemble.kernel.events import Envelope
 from ensemble.kernel.events.consumer import consumer
 
@@ -19,4 +22,28 @@ async def advance_achievements(session: AsyncSession, envelope: Envelope) -> lis
     return await achievements.advance(session, action.user_id, action.action_type)
 
 
-CONSUMERS = (advance_achievements,)
+# VIP tiers and missions (B3)
+
+
+@consumer("casino.vip", aggregate_types=[AGGREGATE_ACTION], types=[ActionRecorded])
+async def review_vip(session: AsyncSession, envelope: Envelope) -> str | None:
+    """An action may move its member's VIP tier up at once (or end their period); the move
+    it made, if any."""
+    action = envelope.payload_as(ActionRecorded)
+    move = await vip.note_action(
+        session, action.user_id, action.action_type, action.occurred_at, now=utcnow()
+    )
+    return None if move is None else move.value
+
+
+@consumer("casino.missions", aggregate_types=[AGGREGATE_ACTION], types=[ActionRecorded])
+async def advance_missions(session: AsyncSession, envelope: Envelope) -> list[str]:
+    """An action counts toward its member's missions, in the window of when it happened; the
+    keys it moved."""
+    action = envelope.payload_as(ActionRecorded)
+    return await missions.advance(
+        session, action.user_id, action.action_type, action.context, action.occurred_at
+    )
+
+
+CONSUMERS = (advance_achievements, review_vip, advance_missions)

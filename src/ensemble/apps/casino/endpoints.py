@@ -22,9 +22,11 @@ from ensemble.apps.casino.auth import (
 )
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.fairness import endpoints as fairness
+from ensemble.apps.casino.feedback import endpoints as feedback
 from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.leaderboards import endpoints as leaderboards
+from ensemble.apps.casino.missions import endpoints as missions
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -43,6 +45,7 @@ from ensemble.apps.casino.sessions import endpoints as game_sessions
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.apps.casino.slot import endpoints as slot
+from ensemble.apps.casino.vip import endpoints as vip
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -175,4 +178,5 @@ routers = (
     slot.router,
     gacha.router,
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
+    *(domain.router for domain in (vip, missions, feedback)),
 )

@@ -64,6 +64,10 @@ class CasinoSettings(BaseSettings):
         ge=0,
         description="how long before it applies a new gacha rate table must be published",
     )
+    # VIP tiers (B3)
+    vip_review_seconds: int = Field(
+        default=3600, gt=0, description="how often members whose VIP period ended are reviewed"
+    )
 
 
 @dataclass(frozen=True)
