@@ -88,7 +88,8 @@ async def require_tier(session: AsyncSession, user_id: uuid.UUID, needed: int) -
 async def measure(
     session: AsyncSession, user_id: uuid.UUID, now: datetime, period: timedelta = PERIOD
 ) -> Measures:
-    """The member's gems spent (play and shop) and active days (UTC) in `(now - period, now]`."""
+    """The member's gems spent (play and shop) and active days (UTC) since `now - period`
+    (what the caller's own transaction wrote after `now` counts too)."""
     since = now - period
     spent = await session.scalar(
         select(func.coalesce(func.sum(Entry.amount), 0))
@@ -100,13 +101,12 @@ async def measure(
             Entry.direction == Direction.SPEND,
             Entry.reason.in_(domain.SPENDING_REASONS),
             Entry.created_at > since,
-            Entry.created_at <= now,
         )
     )
     day = func.date(func.timezone("UTC", Action.created_at))
     days = await session.scalar(
         select(func.count(distinct(day))).where(
-            Action.user_id == user_id, Action.created_at > since, Action.created_at <= now
+            Action.user_id == user_id, Action.created_at > since
         )
     )
     return Measures(int(spent or 0), int(days or 0))
