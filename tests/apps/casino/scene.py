@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ensemble.apps.casino import app as casino_app
 from ensemble.apps.casino.domain import Rank
-from ensemble.kernel.db import Database
+from ensemble.apps.casino.missions import service as missions
+from ensemble.kernel.db import Database, utcnow
 from tests.apicheck import snapshot, tables_of
 from tests.apps.casino.conftest import API, CasinoWorld, Member
 from tests.apps.casino.shopkit import ShopWorld, paid
@@ -18,7 +19,8 @@ from tests.apps.casino.shopkit import ShopWorld, paid
 class Scene:
     """`member` plays and shops (a reward granted, a slot session open, 100 gems bought
     with money and paid);
-    `other` is another member; `admin` runs the place. `values` are the ids, named as in the
+    `other` is another member; `admin` runs the place (the member has done today's
+    `daily-login` mission, `key`). `values` are the ids, named as in the
     routes (`user_id` is the other member's; `product_id` a test product of the shop)."""
 
     member: Member
@@ -57,8 +59,16 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         "product_id": await shop.product(),
         "purchase_id": bought.json()["purchase_id"],
         "banner_id": "standard",
+        "key": await _daily_login_done(casino, member),
     }
     return Scene(member, other, admin, values)
+
+
+async def _daily_login_done(casino: CasinoWorld, member: Member) -> str:
+    """The member has done today's `daily-login` mission (B3): its claim is served."""
+    async with casino.database.unit_of_work() as session:
+        await missions.advance(session, member.user_id, "LOGIN", {}, utcnow())
+    return "daily-login"
 
 
 async def all_rows(database: Database) -> dict[str, list[str]]:

@@ -152,14 +152,6 @@ def _missions() -> None:
             " AND reward_item_id IS NOT NULL AND reward_quantity > 0)",
             name=op.f("ck_missions_reward_fits_kind"),
         ),
-        sa.ForeignKeyConstraint(
-            ["action_type"], ["casino.action_types.code"],
-            name=op.f("fk_missions_action_type_action_types"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["reward_item_id"], ["casino.items.item_id"],
-            name=op.f("fk_missions_reward_item_id_items"),
-        ),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_missions")),
         schema="casino",
     )  # fmt: skip
