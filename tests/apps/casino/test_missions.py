@@ -190,7 +190,7 @@ async def test_admins_define_change_and_withdraw_missions_audited(
         assert list(actions) == ["mission.create", "mission.update", "mission.delete"]
 
 
-BAD_DEFINITIONS = [
+BAD_DEFINITIONS: list[tuple[dict[str, Any], int, str]] = [
     ({**NEW, "context_key": "bet"}, 422, "invalid_mission"),
     ({**NEW, "reward_kind": "gems"}, 422, "invalid_mission"),
     ({**NEW, "reward_item_id": "streak-shield"}, 422, "invalid_reward"),
@@ -201,7 +201,7 @@ BAD_DEFINITIONS = [
     ({**NEW, "target": 0}, 422, "validation_error"),
     ({**NEW, "surprise": 1}, 422, "validation_error"),
 ]  # fmt: skip
-BAD_CHANGES = [
+BAD_CHANGES: list[tuple[dict[str, Any], int, str]] = [
     ({}, 422, "validation_error"),
     ({"title": None}, 422, "validation_error"),
     ({"context_min": 5}, 422, "invalid_mission"),
