@@ -167,10 +167,10 @@ async def _review(
 
 
 async def _tell(
-    session: AsyncSession, user_id: uuid.UUID, move: Move, tier: VipTier | None, now: Standing
+    session: AsyncSession, user_id: uuid.UUID, move: Move, tier: VipTier | None, after: Standing
 ) -> None:
     """The member's notification of a move (category `tier`)."""
-    name = tier.name if tier is not None else f"Tier {now.tier}"
+    name = tier.name if tier is not None else f"Tier {after.tier}"
     titles = {
         Move.UPGRADE: f"Welcome to {name}",
         Move.GRACE: f"Keep your {name} tier",
@@ -179,7 +179,7 @@ async def _tell(
     bodies = {
         Move.UPGRADE: "Your VIP tier went up: enjoy its benefits.",
         Move.GRACE: "You did not reach this tier's requirements this period: you keep it one"
-        f" more period, until {now.period_ends_at:%Y-%m-%d}.",
+        f" more period, until {after.period_ends_at:%Y-%m-%d}.",
         Move.DOWNGRADE: "You did not reach your tier's requirements during the grace period.",
     }
     await notify(
@@ -190,8 +190,8 @@ async def _tell(
         body=bodies[move],
         data={
             "move": move.value,
-            "tier": now.tier,
-            "period_ends_at": now.period_ends_at.isoformat(),
+            "tier": after.tier,
+            "period_ends_at": after.period_ends_at.isoformat(),
         },
     )
 
