@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ensemble.apps.casino import app as casino_app
 from ensemble.apps.casino.domain import Rank
-from ensemble.kernel.db import Database
+from ensemble.apps.casino.missions import service as missions
+from ensemble.kernel.db import Database, utcnow
 from tests.apicheck import snapshot, tables_of
 from tests.apps.casino.conftest import API, CasinoWorld, Member
 from tests.apps.casino.shopkit import ShopWorld, paid
@@ -18,9 +19,10 @@ from tests.apps.casino.shopkit import ShopWorld, paid
 class Scene:
     """`member` plays and shops (a reward granted, a slot session open, 100 gems bought
     with money and paid);
-    `other` is another member; `admin` runs the place. `values` are the ids, named as in the
-    routes (`user_id` is the other member's; `product_id` a test product of the shop;
-    `promo_code` an active promo code)."""
+    `other` is another member; `admin` runs the place (the member has done today's
+    `daily-login` mission, `key`). `values` are the ids, named as in the routes (`user_id` is
+    the other member's; `product_id` a test product of the shop; `promo_code` an active promo
+    code)."""
 
     member: Member
     other: Member
@@ -66,6 +68,7 @@ async def build_scene(casino: CasinoWorld) -> Scene:
         "banner_id": "standard",
         "promo_code": "SCENE5",
         **await _segments_scene(casino, member, admin),
+        "key": await _daily_login_done(casino, member),
     }
     return Scene(member, other, admin, values)
 
@@ -87,6 +90,13 @@ async def _segments_scene(casino: CasinoWorld, member: Member, admin: Member) ->
         "rule_id": rules.json()["items"][0]["rule_id"],
         "campaign_id": scheduled.json()["campaign_id"],
     }
+
+
+async def _daily_login_done(casino: CasinoWorld, member: Member) -> str:
+    """The member has done today's `daily-login` mission (B3): its claim is served."""
+    async with casino.database.unit_of_work() as session:
+        await missions.advance(session, member.user_id, "LOGIN", {}, utcnow())
+    return "daily-login"
 
 
 async def all_rows(database: Database) -> dict[str, list[str]]:

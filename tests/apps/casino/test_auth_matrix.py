@@ -259,6 +259,35 @@ ENDPOINTS = [
     admin("GET", "/admin/campaigns"),
     admin("GET", "/admin/campaigns/{campaign_id}"),
     admin("POST", "/admin/campaigns/{campaign_id}/cancel"),
+    # VIP, missions, feedback (B3)
+    Endpoint("GET", "/vip/status"),
+    Endpoint("GET", "/vip/tiers"),
+    Endpoint("GET", "/vip/history"),
+    Endpoint("GET", "/missions"),
+    Endpoint(
+        "POST",
+        "/missions/{key}/claim",
+        refused={Who.OTHER: (409, "mission_not_completed")},  # done by the member alone
+    ),
+    admin("GET", "/admin/missions"),
+    admin(
+        "POST",
+        "/admin/missions",
+        {
+            "key": "matrix",
+            "title": "Matrix",
+            "action_type": "LOGIN",
+            "target": 1,
+            "window": "once",
+            "reward_kind": "coins",
+            "reward_amount": 5,
+        },
+        201,
+    ),
+    admin("GET", "/admin/missions/{key}"),
+    admin("PATCH", "/admin/missions/{key}", {"title": "Renamed"}),
+    admin("DELETE", "/admin/missions/{key}", ok=204),
+    Endpoint("GET", "/feedback", query={"action_type": "LOGIN"}),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

@@ -13,6 +13,7 @@ from ensemble.kernel.db import utcnow
 from tests.apicheck import assert_error
 from tests.apps.casino.conftest import API
 from tests.apps.casino.shopkit import ShopWorld, shop
+from tests.apps.casino.test_vip import active_on, days_before, set_tier
 
 __all__ = ["shop"]
 
@@ -33,7 +34,7 @@ async def test_the_seeded_catalogue_is_on_sale(shop: ShopWorld) -> None:
     assert listed["founders-pack"]["stock_left"] == 1000
 
 
-async def test_prices_follow_the_sale_window_and_the_vip_discount(shop: ShopWorld) -> None:
+async def test_prices_follow_the_sale_window_and_the_vip_tier_discount(shop: ShopWorld) -> None:
     now = utcnow()
     on_sale = await shop.product(
         base_price=1000,
@@ -47,19 +48,32 @@ async def test_prices_follow_the_sale_window_and_the_vip_discount(shop: ShopWorl
         sale_price=600,
         sale_starts_at=now - timedelta(hours=2),
         sale_ends_at=now - timedelta(hours=1),
+        vip_discount_percent=3,
     )
-    standard, premium, vip = (
-        await shop.member(),
-        await shop.member(Rank.PREMIUM),
+    # the tier's discount (B3: Silver 5 %, Platinum 10 %), up to the product's ceiling;
+    # a rank gives none
+    ranked, silver, platinum = (
         await shop.member(Rank.VIP),
+        await shop.member(),
+        await shop.member(),
     )
-    for member, price in ((standard, 600), (premium, 600), (vip, 450)):
-        shown = (await _listed(shop, member.headers))[on_sale]
-        assert (shown["price"], shown["on_sale"]) == (price, True)
-    shown = (await _listed(shop, standard.headers))[sale_over]
-    assert (shown["price"], shown["on_sale"]) == (1000, False)
-    bought = (await shop.buy(vip, on_sale)).json()
-    assert bought["amount"] == 450
+    await set_tier(shop.casino, silver, 2)
+    await set_tier(shop.casino, platinum, 4)
+    for member, price, ended in ((ranked, 600, 1000), (silver, 570, 970), (platinum, 540, 970)):
+        listed = await _listed(shop, member.headers)
+        assert (listed[on_sale]["price"], listed[on_sale]["on_sale"]) == (price, True)
+        assert (listed[sale_over]["price"], listed[sale_over]["on_sale"]) == (ended, False)
+    bought = (await shop.buy(platinum, on_sale)).json()
+    assert bought["amount"] == 540
+
+
+async def test_gems_spent_in_the_shop_upgrade_the_vip_tier_at_once(shop: ShopWorld) -> None:
+    member = await shop.member(gems=100)
+    await active_on(shop.casino, member, *days_before(utcnow(), 10))
+    product = await shop.product(price_currency=GEMS, base_price=100, vip_discount_percent=0)
+    assert (await shop.buy(member, product)).status_code == 201
+    me = await shop.client.get(f"{API}/auth/me", headers=member.headers)
+    assert me.json()["vip_tier"] == 2  # Silver: 100 gems and 10 active days
 
 
 async def test_products_outside_their_window_are_not_on_sale(shop: ShopWorld) -> None:

@@ -32,5 +32,7 @@ app = AppModule(
         f"{SCHEMA}.unlock_contents",
         f"{SCHEMA}.unlock_stages",
         f"{SCHEMA}.recommendation_rules",
+        f"{SCHEMA}.vip_tiers",
+        f"{SCHEMA}.missions",
     ),
 )

@@ -25,10 +25,12 @@ from ensemble.apps.casino.auth import (
 from ensemble.apps.casino.campaigns import endpoints as campaigns
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
 from ensemble.apps.casino.fairness import endpoints as fairness
+from ensemble.apps.casino.feedback import endpoints as feedback
 from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.leaderboards import endpoints as leaderboards
 from ensemble.apps.casino.limits import endpoints as responsible_play
+from ensemble.apps.casino.missions import endpoints as missions
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -49,6 +51,7 @@ from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.shop import endpoints as shop
 from ensemble.apps.casino.slot import endpoints as slot
 from ensemble.apps.casino.unlock import endpoints as unlock
+from ensemble.apps.casino.vip import endpoints as vip
 from ensemble.kernel.db import SessionDep
 from ensemble.kernel.identity import service as identity
 from ensemble.kernel.identity.address import ClientAddress
@@ -186,4 +189,5 @@ routers = (
     unlock.router,
     admin.router,
     *(domain.router for domain in (segments, campaigns)),
+    *(domain.router for domain in (vip, missions, feedback)),
 )

@@ -95,6 +95,10 @@ class CasinoSettings(BaseSettings):
     campaign_sweep_seconds: int = Field(
         default=60, gt=0, description="how often due campaigns nobody sent yet are swept"
     )
+    # VIP tiers (B3)
+    vip_review_seconds: int = Field(
+        default=3600, gt=0, description="how often members whose VIP period ended are reviewed"
+    )
 
 
 @dataclass(frozen=True)

@@ -78,4 +78,23 @@ async def campaign_sweep(session: AsyncSession) -> None:
         logger.info("casino campaign sweep sent %s", sent)
 
 
-JOBS = (shop_sweep, rfm, campaign_send, campaign_sweep)
+# VIP tiers (B3)
+
+
+def vip_review_interval() -> timedelta:
+    """`CASINO_VIP_REVIEW_SECONDS`, read by the scheduler each time it sends the review."""
+    return timedelta(seconds=CasinoSettings().vip_review_seconds)
+
+
+@job("casino.vip_review", every=vip_review_interval, retry=TRANSIENT)
+async def vip_review(session: AsyncSession) -> None:
+    """Review the members whose VIP period has ended: keep, grace or downgrade (upgrades
+    happen at once, on their actions)."""
+    from ensemble.apps.casino.vip import service as vip
+
+    reviewed = await vip.review_due(session, utcnow())
+    if reviewed:
+        logger.info("casino vip review: %s members", reviewed)
+
+
+JOBS = (shop_sweep, rfm, campaign_send, campaign_sweep, vip_review)

@@ -27,6 +27,7 @@ from ensemble.apps.casino.games import gacha as core
 from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
 from ensemble.apps.casino.schemas import INPUT, OWNED, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CasinoDep
+from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import SessionDep, utcnow
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
@@ -35,6 +36,7 @@ router = APIRouter(prefix=PREFIX, tags=["gacha"])
 
 BannerId = Annotated[str, Path(pattern=BANNER_ID)]
 NO_BANNER = (404, "No such banner (`banner_not_found`)")
+VIP_BANNER = (403, "The banner is for a higher VIP tier (`vip_tier_required`)")
 
 
 def _disclosed(row: RateTableVersion, hard_pity: int) -> TableRates:
@@ -56,15 +58,18 @@ def _disclosed(row: RateTableVersion, hard_pity: int) -> TableRates:
 
 @router.get("/gacha/banners", responses=errors(*USER))
 async def banners(user: CurrentUser, session: SessionDep) -> list[BannerPublic]:
-    """The banners open now."""
-    return [BannerPublic.model_validate(b) for b in await gacha.open_banners(session, utcnow())]
+    """The banners open now to your VIP tier."""
+    tier = await vip.tier_of(session, user.account_id)
+    found = await gacha.open_banners(session, utcnow(), tier=tier)
+    return [BannerPublic.model_validate(b) for b in found]
 
 
-@router.get("/gacha/banners/{banner_id}/rates", responses=errors(*USER, 422, NO_BANNER))
+@router.get("/gacha/banners/{banner_id}/rates", responses=errors(*USER, 422, NO_BANNER, VIP_BANNER))
 async def rates(banner_id: BannerId, user: CurrentUser, session: SessionDep) -> RatesPublic:
     """The rates disclosed: base and consolidated (hard pity included), for the version in
     force and every published version still to come."""
     found = await gacha.rates(session, banner_id, utcnow())
+    await vip.require_tier(session, user.account_id, found.banner.min_vip_tier)
     pity = found.banner.hard_pity
     return RatesPublic(
         banner=BannerPublic.model_validate(found.banner),
@@ -81,6 +86,7 @@ async def rates(banner_id: BannerId, user: CurrentUser, session: SessionDep) -> 
         *INPUT,
         NO_BANNER,
         PLAY_REFUSED,
+        VIP_BANNER,
         (409, "The banner is closed (`banner_closed`) or has no rates in force"
          " (`no_rate_table`); not enough coins or gems (`insufficient_coins`,"
          " `insufficient_gems`); a responsible-play limit (`limit_reached`); the"

@@ -43,6 +43,8 @@ class Banner(Base):
     starts_at: Mapped[datetime] = mapped_column(TZ)
     ends_at: Mapped[datetime | None] = mapped_column(TZ)
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
+    min_vip_tier: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    """The VIP tier a member needs to see and pull it (0: everyone; B3)."""
 
     def is_open(self, now: datetime) -> bool:
         return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)

@@ -44,6 +44,7 @@ class BannerPublic(ResponseModel):
     hard_pity: int = Field(description="An SSR is guaranteed by this pull since the last one")
     starts_at: datetime
     ends_at: datetime | None
+    min_vip_tier: int = Field(description="The VIP tier it is open to, and above (0: all)")
 
 
 class TableRates(ResponseModel):

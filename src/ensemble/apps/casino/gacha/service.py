@@ -24,6 +24,7 @@ from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand, Item
 from ensemble.apps.casino.service import charge
+from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
@@ -83,11 +84,12 @@ async def banner(session: AsyncSession, banner_id: str) -> Banner:
     return found
 
 
-async def open_banners(session: AsyncSession, now: datetime) -> Sequence[Banner]:
-    """The banners open at `now` (a handful: one answer)."""
+async def open_banners(session: AsyncSession, now: datetime, *, tier: int) -> Sequence[Banner]:
+    """The banners open at `now` to a member of VIP `tier` (a handful: one answer)."""
     rows = await session.scalars(
         select(Banner)
         .where(Banner.starts_at <= now, (Banner.ends_at.is_(None)) | (Banner.ends_at > now))
+        .where(Banner.min_vip_tier <= tier)
         .order_by(Banner.starts_at, Banner.banner_id)
     )
     return rows.all()
@@ -277,10 +279,12 @@ async def spin(
 ) -> Hand:
     """A play of `count` pulls on the table in force at `now`: the hand (404
     `banner_not_found`, 409 `banner_closed`, `no_rate_table`, `insufficient_<currency>`;
-    a refusal writes nothing). Under an `Idempotency-Key` already played, that hand."""
+    a refusal writes nothing; 403 `vip_tier_required` on a banner above the member's VIP
+    tier). Under an `Idempotency-Key` already played, that hand."""
     if count not in COUNTS:
         raise InvalidInput(details={"count": count, "allowed": list(COUNTS)})
     found = await banner(session, banner_id)
+    await vip.require_tier(session, user_id, found.min_vip_tier)
     if not found.is_open(now):
         raise BannerClosed(details={"banner_id": banner_id})
     try:

@@ -30,6 +30,8 @@ from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.models import Item, User
 from ensemble.apps.casino.rewards.models import Reward, Streak, StreakDay
 from ensemble.apps.casino.service import member
+from ensemble.apps.casino.vip import domain as vip_domain
+from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.ledger import service as ledger
@@ -345,6 +347,7 @@ async def _claim(
         reason=DAILY_LOGIN_REASON,
         idempotency_key=daily_key(today),
     )
+    await _vip_bonus(session, streak.user_id, today)
     day = StreakDay(
         user_id=streak.user_id,
         day=today,
@@ -360,6 +363,19 @@ async def _claim(
     streak.updated_at = now
     await session.flush()
     return DailyClaim(day, granted.reward, streak, claimed_now=True)
+
+
+async def _vip_bonus(session: AsyncSession, user_id: uuid.UUID, today: date) -> None:
+    """The member's VIP tier's daily bonus coins (B3), granted with the day's reward."""
+    if bonus := await vip.daily_bonus(session, user_id):
+        await grant(
+            session,
+            user_id=user_id,
+            kind=RewardKind.COINS,
+            amount=bonus,
+            reason=vip_domain.DAILY_BONUS_REASON,
+            idempotency_key=vip_domain.daily_bonus_key(today),
+        )
 
 
 async def _claimed(session: AsyncSession, streak: Streak, day: date) -> DailyClaim:

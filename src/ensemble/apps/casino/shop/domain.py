@@ -129,7 +129,7 @@ def in_window(now: datetime, starts: datetime | None, ends: datetime | None) -> 
 
 @dataclass(frozen=True)
 class PriceRule:
-    """A product's price rules: base, a sale within a window, a VIP discount."""
+    """A product's price rules: base, a sale within a window, a VIP discount ceiling."""
 
     base: int
     sale: int | None = None
@@ -137,12 +137,13 @@ class PriceRule:
     sale_ends_at: datetime | None = None
     vip_discount_percent: int = 0
 
-    def unit_price(self, now: datetime, *, vip: bool) -> int:
+    def unit_price(self, now: datetime, *, vip_percent: int) -> int:
         """One unit's price as a member pays it at `now`: the sale price in its window, then
-        the VIP discount for members of rank VIP or above."""
+        the member's VIP tier discount `vip_percent`, up to the product's own VIP discount
+        (its ceiling: 0 takes no VIP discount)."""
         on_sale = self.sale is not None and in_window(now, self.sale_starts_at, self.sale_ends_at)
         price = self.sale if on_sale and self.sale is not None else self.base
-        return discounted(price, self.vip_discount_percent) if vip else price
+        return discounted(price, min(vip_percent, self.vip_discount_percent))
 
 
 def total_price(unit_price: int, quantity: int, promo_percent: int = 0) -> int:

@@ -9,10 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
-from ensemble.apps.casino.domain import Rank, rank_reaches
 from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
 from ensemble.apps.casino.schemas import INPUT, OWNED, PREFIX, errors
 from ensemble.apps.casino.settings import CasinoDep
@@ -38,6 +38,7 @@ from ensemble.apps.casino.shop.schemas import (
     RefundRequest,
     WebhookAck,
 )
+from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import SessionDep, utcnow
 from ensemble.kernel.errors import InvalidInput
 from ensemble.kernel.identity.principal import Principal
@@ -49,15 +50,18 @@ ProductId = Annotated[str, Path(pattern=PRODUCT_ID_PATTERN)]
 Provider = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
-def _vip(user: Principal) -> bool:
-    return rank_reaches(Rank(user.role), Rank.VIP)
+async def _vip(session: AsyncSession, user: Principal) -> int:
+    """The caller's VIP tier discount (B3), in percent."""
+    return await vip.shop_discount(session, user.account_id)
 
 
 @router.get("/shop/products", tags=["shop"], responses=errors(*INPUT))
 async def products(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[ProductPublic]:
     """The products on sale now, at the price you pay (sale, VIP discount), with the stock
     left of limited packages and how many more of each you may buy."""
-    found = await service.catalogue(session, user.account_id, page, utcnow(), vip=_vip(user))
+    found = await service.catalogue(
+        session, user.account_id, page, utcnow(), vip_percent=await _vip(session, user)
+    )
     return found.map(lambda offer: ProductPublic.model_validate(offer.shown()))
 
 
@@ -68,7 +72,9 @@ async def products(user: CurrentUser, session: SessionDep, page: PageDep) -> Pag
 )
 async def product(product_id: ProductId, user: CurrentUser, session: SessionDep) -> ProductPublic:
     """One product on sale now, as you would pay for it."""
-    found = await service.offer(session, user.account_id, product_id, utcnow(), vip=_vip(user))
+    found = await service.offer(
+        session, user.account_id, product_id, utcnow(), vip_percent=await _vip(session, user)
+    )
     return ProductPublic.model_validate(found.shown())
 
 
@@ -99,7 +105,9 @@ async def buy(
         user.account_id, body.product_id, body.quantity, body.promo_code, body.idempotency_key
     )
     payments = payment_port(casino.settings.payment_provider)
-    bought = await service.buy(session, order, utcnow(), vip=_vip(user), payments=payments)
+    bought = await service.buy(
+        session, order, utcnow(), vip_percent=await _vip(session, user), payments=payments
+    )
     if not bought.created:
         response.status_code = status.HTTP_200_OK
     return PurchasePublic.model_validate(bought.purchase)

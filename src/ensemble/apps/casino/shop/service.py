@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.auth import REALM
+from ensemble.apps.casino.domain import GEMS
 from ensemble.apps.casino.events import AGGREGATE_PURCHASE, PurchaseFulfilled
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.limits import service as responsible_play
@@ -52,6 +53,7 @@ from ensemble.apps.casino.shop.models import (
 )
 from ensemble.apps.casino.shop.payments import PaymentPort, PaymentStatus, payment_port
 from ensemble.apps.casino.shop.schemas import PaymentEvent, ProductCreate, PromoCreate
+from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.events import Envelope, publish
@@ -184,19 +186,19 @@ class Offer:
         )
 
 
-def _offer(product: Product, bought: int, now: datetime, *, vip: bool) -> Offer:
+def _offer(product: Product, bought: int, now: datetime, *, vip_percent: int) -> Offer:
     rule = product.price_rule
     limit = product.per_member_limit
     return Offer(
         product,
-        rule.unit_price(now, vip=vip),
-        rule.unit_price(now, vip=False) != rule.base,
+        rule.unit_price(now, vip_percent=vip_percent),
+        rule.unit_price(now, vip_percent=0) != rule.base,
         None if limit is None else max(limit - bought, 0),
     )
 
 
 async def catalogue(
-    session: AsyncSession, user_id: uuid.UUID, page: PageRequest, now: datetime, *, vip: bool
+    session: AsyncSession, user_id: uuid.UUID, page: PageRequest, now: datetime, *, vip_percent: int
 ) -> Page[Offer]:
     """The products on sale now, as the member pays for them."""
     found = await repository.products.on_sale_page(session, now, page)
@@ -204,19 +206,21 @@ async def catalogue(
         session, user_id, [product.product_id for product in found.items]
     )
     return found.map(
-        lambda product: _offer(product, bought.get(product.product_id, 0), now, vip=vip)
+        lambda product: _offer(
+            product, bought.get(product.product_id, 0), now, vip_percent=vip_percent
+        )
     )
 
 
 async def offer(
-    session: AsyncSession, user_id: uuid.UUID, product_id: str, now: datetime, *, vip: bool
+    session: AsyncSession, user_id: uuid.UUID, product_id: str, now: datetime, *, vip_percent: int
 ) -> Offer:
     """One product on sale now (404 `product_not_found` if it is not)."""
     product = await repository.products.on_sale_one(session, product_id, now)
     if product is None:
         raise ProductNotFound(details={"product_id": product_id})
     bought = await repository.products.bought_by(session, user_id, [product_id])
-    return _offer(product, bought.get(product_id, 0), now, vip=vip)
+    return _offer(product, bought.get(product_id, 0), now, vip_percent=vip_percent)
 
 
 # buying
@@ -241,7 +245,7 @@ class Order:
 
 
 async def buy(
-    session: AsyncSession, order: Order, now: datetime, *, vip: bool, payments: PaymentPort
+    session: AsyncSession, order: Order, now: datetime, *, vip_percent: int, payments: PaymentPort
 ) -> Bought:
     """Buy a product. Coin- and gem-priced: paid from the ledger and granted at once
     (`fulfilled`). Money-priced: a `pending` purchase with the provider's checkout, the stock
@@ -250,7 +254,7 @@ async def buy(
     earlier = await repository.purchases.by_key(session, order.user_id, order.idempotency_key)
     if earlier is not None:
         return Bought(_same_order(earlier, order), created=False)
-    on_offer = await offer(session, order.user_id, order.product_id, now, vip=vip)
+    on_offer = await offer(session, order.user_id, order.product_id, now, vip_percent=vip_percent)
     product = on_offer.product
     promo = await _usable_promo(session, order.promo_code, product, now)
     purchase = await _insert_purchase(session, order, product, on_offer.price, promo)
@@ -271,6 +275,8 @@ async def buy(
     else:
         await _pay_from_ledger(session, purchase)
         await _fulfil(session, purchase, now)
+        if product.price_currency == GEMS:  # gems spent may reach a VIP tier (B3)
+            await vip.review(session, order.user_id, now)
     return Bought(purchase, created=True)
 
 
