@@ -170,3 +170,11 @@ async def paginate(
     result = await session.execute(stmt.order_by(*order).limit(request.fetch))
     rows = result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
     return build_page(rows, request.limit, lambda row: _key_of(row, keys), item)
+
+
+async def newest_first(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], request: PageRequest, *keys: SortKey
+) -> Page[Any]:
+    """One page of `stmt`'s rows (or entities) as fetched, the newest first by `keys` (the
+    last of which makes the order total): every history, log and inbox."""
+    return await paginate(session, stmt, request, keys=keys, item=as_fetched, descending=True)

@@ -32,7 +32,7 @@ from ensemble.kernel.errors import Conflict, InvalidInput
 from ensemble.kernel.events.outbox import TABLE as OUTBOX
 from ensemble.kernel.events.outbox import WAKE_RELAY
 from ensemble.kernel.observability.context import current_request_context
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 MAX_BATCH = 1000
 """The most actions one group commits."""
@@ -246,4 +246,4 @@ async def actions_of(
     query = select(Action).where(Action.user_id == user_id)
     if action_type is not None:
         query = query.where(Action.action_type == action_type)
-    return await paginate(session, query, page, keys=(Action.id,), item=as_fetched, descending=True)
+    return await newest_first(session, query, page, Action.id)

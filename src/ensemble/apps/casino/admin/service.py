@@ -28,7 +28,7 @@ from ensemble.apps.casino.shop.models import Product, PromoCode, Purchase
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.identity import service as identity
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, as_fetched, newest_first, paginate
 from ensemble.kernel.schemas import Extended
 
 INVITE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -236,14 +236,7 @@ async def promo_codes(
     query = select(PromoCode)
     if active is not None:
         query = query.where(PromoCode.is_active.is_(active))
-    return await paginate(
-        session,
-        query,
-        page,
-        keys=(PromoCode.created_at, PromoCode.code),
-        item=as_fetched,
-        descending=True,
-    )
+    return await newest_first(session, query, page, PromoCode.created_at, PromoCode.code)
 
 
 async def deactivate_promo(session: AsyncSession, admin_id: uuid.UUID, code: str) -> PromoCode:
@@ -331,14 +324,7 @@ async def invites(
     query = select(InviteCode)
     if active is not None:
         query = query.where(InviteCode.is_active.is_(active))
-    return await paginate(
-        session,
-        query,
-        page,
-        keys=(InviteCode.created_at, InviteCode.code),
-        item=as_fetched,
-        descending=True,
-    )
+    return await newest_first(session, query, page, InviteCode.created_at, InviteCode.code)
 
 
 async def create_invites(

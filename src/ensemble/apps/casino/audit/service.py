@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.audit.models import AuditEntry
 from ensemble.kernel.db import new_id, utcnow
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 
 async def record(
@@ -58,6 +58,4 @@ async def entries(
     ):
         if value is not None:
             query = query.where(column == value)
-    return await paginate(
-        session, query, page, keys=(AuditEntry.id,), item=as_fetched, descending=True
-    )
+    return await newest_first(session, query, page, AuditEntry.id)

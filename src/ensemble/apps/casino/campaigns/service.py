@@ -24,7 +24,7 @@ from ensemble.apps.casino.segments.models import MemberRisk, UserSegment
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.identity.models import Account
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 
 class CampaignNotFound(NotFound):
@@ -90,9 +90,7 @@ async def campaigns(
     query = select(Campaign)
     if status is not None:
         query = query.where(Campaign.status == status)
-    return await paginate(
-        session, query, page, keys=(Campaign.id,), item=as_fetched, descending=True
-    )
+    return await newest_first(session, query, page, Campaign.id)
 
 
 async def cancel(session: AsyncSession, campaign_id: uuid.UUID, *, now: datetime) -> Campaign:

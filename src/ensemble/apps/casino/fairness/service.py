@@ -24,7 +24,7 @@ from ensemble.apps.casino.models import Hand
 from ensemble.apps.casino.sessions import service as game_sessions
 from ensemble.kernel.db import new_id, utcnow
 from ensemble.kernel.errors import Conflict
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b9c3a52-5d1e-4f0e-9a57-6c2f1e8d4a10")
 """Hands played under an `Idempotency-Key` get the id uuid5(namespace, member:game:key)."""
@@ -173,14 +173,7 @@ async def revealed_pairs(
 ) -> Page[SeedPair]:
     """The member's revealed pairs, the latest revealed first."""
     query = select(SeedPair).where(SeedPair.user_id == user_id, SeedPair.revealed_at.is_not(None))
-    return await paginate(
-        session,
-        query,
-        page,
-        keys=(SeedPair.revealed_at, SeedPair.id),
-        item=as_fetched,
-        descending=True,
-    )
+    return await newest_first(session, query, page, SeedPair.revealed_at, SeedPair.id)
 
 
 HAND_ACTIONS = {GameType.SLOT: "SLOT_SPIN", GameType.GACHA: "GACHA_SPIN"}

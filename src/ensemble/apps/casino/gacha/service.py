@@ -27,7 +27,7 @@ from ensemble.apps.casino.service import charge
 from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 PULL = "gacha_pull"
 """The ledger reason of a play's cost."""
@@ -362,11 +362,4 @@ async def history(
     query = select(PullRecord).where(PullRecord.user_id == user_id)
     if banner_id is not None:
         query = query.where(PullRecord.banner_id == banner_id)
-    return await paginate(
-        session,
-        query,
-        page,
-        keys=(PullRecord.pulled_at, PullRecord.id),
-        item=as_fetched,
-        descending=True,
-    )
+    return await newest_first(session, query, page, PullRecord.pulled_at, PullRecord.id)

@@ -37,7 +37,7 @@ from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.ledger import service as ledger
 from ensemble.kernel.ledger.domain import AccountOwner
 from ensemble.kernel.ledger.models import Direction
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 
 class InvalidReward(InvalidInput):
@@ -187,14 +187,7 @@ async def history(
     query = select(Reward).where(Reward.user_id == user_id)
     if kind is not None:
         query = query.where(Reward.kind == kind)
-    return await paginate(
-        session,
-        query,
-        page,
-        keys=(Reward.created_at, Reward.id),
-        item=as_fetched,
-        descending=True,
-    )
+    return await newest_first(session, query, page, Reward.created_at, Reward.id)
 
 
 async def reverse(

@@ -17,7 +17,7 @@ from ensemble.apps.focus.community.models import Comment, Post, PostLike
 from ensemble.apps.focus.models import User
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.db.repository import Repository
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 AUTHOR_NAME = User.display_name.label("author_name")
 
@@ -64,9 +64,7 @@ class Posts(Repository[Post]):
     ) -> Page[Any]:
         """Live posts newest first, as `reader_id` sees them."""
         stmt = _posts_read_by(reader_id).where(*which.conditions())
-        return await paginate(
-            session, stmt, page, keys=(Post.id,), item=as_fetched, descending=True
-        )
+        return await newest_first(session, stmt, page, Post.id)
 
     async def soft_delete(self, session: AsyncSession, post_id: uuid.UUID, by: uuid.UUID) -> bool:
         """Delete a live post (once, whoever races: False if it was gone already)."""
@@ -114,9 +112,7 @@ class Comments(Repository[Comment]):
     ) -> Page[Any]:
         """A post's live comments newest first, each with its author's name."""
         stmt = self._read().where(Comment.post_id == post_id, Comment.deleted_at.is_(None))
-        return await paginate(
-            session, stmt, page, keys=(Comment.id,), item=as_fetched, descending=True
-        )
+        return await newest_first(session, stmt, page, Comment.id)
 
     async def soft_delete(
         self, session: AsyncSession, comment_id: uuid.UUID, by: uuid.UUID

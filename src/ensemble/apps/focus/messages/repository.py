@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.focus.messages.models import Block, Conversation, ConversationMember, Message
 from ensemble.apps.focus.models import User
 from ensemble.kernel.db.repository import Repository
-from ensemble.kernel.pagination import Page, PageRequest, as_fetched, paginate
+from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 
 def _unread(user_id: uuid.UUID) -> ColumnElement[int]:
@@ -64,7 +64,7 @@ class Conversations(Repository[Conversation]):
             .where(ConversationMember.user_id == user_id)
         )
         keys = (Conversation.last_activity_at, Conversation.id)
-        return await paginate(session, stmt, request, keys=keys, item=as_fetched, descending=True)
+        return await newest_first(session, stmt, request, *keys)
 
 
 class Members(Repository[ConversationMember]):
@@ -151,7 +151,7 @@ class Blocks(Repository[Block]):
             .where(Block.blocker_id == blocker_id)
         )
         keys = (Block.created_at, Block.blocked_id)
-        return await paginate(session, stmt, request, keys=keys, item=as_fetched, descending=True)
+        return await newest_first(session, stmt, request, *keys)
 
 
 conversations = Conversations(Conversation)
