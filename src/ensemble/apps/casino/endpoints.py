@@ -25,6 +25,7 @@ from ensemble.apps.casino.fairness import endpoints as fairness
 from ensemble.apps.casino.gacha import endpoints as gacha
 from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.leaderboards import endpoints as leaderboards
+from ensemble.apps.casino.notifications import endpoints as notifications
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -175,4 +176,5 @@ routers = (
     slot.router,
     gacha.router,
     *(domain.router for domain in (actions, game_sessions, leaderboards, achievements)),
+    notifications.router,
 )

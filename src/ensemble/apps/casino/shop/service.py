@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ensemble.apps.casino.auth import REALM
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.models import Item
+from ensemble.apps.casino.notifications import messages
 from ensemble.apps.casino.shop import repository
 from ensemble.apps.casino.shop.domain import (
     PRICE_CURRENCIES,
@@ -502,6 +503,7 @@ async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> N
         await _repay_debt(session, purchase, currency, amount)
     await inventory.grant(session, purchase.user_id, granted.items)
     _move(purchase, PurchaseStatus.FULFILLED, now)
+    await messages.purchase_fulfilled(session, purchase)
 
 
 async def _repay_debt(
@@ -629,6 +631,7 @@ async def refund(
     await payment_port(purchase.provider).refund(
         purchase.provider_txn_id, amount=purchase.amount, reason=reason
     )
+    await messages.purchase_refunded(session, purchase)
     return purchase
 
 
