@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,7 @@ class SseReader:
         return found
 
 
+@asynccontextmanager
 async def sse(
     client: httpx.AsyncClient, url: str, token: str, last_event_id: int | None = None
 ) -> AsyncIterator[SseReader]:

@@ -15,7 +15,7 @@ from ensemble.apps.casino.achievements import service as achievements
 from ensemble.apps.casino.domain import NotificationCategory, Rank
 from ensemble.apps.casino.notifications import service as notifications
 from ensemble.apps.casino.notifications.domain import REPLAY_LIMIT, Channel
-from ensemble.apps.casino.notifications.models import Notification
+from ensemble.apps.casino.notifications.models import Notification, NotificationCursor
 from ensemble.apps.casino.notifications.ports import ADAPTERS
 from ensemble.kernel.db import utcnow
 from tests.apicheck import assert_error, snapshot
@@ -74,7 +74,8 @@ async def test_read_marks_count_and_touch_only_your_own(casino: CasinoWorld) -> 
     count = await casino.client.get(f"{API}/notifications/unread-count", headers=other.headers)
     assert count.json() == {"unread_count": 2}  # the member's marks left the other's alone
     assert await post("/notifications/read-all", member) == {"marked": 2, "unread_count": 0}
-    for body in ({"ids": []}, {"ids": ["1"]}, {"ids": [1], "all": True}, {}):
+    bodies: list[dict[str, Any]] = [{"ids": []}, {"ids": ["1"]}, {"ids": [1], "all": True}, {}]
+    for body in bodies:
         response = await casino.client.post(
             f"{API}/notifications/read", json=body, headers=member.headers
         )
@@ -84,18 +85,19 @@ async def test_read_marks_count_and_touch_only_your_own(casino: CasinoWorld) -> 
 async def test_settings_mute_categories_but_never_responsible_play(casino: CasinoWorld) -> None:
     member = await casino.member()
     url = f"{API}/notifications/settings"
-    empty = {"muted_live": [], "muted_push": [], "muted_email": []}
+    empty: dict[str, list[str]] = {"muted_live": [], "muted_push": [], "muted_email": []}
     assert (await casino.client.get(url, headers=member.headers)).json() == empty
     wanted = {"muted_live": ["reward", "wallet"], "muted_push": ["campaign"], "muted_email": []}
     put = await casino.client.put(url, json=wanted, headers=member.headers)
     assert put.status_code == 200, put.text
     assert put.json() == wanted
     before = await snapshot(casino.database, ["casino.notification_settings"])
-    for body in (
+    refusals: list[dict[str, list[str]]] = [
         {"muted_live": ["responsible_play"]},
         {"muted_email": ["nope"]},
         {"muted_live": [], "sms": []},
-    ):
+    ]
+    for body in refusals:
         assert_error(await casino.client.put(url, json=body, headers=member.headers), 422)
     refused = await casino.client.put(
         url, json={"muted_push": ["responsible_play"]}, headers=member.headers
@@ -163,8 +165,8 @@ async def test_past_retention_the_backlog_is_a_resync(casino: CasinoWorld) -> No
 async def test_a_client_too_far_behind_resyncs(casino: CasinoWorld) -> None:
     member = await casino.member()
     async with casino.database.unit_of_work() as session:
-        for _ in range(REPLAY_LIMIT + 1):
-            await notifications.next_id(session, member.user_id)
+        session.add(NotificationCursor(user_id=member.user_id, last_id=REPLAY_LIMIT + 1))
+        await session.flush()
         backlog = await notifications.backlog(session, member.user_id, 0)
     assert (backlog.last_id, backlog.messages) == (REPLAY_LIMIT + 1, None)
 
