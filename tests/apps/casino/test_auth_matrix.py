@@ -174,6 +174,15 @@ ENDPOINTS = [
     Endpoint("GET", "/games/stats/{user_id}"),
     Endpoint("GET", "/games/leaderboard", query={"around_me": "true"}),
     Endpoint("GET", "/games/achievements/{user_id}"),
+    # notifications (in tests an SSE stream ends at once: `STREAM_SECONDS` in the conftest;
+    # the WebSocket's refusals are in `test_notification_streams.py`)
+    Endpoint("GET", "/notifications", query={"unread": "true"}),
+    Endpoint("GET", "/notifications/unread-count"),
+    Endpoint("POST", "/notifications/read", {"ids": [1]}),
+    Endpoint("POST", "/notifications/read-all"),
+    Endpoint("GET", "/notifications/settings"),
+    Endpoint("PUT", "/notifications/settings", {"muted_live": ["campaign"]}),
+    Endpoint("GET", "/notifications/stream"),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account
