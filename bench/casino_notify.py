@@ -141,7 +141,8 @@ async def connected(
 async def _campaign(
     database: Database, listeners: list[Listener], batch: int, title: str
 ) -> dict[uuid.UUID, tuple[int, float]]:
-    """One notification to each member, `batch` members a transaction: id and commit time."""
+    """One notification to each member, `batch` members a transaction: id and the instant
+    its transaction began to commit (latency counts the commit and the publication)."""
     sent: dict[uuid.UUID, tuple[int, float]] = {}
     for first in range(0, len(listeners), batch):
         group = listeners[first : first + batch]
@@ -150,9 +151,9 @@ async def _campaign(
                 (await notify(session, each.user_id, NotificationCategory.CAMPAIGN, title)).id
                 for each in group
             ]
-        committed = time.perf_counter()  # the relay published in the unit of work's exit
+            committing = time.perf_counter()  # the commit, then the relay publishes
         for each, notification_id in zip(group, ids, strict=True):
-            sent[each.user_id] = (notification_id, committed)
+            sent[each.user_id] = (notification_id, committing)
     return sent
 
 
