@@ -37,6 +37,8 @@ WRITTEN = (
     "ledger.entries",
 )
 """Every table a sign-up writes: equal snapshots of them mean a refusal wrote nothing."""
+STREAM_SECONDS = 0.2
+"""How long a notification stream lasts in tests that read whole responses."""
 
 
 @pytest.fixture
@@ -95,8 +97,10 @@ async def _clean_tables(database: Database, shipped_rows: tuple[str, ...]) -> As
 
 @pytest.fixture
 async def casino_client(settings: Settings, database: Database) -> AsyncIterator[AsyncClient]:
-    """Casino-Club served alone, with its Redis client."""
-    async with in_process_client(settings, database, "casino") as client:
+    """Casino-Club served alone, with its Redis client (an SSE stream lasts `STREAM_SECONDS`:
+    the in-process transport answers once the body is complete)."""
+    casino = CasinoSettings(notification_stream_seconds=STREAM_SECONDS)
+    async with in_process_client(settings, database, "casino", casino=casino) as client:
         yield client
 
 

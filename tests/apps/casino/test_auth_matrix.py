@@ -288,6 +288,15 @@ ENDPOINTS = [
     admin("PATCH", "/admin/missions/{key}", {"title": "Renamed"}),
     admin("DELETE", "/admin/missions/{key}", ok=204),
     Endpoint("GET", "/feedback", query={"action_type": "LOGIN"}),
+    # notifications (in tests an SSE stream ends at once: `STREAM_SECONDS` in the conftest;
+    # the WebSocket's refusals are in `test_notification_streams.py`)
+    Endpoint("GET", "/notifications", query={"unread": "true"}),
+    Endpoint("GET", "/notifications/unread-count"),
+    Endpoint("POST", "/notifications/read", {"ids": [1]}),
+    Endpoint("POST", "/notifications/read-all"),
+    Endpoint("GET", "/notifications/settings"),
+    Endpoint("PUT", "/notifications/settings", {"muted_live": ["campaign"]}),
+    Endpoint("GET", "/notifications/stream"),
 ]
 OPEN_ROUTES = {
     ("GET", "/auth/check-invite/{code}"),  # before there is an account

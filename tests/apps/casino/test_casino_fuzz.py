@@ -44,7 +44,8 @@ FREE_FORM = ("code",)
 def casino_server(
     database_url: str, redis_url: str, database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    with serve("casino", database_url, redis_url, tmp_path_factory.mktemp("casino")) as server:
+    workdir, env = tmp_path_factory.mktemp("casino"), {"CASINO_NOTIFICATION_STREAM_SECONDS": "0.2"}
+    with serve("casino", database_url, redis_url, workdir, env) as server:
         yield server
 
 

@@ -31,6 +31,7 @@ from ensemble.apps.casino.inventory import endpoints as inventory
 from ensemble.apps.casino.leaderboards import endpoints as leaderboards
 from ensemble.apps.casino.limits import endpoints as responsible_play
 from ensemble.apps.casino.missions import endpoints as missions
+from ensemble.apps.casino.notifications import endpoints as notifications
 from ensemble.apps.casino.rewards import endpoints as rewards
 from ensemble.apps.casino.schemas import (
     OWNED,
@@ -190,4 +191,5 @@ routers = (
     admin.router,
     *(domain.router for domain in (segments, campaigns)),
     *(domain.router for domain in (vip, missions, feedback)),
+    notifications.router,
 )

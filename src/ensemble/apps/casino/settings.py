@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from ensemble.apps.casino.actions.service import ActionRecorder
 from ensemble.apps.casino.domain import INVITE_CODE_PATTERN
+from ensemble.apps.casino.notifications import live
 from ensemble.kernel.resources import AppResources, Process
 
 
@@ -99,6 +100,25 @@ class CasinoSettings(BaseSettings):
     vip_review_seconds: int = Field(
         default=3600, gt=0, description="how often members whose VIP period ended are reviewed"
     )
+    # notifications (B4)
+    notification_retention_days: int = Field(
+        default=90,
+        gt=0,
+        description="how long notifications are kept; a stream resuming from an older one gets"
+        " a `resync`",
+    )
+    notification_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="the period of the live streams' heartbeats"
+    )
+    notification_stream_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="how long one SSE stream lasts before the server ends it (the client"
+        " reconnects with `Last-Event-ID`, losing nothing)",
+    )
+    notification_adapter: Literal["log"] = Field(
+        default="log", description="the e-mail and push adapters (`log`: one masked log line)"
+    )
 
 
 @dataclass(frozen=True)
@@ -108,15 +128,18 @@ class CasinoResources:
     """The process's Redis (leaderboards), if it has one."""
     actions: ActionRecorder = field(default_factory=ActionRecorder)
     """The process's group commit of `POST /api/actions`."""
+    notifications: live.Relay | None = None
+    """The process's live notifications (publishing and listening), if it has Redis."""
 
 
 @asynccontextmanager
 async def _open(process: Process, settings: CasinoSettings) -> AsyncIterator[CasinoResources]:
-    resources = CasinoResources(settings, process.redis)
-    try:
-        yield resources
-    finally:
-        await resources.actions.wait_idle()
+    async with live.opened(process.redis) as relay:
+        resources = CasinoResources(settings, process.redis, notifications=relay)
+        try:
+            yield resources
+        finally:
+            await resources.actions.wait_idle()
 
 
 CASINO = AppResources("casino", CasinoSettings, _open)

@@ -97,4 +97,44 @@ async def vip_review(session: AsyncSession) -> None:
         logger.info("casino vip review: %s members", reviewed)
 
 
-JOBS = (shop_sweep, rfm, campaign_send, campaign_sweep, vip_review)
+# notifications (B4)
+
+OUTSIDE = RetryPolicy(max_retries=5, min_backoff_ms=1_000, max_backoff_ms=60_000)
+
+
+@job("casino.notification_out", retry=OUTSIDE)
+async def notification_out(
+    session: AsyncSession, *, user_id: str, notification_id: int, channel: str
+) -> None:
+    """A notification on push or e-mail (requested by `notify`, so after its commit), unless
+    the member muted its category there."""
+    from ensemble.apps.casino.notifications import service as notifications
+    from ensemble.apps.casino.notifications.domain import Channel
+    from ensemble.apps.casino.notifications.ports import ADAPTERS
+
+    ports = ADAPTERS[CASINO.current().settings.notification_adapter]
+    await notifications.deliver(
+        session, uuid.UUID(user_id), notification_id, Channel(channel), ports
+    )
+
+
+@job("casino.notification_retention", every=timedelta(hours=1), retry=TRANSIENT)
+async def notification_retention(session: AsyncSession) -> None:
+    """Delete notifications older than `CASINO_NOTIFICATION_RETENTION_DAYS`."""
+    from ensemble.apps.casino.notifications import service as notifications
+
+    days = CASINO.current().settings.notification_retention_days
+    deleted = await notifications.delete_expired(session, before=utcnow() - timedelta(days=days))
+    if deleted:
+        logger.info("casino notification retention: %d deleted", deleted)
+
+
+JOBS = (
+    shop_sweep,
+    rfm,
+    campaign_send,
+    campaign_sweep,
+    vip_review,
+    notification_out,
+    notification_retention,
+)

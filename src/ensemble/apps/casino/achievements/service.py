@@ -28,6 +28,7 @@ from ensemble.apps.casino.achievements.models import AchievementProgress
 from ensemble.apps.casino.auth import REALM
 from ensemble.apps.casino.domain import COINS
 from ensemble.apps.casino.models import Hand
+from ensemble.apps.casino.notifications import messages
 from ensemble.kernel.db import utcnow
 from ensemble.kernel.ledger import service as ledger
 
@@ -103,6 +104,7 @@ async def _unlock(
             reason=REWARD_REASON,
             idempotency_key=entry.reward_key,
         )
+    await messages.achievement_unlocked(session, user_id, entry)
     return True
 
 

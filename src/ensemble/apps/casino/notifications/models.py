@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ensemble.apps.casino.models import SCHEMA, TZ
@@ -35,6 +35,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_unread", "user_id", "id", postgresql_where="read_at IS NULL"),
+        Index("ix_notifications_created_at", "created_at"),
         {"schema": SCHEMA},
     )
 
@@ -49,3 +50,19 @@ class Notification(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     created_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class NotificationSettings(Base):
+    """The categories a member muted on each channel (no row: nothing muted). Muted messages
+    still land in the inbox; only their live, push or e-mail delivery is skipped."""
+
+    __tablename__ = "notification_settings"
+    __table_args__ = {"schema": SCHEMA}
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(USERS, ondelete="CASCADE"), primary_key=True
+    )
+    muted_live: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    muted_push: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    muted_email: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    updated_at: Mapped[datetime] = mapped_column(TZ, default=utcnow)

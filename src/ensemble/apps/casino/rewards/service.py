@@ -28,6 +28,7 @@ from ensemble.apps.casino.domain import (
 )
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.models import Item, User
+from ensemble.apps.casino.notifications import messages
 from ensemble.apps.casino.rewards.models import Reward, Streak, StreakDay
 from ensemble.apps.casino.service import member
 from ensemble.apps.casino.vip import domain as vip_domain
@@ -103,6 +104,7 @@ async def grant(
     if reward is None:
         return Granted(await _replayed(session, user_id, spec, reason, idempotency_key), True)
     await _hand_over(session, reward)
+    await messages.reward_granted(session, reward)
     return Granted(reward, replayed=False)
 
 

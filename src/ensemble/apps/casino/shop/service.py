@@ -26,6 +26,7 @@ from ensemble.apps.casino.events import AGGREGATE_PURCHASE, PurchaseFulfilled
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Item
+from ensemble.apps.casino.notifications import messages
 from ensemble.apps.casino.shop import repository
 from ensemble.apps.casino.shop.domain import (
     PRICE_CURRENCIES,
@@ -522,6 +523,7 @@ async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> N
     await publish(
         session, Envelope.of(fulfilled, aggregate_type=AGGREGATE_PURCHASE, aggregate_id=owner)
     )
+    await messages.purchase_fulfilled(session, purchase)
 
 
 async def _repay_debt(
@@ -649,6 +651,7 @@ async def refund(
     await payment_port(purchase.provider).refund(
         purchase.provider_txn_id, amount=purchase.amount, reason=reason
     )
+    await messages.purchase_refunded(session, purchase)
     return purchase
 
 
