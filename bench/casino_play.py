@@ -170,7 +170,11 @@ async def main(options: argparse.Namespace) -> int:
     redis_url, embedded_redis = start_redis(data_dir)
     database = Database(url, pool_size=1)
     await migrate(database.engine)
-    env = {"REDIS_URL": redis_url, "WEB_WORKERS": "1", "CASINO_SIGNUP_COINS": str(COINS)}
+    env = {
+        "REDIS_URL": redis_url,
+        "WEB_WORKERS": str(options.workers),
+        "CASINO_SIGNUP_COINS": str(COINS),
+    }
     server = await until_healthy(
         spawn_server(
             url, data_dir, options.log_level, "casino", env,
