@@ -125,13 +125,15 @@ async def _listen(base_url: str, listener: Listener, client: httpx.AsyncClient) 
 @asynccontextmanager
 async def connected(
     base_url: str, listeners: list[Listener]
-) -> AsyncIterator[list[asyncio.Task[None]]]:
+) -> AsyncIterator[tuple[list[asyncio.Task[None]], httpx.AsyncClient]]:
+    """Every listener connected (and its task), and the client the SSE ones use: open until
+    the block ends, for reconnections too."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=None, limits=limits) as client:
         tasks = [asyncio.create_task(_listen(base_url, each, client)) for each in listeners]
         await asyncio.wait_for(asyncio.gather(*(each.ready.wait() for each in listeners)), 300)
         try:
-            yield tasks
+            yield tasks, client
         finally:
             for task in tasks:
                 task.cancel()
@@ -210,6 +212,7 @@ async def _soak(
     database: Database,
     listeners: list[Listener],
     tasks: list[asyncio.Task[None]],
+    client: httpx.AsyncClient,
     options: argparse.Namespace,
     base_url: str,
 ) -> int:
@@ -228,11 +231,9 @@ async def _soak(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            async with httpx.AsyncClient(timeout=None) as client:
-                tasks[:] = [
-                    asyncio.create_task(_listen(base_url, each, client)) for each in listeners
-                ]
-                cut_at = time.perf_counter() + 60
+            # the same client as before: one closed here would end every SSE listener
+            tasks[:] = [asyncio.create_task(_listen(base_url, each, client)) for each in listeners]
+            cut_at = time.perf_counter() + 60
         await asyncio.sleep(chance.uniform(0.05, 0.5))
     await asyncio.sleep(5)  # the last messages' delivery
     wrong = [e for e in listeners if e.received != list(range(1, sent[e.user_id] + 1))]
@@ -269,9 +270,10 @@ async def main(options: argparse.Namespace) -> int:
         ]
         async with live.opened(redis):
             with console.status(f"connecting {len(listeners)} members (SSE and WebSocket)"):
-                async with connected(server.base_url, listeners) as tasks:
+                async with connected(server.base_url, listeners) as (tasks, client):
                     if options.soak:
-                        return await _soak(database, listeners, tasks, options, server.base_url)
+                        base_url = server.base_url
+                        return await _soak(database, listeners, tasks, client, options, base_url)
                     started = time.perf_counter()
                     sent = await _campaign(database, listeners, options.batch, "campaign")
                     latencies = await _delivered(listeners, sent, 60)
