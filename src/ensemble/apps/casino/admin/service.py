@@ -1,6 +1,7 @@
 """The admin's use cases: members (search, detail, rank and status, soft delete), the
-catalogue's admin lists, banners, promo codes and invite batches. Every write records
-itself in the audit log in its transaction. Never commit."""
+catalogue's admin lists, banners, invite batches, the shop's products and promo codes, and
+refunds of money purchases (what was granted taken back; what was spent becomes a debt).
+Every write records itself in the audit log in its transaction. Never commit."""
 
 from __future__ import annotations
 
@@ -19,15 +20,40 @@ from ensemble.apps.casino.actions.models import Action
 from ensemble.apps.casino.admin.models import MemberStatus
 from ensemble.apps.casino.admin.schemas import BannerCreate
 from ensemble.apps.casino.audit import service as audit
+from ensemble.apps.casino.auth import REALM
 from ensemble.apps.casino.domain import Rank, UserStatus
 from ensemble.apps.casino.gacha import service as gacha
 from ensemble.apps.casino.gacha.models import Banner
-from ensemble.apps.casino.models import Hand, InviteCode, User
+from ensemble.apps.casino.inventory import service as inventory
+from ensemble.apps.casino.models import Hand, InviteCode, Item, User
+from ensemble.apps.casino.notifications import messages
 from ensemble.apps.casino.rewards.models import Reward
-from ensemble.apps.casino.shop.models import Product, PromoCode, Purchase
+from ensemble.apps.casino.shop import repository as shop_repository
+from ensemble.apps.casino.shop import service as shop
+from ensemble.apps.casino.shop.domain import (
+    PRICE_CURRENCIES,
+    Contents,
+    PromoKind,
+    PurchaseStatus,
+    ShopReason,
+    contents_problem,
+    ledger_key,
+    refund_split,
+)
+from ensemble.apps.casino.shop.models import Debt, Product, PromoCode, Purchase
+from ensemble.apps.casino.shop.payments import payment_port
+from ensemble.apps.casino.shop.schemas import ProductCreate, PromoCreate
+from ensemble.apps.casino.shop.service import (
+    InvalidProduct,
+    ProductExists,
+    ProductNotFound,
+    PromoExists,
+)
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
 from ensemble.kernel.identity import service as identity
+from ensemble.kernel.ledger import service as ledger
+from ensemble.kernel.ledger.models import Account as LedgerAccount
 from ensemble.kernel.pagination import Page, PageRequest, as_fetched, newest_first, paginate
 from ensemble.kernel.schemas import Extended
 
@@ -357,3 +383,192 @@ async def create_invites(
     details = {"count": count, "max_uses": max_uses, "expires_at": expiry, "codes": sorted(codes)}
     await audit.record(session, admin_id, "invite.create", "invite_batch", batch_id, details)
     return batch_id, batch
+
+
+# the shop's catalogue (products and promo codes)
+
+
+async def _check_product(session: AsyncSession, product: Product) -> None:
+    """Refuse a product that breaks a shop rule (422 `invalid_product`)."""
+    problem = _product_problem(product)
+    if problem is None:
+        unknown = await _unknown_items(session, product.unit_contents.items)
+        problem = f"unknown items: {', '.join(unknown)}" if unknown else None
+    if problem is not None:
+        raise InvalidProduct(details={"problem": problem})
+
+
+def _product_problem(product: Product) -> str | None:
+    if product.price_currency not in PRICE_CURRENCIES[product.kind]:
+        allowed = ", ".join(PRICE_CURRENCIES[product.kind])
+        return f"a {product.kind.value} is priced in {allowed}"
+    if product.sale_price is not None and product.sale_price >= product.base_price:
+        return "a sale price is below the base price"
+    windows = (
+        (product.sale_starts_at, product.sale_ends_at),
+        (product.available_from, product.available_until),
+    )
+    if any(start and end and start >= end for start, end in windows):
+        return "a window ends after it starts"
+    if product.stock_total is not None and product.stock_sold > product.stock_total:
+        return "the stock is below what is sold"
+    return contents_problem(product.kind, product.unit_contents)
+
+
+async def _unknown_items(session: AsyncSession, items: Mapping[str, int]) -> list[str]:
+    if not items:
+        return []
+    known = set(await session.scalars(select(Item.item_id).where(Item.item_id.in_(items))))
+    return sorted(set(items) - known)
+
+
+async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
+    """A new product (409 `product_exists`, 422 `invalid_product`)."""
+    fields = body.model_dump(exclude={"contents"})
+    contents = Contents(**body.contents.model_dump()).as_json()
+    product = Product(**fields, contents=contents, stock_sold=0)
+    await _check_product(session, product)
+    if await session.get(Product, body.product_id) is not None:
+        raise ProductExists(details={"product_id": body.product_id})
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def _product(session: AsyncSession, product_id: str) -> Product:
+    product = await session.get(Product, product_id, with_for_update=True)
+    if product is None:
+        raise ProductNotFound(details={"product_id": product_id})
+    return product
+
+
+async def update_product(
+    session: AsyncSession, product_id: str, changes: Mapping[str, Any]
+) -> Product:
+    """Change a product's prices, window, stock or limit (422 `invalid_product`)."""
+    product = await _product(session, product_id)
+    for name, value in changes.items():
+        setattr(product, name, value)
+    await _check_product(session, product)
+    await session.flush()
+    return product
+
+
+async def switch_product(session: AsyncSession, product_id: str, *, enabled: bool) -> Product:
+    """The emergency switch: off, the product is neither listed nor sold (at once: a buy
+    takes the stock only while the product is on)."""
+    product = await _product(session, product_id)
+    product.is_enabled = enabled
+    await session.flush()
+    return product
+
+
+async def create_promo(session: AsyncSession, body: PromoCreate) -> PromoCode:
+    """A new promo code (409 `promo_exists`; 404 `product_not_found` for its product)."""
+    if body.product_id is not None and await session.get(Product, body.product_id) is None:
+        raise ProductNotFound(details={"product_id": body.product_id})
+    bonus = Contents(**body.bonus.model_dump()) if body.bonus is not None else None
+    if bonus is not None:
+        if bonus.is_empty:
+            raise InvalidProduct("A bonus grants something.", code="invalid_promo")
+        if unknown := await _unknown_items(session, bonus.items):
+            raise InvalidProduct(
+                "The bonus holds unknown items.", code="invalid_promo", details={"items": unknown}
+            )
+    promo = PromoCode(
+        code=body.code,
+        kind=body.kind,
+        percent_off=body.percent_off if body.kind is PromoKind.PERCENT else None,
+        bonus=bonus.as_json() if bonus is not None else None,
+        product_id=body.product_id,
+        max_uses=body.max_uses,
+        expires_at=body.expires_at,
+    )
+    if await session.get(PromoCode, body.code) is not None:
+        raise PromoExists(details={"code": body.code})
+    session.add(promo)
+    await session.flush()
+    return promo
+
+
+# refunds of the shop's money purchases
+
+
+async def refund(
+    session: AsyncSession, purchase_id: uuid.UUID, reason: str, now: datetime
+) -> Purchase:
+    """Refund a fulfilled money purchase through its provider and take back what it
+    granted; what the member already spent becomes their debt. Once only (409
+    `already_refunded`)."""
+    purchase = await shop_repository.purchases.get(session, purchase_id, lock=True)
+    if purchase is None:
+        raise shop.PurchaseNotFound(details={"purchase_id": str(purchase_id)})
+    if purchase.status is PurchaseStatus.REFUNDED:
+        raise shop.AlreadyRefunded(details={"purchase_id": str(purchase_id)})
+    if purchase.status is not PurchaseStatus.FULFILLED or purchase.provider is None:
+        raise shop.NotRefundable(details={"status": purchase.status.value})
+    shop.move(purchase, PurchaseStatus.REFUNDED, now)
+    debt: dict[str, int] = {}
+    for currency, amount in purchase.granted.currencies().items():
+        owed = await _take_back(session, purchase, currency, amount)
+        if owed:
+            debt[currency] = owed
+            await _add_debt(session, purchase.user_id, currency, owed)
+    await _take_back_items(session, purchase.user_id, purchase.granted.items)
+    purchase.refund_reason = reason
+    purchase.refund_debt = debt
+    assert purchase.provider_txn_id is not None
+    await payment_port(purchase.provider).refund(
+        purchase.provider_txn_id, amount=purchase.amount, reason=reason
+    )
+    await messages.purchase_refunded(session, purchase)
+    return purchase
+
+
+async def _take_back(session: AsyncSession, purchase: Purchase, currency: str, amount: int) -> int:
+    """Take back up to `amount` of a currency (the account row locked, so the balance read
+    is the one spent from); what could not be taken."""
+    account = (
+        await session.execute(
+            select(LedgerAccount.id, LedgerAccount.balance)
+            .where(
+                LedgerAccount.owner_realm == REALM,
+                LedgerAccount.owner_id == purchase.user_id,
+                LedgerAccount.currency == currency,
+            )
+            .with_for_update()
+        )
+    ).first()
+    taken, owed = refund_split(amount, account.balance if account is not None else 0)
+    if taken:
+        assert account is not None
+        await ledger.spend(
+            session,
+            account_id=account.id,
+            amount=taken,
+            reason=ShopReason.REFUND,
+            reference_type=shop.REFERENCE_TYPE,
+            reference_id=str(purchase.id),
+            idempotency_key=ledger_key(purchase.id, f"refund-{currency}"),
+        )
+    return owed
+
+
+async def _add_debt(session: AsyncSession, user_id: uuid.UUID, currency: str, amount: int) -> None:
+    statement = insert(Debt).values(user_id=user_id, currency=currency, amount=amount)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Debt.user_id, Debt.currency],
+            set_={"amount": Debt.amount + statement.excluded.amount},
+        )
+    )
+
+
+async def _take_back_items(
+    session: AsyncSession, user_id: uuid.UUID, items: Mapping[str, int]
+) -> None:
+    """Take back granted items, as many as the member still holds (items make no debt)."""
+    for item_id, count in items.items():
+        held = min(count, await inventory.quantity(session, user_id, item_id))
+        if held:
+            await inventory.take(session, user_id, item_id, held)

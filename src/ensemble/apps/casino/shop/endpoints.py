@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.casino.admin import service as catalogue
 from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
 from ensemble.apps.casino.limits.schemas import PLAY_REFUSED
@@ -189,7 +190,7 @@ ADMIN = (401, 403, 422)
 async def create_product(body: ProductCreate, admin: Admin, session: SessionDep) -> ProductAdmin:
     """A new product (422 `invalid_product` when it breaks a shop rule: gem packs are priced
     in money and hold gems alone, nothing else holds gems, known items only)."""
-    product = await service.create_product(session, body)
+    product = await catalogue.create_product(session, body)
     details = body.model_dump(mode="json")
     await audit.record(
         session, admin.account_id, "product.create", "product", body.product_id, details
@@ -206,7 +207,7 @@ async def update_product(
     product_id: ProductId, body: ProductUpdate, admin: Admin, session: SessionDep
 ) -> ProductAdmin:
     """Change a product's prices, sale, window, stock or limit."""
-    product = await service.update_product(session, product_id, body.changes())
+    product = await catalogue.update_product(session, product_id, body.changes())
     details = body.model_dump(mode="json", exclude_unset=True)
     await audit.record(session, admin.account_id, "product.update", "product", product_id, details)
     return ProductAdmin.model_validate(product)
@@ -221,7 +222,7 @@ async def switch_product(
     product_id: ProductId, body: ProductSwitch, admin: Admin, session: SessionDep
 ) -> ProductAdmin:
     """The emergency switch: off, the product is neither listed nor sold, at once."""
-    product = await service.switch_product(session, product_id, enabled=body.enabled)
+    product = await catalogue.switch_product(session, product_id, enabled=body.enabled)
     details = {"enabled": body.enabled}
     await audit.record(session, admin.account_id, "product.switch", "product", product_id, details)
     return ProductAdmin.model_validate(product)
@@ -239,7 +240,7 @@ async def switch_product(
 )
 async def create_promo(body: PromoCreate, admin: Admin, session: SessionDep) -> PromoPublic:
     """A new promo code: a percentage off or a bonus, a usage limit, an expiry."""
-    promo = await service.create_promo(session, body)
+    promo = await catalogue.create_promo(session, body)
     details = body.model_dump(mode="json")
     await audit.record(session, admin.account_id, "promo.create", "promo_code", body.code, details)
     return PromoPublic.model_validate(promo)
@@ -260,7 +261,7 @@ async def refund(
 ) -> RefundPublic:
     """Refund a money purchase through its provider and take back the gems it granted;
     what the member already spent is recorded as their debt."""
-    refunded = await service.refund(session, purchase_id, body.reason, utcnow())
+    refunded = await catalogue.refund(session, purchase_id, body.reason, utcnow())
     details = {"reason": body.reason}
     await audit.record(
         session, admin.account_id, "purchase.refund", "purchase", purchase_id, details

@@ -1,6 +1,6 @@
 """Shop use cases: the catalogue, buying (from the ledger at once, or with money through the
-payment port), payment webhooks, the sweep of stuck payments, refunds, receipts and the
-admin's products and promo codes. Never commit.
+payment port), payment webhooks, the sweep of stuck payments, debts and receipts (the admin's
+products, promo codes and refunds are `admin.service`'s). Never commit.
 
 Every limit holds under concurrency through one conditional statement each: the stock
 (`UPDATE products … WHERE stock_sold + n <= stock_total RETURNING`), the per-member limit
@@ -11,10 +11,8 @@ the request's transaction writes nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -25,23 +23,18 @@ from ensemble.apps.casino.domain import GEMS
 from ensemble.apps.casino.events import AGGREGATE_PURCHASE, PurchaseFulfilled
 from ensemble.apps.casino.inventory import service as inventory
 from ensemble.apps.casino.limits import service as responsible_play
-from ensemble.apps.casino.models import Item
 from ensemble.apps.casino.notifications import messages
 from ensemble.apps.casino.shop import repository
 from ensemble.apps.casino.shop.domain import (
-    PRICE_CURRENCIES,
     Contents,
-    PromoKind,
     PromoRefusal,
     PurchaseStatus,
     ShopReason,
     bonus_problem,
     can_move,
-    contents_problem,
     is_money,
     ledger_key,
     promo_refusal,
-    refund_split,
     total_price,
 )
 from ensemble.apps.casino.shop.models import (
@@ -53,7 +46,7 @@ from ensemble.apps.casino.shop.models import (
     Purchase,
 )
 from ensemble.apps.casino.shop.payments import PaymentPort, PaymentStatus, payment_port
-from ensemble.apps.casino.shop.schemas import PaymentEvent, ProductCreate, PromoCreate
+from ensemble.apps.casino.shop.schemas import PaymentEvent
 from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import new_id
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
@@ -61,7 +54,6 @@ from ensemble.kernel.events import Envelope, publish
 from ensemble.kernel.ledger import service as ledger
 from ensemble.kernel.ledger.domain import AccountOwner
 from ensemble.kernel.ledger.errors import InsufficientBalance
-from ensemble.kernel.ledger.models import Account as LedgerAccount
 from ensemble.kernel.ledger.models import Direction
 from ensemble.kernel.pagination import Page, PageRequest
 from ensemble.kernel.schemas import Extended
@@ -152,7 +144,7 @@ def _owner(user_id: uuid.UUID, currency: str) -> AccountOwner:
     return AccountOwner(realm=REALM, owner_id=user_id, currency=currency)
 
 
-def _move(purchase: Purchase, target: PurchaseStatus, now: datetime) -> None:
+def move(purchase: Purchase, target: PurchaseStatus, now: datetime) -> None:
     """Move a purchase along the state machine (409 `purchase_state_conflict` otherwise)."""
     if not can_move(purchase.status, target):
         raise IllegalTransition(details={"status": purchase.status.value, "target": target.value})
@@ -498,7 +490,7 @@ async def _pay_from_ledger(session: AsyncSession, purchase: Purchase) -> None:
 async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> None:
     """A paid purchase granted (each ledger grant keyed by the purchase: once, however
     often this runs) and `fulfilled`."""
-    _move(purchase, PurchaseStatus.PAID, now)
+    move(purchase, PurchaseStatus.PAID, now)
     granted = purchase.granted
     for currency, amount in granted.currencies().items():
         await ledger.post_by_owner(
@@ -515,7 +507,7 @@ async def _fulfil(session: AsyncSession, purchase: Purchase, now: datetime) -> N
         )
         await _repay_debt(session, purchase, currency, amount)
     await inventory.grant(session, purchase.user_id, granted.items)
-    _move(purchase, PurchaseStatus.FULFILLED, now)
+    move(purchase, PurchaseStatus.FULFILLED, now)
     fulfilled = PurchaseFulfilled(
         purchase_id=purchase.id, user_id=purchase.user_id, occurred_at=now
     )
@@ -556,7 +548,7 @@ async def _close(
 ) -> None:
     """A pending purchase that will never be paid: `failed` or `cancelled`, its reservations
     given back."""
-    _move(purchase, status, now)
+    move(purchase, status, now)
     purchase.failure_reason = reason[:200]
     await _release(session, purchase)
 
@@ -621,89 +613,6 @@ async def sweep_pending(
     return settled
 
 
-# refunds
-
-
-async def refund(
-    session: AsyncSession, purchase_id: uuid.UUID, reason: str, now: datetime
-) -> Purchase:
-    """Refund a fulfilled money purchase through its provider and take back what it
-    granted; what the member already spent becomes their debt. Once only (409
-    `already_refunded`)."""
-    purchase = await repository.purchases.get(session, purchase_id, lock=True)
-    if purchase is None:
-        raise PurchaseNotFound(details={"purchase_id": str(purchase_id)})
-    if purchase.status is PurchaseStatus.REFUNDED:
-        raise AlreadyRefunded(details={"purchase_id": str(purchase_id)})
-    if purchase.status is not PurchaseStatus.FULFILLED or purchase.provider is None:
-        raise NotRefundable(details={"status": purchase.status.value})
-    _move(purchase, PurchaseStatus.REFUNDED, now)
-    debt: dict[str, int] = {}
-    for currency, amount in purchase.granted.currencies().items():
-        owed = await _take_back(session, purchase, currency, amount)
-        if owed:
-            debt[currency] = owed
-            await _add_debt(session, purchase.user_id, currency, owed)
-    await _take_back_items(session, purchase.user_id, purchase.granted.items)
-    purchase.refund_reason = reason
-    purchase.refund_debt = debt
-    assert purchase.provider_txn_id is not None
-    await payment_port(purchase.provider).refund(
-        purchase.provider_txn_id, amount=purchase.amount, reason=reason
-    )
-    await messages.purchase_refunded(session, purchase)
-    return purchase
-
-
-async def _take_back(session: AsyncSession, purchase: Purchase, currency: str, amount: int) -> int:
-    """Take back up to `amount` of a currency (the account row locked, so the balance read
-    is the one spent from); what could not be taken."""
-    account = (
-        await session.execute(
-            select(LedgerAccount.id, LedgerAccount.balance)
-            .where(
-                LedgerAccount.owner_realm == REALM,
-                LedgerAccount.owner_id == purchase.user_id,
-                LedgerAccount.currency == currency,
-            )
-            .with_for_update()
-        )
-    ).first()
-    taken, owed = refund_split(amount, account.balance if account is not None else 0)
-    if taken:
-        assert account is not None
-        await ledger.spend(
-            session,
-            account_id=account.id,
-            amount=taken,
-            reason=ShopReason.REFUND,
-            reference_type=REFERENCE_TYPE,
-            reference_id=str(purchase.id),
-            idempotency_key=ledger_key(purchase.id, f"refund-{currency}"),
-        )
-    return owed
-
-
-async def _add_debt(session: AsyncSession, user_id: uuid.UUID, currency: str, amount: int) -> None:
-    statement = insert(Debt).values(user_id=user_id, currency=currency, amount=amount)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Debt.user_id, Debt.currency],
-            set_={"amount": Debt.amount + statement.excluded.amount},
-        )
-    )
-
-
-async def _take_back_items(
-    session: AsyncSession, user_id: uuid.UUID, items: Mapping[str, int]
-) -> None:
-    """Take back granted items, as many as the member still holds (items make no debt)."""
-    for item_id, count in items.items():
-        held = min(count, await inventory.quantity(session, user_id, item_id))
-        if held:
-            await inventory.take(session, user_id, item_id, held)
-
-
 async def debts(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:
     """What a member owes, by currency (only refunds make debts)."""
     rows = await session.execute(
@@ -727,109 +636,3 @@ async def receipt(session: AsyncSession, user_id: uuid.UUID, purchase_id: uuid.U
         PurchaseNotFound(details={"purchase_id": str(purchase_id)}),
         visible=lambda purchase: purchase.user_id == user_id,
     )
-
-
-# admin
-
-
-async def _check_product(session: AsyncSession, product: Product) -> None:
-    """Refuse a product that breaks a shop rule (422 `invalid_product`)."""
-    problem = _product_problem(product)
-    if problem is None:
-        unknown = await _unknown_items(session, product.unit_contents.items)
-        problem = f"unknown items: {', '.join(unknown)}" if unknown else None
-    if problem is not None:
-        raise InvalidProduct(details={"problem": problem})
-
-
-def _product_problem(product: Product) -> str | None:
-    if product.price_currency not in PRICE_CURRENCIES[product.kind]:
-        allowed = ", ".join(PRICE_CURRENCIES[product.kind])
-        return f"a {product.kind.value} is priced in {allowed}"
-    if product.sale_price is not None and product.sale_price >= product.base_price:
-        return "a sale price is below the base price"
-    windows = (
-        (product.sale_starts_at, product.sale_ends_at),
-        (product.available_from, product.available_until),
-    )
-    if any(start and end and start >= end for start, end in windows):
-        return "a window ends after it starts"
-    if product.stock_total is not None and product.stock_sold > product.stock_total:
-        return "the stock is below what is sold"
-    return contents_problem(product.kind, product.unit_contents)
-
-
-async def _unknown_items(session: AsyncSession, items: Mapping[str, int]) -> list[str]:
-    if not items:
-        return []
-    known = set(await session.scalars(select(Item.item_id).where(Item.item_id.in_(items))))
-    return sorted(set(items) - known)
-
-
-async def create_product(session: AsyncSession, body: ProductCreate) -> Product:
-    """A new product (409 `product_exists`, 422 `invalid_product`)."""
-    fields = body.model_dump(exclude={"contents"})
-    contents = Contents(**body.contents.model_dump()).as_json()
-    product = Product(**fields, contents=contents, stock_sold=0)
-    await _check_product(session, product)
-    if await session.get(Product, body.product_id) is not None:
-        raise ProductExists(details={"product_id": body.product_id})
-    session.add(product)
-    await session.flush()
-    return product
-
-
-async def _product(session: AsyncSession, product_id: str) -> Product:
-    product = await session.get(Product, product_id, with_for_update=True)
-    if product is None:
-        raise ProductNotFound(details={"product_id": product_id})
-    return product
-
-
-async def update_product(
-    session: AsyncSession, product_id: str, changes: Mapping[str, Any]
-) -> Product:
-    """Change a product's prices, window, stock or limit (422 `invalid_product`)."""
-    product = await _product(session, product_id)
-    for name, value in changes.items():
-        setattr(product, name, value)
-    await _check_product(session, product)
-    await session.flush()
-    return product
-
-
-async def switch_product(session: AsyncSession, product_id: str, *, enabled: bool) -> Product:
-    """The emergency switch: off, the product is neither listed nor sold (at once: a buy
-    takes the stock only while the product is on)."""
-    product = await _product(session, product_id)
-    product.is_enabled = enabled
-    await session.flush()
-    return product
-
-
-async def create_promo(session: AsyncSession, body: PromoCreate) -> PromoCode:
-    """A new promo code (409 `promo_exists`; 404 `product_not_found` for its product)."""
-    if body.product_id is not None and await session.get(Product, body.product_id) is None:
-        raise ProductNotFound(details={"product_id": body.product_id})
-    bonus = Contents(**body.bonus.model_dump()) if body.bonus is not None else None
-    if bonus is not None:
-        if bonus.is_empty:
-            raise InvalidProduct("A bonus grants something.", code="invalid_promo")
-        if unknown := await _unknown_items(session, bonus.items):
-            raise InvalidProduct(
-                "The bonus holds unknown items.", code="invalid_promo", details={"items": unknown}
-            )
-    promo = PromoCode(
-        code=body.code,
-        kind=body.kind,
-        percent_off=body.percent_off if body.kind is PromoKind.PERCENT else None,
-        bonus=bonus.as_json() if bonus is not None else None,
-        product_id=body.product_id,
-        max_uses=body.max_uses,
-        expires_at=body.expires_at,
-    )
-    if await session.get(PromoCode, body.code) is not None:
-        raise PromoExists(details={"code": body.code})
-    session.add(promo)
-    await session.flush()
-    return promo
