@@ -20,7 +20,8 @@ from tests.cdp import CHROMIUM, browser
 
 FOCUS = "/focus/api/v1"
 SYNCED = (
-    "document.body.dataset.endsAtLocal && Number(document.body.dataset.clockSamples) >= 5"
+    "document.body && document.body.dataset.endsAtLocal"
+    " && Number(document.body.dataset.clockSamples) >= 5"
     " && document.body.dataset.endsAtLocal"
 )
 """A page's end of phase by the local clock, once it has applied five clock samples."""
