@@ -44,8 +44,14 @@ async def join(
     return await focus.client.post(f"{API}/rooms/{room_id}/join", json=body, headers=user.headers)
 
 
-async def drive(focus: FocusWorld, room_id: str, user: FocusUser, command: str) -> Response:
-    return await focus.client.post(f"{API}/rooms/{room_id}/timer/{command}", headers=user.headers)
+async def drive(
+    focus: FocusWorld, room_id: str, user: FocusUser, command: str, version: int | None = None
+) -> Response:
+    """`command` on the room's timer; with `version`, only if the timer is still there."""
+    params = {} if version is None else {"version": version}
+    return await focus.client.post(
+        f"{API}/rooms/{room_id}/timer/{command}", headers=user.headers, params=params
+    )
 
 
 async def timer_of(focus: FocusWorld, room_id: str, user: FocusUser) -> dict[str, Any]:

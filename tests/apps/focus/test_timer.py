@@ -160,7 +160,9 @@ async def test_racing_commands_make_one_transition_and_409s(
     if command != "start":
         await drive(focus, room["room_id"], owner, "start")
     version = (await stored(focus, room["room_id"])).version
-    answers = await asyncio.gather(*(drive(focus, room["room_id"], u, command) for u in drivers))
+    answers = await asyncio.gather(
+        *(drive(focus, room["room_id"], u, command, version) for u in drivers)
+    )
     assert sorted(a.status_code for a in answers) == [200] + [409] * (len(drivers) - 1)
     for answer in answers:
         if answer.status_code == 409:
@@ -170,6 +172,24 @@ async def test_racing_commands_make_one_transition_and_409s(
     assert after.version == version + 1
     if command == "skip":
         assert (after.phase.value, after.completed_work_phases) == ("short_break", 1)
+
+
+async def test_a_command_on_a_version_the_timer_left_is_409_and_changes_nothing(
+    focus: FocusWorld,
+) -> None:
+    owner = await focus.user()
+    room = await open_room(focus, owner)
+    assert (await drive(focus, room["room_id"], owner, "start", version=0)).status_code == 200
+    assert (await drive(focus, room["room_id"], owner, "skip", version=1)).status_code == 200
+    error = assert_error(
+        await drive(focus, room["room_id"], owner, "skip", version=1),
+        409,
+        "timer_invalid_transition",
+    )
+    assert error["details"]["timer"]["version"] == 2
+    assert error["details"]["timer"]["phase"] == "short_break"
+    after = await stored(focus, room["room_id"])
+    assert (after.version, after.phase.value) == (2, "short_break")
 
 
 async def test_a_command_racing_the_phase_end_job_still_applies(

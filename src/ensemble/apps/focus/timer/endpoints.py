@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from ensemble.apps.focus.auth import CurrentUser
 from ensemble.apps.focus.domain import Command
@@ -17,6 +18,11 @@ from ensemble.apps.focus.timer.schemas import ServerTime, TimerPublic
 from ensemble.kernel.db import SessionDep, utcnow
 
 router = APIRouter(prefix=PREFIX, tags=["timer"])
+
+SeenVersion = Annotated[
+    int | None,
+    Query(ge=0, description="The timer version the command was decided on (a precondition)"),
+]
 
 DRIVE = (
     403,
@@ -32,14 +38,25 @@ INVALID = (
 
 @router.post("/rooms/{room_id}/timer/{command}", responses=errors(*OWNED, DRIVE, INVALID))
 async def drive(
-    room_id: uuid.UUID, command: Command, user: CurrentUser, session: SessionDep, focus: FocusDep
+    room_id: uuid.UUID,
+    command: Command,
+    user: CurrentUser,
+    session: SessionDep,
+    focus: FocusDep,
+    version: SeenVersion = None,
 ) -> TimerPublic:
     """Drive the room's timer: `start` (idle → work), `pause`, `resume`, `skip` (ends the
     phase now), `reset` (→ idle). Every socket of the room hears the change right after it
-    commits (`timer_started`, `timer_paused`, …)."""
+    commits (`timer_started`, `timer_paused`, …).
+
+    Send `?version=` (the timer's version you showed) so that a command decided on a state
+    that has since changed is refused rather than applied twice: two members pressing
+    `skip` on the same phase skip one phase, however far apart their requests arrive. The
+    version also moves when a phase ends on time; on 409 show `details.timer` and let the
+    member decide again."""
     room = await rooms.driven_room(session, room_id, user.account_id)
     now = utcnow()
-    changed = await service.command(session, focus, room, command, now)
+    changed = await service.command(session, focus, room, command, now, version)
     return TimerPublic.model_validate(timer_message("timer", changed, now))
 
 

@@ -123,17 +123,25 @@ async def current(session: AsyncSession, room: Room, now: datetime) -> Timer:
 
 
 async def command(
-    session: AsyncSession, resources: FocusResources, room: Room, command: Command, now: datetime
+    session: AsyncSession,
+    resources: FocusResources,
+    room: Room,
+    command: Command,
+    now: datetime,
+    seen_version: int | None = None,
 ) -> Timer:
     """Apply `command` to the room's timer at `now` (the caller checked who may drive); 409
-    `timer_invalid_transition` with the current state in `details` if it is not allowed, or
-    if another command changed the timer first. Its sessions, its next jobs and its message
-    follow.
+    `timer_invalid_transition` with the current state in `details` if it is not allowed, if
+    another command changed the timer first, or if the timer is no longer at the
+    `seen_version` the client decided on. Its sessions, its next jobs and its message follow.
 
     It writes the timer row and no room row: a command never waits on the room's lock (so
     never deadlocks with a delete that holds it and waits on the timer)."""
     durations = durations_of(room)
     stored = await _stored(session, room.id)
+    if seen_version is not None and stored.version != seen_version:
+        caught, _ = domain.catch_up(stored, now, durations)
+        raise _invalid(room.id, caught, now, f"the timer moved on from version {seen_version}")
     for _ in range(ATTEMPTS):
         caught, ended = domain.catch_up(stored, now, durations)
         try:
