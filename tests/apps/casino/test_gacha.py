@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from ensemble.apps.casino.domain import GEMS, SHARDS, Rank
 from ensemble.apps.casino.gacha import service as gacha
@@ -21,6 +21,8 @@ from ensemble.kernel.db import Database, utcnow
 from tests.apicheck import assert_error, snapshot
 from tests.apps.casino.conftest import API, CasinoWorld
 from tests.apps.casino.plays import PLAY_TABLES, committed, give, pull, pull_of, rotate
+from tests.authcache import live_auth_cache
+from tests.polling import eventually
 
 ONE_EACH = {"SSR": ["golden-dragon"], "SR": ["silver-fox"], "R": ["red-seven"], "N": ["plain-chip"]}
 NO_LUCK = {"SSR": 1, "SR": 0, "R": 0, "N": 2**20}
@@ -220,6 +222,42 @@ async def test_a_table_in_the_database_with_a_past_start_applies(
             )
         )  # fmt: skip
     assert (await pull(casino, member, "standard", 1)).json()["table_version"] == 2
+
+
+async def test_each_process_keeps_pull_terms_until_the_banner_changes(
+    casino: CasinoWorld, banners: Database
+) -> None:
+    """Decision 31: a pull reads its banner's terms from the process cache; a change
+    committed by another process (the triggers of migration 0032) or by this one makes the
+    next pull read them again."""
+    cache = await live_auth_cache()
+    admin, member = await casino.member(Rank.ADMIN), await casino.member()
+    first = await pull(casino, member, "standard", 1)
+    assert first.status_code == 200, first.text
+    price = first.json()["cost"]
+
+    async def unread() -> gacha.Terms:
+        raise AssertionError("the pull did not keep the terms")
+
+    assert (await cache.grant(gacha.CATALOGUE, "standard", unread)).cost_single == price
+    async with casino.database.engine.begin() as conn:  # as another process writes
+        await conn.execute(
+            text("UPDATE casino.gacha_banners SET cost_single = cost_single + 7"
+                 " WHERE banner_id = 'standard'")
+        )  # fmt: skip
+
+    async def price_now() -> int:
+        answer = await pull(casino, member, "standard", 1)
+        assert answer.status_code == 200, answer.text
+        cost: int = answer.json()["cost"]
+        return cost
+
+    await eventually(price_now, until=lambda cost: cost == price + 7)
+    closed = await casino.client.patch(
+        f"{API}/admin/gacha/banners/standard", json={"close": True}, headers=admin.headers
+    )
+    assert closed.status_code == 200, closed.text
+    assert_error(await pull(casino, member, "standard", 1), 409, "banner_closed")
 
 
 @pytest.mark.parametrize(

@@ -58,8 +58,8 @@ async def test_a_session_starts_ends_and_is_current_meanwhile(casino: CasinoWorl
     current = await casino.client.get(f"{GAMES}/session/current", headers=member.headers)
     assert current.json()["session_id"] == started["session_id"]
     async with casino.database.unit_of_work() as session:
-        stamped = await sessions.current_session_id(session, member.user_id)
-    assert stamped == uuid.UUID(started["session_id"])
+        stamped = await sessions.current(session, member.user_id)
+    assert stamped.id == uuid.UUID(started["session_id"])
     ended = await casino.client.post(f"{GAMES}/session/end", headers=member.headers)
     assert ended.status_code == 200, ended.text
     body = ended.json()
@@ -73,7 +73,8 @@ async def test_a_session_starts_ends_and_is_current_meanwhile(casino: CasinoWorl
         "no_open_session",
     )
     async with casino.database.unit_of_work() as session:
-        assert await sessions.current_session_id(session, member.user_id) is None
+        with pytest.raises(sessions.NoOpenSession):
+            await sessions.current(session, member.user_id)
         kinds = await session.scalars(
             select(Action.action_type).where(Action.user_id == member.user_id)
         )

@@ -6,6 +6,7 @@ Never commit."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -21,8 +22,8 @@ from ensemble.apps.casino.games import fairness
 from ensemble.apps.casino.leaderboards import service as leaderboards
 from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand
-from ensemble.apps.casino.sessions import service as game_sessions
 from ensemble.kernel.db import new_id, utcnow
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Conflict
 from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
@@ -90,23 +91,20 @@ async def current(session: AsyncSession, user_id: uuid.UUID) -> SeedPair:
     return found
 
 
+_ADVANCE = """
+UPDATE casino.seed_pairs SET nonce = nonce + 1
+WHERE user_id = $1 AND revealed_at IS NULL
+RETURNING server_seed, server_seed_hash, client_seed, nonce
+"""
+
+
 async def advance(session: AsyncSession, user_id: uuid.UUID) -> Draw:
     """The next play's draw: the nonce of the pair in use, plus 1, in one statement."""
-    statement = (
-        update(SeedPair)
-        .where(SeedPair.user_id == user_id, _IN_USE)
-        .values(nonce=SeedPair.nonce + 1)
-        .returning(
-            SeedPair.server_seed,
-            SeedPair.server_seed_hash,
-            SeedPair.client_seed,
-            SeedPair.nonce,
-        )
-    )
-    row = (await session.execute(statement)).first()
+    connection = await transaction_connection(session)
+    row = await connection.fetchrow(_ADVANCE, user_id)
     if row is None:
         await _ensure_pair(session, user_id)
-        row = (await session.execute(statement)).first()
+        row = await connection.fetchrow(_ADVANCE, user_id)
     assert row is not None, "a pair in use exists after _ensure_pair"
     return Draw(*row)
 
@@ -179,14 +177,27 @@ async def revealed_pairs(
 HAND_ACTIONS = {GameType.SLOT: "SLOT_SPIN", GameType.GACHA: "GACHA_SPIN"}
 """The action (A7) each game's hand is logged as."""
 
+_INSERT_HAND = """
+INSERT INTO casino.hands (id, user_id, game_type, session_id, currency, bet, payout,
+                          server_seed_hash, nonce, table_version, outcome, played_at)
+VALUES ($1, $2, $3, (SELECT id FROM casino.game_sessions WHERE user_id = $2 AND ended_at IS NULL),
+        $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
+RETURNING session_id
+"""
+"""A hand stamped with the member's open game session, in one round trip."""
+
 
 async def add_hand(session: AsyncSession, hand: Hand, *, redis: Redis | None) -> None:
     """Write a finished hand in the play's transaction: stamped with the member's open game
     session, logged as an action (achievements and stats count it) and, once the play
-    commits, counted on the leaderboards (when the process has Redis)."""
-    hand.session_id = await game_sessions.current_session_id(session, hand.user_id)
-    session.add(hand)
-    await session.flush()
+    commits, counted on the leaderboards (when the process has Redis). `hand` is written by
+    SQL and stays out of the ORM session."""
+    connection = await transaction_connection(session)
+    hand.session_id = await connection.fetchval(
+        _INSERT_HAND, hand.id, hand.user_id, hand.game_type.value, hand.currency, hand.bet,
+        hand.payout, hand.server_seed_hash, hand.nonce, hand.table_version,
+        json.dumps(hand.outcome, separators=(",", ":")), hand.played_at,
+    )  # fmt: skip
     context = {"hand_id": str(hand.id), "bet": hand.bet, "payout": hand.payout}
     await actions.record_action(session, hand.user_id, HAND_ACTIONS[hand.game_type], context)
     await responsible_play.reality_check(session, hand)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from ensemble.apps.casino.audit import service as audit
 from ensemble.apps.casino.auth import Admin, CurrentUser
@@ -29,6 +29,7 @@ from ensemble.apps.casino.schemas import INPUT, OWNED, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CasinoDep
 from ensemble.apps.casino.vip import service as vip
 from ensemble.kernel.db import SessionDep, utcnow
+from ensemble.kernel.identity.cache import auth_cache
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.schemas import Extended
 
@@ -95,6 +96,7 @@ async def rates(banner_id: BannerId, user: CurrentUser, session: SessionDep) -> 
     ),
 )  # fmt: skip
 async def spin(
+    request: Request,
     body: GachaSpinRequest,
     user: CurrentUser,
     session: SessionDep,
@@ -111,6 +113,7 @@ async def spin(
         now=utcnow(),
         idempotency_key=idempotency_key,
         redis=casino.redis,
+        cache=auth_cache(request),
     )
     return GachaSpinPublic.model_validate(Extended(hand, **hand.outcome))
 

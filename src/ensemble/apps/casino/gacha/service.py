@@ -4,6 +4,7 @@ commit."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,13 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.domain import SHARDS, GameType
 from ensemble.apps.casino.fairness import service as plays
-from ensemble.apps.casino.gacha.models import Banner, Pity, PullRecord, RateTableVersion
+from ensemble.apps.casino.gacha.models import Banner, PullRecord, RateTableVersion
 from ensemble.apps.casino.games import gacha
 from ensemble.apps.casino.games.gacha import FLOATS_PER_PULL, RateTable, Tier
 from ensemble.apps.casino.inventory import service as inventory
@@ -25,8 +25,10 @@ from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand, Item
 from ensemble.apps.casino.service import charge
 from ensemble.apps.casino.vip import service as vip
-from ensemble.kernel.db import utcnow
+from ensemble.kernel.db import new_id
+from ensemble.kernel.db.raw import read_one, transaction_connection
 from ensemble.kernel.errors import Conflict, InvalidInput, NotFound
+from ensemble.kernel.identity.cache import AuthCache, watch_tables
 from ensemble.kernel.pagination import Page, PageRequest, newest_first
 
 PULL = "gacha_pull"
@@ -66,11 +68,20 @@ class InvalidRateTable(InvalidInput):
 
 def rate_table(row: RateTableVersion) -> RateTable:
     """The pure table of a stored version (ValueError if the stored data is malformed)."""
+    return _table(row.version, row.effective_from, row.weights, row.pools)
+
+
+def _table(
+    version: int,
+    effective_from: datetime,
+    weights: Mapping[str, int],
+    pools: Mapping[str, Sequence[str]],
+) -> RateTable:
     return RateTable(
-        version=row.version,
-        effective_from=row.effective_from,
-        weights={Tier(tier): weight for tier, weight in row.weights.items()},
-        pools={Tier(tier): tuple(items) for tier, items in row.pools.items()},
+        version=version,
+        effective_from=effective_from,
+        weights={Tier(tier): weight for tier, weight in weights.items()},
+        pools={Tier(tier): tuple(items) for tier, items in pools.items()},
     )
 
 
@@ -124,6 +135,73 @@ async def rates(session: AsyncSession, banner_id: str, now: datetime) -> Rates:
     in_force = next((row for row in published if row.version == version), None)
     upcoming = [row for row in published if row.effective_from > now]
     return Rates(found, in_force, upcoming)
+
+
+CATALOGUE = "casino_catalogue"
+"""The realm of the process cache that keeps pull terms: migration 0032's triggers and
+this process's own commits (`watch_tables`) make every process forget them."""
+watch_tables(CATALOGUE, [Banner, RateTableVersion])
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a pull reads of its banner: prices, pity, VIP floor, opening hours and every
+    published rate table. Immutable, so one copy serves every request of a process."""
+
+    banner_id: str
+    currency: str
+    cost_single: int
+    cost_ten: int
+    hard_pity: int
+    min_vip_tier: int
+    starts_at: datetime
+    ends_at: datetime | None
+    tables: tuple[RateTable, ...]
+
+    def is_open(self, now: datetime) -> bool:
+        return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
+
+    def table_at(self, now: datetime) -> RateTable:
+        """The table in force (409 `no_rate_table` if none is yet)."""
+        try:
+            return gacha.table_at(self.tables, now)
+        except gacha.NoTableInForce as exc:
+            raise NoRatesInForce(details={"banner_id": self.banner_id}) from exc
+
+    def cost(self, count: int) -> int:
+        return self.cost_single if count == 1 else self.cost_ten
+
+
+_TERMS = """
+SELECT b.currency, b.cost_single, b.cost_ten, b.hard_pity, b.min_vip_tier, b.starts_at, b.ends_at,
+       array(SELECT r.version FROM casino.gacha_rate_tables r
+             WHERE r.banner_id = b.banner_id ORDER BY r.version) AS versions,
+       array(SELECT r.effective_from FROM casino.gacha_rate_tables r
+             WHERE r.banner_id = b.banner_id ORDER BY r.version) AS effective,
+       array(SELECT json_build_array(r.weights, r.pools)::text FROM casino.gacha_rate_tables r
+             WHERE r.banner_id = b.banner_id ORDER BY r.version) AS tables
+FROM casino.gacha_banners b WHERE b.banner_id = $1
+"""
+
+
+async def terms(session: AsyncSession, banner_id: str, cache: AuthCache | None) -> Terms:
+    """The banner's pull terms (404 `banner_not_found`), from the process cache when it
+    holds them: a pull then reads neither the banner nor its tables."""
+
+    async def load() -> Terms:
+        row = await read_one(session, _TERMS, banner_id)
+        if row is None:
+            raise BannerNotFound(details={"banner_id": banner_id})
+        tables = tuple(
+            _table(version, effective, *json.loads(stored))
+            for version, effective, stored in zip(
+                row["versions"], row["effective"], row["tables"], strict=True
+            )
+        )
+        fields = {k: v for k, v in row.items() if k not in ("versions", "effective", "tables")}
+        return Terms(banner_id=banner_id, tables=tables, **fields)
+
+    return await (load() if cache is None else cache.grant(CATALOGUE, banner_id, load))
 
 
 async def version_of(session: AsyncSession, banner_id: str, version: int) -> RateTable:
@@ -200,29 +278,26 @@ async def _check_table(session: AsyncSession, row: RateTableVersion) -> None:
 # pulls
 
 
-async def _locked_pity(session: AsyncSession, user_id: uuid.UUID, banner_id: str) -> int:
-    """The member's counter on the banner (0 the first time), its row locked to the end of
-    the transaction: one upsert whose no-op update takes the row lock and returns it."""
-    statement = insert(Pity).values(
-        user_id=user_id, banner_id=banner_id, counter=0, updated_at=utcnow()
-    )
-    counter = await session.scalar(
-        statement.on_conflict_do_update(
-            index_elements=[Pity.user_id, Pity.banner_id], set_={"counter": Pity.counter}
-        ).returning(Pity.counter)
-    )
-    assert counter is not None, "an upsert returns its row"
-    return int(counter)
+_LOCKED_PITY = """
+INSERT INTO casino.gacha_pity AS pity (user_id, banner_id, counter, updated_at)
+VALUES ($1, $2, 0, $3)
+ON CONFLICT (user_id, banner_id) DO UPDATE SET counter = pity.counter
+RETURNING counter
+"""
+"""The member's counter on the banner (0 the first time), its row locked to the end of the
+transaction: an upsert whose no-op update takes the row lock and returns it."""
 
+_SET_PITY = """
+UPDATE casino.gacha_pity SET counter = $3, updated_at = $4 WHERE user_id = $1 AND banner_id = $2
+"""
 
-async def _set_pity(
-    session: AsyncSession, user_id: uuid.UUID, banner_id: str, counter: int
-) -> None:
-    await session.execute(
-        update(Pity)
-        .where(Pity.user_id == user_id, Pity.banner_id == banner_id)
-        .values(counter=counter, updated_at=utcnow())
-    )
+_RECORD_PULLS = """
+INSERT INTO casino.gacha_pulls (id, hand_id, position, user_id, banner_id, table_version, nonce,
+                                pity_before, tier, item_id, shards, pulled_at)
+SELECT id, $2, position - 1, $3, $4, $5, $6, pity_before, tier, item_id, shards, $11
+FROM unnest($1::uuid[], $7::int[], $8::varchar[], $9::varchar[], $10::int[])
+     WITH ORDINALITY AS p(id, pity_before, tier, item_id, shards, position)
+"""
 
 
 async def _grant(
@@ -276,6 +351,7 @@ async def spin(
     now: datetime,
     idempotency_key: str | None = None,
     redis: Redis | None = None,
+    cache: AuthCache | None = None,
 ) -> Hand:
     """A play of `count` pulls on the table in force at `now`: the hand (404
     `banner_not_found`, 409 `banner_closed`, `no_rate_table`, `insufficient_<currency>`;
@@ -283,14 +359,11 @@ async def spin(
     tier). Under an `Idempotency-Key` already played, that hand."""
     if count not in COUNTS:
         raise InvalidInput(details={"count": count, "allowed": list(COUNTS)})
-    found = await banner(session, banner_id)
+    found = await terms(session, banner_id, cache)
     await vip.require_tier(session, user_id, found.min_vip_tier)
     if not found.is_open(now):
         raise BannerClosed(details={"banner_id": banner_id})
-    try:
-        table = gacha.table_at([rate_table(row) for row in await versions(session, banner_id)], now)
-    except gacha.NoTableInForce as exc:
-        raise NoRatesInForce(details={"banner_id": banner_id}) from exc
+    table = found.table_at(now)
     hand_id = plays.hand_id(user_id, GameType.GACHA, idempotency_key)
     if (replayed := await plays.played(session, user_id, hand_id, idempotency_key)) is not None:
         same = (
@@ -301,10 +374,11 @@ async def spin(
             raise plays.KeyReused()
         return replayed
     draw = await plays.advance(session, user_id)
-    pity = await _locked_pity(session, user_id, banner_id)
+    connection = await transaction_connection(session)
+    pity = await connection.fetchval(_LOCKED_PITY, user_id, banner_id, now)
     floats = draw.floats(table.version, FLOATS_PER_PULL * count)
     pulled = gacha.pulls(floats, table, pity, count, found.hard_pity)
-    cost = found.cost_single if count == 1 else found.cost_ten
+    cost = found.cost(count)
     await responsible_play.charge_play(
         session, user_id, spent=cost, currency=found.currency, now=now
     )
@@ -319,7 +393,7 @@ async def spin(
         idempotency_key=f"gacha:{reference}:cost",
     )
     shards = await _grant(session, user_id, pulled, table)
-    await _set_pity(session, user_id, banner_id, pulled[-1].new_pity)
+    await connection.execute(_SET_PITY, user_id, banner_id, pulled[-1].new_pity, now)
     pity_before = [pity, *(p.new_pity for p in pulled[:-1])]
     hand = Hand(
         id=hand_id,
@@ -335,23 +409,11 @@ async def spin(
         played_at=now,
     )
     await plays.add_hand(session, hand, redis=redis)
-    session.add_all(
-        PullRecord(
-            hand_id=hand_id,
-            position=i,
-            user_id=user_id,
-            banner_id=banner_id,
-            table_version=table.version,
-            nonce=draw.nonce,
-            pity_before=before,
-            tier=str(p.tier),
-            item_id=p.item,
-            shards=shard,
-            pulled_at=now,
-        )
-        for i, (p, before, shard) in enumerate(zip(pulled, pity_before, shards, strict=True))
-    )
-    await session.flush()
+    await connection.execute(
+        _RECORD_PULLS, [new_id() for _ in pulled], hand_id, user_id, banner_id, table.version,
+        draw.nonce, pity_before, [str(p.tier) for p in pulled], [p.item for p in pulled], shards,
+        now,
+    )  # fmt: skip
     return hand
 
 

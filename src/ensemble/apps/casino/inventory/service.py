@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 
+import asyncpg
 from sqlalchemy import Row, delete, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.models import InventoryEntry, Item
 from ensemble.kernel.db import utcnow
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Conflict, NotFound
 
 
@@ -30,6 +30,14 @@ class ItemNotFound(NotFound):
     message = "The item does not exist."
 
 
+_GRANT = """
+INSERT INTO casino.inventory AS held (user_id, item_id, quantity, acquired_at, updated_at)
+SELECT $1, item_id, quantity, $4, $4 FROM unnest($2::varchar[], $3::int[]) AS g(item_id, quantity)
+ON CONFLICT (user_id, item_id) DO UPDATE
+SET quantity = held.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
+"""
+
+
 async def grant(session: AsyncSession, user_id: uuid.UUID, quantities: Mapping[str, int]) -> None:
     """Add `quantities` (item id → count > 0) to a member's inventory, in one statement that
     adds to what concurrent grants added (404 `item_not_found` for an item the catalogue
@@ -38,32 +46,16 @@ async def grant(session: AsyncSession, user_id: uuid.UUID, quantities: Mapping[s
         return
     if any(count <= 0 for count in quantities.values()):
         raise ValueError("a grant adds at least one of each item")
-    now = utcnow()
-    rows = [
-        {
-            "user_id": user_id,
-            "item_id": item,
-            "quantity": count,
-            "acquired_at": now,
-            "updated_at": now,
-        }
-        for item, count in sorted(quantities.items())
-    ]
-    statement = insert(InventoryEntry).values(rows)
+    items = sorted(quantities)
+    connection = await transaction_connection(session)
     try:
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[InventoryEntry.user_id, InventoryEntry.item_id],
-                set_={
-                    "quantity": InventoryEntry.quantity + statement.excluded.quantity,
-                    "updated_at": now,
-                },
-            )
+        await connection.execute(
+            _GRANT, user_id, items, [quantities[item] for item in items], utcnow()
         )
-    except IntegrityError as exc:
-        if _UNKNOWN_ITEM not in str(exc.orig):
+    except asyncpg.ForeignKeyViolationError as exc:
+        if exc.constraint_name != _UNKNOWN_ITEM:
             raise
-        raise ItemNotFound(details={"item_ids": sorted(quantities)}) from exc
+        raise ItemNotFound(details={"item_ids": items}) from exc
 
 
 async def take(session: AsyncSession, user_id: uuid.UUID, item_id: str, quantity: int = 1) -> int:
@@ -96,12 +88,12 @@ async def take(session: AsyncSession, user_id: uuid.UUID, item_id: str, quantity
 
 async def owned(session: AsyncSession, user_id: uuid.UUID, item_ids: Sequence[str]) -> set[str]:
     """Which of `item_ids` the member holds at least one of."""
-    held = await session.scalars(
-        select(InventoryEntry.item_id).where(
-            InventoryEntry.user_id == user_id, InventoryEntry.item_id.in_(item_ids)
-        )
+    held = await (await transaction_connection(session)).fetch(
+        "SELECT item_id FROM casino.inventory WHERE user_id = $1 AND item_id = ANY($2::varchar[])",
+        user_id,
+        list(item_ids),
     )
-    return set(held)
+    return {row["item_id"] for row in held}
 
 
 async def quantity(session: AsyncSession, user_id: uuid.UUID, item_id: str) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,7 @@ from ensemble.apps.casino.models import Hand, User
 from ensemble.apps.casino.notifications.service import notify
 from ensemble.apps.casino.sessions import service as game_sessions
 from ensemble.apps.casino.sessions.models import GameSession
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Conflict, Forbidden, InvalidInput
 
 
@@ -84,13 +86,15 @@ async def _guard(session: AsyncSession, user_id: uuid.UUID) -> PlayGuard:
     )
 
 
-def _refuse_if_blocked(guard: PlayGuard, now: datetime) -> None:
-    """403 `self_excluded` or `cooling_off` while one is in force."""
-    if guard.excluded_permanently or (guard.excluded_until and guard.excluded_until > now):
-        until = None if guard.excluded_permanently else guard.excluded_until
+def _refuse_if_blocked(guard: asyncpg.Record, now: datetime) -> None:
+    """403 `self_excluded` or `cooling_off` while one is in force (`guard`: the row)."""
+    permanent, excluded_until = guard["excluded_permanently"], guard["excluded_until"]
+    if permanent or (excluded_until and excluded_until > now):
+        until = None if permanent else excluded_until
         raise SelfExcluded(details={"until": until.isoformat() if until else None})
-    if guard.cool_off_until is not None and guard.cool_off_until > now:
-        raise CoolingOff(details={"until": guard.cool_off_until.isoformat()})
+    cool_off_until = guard["cool_off_until"]
+    if cool_off_until is not None and cool_off_until > now:
+        raise CoolingOff(details={"until": cool_off_until.isoformat()})
 
 
 # limits and usage
@@ -188,6 +192,30 @@ def _applies(key: LimitKey, currency: str, *, bet: bool) -> bool:
     return key.currency == currency
 
 
+_LOCK_GUARD = """
+SELECT cool_off_until, excluded_until, excluded_permanently,
+       (SELECT time_zone FROM casino.users WHERE account_id = $1) AS time_zone
+FROM casino.play_guards WHERE user_id = $1 FOR UPDATE
+"""
+
+_NEW_GUARD = """
+INSERT INTO casino.play_guards (user_id, excluded_permanently, reality_check_minutes)
+VALUES ($1, false, $2) ON CONFLICT (user_id) DO NOTHING
+"""
+
+_COUNT = """
+WITH limited AS (SELECT EXISTS (SELECT 1 FROM casino.play_limits WHERE user_id = $1) AS any)
+INSERT INTO casino.play_days AS tally (user_id, day, currency, spent, staked, won)
+SELECT $1, $2, $3, $4, $5, $6 FROM limited WHERE NOT ($7 AND limited.any)
+ON CONFLICT (user_id, day, currency) DO UPDATE
+SET spent = tally.spent + EXCLUDED.spent, staked = tally.staked + EXCLUDED.staked,
+    won = tally.won + EXCLUDED.won
+RETURNING 1
+"""
+"""Add to the day's tally; with $7, only if the member has no limits (a member with limits
+is checked first): one round trip for most charges."""
+
+
 async def charge_play(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -202,10 +230,21 @@ async def charge_play(
     a bet's win `won`, against the member's limits, in the caller's transaction: 403
     `self_excluded` / `cooling_off`, or 409 `limit_reached` (details: which limit, used,
     remaining), and nothing counted. A bet is checked at its whole stake: whether it is
-    refused never depends on its outcome."""
-    guard = await _locked_guard(session, user_id)
+    refused never depends on its outcome.
+
+    Written in plain SQL (the path of every play): the guard's lock, then the tally counted
+    at once when the member has no limits, else checked first."""
+    connection = await transaction_connection(session)
+    guard = await connection.fetchrow(_LOCK_GUARD, user_id)
+    if guard is None:
+        await connection.execute(_NEW_GUARD, user_id, domain.DEFAULT_REALITY_CHECK_MINUTES)
+        guard = await connection.fetchrow(_LOCK_GUARD, user_id)
+    assert guard is not None, "the guard exists after the insert"
     _refuse_if_blocked(guard, now)
-    days = await play_days(session, user_id, now)
+    days = domain.play_days(now, guard["time_zone"] or "UTC")
+    tally = (user_id, days.day, currency, spent, spent if bet else 0, won)
+    if await connection.fetchval(_COUNT, *tally, True) is not None:
+        return
     limits = {
         key: state.amount
         for key, state in (await limit_states(session, user_id, now)).items()
@@ -215,20 +254,7 @@ async def charge_play(
         used = await usage(session, user_id, days, now)
         for key, amount in limits.items():
             _check(key, amount, used.used(key), spent)
-    staked = spent if bet else 0
-    statement = insert(PlayDay).values(
-        user_id=user_id, day=days.day, currency=currency, spent=spent, staked=staked, won=won
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[PlayDay.user_id, PlayDay.day, PlayDay.currency],
-            set_={
-                "spent": PlayDay.spent + spent,
-                "staked": PlayDay.staked + staked,
-                "won": PlayDay.won + won,
-            },
-        )
-    )
+    await connection.execute(_COUNT, *tally, False)
 
 
 # the member's settings

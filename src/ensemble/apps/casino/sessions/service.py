@@ -30,11 +30,6 @@ class NoOpenSession(NotFound):
     message = "You have no open game session."
 
 
-async def current_session_id(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
-    """The member's open game session, if any: what the games stamp their hands with."""
-    return await session.scalar(select(GameSession.id).where(GameSession.user_id == user_id, OPEN))
-
-
 async def current(session: AsyncSession, user_id: uuid.UUID) -> GameSession:
     """The member's open game session (404 `no_open_session`)."""
     found = await session.scalar(select(GameSession).where(GameSession.user_id == user_id, OPEN))
