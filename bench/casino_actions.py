@@ -7,7 +7,9 @@ actions (random types and small contexts, some with personal data to strip) over
 connections. Each accepted action is committed (grouped with concurrent ones) with its
 `casino.action` outbox event before its 201. The baseline is raw asyncpg `COPY` of the same
 number of rows into `casino.actions` and `events.outbox`, in transactions of `--copy-batch`
-rows: the floor of writing them, with no HTTP, auth or validation.
+rows: the floor of writing them, with no HTTP, auth or validation. The ceiling is the same
+clients sending `GET /health` (no auth, no database) to the same server: the most requests a
+second this machine serves through this HTTP stack while the client shares its cores.
 """
 
 from __future__ import annotations
@@ -92,6 +94,22 @@ async def _actions(
     )
 
 
+async def _ceiling(client: LeanClient, requests: int, concurrency: int, server_pid: int) -> Stats:
+    """`GET /health` from the same clients: the rate of the HTTP stack alone."""
+    samples: list[float] = []
+
+    async def one(_: int) -> None:
+        response = await client.request("GET", "/health")
+        if response.status_code != 200:
+            raise RuntimeError(f"health: {response.status_code} {response.text}")
+        samples.append(server_ms(response))
+
+    cpu_before = process_tree_cpu_s(server_pid) or 0.0
+    wall = await run_concurrently(requests, concurrency, one)
+    cpu_ms = ((process_tree_cpu_s(server_pid) or 0.0) - cpu_before) / requests * 1000
+    return Stats("ceiling GET /health (server)", samples, wall, cpu_ms=cpu_ms)
+
+
 async def _copy_baseline(
     pool: asyncpg.Pool, users: list[uuid.UUID], rows: int, batch: int, chance: random.Random
 ) -> Stats:
@@ -168,10 +186,13 @@ async def main(options: argparse.Namespace) -> int:
             ours, seen = await _actions(
                 client, tokens, options.requests, options.concurrency, chance, server.process.pid
             )
+            ceiling = await _ceiling(
+                client, options.requests, options.concurrency, server.process.pid
+            )
         rows = await pool.fetch("SELECT account_id FROM casino.users LIMIT 100")
         users = [row["account_id"] for row in rows]
         base = await _copy_baseline(pool, users, options.requests, options.copy_batch, chance)
-        report("POST /api/actions", [ours, seen, base], throughput_unit="actions/s")
+        report("POST /api/actions", [ours, seen, ceiling, base], throughput_unit="actions/s")
         rate = ours.throughput or 0.0
         passed = rate >= TARGET_RATE
         mark = "[green]PASS[/]" if passed else "[red]MISS[/]"

@@ -8,6 +8,7 @@ a rolled-back sender notifies nobody."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from ensemble.apps.casino.notifications.models import (
 from ensemble.apps.casino.notifications.ports import Message, Ports
 from ensemble.apps.casino.notifications.schemas import NotificationPublic
 from ensemble.kernel.db import utcnow
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import InvalidInput
 from ensemble.kernel.identity.models import Account
 from ensemble.kernel.pagination import Page, PageRequest, paginate
@@ -52,19 +54,19 @@ class CategoryNotMutable(InvalidInput):
 # Sending
 
 
-async def next_id(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """The member's next notification id, taken in this transaction (the cursor row stays
-    locked until it ends, so concurrent senders to one member queue: ids never repeat, and
-    one rolled back is given again)."""
-    statement = insert(NotificationCursor).values(user_id=user_id, last_id=1)
-    taken = await session.scalar(
-        statement.on_conflict_do_update(
-            index_elements=[NotificationCursor.user_id],
-            set_={"last_id": NotificationCursor.last_id + literal(1)},
-        ).returning(NotificationCursor.last_id)
-    )
-    assert taken is not None
-    return int(taken)
+_SEND = """
+WITH taken AS (
+    INSERT INTO casino.notification_cursors AS cursor (user_id, last_id) VALUES ($1, 1)
+    ON CONFLICT (user_id) DO UPDATE SET last_id = cursor.last_id + 1
+    RETURNING last_id
+)
+INSERT INTO casino.notifications (user_id, id, category, title, body, data, created_at)
+SELECT $1, last_id, $2, $3, $4, $5::jsonb, $6 FROM taken
+RETURNING id
+"""
+"""The member's next id (the cursor row stays locked until the transaction ends, so
+concurrent senders to one member queue: ids never repeat, and one rolled back is given
+again) and the message under it, in one round trip."""
 
 
 async def notify(
@@ -83,15 +85,17 @@ async def notify(
 
     notification = Notification(
         user_id=user_id,
-        id=await next_id(session, user_id),
         category=category.value,
         title=title[:200],
         body=body[:2000],
         data=dict(data or {}),
         created_at=utcnow(),
     )
-    session.add(notification)
-    await session.flush()
+    connection = await transaction_connection(session)
+    notification.id = await connection.fetchval(
+        _SEND, user_id, notification.category, notification.title, notification.body,
+        json.dumps(notification.data, separators=(",", ":")), notification.created_at,
+    )  # fmt: skip
     live.publish_after_commit(session, user_id, public(notification))
     for channel in OUTSIDE:
         await notification_out.enqueue(

@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.shop.domain import PurchaseStatus
-from ensemble.apps.casino.shop.models import MemberPurchases, Product, Purchase
+from ensemble.apps.casino.shop.models import Product, Purchase
+from ensemble.kernel.db.raw import read_all, read_one
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.pagination import Page, PageRequest
 
@@ -44,24 +45,29 @@ class Products(Repository[Product]):
         self, session: AsyncSession, user_id: uuid.UUID, product_ids: Sequence[str]
     ) -> dict[str, int]:
         """How many units of each product the member holds (purchases and reservations)."""
-        rows = await session.execute(
-            select(MemberPurchases.product_id, MemberPurchases.bought).where(
-                MemberPurchases.user_id == user_id, MemberPurchases.product_id.in_(product_ids)
-            )
+        rows = await read_all(
+            session,
+            "SELECT product_id, bought FROM casino.member_purchases"
+            " WHERE user_id = $1 AND product_id = ANY($2::varchar[])",
+            user_id,
+            list(product_ids),
         )
-        return {row.product_id: row.bought for row in rows}
+        return {row["product_id"]: row["bought"] for row in rows}
 
 
 class Purchases(Repository[Purchase]):
     async def by_key(
         self, session: AsyncSession, user_id: uuid.UUID, idempotency_key: str
     ) -> Purchase | None:
-        found: Purchase | None = await session.scalar(
-            self.select().where(
-                Purchase.user_id == user_id, Purchase.idempotency_key == idempotency_key
-            )
+        """The purchase made under the member's key, if any: a lone indexed read first,
+        since most keys are new."""
+        found = await read_one(
+            session,
+            "SELECT id FROM casino.purchases WHERE user_id = $1 AND idempotency_key = $2",
+            user_id,
+            idempotency_key,
         )
-        return found
+        return None if found is None else await session.get(Purchase, found["id"])
 
     async def by_transaction(
         self, session: AsyncSession, provider: str, transaction_id: str
