@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ensemble.apps.casino.domain import COINS, GameType
@@ -18,8 +16,8 @@ from ensemble.apps.casino.games import slot
 from ensemble.apps.casino.limits import service as responsible_play
 from ensemble.apps.casino.models import Hand
 from ensemble.apps.casino.service import charge
-from ensemble.apps.casino.slot.models import SlotStreak
 from ensemble.kernel.db import utcnow
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import InvalidInput
 from ensemble.kernel.ledger import service as ledger
 
@@ -45,26 +43,25 @@ class BetBounds:
             )
 
 
+_STREAK = """
+INSERT INTO casino.slot_streaks AS streak (user_id, current, best, updated_at)
+VALUES ($1, $2::int, $2::int, $3)
+ON CONFLICT (user_id) DO UPDATE SET
+    current = CASE WHEN $2::int = 1 THEN streak.current + 1 ELSE 0 END,
+    best = CASE WHEN $2::int = 1 THEN greatest(streak.best, streak.current + 1)
+                ELSE streak.best END,
+    updated_at = $3
+RETURNING current, best
+"""
+"""+1 on a win ($2 = 1), 0 on a loss, in one upsert."""
+
+
 async def _record_streak(session: AsyncSession, user_id: uuid.UUID, *, won: bool) -> dict[str, int]:
-    """The member's win streak after this spin (one upsert: +1 on a win, 0 on a loss)."""
-    now = utcnow()
-    statement = insert(SlotStreak).values(
-        user_id=user_id, current=int(won), best=int(won), updated_at=now
-    )
-    after = SlotStreak.current + 1
-    row = (
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SlotStreak.user_id],
-                set_={
-                    "current": after if won else 0,
-                    "best": func.greatest(SlotStreak.best, after) if won else SlotStreak.best,
-                    "updated_at": now,
-                },
-            ).returning(SlotStreak.current, SlotStreak.best)
-        )
-    ).one()
-    return {"current": row.current, "best": row.best}
+    """The member's win streak after this spin."""
+    connection = await transaction_connection(session)
+    row = await connection.fetchrow(_STREAK, user_id, int(won), utcnow())
+    assert row is not None, "an upsert returns its row"
+    return {"current": row["current"], "best": row["best"]}
 
 
 def _outcome(result: slot.Outcome, balance: int, streak: dict[str, int]) -> dict[str, Any]:
