@@ -287,17 +287,18 @@ RETURNING counter
 """The member's counter on the banner (0 the first time), its row locked to the end of the
 transaction: an upsert whose no-op update takes the row lock and returns it."""
 
-_SET_PITY = """
-UPDATE casino.gacha_pity SET counter = $3, updated_at = $4 WHERE user_id = $1 AND banner_id = $2
-"""
-
 _RECORD_PULLS = """
+WITH pity AS (
+    UPDATE casino.gacha_pity SET counter = $12, updated_at = $11
+    WHERE user_id = $3 AND banner_id = $4
+)
 INSERT INTO casino.gacha_pulls (id, hand_id, position, user_id, banner_id, table_version, nonce,
                                 pity_before, tier, item_id, shards, pulled_at)
 SELECT id, $2, position - 1, $3, $4, $5, $6, pity_before, tier, item_id, shards, $11
 FROM unnest($1::uuid[], $7::int[], $8::varchar[], $9::varchar[], $10::int[])
      WITH ORDINALITY AS p(id, pity_before, tier, item_id, shards, position)
 """
+"""The play's pulls and the member's counter after them, in one round trip."""
 
 
 async def _grant(
@@ -393,7 +394,6 @@ async def spin(
         idempotency_key=f"gacha:{reference}:cost",
     )
     shards = await _grant(session, user_id, pulled, table)
-    await connection.execute(_SET_PITY, user_id, banner_id, pulled[-1].new_pity, now)
     pity_before = [pity, *(p.new_pity for p in pulled[:-1])]
     hand = Hand(
         id=hand_id,
@@ -412,7 +412,7 @@ async def spin(
     await connection.execute(
         _RECORD_PULLS, [new_id() for _ in pulled], hand_id, user_id, banner_id, table.version,
         draw.nonce, pity_before, [str(p.tier) for p in pulled], [p.item for p in pulled], shards,
-        now,
+        now, pulled[-1].new_pity,
     )  # fmt: skip
     return hand
 
