@@ -29,11 +29,10 @@ from common import (
     console,
     parser,
     positive,
-    process_tree_cpu_s,
     raw_dsn,
     report,
     run,
-    run_concurrently,
+    run_on_server,
     server_ms,
     spawn_server,
     start_postgres,
@@ -85,9 +84,7 @@ async def _actions(
             raise RuntimeError(f"action: {response.status_code} {response.text}")
         server.append(server_ms(response))
 
-    cpu_before = process_tree_cpu_s(server_pid) or 0.0
-    wall = await run_concurrently(requests, concurrency, one)
-    cpu_ms = ((process_tree_cpu_s(server_pid) or 0.0) - cpu_before) / requests * 1000
+    wall, cpu_ms = await run_on_server(requests, concurrency, one, server_pid)
     return (
         Stats("ensemble POST /api/actions (server)", server, wall, cpu_ms=cpu_ms),
         Stats("ensemble POST /api/actions (client)", client_side, wall),
@@ -104,9 +101,7 @@ async def _ceiling(client: LeanClient, requests: int, concurrency: int, server_p
             raise RuntimeError(f"health: {response.status_code} {response.text}")
         samples.append(server_ms(response))
 
-    cpu_before = process_tree_cpu_s(server_pid) or 0.0
-    wall = await run_concurrently(requests, concurrency, one)
-    cpu_ms = ((process_tree_cpu_s(server_pid) or 0.0) - cpu_before) / requests * 1000
+    wall, cpu_ms = await run_on_server(requests, concurrency, one, server_pid)
     return Stats("ceiling GET /health (server)", samples, wall, cpu_ms=cpu_ms)
 
 

@@ -36,11 +36,11 @@ from common import (
     console,
     parser,
     positive,
-    process_tree_cpu_s,
     raw_dsn,
     report,
     run,
     run_concurrently,
+    run_on_server,
     server_ms,
     spawn_server,
     start_postgres,
@@ -100,9 +100,7 @@ async def _series(
             raise RuntimeError(f"{endpoint.label}: {response.status_code} {response.text}")
         samples.append(server_ms(response))
 
-    cpu_before = process_tree_cpu_s(server_pid) or 0.0
-    wall = await run_concurrently(requests, concurrency, one)
-    cpu_ms = ((process_tree_cpu_s(server_pid) or 0.0) - cpu_before) / requests * 1000
+    wall, cpu_ms = await run_on_server(requests, concurrency, one, server_pid)
     return Stats(f"ensemble {endpoint.label} (server)", samples, wall, cpu_ms=cpu_ms)
 
 

@@ -553,6 +553,16 @@ async def run_concurrently(
     return time.perf_counter() - started
 
 
+async def run_on_server(
+    total: int, concurrency: int, one: Callable[[int], Awaitable[None]], server_pid: int
+) -> tuple[float, float]:
+    """`run_concurrently`, and the server's CPU meanwhile: (wall s, CPU ms per call)."""
+    cpu_before = process_tree_cpu_s(server_pid) or 0.0
+    wall = await run_concurrently(total, concurrency, one)
+    cpu_ms = ((process_tree_cpu_s(server_pid) or 0.0) - cpu_before) / total * 1000
+    return wall, cpu_ms
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The nearest-rank percentile (p in 0..100) of `values`."""
     if not values:
