@@ -6,23 +6,30 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ensemble.apps.casino.models import TZ
 from ensemble.apps.casino.shop.domain import PurchaseStatus
 from ensemble.apps.casino.shop.models import Product, Purchase
-from ensemble.kernel.db.raw import read_all, read_one
+from ensemble.kernel.db.raw import read_all, transaction_connection
 from ensemble.kernel.db.repository import Repository
 from ensemble.kernel.pagination import Page, PageRequest
 
 
-def on_sale(now: datetime) -> ColumnElement[bool]:
+def on_sale(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Products a member may see and buy at `now`: switched on and within their window."""
     return and_(
         Product.is_enabled.is_(True),
         or_(Product.available_from.is_(None), Product.available_from <= now),
         or_(Product.available_until.is_(None), Product.available_until > now),
     )
+
+
+_ON_SALE_ONE = select(Product).where(
+    Product.product_id == bindparam("product_id"), on_sale(bindparam("now", type_=TZ))
+)
+"""Built once: a purchase reads its product with no statement to build."""
 
 
 class Products(Repository[Product]):
@@ -37,7 +44,7 @@ class Products(Repository[Product]):
         self, session: AsyncSession, product_id: str, now: datetime
     ) -> Product | None:
         found: Product | None = await session.scalar(
-            self.select().where(Product.product_id == product_id, on_sale(now))
+            _ON_SALE_ONE, {"product_id": product_id, "now": now}
         )
         return found
 
@@ -59,15 +66,14 @@ class Purchases(Repository[Purchase]):
     async def by_key(
         self, session: AsyncSession, user_id: uuid.UUID, idempotency_key: str
     ) -> Purchase | None:
-        """The purchase made under the member's key, if any: a lone indexed read first,
-        since most keys are new."""
-        found = await read_one(
-            session,
+        """The purchase made under the member's key, if any (an indexed read first, since
+        most keys are new)."""
+        found = await (await transaction_connection(session)).fetchval(
             "SELECT id FROM casino.purchases WHERE user_id = $1 AND idempotency_key = $2",
             user_id,
             idempotency_key,
         )
-        return None if found is None else await session.get(Purchase, found["id"])
+        return None if found is None else await session.get(Purchase, found)
 
     async def by_transaction(
         self, session: AsyncSession, provider: str, transaction_id: str

@@ -25,7 +25,7 @@ from ensemble.apps.casino.notifications.service import notify
 from ensemble.apps.casino.vip import domain
 from ensemble.apps.casino.vip.domain import PERIOD, Measures, Move, Standing, TierRule
 from ensemble.apps.casino.vip.models import VipChange, VipStanding, VipTier
-from ensemble.kernel.db.raw import read_one
+from ensemble.kernel.db.raw import transaction_connection
 from ensemble.kernel.errors import Forbidden
 from ensemble.kernel.ledger.models import Account as LedgerAccount
 from ensemble.kernel.ledger.models import Direction, Entry
@@ -63,14 +63,14 @@ async def benefits(session: AsyncSession, user_id: uuid.UUID) -> VipTier | None:
 
 
 async def shop_discount(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """The percentage off shop prices the member's tier gives (read on every purchase)."""
-    found = await read_one(
-        session,
+    """The percentage off shop prices the member's tier gives (read by every shop request,
+    in the transaction its next statements need anyway)."""
+    percent = await (await transaction_connection(session)).fetchval(
         "SELECT t.shop_discount_percent FROM casino.users u"
         " JOIN casino.vip_tiers t ON t.tier = u.vip_tier WHERE u.account_id = $1",
         user_id,
     )
-    return 0 if found is None else int(found["shop_discount_percent"])
+    return 0 if percent is None else int(percent)
 
 
 async def daily_bonus(session: AsyncSession, user_id: uuid.UUID) -> int:
