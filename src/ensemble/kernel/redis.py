@@ -30,7 +30,7 @@ def process_redis(url: str, settings: Settings) -> Redis:
     return Redis(connection_pool=pool)
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis | None = request.state.redis
     if redis is None:
         raise RedisUnavailable()

@@ -96,10 +96,15 @@ class AppResources(Generic[S, R]):
             raise RuntimeError(f"{self.name}'s resources are not open in this process")
         return cast(R, opened[self.name])
 
-    def dependency(self, connection: HTTPConnection) -> R:
-        """The resources the API's lifespan opened (a FastAPI dependency)."""
+    def of(self, connection: HTTPConnection) -> R:
+        """The resources the API's lifespan opened, for the request or socket `connection`."""
         opened: Opened = connection.state.resources
         return cast(R, opened.apps[self.name])
+
+    async def dependency(self, connection: HTTPConnection) -> R:
+        """`of`, as a FastAPI dependency (`async`: FastAPI runs a plain function in a worker
+        thread, a hop that cost more than the lookup)."""
+        return self.of(connection)
 
 
 @asynccontextmanager

@@ -61,7 +61,7 @@ async def principal_of(connection: HTTPConnection, session: AsyncSession, token:
     `user_not_registered`); kept by the process's auth cache while the token lives."""
 
     async def verified_and_registered() -> Principal:
-        identity = await B0.dependency(connection).verifier.verify_async(token)
+        identity = await B0.of(connection).verifier.verify_async(token)
         user_id = await repository.user_id_of(session, identity.provider, identity.subject)
         if user_id is None:
             raise NotFound(NOT_REGISTERED, code="user_not_registered")

@@ -22,13 +22,14 @@ from ensemble.kernel.db.engine import (
 from ensemble.kernel.errors import AppError
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.state.database
     return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    session = get_database(request).sessionmaker()
+    database: Database = request.state.database
+    session = database.sessionmaker()
     try:
         yield session
     except AppError as exc:

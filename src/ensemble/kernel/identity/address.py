@@ -47,7 +47,7 @@ def _valid(hop: str) -> str | None:
         return None
 
 
-def _request_client_address(connection: HTTPConnection) -> str:
+async def _request_client_address(connection: HTTPConnection) -> str:
     return client_address(connection, connection.state.settings.trusted_proxies)
 
 

@@ -73,7 +73,7 @@ class Revocations:
         return bool(await session.scalar(select(revoked)))
 
 
-def _revocations(connection: HTTPConnection) -> Revocations:
+async def _revocations(connection: HTTPConnection) -> Revocations:
     return Revocations.of(connection.state.redis, connection.state.settings)
 
 

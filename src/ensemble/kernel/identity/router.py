@@ -36,7 +36,7 @@ _INPUT = (422, "Invalid input (`validation_error`)")
 _BAD_REFRESH = (401, "The refresh token is not valid, spent or revoked")
 
 
-def _no_store(response: Response) -> None:
+async def _no_store(response: Response) -> None:
     """A dependency marking a response that carries tokens as never to be cached."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

@@ -183,7 +183,7 @@ async def notification_socket(websocket: WebSocket) -> None:
     except ValueError:
         await refuse(websocket, CLOSE_INVALID, "validation_error")
         return
-    casino = CASINO.dependency(websocket)
+    casino = CASINO.of(websocket)
     if casino.notifications is None:
         await refuse(websocket, CLOSE_TRY_AGAIN_LATER, "redis_unavailable")
         return
