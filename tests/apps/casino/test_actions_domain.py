@@ -56,6 +56,10 @@ REDACTED_TEXTS = [
     ("4111-1111-1111-1111", REDACTED),
     ("card 5500005555555559 ok", f"card {REDACTED} ok"),
     ("900101-1234567", REDACTED),
+    (
+        "hand 01a24dab-9924-7419-8346-282afa230a30 by 010-1234-5678",
+        f"hand 01a24dab-9924-7419-8346-282afa230a30 by {REDACTED}",
+    ),
 ]
 KEPT_TEXTS = [
     "2026-12-07",
@@ -64,6 +68,8 @@ KEPT_TEXTS = [
     "bet 1000000",
     "level 42 cleared",
     "0193a6b2-7c1d-7e8f-9a0b-1c2d3e4f5a6b",
+    "01a24dab-9924-7419-8346-282afa230a30",  # its digit groups look like a phone number
+    "session 01A24DAB-9924-7419-8346-282AFA230A30 ended",
     "banner:standard-2026",
     "4111 1111 1111 1112",  # 16 digits failing Luhn: not a card; 16 digits: not a phone
 ]

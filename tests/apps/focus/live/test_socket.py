@@ -186,10 +186,12 @@ async def test_sync_after_a_gap_gives_a_fresh_snapshot(
         await alice.send(type="chat", text="after")
         after = await alice.next_of(is_type("chat_message"))
         assert after["seq"] > before["seq"] + 1, "the client sees a gap"
+        published = await publisher.last_number(channel)
         await alice.send(type="sync")
         fresh = await alice.next_of(is_type("room_state"))
-        assert fresh["seq"] >= after["seq"]
-        assert fresh["seq"] == await publisher.last_number(channel)
+        # as new as every message published before the sync (presence may publish more
+        # meanwhile, so the room's number may have moved on since)
+        assert published <= fresh["seq"] <= await publisher.last_number(channel)
         assert {p["user_id"] for p in fresh["participants"]} == {
             str(u.user_id) for u in (trio.owner, trio.alice, trio.bob)
         }

@@ -54,6 +54,9 @@ _PHONE = re.compile(r"(?<![\w+])\+?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\w)")
 _RESIDENT_NUMBER = re.compile(r"(?<!\d)\d{6}-?[1-8]\d{6}(?!\d)")
 """A Korean resident registration number (주민등록번호): birth date, then 7 digits."""
 _PHONE_DIGITS = (9, 15)
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+"""An identifier, not personal data, though its digit groups may look like a phone number
+(`…-9924-7419-8346-…`) or a card number: never redacted."""
 
 
 def key_words(key: str) -> set[str]:
@@ -93,7 +96,14 @@ def _redact_phone(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """`text` with every e-mail address, payment card number (Luhn-checked), resident
-    registration number and phone number (9 to 15 digits) replaced by `REDACTED`."""
+    registration number and phone number (9 to 15 digits) replaced by `REDACTED`; UUIDs in
+    it are kept as they are."""
+    kept = _UUID.findall(text)
+    parts = [_redact_part(part) for part in _UUID.split(text)]
+    return "".join(part + uuid for part, uuid in zip(parts, [*kept, ""], strict=True))
+
+
+def _redact_part(text: str) -> str:
     text = _EMAIL.sub(REDACTED, text)
     text = _CARD.sub(_redact_card, text)
     text = _RESIDENT_NUMBER.sub(REDACTED, text)
