@@ -99,6 +99,17 @@ async def test_a_json_body_over_the_limit_is_413(
     assert_error(response, 413, "payload_too_large")
 
 
+async def test_a_direct_route_refuses_a_body_over_the_limit_alike(
+    combined_client: AsyncClient, settings: Settings
+) -> None:
+    """`POST /casino/api/actions` reads its body before FastAPI routes it (decision 31)."""
+    context = {"note": "x" * settings.max_body_bytes}
+    response = await combined_client.post(
+        "/casino/api/actions", json={"action_type": "PAGE_VIEW", "context": context}
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
 async def test_a_declared_length_over_the_limit_is_413_unread(
     combined_client: AsyncClient, settings: Settings
 ) -> None:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ensemble.kernel.db import Database
 from ensemble.kernel.db.raw import asyncpg_dsn
+from ensemble.kernel.direct import DirectRoutes
 from ensemble.kernel.edge import EdgeMiddleware
 from ensemble.kernel.errors import install_error_handlers
 from ensemble.kernel.identity.cache import AuthCache
@@ -60,7 +61,9 @@ def _module_app(module: AppModule, **kwargs: Any) -> FastAPI:
     )
     for router in module.routers:
         app.router.routes.extend(router.routes)
-    install_error_handlers(app)
+    if module.direct_routes:
+        app.add_middleware(DirectRoutes, routes=module.direct_routes)
+    install_error_handlers(app)  # its catch-all wraps the direct routes too
     return app
 
 

@@ -199,7 +199,9 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 class CatchAllMiddleware(HttpMiddleware):
-    """Turns any unhandled exception into `500 internal_error` JSON, logged once, no trace.
+    """Turns any unhandled exception into `500 internal_error` JSON, logged once, no trace;
+    an HTTP error raised outside FastAPI's routing (a direct route reading a body past the
+    limit: 413) is rendered as the handlers render it.
 
     (Starlette's own `Exception` handler answers too but then re-raises to the server.)
     """
@@ -217,7 +219,8 @@ class CatchAllMiddleware(HttpMiddleware):
         except Exception as exc:
             if started:
                 raise
-            response = await _unexpected_error(Request(scope), exc)
+            render = _http_error if isinstance(exc, StarletteHTTPException) else _unexpected_error
+            response = await render(Request(scope), exc)
             await response(scope, receive, send)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from fastapi import APIRouter
 
+from ensemble.kernel.direct import DirectRoute
 from ensemble.kernel.events.consumer import Consumer
 from ensemble.kernel.events.projection import Projection
 from ensemble.kernel.jobs.definition import Job
@@ -31,6 +32,8 @@ class AppModule:
     warm_up: Sequence[Callable[[], object]] = field(default_factory=tuple)
     """What to load at a process's start rather than on its first request or job."""
     resources: AppResources[Any, Any] | None = None
+    direct_routes: Sequence[DirectRoute] = field(default_factory=tuple)
+    """Routes served before FastAPI routes the request (`kernel.direct`)."""
     schemas: Sequence[str] = field(default_factory=tuple)
     """The PostgreSQL schemas holding the app's tables (and no other app's)."""
     reference_tables: Sequence[str] = field(default_factory=tuple)

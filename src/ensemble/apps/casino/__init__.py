@@ -1,5 +1,6 @@
 """Casino-Club: an invite-only gamified membership with virtual currencies (coins, gems)."""
 
+from ensemble.apps.casino.actions import endpoints as actions_endpoints
 from ensemble.apps.casino.cli import cli
 from ensemble.apps.casino.consumers import CONSUMERS
 from ensemble.apps.casino.endpoints import routers
@@ -18,6 +19,7 @@ app = AppModule(
         " accounts (login by nickname), ranks, sessions and profiles."
     ),
     routers=routers,
+    direct_routes=(actions_endpoints.DIRECT,),
     cli=cli,
     consumers=CONSUMERS,
     resources=CASINO,
