@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ensemble.apps.casino import app as casino_app
+from ensemble.apps.casino.admin import service as admin_service
 from ensemble.apps.casino.domain import Rank
+from ensemble.apps.casino.models import User
 from tests.apicheck import assert_error
 from tests.apps.casino.conftest import API, PASSWORD, CasinoWorld, Member
 from tests.apps.casino.scene import all_rows
@@ -63,6 +65,17 @@ async def test_search_by_nickname_prefix_rank_and_status_pages_newest_first(
     assert [m["user_id"] for m in only["items"]] == [suspended["user_id"]]
     active = await get(casino, admin, "/users", nickname=prefix, status="active")
     assert len(active["items"]) == 3
+
+
+async def test_the_nickname_search_is_served_by_its_index(casino: CasinoWorld) -> None:
+    """The search's condition (any case, by prefix) can use `ix_users_nickname_prefix`: at
+    millions of members it must not scan them all."""
+    statement = select(User.account_id).where(admin_service.nickname_starts_with("Ab_c"))
+    async with casino.database.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        compiled = statement.compile(conn.engine, compile_kwargs={"literal_binds": True})
+        plan = "\n".join((await conn.execute(text(f"EXPLAIN {compiled}"))).scalars())
+    assert "ix_users_nickname_prefix" in plan, plan
 
 
 async def test_detail_shows_wallet_streak_counts_and_live_sessions(

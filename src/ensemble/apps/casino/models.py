@@ -18,6 +18,8 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,7 +40,15 @@ class User(Base):
     """A member: the kernel account (realm `casino`), its nickname and rank."""
 
     __tablename__ = "users"
-    __table_args__ = {"schema": SCHEMA}
+    __table_args__ = (
+        Index(
+            "ix_users_nickname_prefix",
+            func.lower(text("nickname")),
+            postgresql_ops={"lower(nickname)": "text_pattern_ops"},
+        ),
+        {"schema": SCHEMA},
+    )
+    """The admin search by nickname prefix, in any case, at millions of members."""
 
     account_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     nickname: Mapped[str] = mapped_column(String(20), unique=True)

@@ -99,6 +99,11 @@ def _escaped(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def nickname_starts_with(prefix: str) -> ColumnElement[bool]:
+    """Nicknames starting with `prefix` in any case (served by `ix_users_nickname_prefix`)."""
+    return func.lower(User.nickname).like(f"{_escaped(prefix.lower())}%", escape="\\")
+
+
 def _with_status() -> Select[User, UserStatus]:
     return select(User, MemberStatus.status).outerjoin(
         MemberStatus, MemberStatus.user_id == User.account_id
@@ -123,7 +128,7 @@ async def members(
     rank, of a status."""
     query = _with_status()
     if nickname:
-        query = query.where(User.nickname.ilike(f"{_escaped(nickname)}%", escape="\\"))
+        query = query.where(nickname_starts_with(nickname))
     if rank is not None:
         query = query.where(User.rank == rank)
     if status is not None:
