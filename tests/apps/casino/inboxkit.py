@@ -77,12 +77,22 @@ class SseReader:
 
 @asynccontextmanager
 async def sse(
-    client: httpx.AsyncClient, url: str, token: str, last_event_id: int | None = None
+    client: httpx.AsyncClient,
+    url: str,
+    token: str,
+    last_event_id: int | None = None,
+    *,
+    token_in_query: bool = False,
 ) -> AsyncIterator[SseReader]:
-    headers = {"Authorization": f"Bearer {token}"}
+    """The stream at `url`, the token in the `Authorization` header (or, as a browser's
+    `EventSource` sends it, in the query)."""
+    headers = {} if token_in_query else {"Authorization": f"Bearer {token}"}
+    params = {"token": token} if token_in_query else {}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
-    async with client.stream("GET", url, headers=headers, timeout=DEADLINE_S) as response:
+    async with client.stream(
+        "GET", url, headers=headers, params=params, timeout=DEADLINE_S
+    ) as response:
         assert response.status_code == 200, await response.aread()
         assert response.headers["content-type"].startswith("text/event-stream")
         yield SseReader(response)

@@ -92,6 +92,30 @@ async def test_sse_sends_each_message_once_in_order_and_replays_after_last_event
         assert [e.id for e in await stream.notifications(1)] == [35]
 
 
+async def test_an_event_source_may_send_its_token_in_the_query(
+    casino: CasinoWorld, http: httpx.AsyncClient
+) -> None:
+    member = await casino.member()
+    await send(casino.database, member.user_id, 2)
+    async with sse(http, STREAM, member.access_token, 0, token_in_query=True) as stream:
+        assert (await stream.next()).event == "ready"
+        assert [e.id for e in await stream.notifications(2)] == [1, 2]
+    refused = {}
+    for kind in ("garbage", "forged", "expired", "refresh", "logged-out"):
+        make, code = BAD_TOKENS[kind]
+        answer = await http.get(STREAM, params={"token": await make(casino, member)})
+        refused[kind] = (answer.status_code, answer.json()["error"]["code"], code)
+    assert all(status == 401 and got == code for status, got, code in refused.values()), refused
+    fresh = await casino.login(member.nickname)
+    header_wins = await http.get(
+        STREAM, params={"token": fresh["access_token"]}, headers={"Authorization": "Bearer x"}
+    )
+    assert (header_wins.status_code, header_wins.json()["error"]["code"]) == (
+        401,
+        "invalid_token",
+    )
+
+
 async def test_a_heartbeat_comes_and_past_retention_a_resync(
     casino: CasinoWorld, http: httpx.AsyncClient
 ) -> None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
@@ -33,6 +33,12 @@ from ensemble.apps.casino.notifications.schemas import (
 from ensemble.apps.casino.schemas import INPUT, PREFIX, USER, errors
 from ensemble.apps.casino.settings import CASINO, CasinoDep, CasinoResources
 from ensemble.kernel.db import SessionDep, utcnow
+from ensemble.kernel.identity.principal import (
+    AccessCredentials,
+    Principal,
+    required_token,
+    resolve_principal,
+)
 from ensemble.kernel.pagination import Page, PageDep
 from ensemble.kernel.realtime import (
     CLOSE_TRY_AGAIN_LATER,
@@ -121,6 +127,27 @@ def _relay(casino: CasinoResources) -> Relay:
     return casino.notifications
 
 
+async def _stream_caller(
+    request: Request,
+    credentials: AccessCredentials,
+    session: SessionDep,
+    token: Annotated[
+        str | None,
+        Query(
+            description="Your access token, for a browser `EventSource`, which cannot send an"
+            " `Authorization` header (the header wins when both are given)"
+        ),
+    ] = None,
+) -> Principal:
+    given = required_token(credentials) if credentials is not None or not token else token
+    return await resolve_principal(principal_of, request, session, given)
+
+
+StreamCaller = Annotated[Principal, Depends(_stream_caller)]
+"""The caller of the stream, by the `Authorization` header or the `token` query parameter
+(access logs never show its value)."""
+
+
 @router.get(
     "/notifications/stream",
     tags=["notifications"],
@@ -128,7 +155,7 @@ def _relay(casino: CasinoResources) -> Relay:
     responses={200: {"content": {"text/event-stream": {}}}, **STREAM_ERRORS},
 )
 async def notification_stream(
-    user: CurrentUser,
+    user: StreamCaller,
     request: Request,
     casino: CasinoDep,
     after: After = None,
