@@ -116,6 +116,42 @@ async def test_an_event_source_may_send_its_token_in_the_query(
     )
 
 
+async def test_a_revoked_session_ends_its_streams(
+    casino: CasinoWorld, http: httpx.AsyncClient, base_url: str
+) -> None:
+    member = await casino.member()
+    async with (
+        sse(http, STREAM, member.access_token) as stream,
+        socket(base_url, member.access_token) as ws,
+    ):
+        assert (await stream.next()).event == "ready"
+        assert (await socket_frames(ws, 1))[0]["type"] == "ready"
+        body = {"refresh_token": member.refresh_token}
+        out = await http.post(f"{API}/auth/logout", json=body, headers=member.headers)
+        assert out.status_code == 204, out.text
+        async with asyncio.timeout(DEADLINE_S):
+            await _ended(stream)
+            assert await _close_code(ws) == CLOSE_UNAUTHENTICATED
+
+
+async def _ended(stream: SseReader) -> None:
+    """Return once the stream ends (reading heartbeats until then)."""
+    try:
+        while True:
+            await stream.next()
+    except EOFError:
+        return
+
+
+async def _close_code(ws: ClientConnection) -> int | None:
+    """The code the server closes the socket with (reading frames until then)."""
+    try:
+        while True:
+            await ws.recv()
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd is not None else None
+
+
 async def test_a_heartbeat_comes_and_past_retention_a_resync(
     casino: CasinoWorld, http: httpx.AsyncClient
 ) -> None:
