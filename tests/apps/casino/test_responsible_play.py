@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -189,8 +190,21 @@ async def test_the_loss_limit_counts_wins_and_the_day_is_local(casino: CasinoWor
         await limits.charge_play(session, user, spent=100, currency=COINS, now=next_day)
 
 
+def _zone_well_into_its_day() -> str:
+    """A time zone whose local day began over an hour ago: 31 minutes of play all fall in
+    it, whenever the test runs (their midnights are at least 7 hours apart)."""
+    now = datetime.now(UTC)
+    zones = ("UTC", "Asia/Seoul", "America/Los_Angeles")
+    return next(zone for zone in zones if now.astimezone(ZoneInfo(zone)).hour >= 1)
+
+
 async def test_the_session_time_limit_counts_game_sessions(casino: CasinoWorld) -> None:
     member = await casino.member()
+    async with casino.database.unit_of_work() as session:
+        zone = _zone_well_into_its_day()
+        await session.execute(
+            update(User).where(User.account_id == member.user_id).values(time_zone=zone)
+        )
     await put_limits(casino, member, limit("session_time", "day", "minutes", 30))
     started = await casino.client.post(
         f"{API}/games/session/start", json={"game_type": "slot"}, headers=member.headers
