@@ -66,6 +66,20 @@ async def socket(
         yield ws
 
 
+@asynccontextmanager
+async def both_streams(
+    http: httpx.AsyncClient, base_url: str, member: Member
+) -> AsyncIterator[tuple[SseReader, ClientConnection]]:
+    """The member's SSE stream and socket, each past its `ready`."""
+    async with (
+        sse(http, STREAM, member.access_token) as stream,
+        socket(base_url, member.access_token) as ws,
+    ):
+        assert (await stream.next()).event == "ready"
+        assert (await socket_frames(ws, 1))[0]["type"] == "ready"
+        yield stream, ws
+
+
 async def test_sse_sends_each_message_once_in_order_and_replays_after_last_event_id(
     casino: CasinoWorld, http: httpx.AsyncClient
 ) -> None:
@@ -120,12 +134,7 @@ async def test_a_revoked_session_ends_its_streams(
     casino: CasinoWorld, http: httpx.AsyncClient, base_url: str
 ) -> None:
     member = await casino.member()
-    async with (
-        sse(http, STREAM, member.access_token) as stream,
-        socket(base_url, member.access_token) as ws,
-    ):
-        assert (await stream.next()).event == "ready"
-        assert (await socket_frames(ws, 1))[0]["type"] == "ready"
+    async with both_streams(http, base_url, member) as (stream, ws):
         body = {"refresh_token": member.refresh_token}
         out = await http.post(f"{API}/auth/logout", json=body, headers=member.headers)
         assert out.status_code == 204, out.text
@@ -171,12 +180,7 @@ async def test_muted_categories_stay_off_the_stream_but_in_the_inbox(
     casino: CasinoWorld, http: httpx.AsyncClient, base_url: str
 ) -> None:
     member = await casino.member()
-    async with (
-        sse(http, STREAM, member.access_token) as stream,
-        socket(base_url, member.access_token) as ws,
-    ):
-        assert (await stream.next()).event == "ready"
-        assert (await socket_frames(ws, 1))[0]["type"] == "ready"
+    async with both_streams(http, base_url, member) as (stream, ws):
         muted = await http.put(
             f"{API}/notifications/settings",
             json={"muted_live": ["reward"]},
