@@ -37,6 +37,7 @@ from common import (
     spawn_server,
     start_postgres,
     start_redis,
+    stop_embedded,
     until_healthy,
 )
 from ensemble.kernel.bootstrap import migrate
@@ -202,10 +203,7 @@ async def main(options: argparse.Namespace) -> int:
     finally:
         await pool.close()
         server.stop()
-        if embedded_redis is not None and not options.keep_db:
-            embedded_redis.stop()
-        if embedded is not None and not options.keep_db:
-            embedded.stop()
+        stop_embedded(embedded_redis, embedded, keep=options.keep_db)
 
 
 if __name__ == "__main__":

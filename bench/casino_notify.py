@@ -44,6 +44,7 @@ from common import (
     spawn_server,
     start_postgres,
     start_redis,
+    stop_embedded,
     until_healthy,
 )
 from ensemble.apps.casino.domain import NotificationCategory
@@ -294,10 +295,7 @@ async def main(options: argparse.Namespace) -> int:
         await redis.aclose()
         await database.dispose()
         server.stop()
-        if embedded_redis is not None and not options.keep_db:
-            embedded_redis.stop()
-        if embedded is not None and not options.keep_db:
-            embedded.stop()
+        stop_embedded(embedded_redis, embedded, keep=options.keep_db)
 
 
 if __name__ == "__main__":

@@ -236,6 +236,13 @@ def start_redis(data_dir: Path) -> tuple[str, EmbeddedRedis | None]:
     return url, embedded
 
 
+def stop_embedded(*servers: EmbeddedPostgres | EmbeddedRedis | None, keep: bool) -> None:
+    """Stop the embedded servers a bench started (None: a URL was given), unless `keep`."""
+    for server in servers:
+        if server is not None and not keep:
+            server.stop()
+
+
 @dataclass
 class Databases:
     """A migrated database seen two ways: through the kernel and through raw asyncpg."""

@@ -61,6 +61,7 @@ from common import (
     run,
     start_postgres,
     start_redis,
+    stop_embedded,
     verdict,
 )
 from ensemble.apps.eco import events
@@ -451,10 +452,7 @@ async def main(options: argparse.Namespace) -> int:
             await pool.close()
         await redis.aclose()
         await database.dispose()
-        if embedded_redis is not None and not options.keep_db:
-            embedded_redis.stop()
-        if embedded is not None and not options.keep_db:
-            embedded.stop()
+        stop_embedded(embedded_redis, embedded, keep=options.keep_db)
 
     stored = sum(totals.values())
     ensemble = Stats("ensemble rebuild (3 read models)", ours, sum(ours) / 1000, count=ours_events)
