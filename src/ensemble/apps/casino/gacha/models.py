@@ -46,9 +46,6 @@ class Banner(Base):
     min_vip_tier: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     """The VIP tier a member needs to see and pull it (0: everyone; B3)."""
 
-    def is_open(self, now: datetime) -> bool:
-        return self.starts_at <= now and (self.ends_at is None or now < self.ends_at)
-
 
 class RateTableVersion(Base):
     """One version of a banner's rates: tier weights and pools of item ids. Immutable once

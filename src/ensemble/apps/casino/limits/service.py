@@ -65,12 +65,23 @@ class InvalidLimits(InvalidInput):
 # the guard row
 
 
+_NEW_GUARD = """
+INSERT INTO casino.play_guards (user_id, excluded_permanently, reality_check_minutes)
+VALUES ($1, false, $2) ON CONFLICT (user_id) DO NOTHING
+"""
+
+
+async def _create_guard(connection: asyncpg.Connection[asyncpg.Record], user_id: uuid.UUID) -> None:
+    """The member's guard with the defaults, unless it exists (racing creators: one row)."""
+    await connection.execute(_NEW_GUARD, user_id, domain.DEFAULT_REALITY_CHECK_MINUTES)
+
+
 async def _locked_guard(session: AsyncSession, user_id: uuid.UUID) -> PlayGuard:
     """The member's guard, created the first time, locked to the end of the transaction."""
     query = select(PlayGuard).where(PlayGuard.user_id == user_id).with_for_update()
     found = await session.scalar(query.execution_options(populate_existing=True))
     if found is None:
-        await session.execute(insert(PlayGuard).values(user_id=user_id).on_conflict_do_nothing())
+        await _create_guard(await transaction_connection(session), user_id)
         found = await session.scalar(query.execution_options(populate_existing=True))
     assert found is not None, "the guard exists after the insert"
     return found
@@ -198,11 +209,6 @@ SELECT cool_off_until, excluded_until, excluded_permanently,
 FROM casino.play_guards WHERE user_id = $1 FOR UPDATE
 """
 
-_NEW_GUARD = """
-INSERT INTO casino.play_guards (user_id, excluded_permanently, reality_check_minutes)
-VALUES ($1, false, $2) ON CONFLICT (user_id) DO NOTHING
-"""
-
 _COUNT = """
 WITH limited AS (SELECT EXISTS (SELECT 1 FROM casino.play_limits WHERE user_id = $1) AS any)
 INSERT INTO casino.play_days AS tally (user_id, day, currency, spent, staked, won)
@@ -237,7 +243,7 @@ async def charge_play(
     connection = await transaction_connection(session)
     guard = await connection.fetchrow(_LOCK_GUARD, user_id)
     if guard is None:
-        await connection.execute(_NEW_GUARD, user_id, domain.DEFAULT_REALITY_CHECK_MINUTES)
+        await _create_guard(connection, user_id)
         guard = await connection.fetchrow(_LOCK_GUARD, user_id)
     assert guard is not None, "the guard exists after the insert"
     _refuse_if_blocked(guard, now)
